@@ -1,0 +1,1107 @@
+// The x86 CPU core: register file views, lazy flags, linear/physical memory access through the
+// software TLB, the decoded-instruction cache and the interpreter's run loop. Instruction
+// semantics live in cpu/ops/*, descriptor/gate/task logic in cpu/system.ts, paging in cpu/paging.ts.
+import { RAM_BYTE_OFFSET, TLB_BYTE_OFFSET, TLB_ENTRIES, type GuestMemory } from "../machine/memory.ts";
+import type { CpuBus } from "./bus.ts";
+import { decode } from "./decoder.ts";
+import { Insn } from "./insn.ts";
+import { translate } from "./paging.ts";
+import {
+  ATTR_DB,
+  ATTR_P,
+  CR0_ET,
+  CR0_PE,
+  CS,
+  DS,
+  EFLAGS_AF,
+  EFLAGS_ARITH,
+  EFLAGS_CF,
+  EFLAGS_FIXED,
+  EFLAGS_IF,
+  EFLAGS_OF,
+  EFLAGS_PF,
+  EFLAGS_SF,
+  EFLAGS_TF,
+  EFLAGS_VM,
+  EFLAGS_ZF,
+  ES,
+  EXC_GP,
+  EXC_SS,
+  EXC_UD,
+  FS,
+  GS,
+  LDTR,
+  R_A20_MASK,
+  R_CPL,
+  R_CR0,
+  R_EFLAGS,
+  R_EIP,
+  R_FA,
+  R_FB,
+  R_FOP,
+  R_FRES,
+  R_FSIZE,
+  R_IDTR_LIMIT,
+  R_GDTR_LIMIT,
+  R_INHIBIT_IRQ,
+  R_SEGATTR,
+  R_SEGBASE,
+  R_SEGLIMIT,
+  R_SEL,
+  SS,
+  STATE_BASE,
+  TR,
+} from "./state.ts";
+import { deliverInterrupt } from "./system.ts";
+import {
+  FOP_ADC,
+  FOP_ADD,
+  FOP_DEC,
+  FOP_INC,
+  FOP_NONE,
+  FOP_RESULT,
+  FOP_SBB,
+  FOP_SUB,
+  TLB_GLOBAL,
+  TLB_IO,
+  TLB_SUP_WRITE,
+  TLB_USER_READ,
+  TLB_USER_WRITE,
+  TLB_VALID,
+} from "./state.ts";
+
+export {
+  FOP_ADC,
+  FOP_ADD,
+  FOP_DEC,
+  FOP_INC,
+  FOP_NONE,
+  FOP_RESULT,
+  FOP_SBB,
+  FOP_SUB,
+  TLB_GLOBAL,
+  TLB_IO,
+  TLB_SUP_WRITE,
+  TLB_USER_READ,
+  TLB_USER_WRITE,
+  TLB_VALID,
+};
+
+// Events checked after each instruction (c.events).
+export const EV_IRQ = 1;
+export const EV_INHIBIT = 2;
+export const EV_TF = 4;
+export const EV_STOP = 8;
+export const EV_NMI = 16;
+
+// Why run() returned.
+export const EXIT_BUDGET = 0;
+export const EXIT_HLT = 1;
+export const EXIT_EXCEPTION = 2; // only with trapExceptions
+export const EXIT_SHUTDOWN = 3; // triple fault
+export const EXIT_STOP = 4; // requestStop()
+
+/** Thrown (never allocated per throw) to unwind an instruction that raised an exception. */
+export const FAULT: { readonly fault: true } = Object.freeze({ fault: true });
+
+const PARITY = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  let p = 1;
+  for (let b = i; b; b >>= 1) p ^= b & 1;
+  PARITY[i] = p;
+}
+
+export const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
+
+export class CPU {
+  readonly r: Int32Array;
+  readonly r8: Uint8Array;
+  readonly r16: Uint16Array;
+  readonly ram: Uint8Array;
+  readonly ram16: Uint16Array;
+  readonly ram32: Int32Array;
+  readonly ramSize: number;
+  readonly tlb: Int32Array;
+  /** Linear pages with a TLB entry, for fast flushing. */
+  private readonly tlbList: Int32Array;
+  private tlbCount = 0;
+  /** Required bits of a TLB entry for a read / write at the current privilege (and with IO clear). */
+  rNeed = TLB_VALID;
+  wNeed = TLB_VALID | TLB_SUP_WRITE;
+  /** Decoded-instruction cache, per physical page. */
+  private readonly codeCache: (Insn[] | undefined)[];
+  readonly codePage: Uint8Array;
+  private readonly scratch = new Insn();
+  /** Decode mode: bit 0 = 32-bit code segment. */
+  codeMode = 0;
+  eipMask = 0xffff;
+  /** Address and operand sizes for the stack (SS.B). */
+  ss32 = false;
+  /** Per segment: 1 when base 0, limit 4 GiB, expand-up, present, readable and writable: no checks needed. */
+  readonly segFlat = new Uint8Array(8);
+
+  eipStart = 0;
+  events = 0;
+  halted = false;
+  /** Instructions retired (a float counter; 2^53 is far away). */
+  icount = 0;
+
+  // Exception being raised.
+  excVector = -1;
+  excError = -1;
+  /** Vector being delivered (for double-fault classification), -1 if none. */
+  delivering = -1;
+  /** Stop at the first exception instead of delivering it (test harnesses). */
+  trapExceptions = false;
+  /** Called with vector, error code, eip before delivering (for `-d int`). */
+  onInterrupt: ((vector: number, error: number, hw: boolean) => void) | null = null;
+  onUnimplemented: ((eip: number, bytes: number[]) => void) | null = null;
+  nmiMasked = false;
+
+  // Model-specific state kept outside the shared block.
+  readonly msrs = new Map<number, bigint>();
+  readonly dr = new Int32Array(8);
+  tscOffset = 0;
+
+  /** The x87 unit, when present (cpu/fpu.ts installs itself). */
+  fpu: { reset(): void } | null = null;
+
+  constructor(
+    readonly mem: GuestMemory,
+    readonly bus: CpuBus,
+  ) {
+    const buf = mem.buffer;
+    this.r = new Int32Array(buf, STATE_BASE, 256);
+    this.r8 = new Uint8Array(buf, STATE_BASE, 1024);
+    this.r16 = new Uint16Array(buf, STATE_BASE, 512);
+    this.ram = mem.ram;
+    this.ramSize = mem.ramSize;
+    this.ram16 = new Uint16Array(buf, RAM_BYTE_OFFSET, mem.ramSize >>> 1);
+    this.ram32 = new Int32Array(buf, RAM_BYTE_OFFSET, mem.ramSize >>> 2);
+    this.tlb = new Int32Array(buf, TLB_BYTE_OFFSET, TLB_ENTRIES);
+    this.tlbList = new Int32Array(TLB_ENTRIES);
+    const pages = mem.ramSize >>> 12;
+    this.codeCache = new Array(pages).fill(undefined);
+    this.codePage = new Uint8Array(pages);
+    this.reset();
+  }
+
+  // ---------------------------------------------------------------- reset and modes
+
+  /** Power-on / RESET state (SDM Vol. 3A, 9.1.1): real mode at F000:FFF0. */
+  reset(): void {
+    const r = this.r;
+    r.fill(0);
+    r[2] = 0x0633; // EDX: family 6 model 3 stepping 3 signature, as the P6 leaves it
+    r[R_EFLAGS] = EFLAGS_FIXED;
+    r[R_FOP] = FOP_NONE;
+    r[R_CR0] = CR0_ET | 0x60000000; // CD|NW set at reset
+    r[R_A20_MASK] = -1;
+    for (let s = 0; s < 6; s++) this.setSegCache(s, 0, 0, 0xffff, 0x93);
+    this.setSegCache(CS, 0xf000, 0xffff0000, 0xffff, 0x93 | 0x8);
+    this.setSegCache(LDTR, 0, 0, 0xffff, 0x82);
+    this.setSegCache(TR, 0, 0, 0xffff, 0x8b);
+    r[R_GDTR_LIMIT] = 0xffff;
+    r[R_IDTR_LIMIT] = 0xffff;
+    r[R_EIP] = 0xfff0;
+    r[R_CPL] = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0 | 0;
+    this.dr[7] = 0x400;
+    this.msrs.clear();
+    this.halted = false;
+    this.events = 0;
+    this.nmiMasked = false;
+    this.delivering = -1;
+    this.updateCpl();
+    this.flushTlb(true);
+    this.fpu?.reset();
+  }
+
+  get protectedMode(): boolean {
+    return (this.r[R_CR0] & CR0_PE) !== 0;
+  }
+
+  get v86(): boolean {
+    return (this.r[R_EFLAGS] & EFLAGS_VM) !== 0;
+  }
+
+  get cpl(): number {
+    return this.r[R_CPL];
+  }
+
+  /** Recompute the privilege-dependent access masks after CPL or CR0.WP changes. */
+  updateCpl(): void {
+    if (this.r[R_CPL] === 3) {
+      this.rNeed = TLB_VALID | TLB_USER_READ;
+      this.wNeed = TLB_VALID | TLB_USER_WRITE;
+    } else {
+      this.rNeed = TLB_VALID;
+      this.wNeed = TLB_VALID | TLB_SUP_WRITE;
+    }
+  }
+
+  /** Load a segment register the real-mode / v8086 way: base = selector << 4. */
+  loadSegReal(seg: number, sel: number): void {
+    sel &= 0xffff;
+    const r = this.r;
+    r[R_SEL + seg] = sel;
+    r[R_SEGBASE + seg] = sel << 4;
+    if (this.v86) {
+      // v8086 segments are 64 KiB, DPL 3, read/write (SDM Vol. 3A, 20.1.1).
+      r[R_SEGLIMIT + seg] = 0xffff;
+      r[R_SEGATTR + seg] = seg === CS ? 0xfb : 0xf3;
+    } else if (!this.protectedMode) {
+      // Real mode keeps the limit and attributes from the cache; a fresh load makes the segment usable.
+      r[R_SEGATTR + seg] |= ATTR_P;
+      if (seg === CS) r[R_SEGATTR + seg] &= ~ATTR_DB;
+    }
+    this.segChanged(seg);
+  }
+
+  /** Set a descriptor cache directly (reset, SMM-free loaders, tests, task switch). */
+  setSegCache(seg: number, sel: number, base: number, limit: number, attr: number): void {
+    const r = this.r;
+    r[R_SEL + seg] = sel & 0xffff;
+    r[R_SEGBASE + seg] = base | 0;
+    r[R_SEGLIMIT + seg] = limit | 0;
+    r[R_SEGATTR + seg] = attr;
+    this.segChanged(seg);
+  }
+
+  /** Recompute what depends on a segment's descriptor cache. */
+  segChanged(seg: number): void {
+    const r = this.r;
+    const attr = r[R_SEGATTR + seg];
+    const type = attr & 0xf;
+    // Data segment, writable, expand-up (type 2/3) or conforming/non-conforming code read (for reads only we
+    // still check), base 0, 4 GiB limit, present.
+    this.segFlat[seg] =
+      r[R_SEGBASE + seg] === 0 &&
+      r[R_SEGLIMIT + seg] === -1 &&
+      (attr & ATTR_P) !== 0 &&
+      (attr & 0x10) !== 0 &&
+      (type & 0xa) === 0x2
+        ? 1
+        : 0;
+    if (seg === CS) {
+      const d = (attr & ATTR_DB) !== 0 && this.protectedMode && !this.v86;
+      this.codeMode = d ? 1 : 0;
+      this.eipMask = d ? -1 : 0xffff;
+    } else if (seg === SS) {
+      this.ss32 = (attr & ATTR_DB) !== 0 && this.protectedMode && !this.v86;
+    }
+  }
+
+  /** Mode changes (CR0.PE, EFLAGS.VM) change how caches are interpreted. */
+  modeChanged(): void {
+    this.segChanged(CS);
+    this.segChanged(SS);
+  }
+
+  // ---------------------------------------------------------------- flags
+
+  getCF(): number {
+    const r = this.r;
+    switch (r[R_FOP]) {
+      case FOP_ADD:
+        return r[R_FRES] >>> 0 < r[R_FA] >>> 0 ? 1 : 0;
+      case FOP_ADC:
+        return r[R_FRES] >>> 0 <= r[R_FA] >>> 0 ? 1 : 0;
+      case FOP_SUB:
+        return r[R_FA] >>> 0 < r[R_FB] >>> 0 ? 1 : 0;
+      case FOP_SBB:
+        return r[R_FA] >>> 0 <= r[R_FB] >>> 0 ? 1 : 0;
+      default:
+        return r[R_EFLAGS] & EFLAGS_CF;
+    }
+  }
+
+  getZF(): number {
+    const r = this.r;
+    return r[R_FOP] === FOP_NONE ? (r[R_EFLAGS] >> 6) & 1 : r[R_FRES] === 0 ? 1 : 0;
+  }
+
+  getSF(): number {
+    const r = this.r;
+    return r[R_FOP] === FOP_NONE ? (r[R_EFLAGS] >> 7) & 1 : (r[R_FRES] >>> (r[R_FSIZE] - 1)) & 1;
+  }
+
+  getPF(): number {
+    const r = this.r;
+    return r[R_FOP] === FOP_NONE ? (r[R_EFLAGS] >> 2) & 1 : PARITY[r[R_FRES] & 0xff];
+  }
+
+  getAF(): number {
+    const r = this.r;
+    const op = r[R_FOP];
+    if (op === FOP_NONE || op === FOP_RESULT) return (r[R_EFLAGS] >> 4) & 1;
+    return ((r[R_FA] ^ r[R_FB] ^ r[R_FRES]) >> 4) & 1;
+  }
+
+  getOF(): number {
+    const r = this.r;
+    const a = r[R_FA];
+    const b = r[R_FB];
+    const res = r[R_FRES];
+    switch (r[R_FOP]) {
+      case FOP_ADD:
+      case FOP_ADC:
+      case FOP_INC:
+        return (((a ^ res) & (b ^ res)) >>> (r[R_FSIZE] - 1)) & 1;
+      case FOP_SUB:
+      case FOP_SBB:
+      case FOP_DEC:
+        return (((a ^ b) & (a ^ res)) >>> (r[R_FSIZE] - 1)) & 1;
+      default:
+        return (r[R_EFLAGS] >> 11) & 1;
+    }
+  }
+
+  /** EFLAGS with the lazy arithmetic flags folded in. */
+  getEflags(): number {
+    const r = this.r;
+    if (r[R_FOP] === FOP_NONE) return r[R_EFLAGS] | EFLAGS_FIXED;
+    return (
+      (r[R_EFLAGS] & ~EFLAGS_ARITH) |
+      EFLAGS_FIXED |
+      this.getCF() |
+      (this.getPF() << 2) |
+      (this.getAF() << 4) |
+      (this.getZF() << 6) |
+      (this.getSF() << 7) |
+      (this.getOF() << 11)
+    );
+  }
+
+  /** Fold the lazy flags into r[R_EFLAGS]. */
+  materializeFlags(): void {
+    const r = this.r;
+    if (r[R_FOP] !== FOP_NONE) {
+      r[R_EFLAGS] = this.getEflags();
+      r[R_FOP] = FOP_NONE;
+    }
+  }
+
+  /** Write EFLAGS (all bits given; callers mask what the instruction may change). */
+  setEflags(v: number): void {
+    const r = this.r;
+    const old = r[R_EFLAGS];
+    r[R_EFLAGS] = (v & 0x3f7fd5) | EFLAGS_FIXED;
+    r[R_FOP] = FOP_NONE;
+    if ((v & EFLAGS_TF) !== 0) this.events |= EV_TF;
+    if (((old ^ v) & EFLAGS_VM) !== 0) this.modeChanged();
+    if ((v & EFLAGS_IF) !== 0 && (old & EFLAGS_IF) === 0) this.checkIrq();
+  }
+
+  /** Set only the arithmetic flags (SAHF, POPF bits, etc.). */
+  setArithFlags(mask: number, v: number): void {
+    this.materializeFlags();
+    const r = this.r;
+    r[R_EFLAGS] = (r[R_EFLAGS] & ~mask) | (v & mask);
+  }
+
+  setCF(v: number): void {
+    this.materializeFlags();
+    const r = this.r;
+    r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_CF) | (v & 1);
+  }
+
+  /** Evaluate condition code cc (0..15) as Jcc/SETcc/CMOVcc do. */
+  cond(cc: number): boolean {
+    let v: number;
+    switch (cc >> 1) {
+      case 0:
+        v = this.getOF();
+        break;
+      case 1:
+        v = this.getCF();
+        break;
+      case 2:
+        v = this.getZF();
+        break;
+      case 3:
+        v = this.getCF() | this.getZF();
+        break;
+      case 4:
+        v = this.getSF();
+        break;
+      case 5:
+        v = this.getPF();
+        break;
+      case 6:
+        v = this.getSF() ^ this.getOF();
+        break;
+      default:
+        v = (this.getSF() ^ this.getOF()) | this.getZF();
+        break;
+    }
+    return (v ^ (cc & 1)) !== 0;
+  }
+
+  // ---------------------------------------------------------------- exceptions
+
+  /** Raise an exception: record it and unwind the current instruction. */
+  raise(vector: number, error = -1): never {
+    this.excVector = vector;
+    this.excError = error;
+    throw FAULT;
+  }
+
+  gp(error = 0): never {
+    return this.raise(EXC_GP, error);
+  }
+
+  undefinedOpcode(): never {
+    if (this.onUnimplemented) {
+      const bytes: number[] = [];
+      const lin = this.r[R_SEGBASE + CS] + this.eipStart;
+      for (let k = 0; k < 8; k++) {
+        try {
+          bytes.push(this.readLinear8Sup(lin + k));
+        } catch {
+          break;
+        }
+      }
+      this.onUnimplemented(this.eipStart, bytes);
+    }
+    return this.raise(EXC_UD);
+  }
+
+  // ---------------------------------------------------------------- TLB and physical memory
+
+  flushTlb(global: boolean): void {
+    const tlb = this.tlb;
+    const list = this.tlbList;
+    let kept = 0;
+    for (let k = 0; k < this.tlbCount; k++) {
+      const page = list[k];
+      if (!global && (tlb[page] & TLB_GLOBAL) !== 0) list[kept++] = page;
+      else tlb[page] = 0;
+    }
+    this.tlbCount = kept;
+  }
+
+  invlpg(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  /** Install a TLB entry for a linear page; phys is the page-aligned physical address. */
+  fillTlb(lin: number, phys: number, perms: number): number {
+    const page = lin >>> 12;
+    phys &= this.r[R_A20_MASK];
+    let e = (phys & ~0xfff) | perms;
+    if (!this.bus.isRam(phys & ~0xfff) || (phys >= 0xa0000 && phys < 0xc0000)) e |= TLB_IO;
+    if (this.tlb[page] === 0) {
+      if (this.tlbCount >= this.tlbList.length) this.flushTlb(true);
+      this.tlbList[this.tlbCount++] = page;
+    }
+    this.tlb[page] = e;
+    return e;
+  }
+
+  /**
+   * Translate a linear address, filling the TLB. `user` selects user-mode permission checks,
+   * `write` a write access. Raises #PF on failure. Returns the TLB entry.
+   */
+  tlbLookup(lin: number, write: boolean, user: boolean): number {
+    return translate(this, lin, write, user);
+  }
+
+  /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */
+  notifyRamWrite(phys: number, len: number): void {
+    for (let p = phys >>> 12; p <= (phys + len - 1) >>> 12; p++) if (this.codePage[p]) this.invalidateCode(p);
+  }
+
+  invalidateCode(page: number): void {
+    this.codeCache[page] = undefined;
+    this.codePage[page] = 0;
+  }
+
+  /** Drop every decoded instruction (e.g. after a reset or a snapshot load). */
+  flushCodeCache(): void {
+    this.codeCache.fill(undefined);
+    this.codePage.fill(0);
+  }
+
+  physRead8(addr: number): number {
+    if (addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000)) return this.ram[addr];
+    return this.bus.mmioRead(addr, 1) & 0xff;
+  }
+
+  physRead32(addr: number): number {
+    if ((addr & 3) === 0 && addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000))
+      return this.ram32[addr >>> 2];
+    return (
+      this.physRead8(addr) |
+      (this.physRead8(addr + 1) << 8) |
+      (this.physRead8(addr + 2) << 16) |
+      (this.physRead8(addr + 3) << 24)
+    );
+  }
+
+  physWrite8(addr: number, v: number): void {
+    if (addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000)) {
+      if (this.codePage[addr >>> 12]) this.invalidateCode(addr >>> 12);
+      this.ram[addr] = v;
+    } else this.bus.mmioWrite(addr, 1, v & 0xff);
+  }
+
+  physWrite32(addr: number, v: number): void {
+    if ((addr & 3) === 0 && addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000)) {
+      if (this.codePage[addr >>> 12]) this.invalidateCode(addr >>> 12);
+      this.ram32[addr >>> 2] = v;
+    } else {
+      this.physWrite8(addr, v);
+      this.physWrite8(addr + 1, v >>> 8);
+      this.physWrite8(addr + 2, v >>> 16);
+      this.physWrite8(addr + 3, v >>> 24);
+    }
+  }
+
+  // ---------------------------------------------------------------- linear memory (current privilege)
+
+  rd8(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.rNeed | TLB_IO)) === this.rNeed) return this.ram[(e & ~0xfff) | (lin & 0xfff)];
+    return this.rd8Slow(lin, this.r[R_CPL] === 3);
+  }
+
+  rd16(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.rNeed | TLB_IO)) === this.rNeed && (lin & 0xfff) < 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      return (p & 1) === 0 ? this.ram16[p >>> 1] : this.ram[p] | (this.ram[p + 1] << 8);
+    }
+    return this.rd16Slow(lin, this.r[R_CPL] === 3);
+  }
+
+  rd32(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.rNeed | TLB_IO)) === this.rNeed && (lin & 0xfff) < 0xffd) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if ((p & 3) === 0) return this.ram32[p >>> 2];
+      const m = this.ram;
+      return m[p] | (m[p + 1] << 8) | (m[p + 2] << 16) | (m[p + 3] << 24);
+    }
+    return this.rd32Slow(lin, this.r[R_CPL] === 3);
+  }
+
+  wr8(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      this.ram[p] = v;
+      return;
+    }
+    this.wr8Slow(lin, v, this.r[R_CPL] === 3);
+  }
+
+  wr16(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      if ((p & 1) === 0) this.ram16[p >>> 1] = v;
+      else {
+        this.ram[p] = v;
+        this.ram[p + 1] = v >>> 8;
+      }
+      return;
+    }
+    this.wr16Slow(lin, v, this.r[R_CPL] === 3);
+  }
+
+  wr32(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xffd) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      if ((p & 3) === 0) this.ram32[p >>> 2] = v;
+      else {
+        const m = this.ram;
+        m[p] = v;
+        m[p + 1] = v >>> 8;
+        m[p + 2] = v >>> 16;
+        m[p + 3] = v >>> 24;
+      }
+      return;
+    }
+    this.wr32Slow(lin, v, this.r[R_CPL] === 3);
+  }
+
+  /** Reads with write intent (read-modify-write): fault as a write would, before anything changes. */
+  rdw8(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed) return this.ram[(e & ~0xfff) | (lin & 0xfff)];
+    const user = this.r[R_CPL] === 3;
+    this.tlbLookup(lin, true, user);
+    return this.rd8Slow(lin, user);
+  }
+
+  rdw16(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      return this.ram[p] | (this.ram[p + 1] << 8);
+    }
+    const user = this.r[R_CPL] === 3;
+    this.tlbLookup(lin, true, user);
+    this.tlbLookup(lin + 1, true, user);
+    return this.rd16Slow(lin, user);
+  }
+
+  rdw32(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xffd) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if ((p & 3) === 0) return this.ram32[p >>> 2];
+      const m = this.ram;
+      return m[p] | (m[p + 1] << 8) | (m[p + 2] << 16) | (m[p + 3] << 24);
+    }
+    const user = this.r[R_CPL] === 3;
+    this.tlbLookup(lin, true, user);
+    this.tlbLookup(lin + 3, true, user);
+    return this.rd32Slow(lin, user);
+  }
+
+  // Slow paths: TLB miss, MMIO, page-crossing, or an explicit privilege.
+  rd8Slow(lin: number, user: boolean): number {
+    const e = this.tlbLookup(lin, false, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) return this.bus.mmioRead(p, 1) & 0xff;
+    return this.ram[p];
+  }
+
+  rd16Slow(lin: number, user: boolean): number {
+    if ((lin & 0xfff) === 0xfff) return this.rd8Slow(lin, user) | (this.rd8Slow(lin + 1, user) << 8);
+    const e = this.tlbLookup(lin, false, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) return this.bus.mmioRead(p, 2) & 0xffff;
+    return this.ram[p] | (this.ram[p + 1] << 8);
+  }
+
+  rd32Slow(lin: number, user: boolean): number {
+    if ((lin & 0xfff) > 0xffc) {
+      // Check both pages before reading either, so a fault reports the right CR2 and nothing is half-read.
+      this.tlbLookup(lin, false, user);
+      this.tlbLookup(lin + 3, false, user);
+      return (
+        this.rd8Slow(lin, user) |
+        (this.rd8Slow(lin + 1, user) << 8) |
+        (this.rd8Slow(lin + 2, user) << 16) |
+        (this.rd8Slow(lin + 3, user) << 24)
+      );
+    }
+    const e = this.tlbLookup(lin, false, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) return this.bus.mmioRead(p, 4) | 0;
+    const m = this.ram;
+    return m[p] | (m[p + 1] << 8) | (m[p + 2] << 16) | (m[p + 3] << 24);
+  }
+
+  wr8Slow(lin: number, v: number, user: boolean): void {
+    const e = this.tlbLookup(lin, true, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 1, v & 0xff);
+    else {
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      this.ram[p] = v;
+    }
+  }
+
+  wr16Slow(lin: number, v: number, user: boolean): void {
+    if ((lin & 0xfff) === 0xfff) {
+      this.tlbLookup(lin, true, user);
+      this.tlbLookup(lin + 1, true, user);
+      this.wr8Slow(lin, v, user);
+      this.wr8Slow(lin + 1, v >>> 8, user);
+      return;
+    }
+    const e = this.tlbLookup(lin, true, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 2, v & 0xffff);
+    else {
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      this.ram[p] = v;
+      this.ram[p + 1] = v >>> 8;
+    }
+  }
+
+  wr32Slow(lin: number, v: number, user: boolean): void {
+    if ((lin & 0xfff) > 0xffc) {
+      this.tlbLookup(lin, true, user);
+      this.tlbLookup(lin + 3, true, user);
+      for (let k = 0; k < 4; k++) this.wr8Slow(lin + k, v >>> (8 * k), user);
+      return;
+    }
+    const e = this.tlbLookup(lin, true, user);
+    const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 4, v);
+    else {
+      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      const m = this.ram;
+      m[p] = v;
+      m[p + 1] = v >>> 8;
+      m[p + 2] = v >>> 16;
+      m[p + 3] = v >>> 24;
+    }
+  }
+
+  /** Supervisor-privilege accesses for system structures (GDT, IDT, TSS): SDM Vol. 3A, 4.6.1. */
+  readLinear8Sup(lin: number): number {
+    return this.rd8Slow(lin, false);
+  }
+  readLinear16Sup(lin: number): number {
+    return this.rd16Slow(lin, false);
+  }
+  readLinear32Sup(lin: number): number {
+    return this.rd32Slow(lin, false);
+  }
+  writeLinear8Sup(lin: number, v: number): void {
+    this.wr8Slow(lin, v, false);
+  }
+  writeLinear16Sup(lin: number, v: number): void {
+    this.wr16Slow(lin, v, false);
+  }
+  writeLinear32Sup(lin: number, v: number): void {
+    this.wr32Slow(lin, v, false);
+  }
+
+  // ---------------------------------------------------------------- segmented access
+
+  /** Linear address of seg:off for a read of `size` bytes, with the segment's limit/type checks. */
+  segRead(seg: number, off: number, size: number): number {
+    const r = this.r;
+    if (this.segFlat[seg] === 0) this.checkSeg(seg, off, size, false);
+    return (r[R_SEGBASE + seg] + off) | 0;
+  }
+
+  segWrite(seg: number, off: number, size: number): number {
+    const r = this.r;
+    if (this.segFlat[seg] === 0) this.checkSeg(seg, off, size, true);
+    return (r[R_SEGBASE + seg] + off) | 0;
+  }
+
+  /** Segment limit and type checks (SDM Vol. 3A, 5.3 and 5.4). */
+  checkSeg(seg: number, off: number, size: number, write: boolean): void {
+    const r = this.r;
+    const attr = r[R_SEGATTR + seg];
+    const fail = seg === SS ? EXC_SS : EXC_GP;
+    if (this.protectedMode && !this.v86) {
+      if ((attr & ATTR_P) === 0) this.raise(fail, 0);
+      const type = attr & 0xf;
+      if (write) {
+        if ((attr & 0x10) === 0 || (type & 0xa) !== 0x2) this.raise(fail, 0);
+      } else if ((attr & 0x10) === 0 || (type & 0xa) === 0x8) this.raise(fail, 0); // execute-only code
+    }
+    const limit = r[R_SEGLIMIT + seg] >>> 0;
+    const first = off >>> 0;
+    const last = (off + size - 1) >>> 0;
+    const type = attr & 0xf;
+    if ((attr & 0x10) !== 0 && (type & 0xc) === 0x4) {
+      // Expand-down data segment: valid offsets are limit+1 .. (B ? 4G-1 : 64K-1).
+      const upper = (attr & ATTR_DB) !== 0 ? 0xffffffff : 0xffff;
+      if (first <= limit || last > upper || last < first) this.raise(fail, 0);
+    } else if (last > limit || last < first) this.raise(fail, 0);
+  }
+
+  // ---------------------------------------------------------------- stack
+
+  get sp(): number {
+    return this.ss32 ? this.r[4] : this.r[4] & 0xffff;
+  }
+
+  setSp(v: number): void {
+    if (this.ss32) this.r[4] = v;
+    else this.r16[8] = v;
+  }
+
+  push16(v: number): void {
+    const sp = (this.sp - 2) & (this.ss32 ? -1 : 0xffff);
+    this.wr16(this.segWrite(SS, sp, 2), v);
+    this.setSp(sp);
+  }
+
+  push32(v: number): void {
+    const sp = (this.sp - 4) & (this.ss32 ? -1 : 0xffff);
+    this.wr32(this.segWrite(SS, sp, 4), v);
+    this.setSp(sp);
+  }
+
+  pop16(): number {
+    const sp = this.sp;
+    const v = this.rd16(this.segRead(SS, sp, 2));
+    this.setSp(sp + 2);
+    return v;
+  }
+
+  pop32(): number {
+    const sp = this.sp;
+    const v = this.rd32(this.segRead(SS, sp, 4));
+    this.setSp(sp + 4);
+    return v;
+  }
+
+  // ---------------------------------------------------------------- effective addresses
+
+  /** Offset of a ModRM memory operand. */
+  eaOffset(i: Insn): number {
+    const r = this.r;
+    let a = i.disp;
+    if (i.base >= 0) a += r[i.base];
+    if (i.index >= 0) a += r[i.index] << i.scale;
+    return i.flags & 2 ? a | 0 : a & 0xffff;
+  }
+
+  /** Linear address of a memory operand for reading `size` bytes. */
+  eaR(i: Insn, size: number): number {
+    const off = this.eaOffset(i);
+    if (this.segFlat[i.seg] === 0) this.checkSeg(i.seg, off, size, false);
+    return (this.r[R_SEGBASE + i.seg] + off) | 0;
+  }
+
+  /** Linear address of a memory operand for writing (or read-modify-write) `size` bytes. */
+  eaW(i: Insn, size: number): number {
+    const off = this.eaOffset(i);
+    if (this.segFlat[i.seg] === 0) this.checkSeg(i.seg, off, size, true);
+    return (this.r[R_SEGBASE + i.seg] + off) | 0;
+  }
+
+  // ---------------------------------------------------------------- registers
+
+  getReg8(n: number): number {
+    return this.r8[REG8_OFF[n]];
+  }
+
+  setReg8(n: number, v: number): void {
+    this.r8[REG8_OFF[n]] = v;
+  }
+
+  getReg16(n: number): number {
+    return this.r16[n << 1];
+  }
+
+  setReg16(n: number, v: number): void {
+    this.r16[n << 1] = v;
+  }
+
+  // ---------------------------------------------------------------- run loop
+
+  /** Request run() to return at the next instruction boundary (from a device callback or timer). */
+  requestStop(): void {
+    this.events |= EV_STOP;
+  }
+
+  /** The board calls this when the INTR line may have changed. */
+  checkIrq(): void {
+    const ic = this.bus.intc;
+    if (ic?.hasInterrupt()) this.events |= EV_IRQ;
+  }
+
+  raiseNmi(): void {
+    this.events |= EV_NMI;
+  }
+
+  private fetchInsn(): Insn {
+    const r = this.r;
+    const lin = (r[R_SEGBASE + CS] + r[R_EIP]) | 0;
+    let e = this.tlb[lin >>> 12];
+    if ((e & (this.rNeed | TLB_IO)) !== this.rNeed) {
+      e = this.tlbLookup(lin, false, r[R_CPL] === 3);
+      if ((e & TLB_IO) !== 0) return decode(this, this.scratch, lin, this.codeMode);
+    }
+    const phys = (e & ~0xfff) | (lin & 0xfff);
+    const page = phys >>> 12;
+    let insns = this.codeCache[page];
+    if (insns !== undefined) {
+      const ins = insns[phys & 0xfff];
+      if (ins !== undefined && ins.mode === this.codeMode) return ins;
+    }
+    // Instructions that straddle a page boundary are decoded every time (their second page may change).
+    if ((lin & 0xfff) > 0xff0) {
+      const ins = decode(this, this.scratch, lin, this.codeMode);
+      if ((lin & 0xfff) + ins.len <= 0x1000) return this.cacheInsn(page, phys, ins);
+      return ins;
+    }
+    if (insns === undefined) {
+      insns = new Array(4096);
+      this.codeCache[page] = insns;
+      this.codePage[page] = 1;
+    }
+    const ins = new Insn();
+    decode(this, ins, lin, this.codeMode);
+    // The decode may have written nothing, but a fault during it would have thrown before here.
+    insns[phys & 0xfff] = ins;
+    return ins;
+  }
+
+  private cacheInsn(page: number, phys: number, src: Insn): Insn {
+    let insns = this.codeCache[page];
+    if (insns === undefined) {
+      insns = new Array(4096);
+      this.codeCache[page] = insns;
+      this.codePage[page] = 1;
+    }
+    const ins = new Insn();
+    Object.assign(ins, src);
+    insns[phys & 0xfff] = ins;
+    return ins;
+  }
+
+  /**
+   * Execute up to `budget` instructions. Returns an EXIT_* code; `budget` is reduced by what ran
+   * (see lastRun).
+   */
+  lastRun = 0;
+  run(budget: number): number {
+    const r = this.r;
+    let n = 0;
+    if (this.events !== 0 || this.halted) {
+      const ex = this.handleEvents();
+      if (ex >= 0) return ex;
+    }
+    for (;;) {
+      try {
+        while (n < budget) {
+          n++;
+          const eip = r[R_EIP];
+          this.eipStart = eip;
+          const ins = this.fetchInsn();
+          r[R_EIP] = (eip + ins.len) & this.eipMask;
+          ins.h(this, ins);
+          if (this.events !== 0) {
+            const ex = this.handleEvents();
+            if (ex >= 0) {
+              this.icount += n;
+              this.lastRun = n;
+              return ex;
+            }
+          }
+        }
+        this.icount += n;
+        this.lastRun = n;
+        return EXIT_BUDGET;
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        r[R_EIP] = this.eipStart;
+        if (this.trapExceptions) {
+          this.icount += n;
+          this.lastRun = n;
+          return EXIT_EXCEPTION;
+        }
+        if (!this.deliverException()) {
+          this.icount += n;
+          this.lastRun = n;
+          return EXIT_SHUTDOWN;
+        }
+      }
+    }
+  }
+
+  /** Deliver the exception recorded by raise(), with #DF / triple-fault escalation. Returns false on shutdown. */
+  private deliverException(): boolean {
+    let vector = this.excVector;
+    let error = this.excError;
+    for (;;) {
+      const prev = this.delivering;
+      if (prev >= 0) {
+        if (prev === 8) return false; // fault while delivering #DF: triple fault → shutdown
+        if (isDoubleFault(prev, vector)) {
+          vector = 8;
+          error = 0;
+        }
+      }
+      this.delivering = vector;
+      try {
+        this.onInterrupt?.(vector, error, false);
+        deliverInterrupt(this, vector, false, error, this.r[R_EIP]);
+        this.delivering = -1;
+        this.halted = false;
+        return true;
+      } catch (e) {
+        if (e !== FAULT) {
+          this.delivering = -1;
+          throw e;
+        }
+        vector = this.excVector;
+        error = this.excError;
+        // Keep `delivering` set so the next round classifies the nested fault.
+      }
+    }
+  }
+
+  /** Returns an exit code, or -1 to keep running. */
+  private handleEvents(): number {
+    const r = this.r;
+    let ev = this.events;
+    if ((ev & EV_STOP) !== 0) {
+      this.events &= ~EV_STOP;
+      return this.halted ? EXIT_HLT : EXIT_STOP;
+    }
+    if ((ev & EV_INHIBIT) !== 0) {
+      // The interrupt shadow covers the instruction after STI/MOV SS/POP SS (SDM Vol. 3A, 6.8.3).
+      if (--r[R_INHIBIT_IRQ] > 0) return this.halted ? EXIT_HLT : -1;
+      r[R_INHIBIT_IRQ] = 0;
+      ev = this.events &= ~EV_INHIBIT;
+    }
+    if ((ev & EV_TF) !== 0) {
+      if ((r[R_EFLAGS] & EFLAGS_TF) === 0) this.events &= ~EV_TF;
+      else if (this.icount + this.lastRun > 0 && !this.halted) {
+        // Single-step trap after the instruction (SDM Vol. 3A, 17.3.1.4).
+        this.dr[6] |= 0x4000;
+        try {
+          deliverInterrupt(this, 1, false, -1, r[R_EIP]);
+        } catch (e) {
+          if (e !== FAULT) throw e;
+          if (!this.deliverException()) return EXIT_SHUTDOWN;
+        }
+      }
+    }
+    if ((ev & EV_NMI) !== 0 && !this.nmiMasked) {
+      this.events &= ~EV_NMI;
+      this.nmiMasked = true;
+      this.halted = false;
+      try {
+        deliverInterrupt(this, 2, false, -1, r[R_EIP]);
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        if (!this.deliverException()) return EXIT_SHUTDOWN;
+      }
+    }
+    if ((ev & EV_IRQ) !== 0) {
+      const ic = this.bus.intc;
+      if (!ic || !ic.hasInterrupt()) this.events &= ~EV_IRQ;
+      else if ((r[R_EFLAGS] & EFLAGS_IF) !== 0) {
+        this.events &= ~EV_IRQ;
+        const vector = ic.acknowledge();
+        this.halted = false;
+        this.onInterrupt?.(vector, -1, true);
+        try {
+          deliverInterrupt(this, vector, false, -1, r[R_EIP]);
+        } catch (e) {
+          if (e !== FAULT) throw e;
+          if (!this.deliverException()) return EXIT_SHUTDOWN;
+        }
+        this.checkIrq();
+      }
+    }
+    if (this.halted) return EXIT_HLT;
+    return -1;
+  }
+
+  /** Convenience for tests and the monitor: segment registers by name. */
+  static readonly SEG_NAMES = ["es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr"];
+  static readonly SEGS = [ES, CS, SS, DS, FS, GS];
+}
+
+/** Double-fault conditions (SDM Vol. 3A, Table 6-5). */
+function isDoubleFault(first: number, second: number): boolean {
+  const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
+  if (contributory(first) && contributory(second)) return true;
+  if (first === 14 && (contributory(second) || second === 14)) return true;
+  return false;
+}
+
+export { DS, EFLAGS_AF, EFLAGS_CF, EFLAGS_OF, EFLAGS_PF, EFLAGS_SF, EFLAGS_ZF };

@@ -1,0 +1,86 @@
+// CPUID (SDM Vol. 2A, CPUID): a family 6 identity that reports exactly what is implemented.
+import type { CPU } from "./cpu.ts";
+import { EAX, EBX, ECX, EDX } from "./state.ts";
+
+/** "GenuineIntel" is what Linux keys its P6 quirks on; the brand string names tsqemu. */
+const VENDOR = "GenuineIntel";
+const BRAND = "tsqemu virtual CPU (i686)";
+
+// CPUID.1:EDX feature bits.
+export const CPUID_FPU = 1 << 0;
+export const CPUID_VME = 1 << 1;
+export const CPUID_DE = 1 << 2;
+export const CPUID_PSE = 1 << 3;
+export const CPUID_TSC = 1 << 4;
+export const CPUID_MSR = 1 << 5;
+export const CPUID_CX8 = 1 << 8;
+export const CPUID_SEP = 1 << 11;
+export const CPUID_MTRR = 1 << 12;
+export const CPUID_PGE = 1 << 13;
+export const CPUID_CMOV = 1 << 15;
+
+/** Features reported in CPUID.1:EDX. The x87 bit is set when an FPU is attached. */
+export function featureEdx(c: CPU): number {
+  return (
+    (c.fpu ? CPUID_FPU : 0) |
+    CPUID_DE |
+    CPUID_PSE |
+    CPUID_TSC |
+    CPUID_MSR |
+    CPUID_CX8 |
+    CPUID_SEP |
+    CPUID_MTRR |
+    CPUID_PGE |
+    CPUID_CMOV
+  );
+}
+
+function str4(s: string, k: number): number {
+  let v = 0;
+  for (let j = 0; j < 4; j++) v |= (s.charCodeAt(k + j) || 0) << (8 * j);
+  return v;
+}
+
+export function cpuid(c: CPU): void {
+  const r = c.r;
+  const leaf = r[EAX] >>> 0;
+  let a = 0;
+  let b = 0;
+  let cc = 0;
+  let d = 0;
+  if (leaf === 0) {
+    a = 2;
+    b = str4(VENDOR, 0);
+    d = str4(VENDOR, 4);
+    cc = str4(VENDOR, 8);
+  } else if (leaf === 1) {
+    // Family 6, model 3 (Pentium II class), stepping 3.
+    a = 0x0633;
+    b = 0;
+    cc = 0;
+    d = featureEdx(c);
+  } else if (leaf === 2) {
+    // Cache/TLB descriptors: 1 = one iteration; descriptors for a P6-like cache hierarchy.
+    a = 0x03020101;
+    b = 0;
+    cc = 0;
+    d = 0x0c040843;
+  } else if (leaf === 0x80000000) {
+    a = 0x80000004;
+  } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
+    const brand = BRAND.padEnd(48, "\0");
+    const k = (leaf - 0x80000002) * 16;
+    a = str4(brand, k);
+    b = str4(brand, k + 4);
+    cc = str4(brand, k + 8);
+    d = str4(brand, k + 12);
+  } else if (leaf < 0x80000000) {
+    // Above the maximum basic leaf: the highest basic leaf's data (Intel behaviour).
+    a = 0x03020101;
+    d = 0x0c040843;
+  }
+  r[EAX] = a;
+  r[EBX] = b;
+  r[ECX] = cc;
+  r[EDX] = d;
+}

@@ -1,0 +1,434 @@
+// Handlers for system instructions: descriptor tables, control/debug registers, MSRs, TSC,
+// CPUID, SYSENTER/SYSEXIT, LAR/LSL/VERR/VERW/ARPL, CLTS, INVLPG, cache control.
+import type { CPU } from "../cpu.ts";
+import { cpuid } from "../cpuid.ts";
+import { IF_OP32, type Insn } from "../insn.ts";
+import {
+  CR0_PE,
+  CR0_PG,
+  CR0_TS,
+  CR0_WP,
+  CR4_DE,
+  CR4_PGE,
+  CR4_PSE,
+  CR4_TSD,
+  CS,
+  EAX,
+  ECX,
+  EDX,
+  EFLAGS_IF,
+  EFLAGS_RF,
+  EFLAGS_VM,
+  ESP,
+  EXC_GP,
+  EXC_UD,
+  LDTR,
+  R_CPL,
+  R_CR0,
+  R_CR2,
+  R_CR3,
+  R_CR4,
+  R_EFLAGS,
+  R_EIP,
+  R_GDTR_BASE,
+  R_GDTR_LIMIT,
+  R_IDTR_BASE,
+  R_IDTR_LIMIT,
+  R_SEGBASE,
+  R_SEL,
+  R_SYSENTER_CS,
+  R_SYSENTER_EIP,
+  R_SYSENTER_ESP,
+  SS,
+  TR,
+} from "../state.ts";
+import { descAttr, descLimit, lldt, ltr, probeDesc } from "../system.ts";
+import { opBits, readE, setReg, writeE } from "./operand.ts";
+
+/** Privileged instructions: #GP(0) unless CPL 0 (and not v8086). Real mode is CPL 0. */
+export function requireCpl0(c: CPU): void {
+  if (c.protectedMode && (c.v86 || c.r[R_CPL] !== 0)) c.raise(EXC_GP, 0);
+}
+
+function requireProtected(c: CPU): void {
+  if (!c.protectedMode || c.v86) c.raise(EXC_UD);
+}
+
+// 0F 00: SLDT STR LLDT LTR VERR VERW
+export function grp6(c: CPU, i: Insn): void {
+  const r = c.r;
+  switch (i.reg) {
+    case 0:
+      requireProtected(c);
+      writeE(c, i, i.mod === 3 ? opBits(i) : 16, r[R_SEL + LDTR]);
+      return;
+    case 1:
+      requireProtected(c);
+      writeE(c, i, i.mod === 3 ? opBits(i) : 16, r[R_SEL + TR]);
+      return;
+    case 2:
+      requireProtected(c);
+      requireCpl0(c);
+      lldt(c, readE(c, i, 16));
+      return;
+    case 3:
+      requireProtected(c);
+      requireCpl0(c);
+      ltr(c, readE(c, i, 16));
+      return;
+    case 4:
+    case 5: {
+      requireProtected(c);
+      const d = probeDesc(c, readE(c, i, 16), false, i.reg === 4 ? 1 : 2);
+      c.materializeFlags();
+      if (d && (descAttr(d) & 0x10) !== 0) r[R_EFLAGS] |= 0x40;
+      else r[R_EFLAGS] &= ~0x40;
+      return;
+    }
+    default:
+      c.raise(EXC_UD);
+  }
+}
+
+// 0F 01: SGDT SIDT LGDT LIDT SMSW - LMSW INVLPG
+export function grp7(c: CPU, i: Insn): void {
+  const r = c.r;
+  const op32 = (i.flags & IF_OP32) !== 0;
+  switch (i.reg) {
+    case 0:
+    case 1: {
+      if (i.mod === 3) c.raise(EXC_UD);
+      const lin = c.eaW(i, 6);
+      const base = i.reg === 0 ? r[R_GDTR_BASE] : r[R_IDTR_BASE];
+      const limit = i.reg === 0 ? r[R_GDTR_LIMIT] : r[R_IDTR_LIMIT];
+      c.wr16(lin, limit);
+      // With 16-bit operand size the top byte of the base is stored as 0 on 386+ (SDM Vol. 2B, SGDT).
+      c.wr32((lin + 2) | 0, op32 ? base : base & 0xffffff);
+      return;
+    }
+    case 2:
+    case 3: {
+      if (i.mod === 3) c.raise(EXC_UD);
+      requireCpl0(c);
+      const lin = c.eaR(i, 6);
+      const limit = c.rd16(lin);
+      let base = c.rd32((lin + 2) | 0);
+      if (!op32) base &= 0xffffff;
+      if (i.reg === 2) {
+        r[R_GDTR_BASE] = base;
+        r[R_GDTR_LIMIT] = limit;
+      } else {
+        r[R_IDTR_BASE] = base;
+        r[R_IDTR_LIMIT] = limit;
+      }
+      return;
+    }
+    case 4:
+      // SMSW: to a register with 32-bit operand size, all of CR0 on P6 parts.
+      writeE(c, i, i.mod === 3 ? opBits(i) : 16, r[R_CR0]);
+      return;
+    case 6: {
+      requireCpl0(c);
+      // LMSW changes PE (can set, not clear), MP, EM, TS.
+      const v = readE(c, i, 16);
+      const cr0 = r[R_CR0];
+      setCr0(c, (cr0 & ~0xe) | (v & 0xf) | (cr0 & CR0_PE));
+      return;
+    }
+    case 7:
+      if (i.mod === 3) c.raise(EXC_UD);
+      requireCpl0(c);
+      c.invlpg((c.r[R_SEGBASE + i.seg] + c.eaOffset(i)) | 0);
+      return;
+    default:
+      c.raise(EXC_UD);
+  }
+}
+
+export function setCr0(c: CPU, v: number): void {
+  const r = c.r;
+  v |= 0x10; // ET is hardwired to 1 on P6
+  if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) c.raise(EXC_GP, 0);
+  if ((v & 0x60000000) === 0x20000000) c.raise(EXC_GP, 0); // NW without CD
+  const old = r[R_CR0];
+  r[R_CR0] = v;
+  if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) !== 0) {
+    c.flushTlb(true);
+  }
+  if (((old ^ v) & CR0_PE) !== 0) c.modeChanged();
+}
+
+function setCr4(c: CPU, v: number): void {
+  const r = c.r;
+  // Only the features CPUID reports may be set (VME, PVI, TSD, DE, PSE, PGE, PCE, OSFXSR).
+  const allowed = 0x1 | 0x2 | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | 0x100 | 0x200 | 0x400;
+  if ((v & ~allowed) !== 0) c.raise(EXC_GP, 0);
+  const old = r[R_CR4];
+  r[R_CR4] = v;
+  if (((old ^ v) & (CR4_PSE | CR4_PGE)) !== 0) c.flushTlb(true);
+}
+
+/** 0F 20 / 0F 22: MOV r32, CRn / MOV CRn, r32 (register operand always; mod ignored). */
+export function movRCr(c: CPU, i: Insn): void {
+  requireCpl0(c);
+  const r = c.r;
+  let v: number;
+  switch (i.reg) {
+    case 0:
+      v = r[R_CR0];
+      break;
+    case 2:
+      v = r[R_CR2];
+      break;
+    case 3:
+      v = r[R_CR3];
+      break;
+    case 4:
+      v = r[R_CR4];
+      break;
+    default:
+      c.raise(EXC_UD);
+  }
+  r[i.rm] = v;
+}
+
+export function movCrR(c: CPU, i: Insn): void {
+  requireCpl0(c);
+  const r = c.r;
+  const v = r[i.rm];
+  switch (i.reg) {
+    case 0:
+      setCr0(c, v);
+      break;
+    case 2:
+      r[R_CR2] = v;
+      break;
+    case 3:
+      r[R_CR3] = v & ~0xfe7;
+      c.flushTlb(false);
+      break;
+    case 4:
+      setCr4(c, v);
+      break;
+    default:
+      c.raise(EXC_UD);
+  }
+}
+
+/** 0F 21 / 0F 23: debug registers. DR4/DR5 alias DR6/DR7 unless CR4.DE (SDM Vol. 3B, 17.2.2). */
+function drIndex(c: CPU, n: number): number {
+  if (n === 4 || n === 5) {
+    if ((c.r[R_CR4] & CR4_DE) !== 0) c.raise(EXC_UD);
+    return n + 2;
+  }
+  return n;
+}
+export function movRDr(c: CPU, i: Insn): void {
+  requireCpl0(c);
+  c.r[i.rm] = c.dr[drIndex(c, i.reg)];
+}
+export function movDrR(c: CPU, i: Insn): void {
+  requireCpl0(c);
+  const n = drIndex(c, i.reg);
+  let v = c.r[i.rm];
+  if (n === 6) v = (v & 0xe00f) | 0xffff0ff0;
+  else if (n === 7) v = (v & 0xffff2bff) | 0x400;
+  c.dr[n] = v;
+}
+
+export function clts(c: CPU): void {
+  requireCpl0(c);
+  c.r[R_CR0] &= ~CR0_TS;
+}
+
+export function invd(c: CPU): void {
+  requireCpl0(c);
+}
+
+export function ud2(c: CPU): void {
+  c.raise(EXC_UD);
+}
+
+export function rsm(c: CPU): void {
+  // Not in SMM: RSM is #UD (SDM Vol. 2B, RSM).
+  c.raise(EXC_UD);
+}
+
+export function rdtsc(c: CPU): void {
+  if ((c.r[R_CR4] & CR4_TSD) !== 0 && c.protectedMode && c.r[R_CPL] !== 0) c.raise(EXC_GP, 0);
+  const t = BigInt(Math.floor(c.bus.tsc())) + BigInt(c.tscOffset);
+  c.r[EAX] = Number(BigInt.asIntN(32, t));
+  c.r[EDX] = Number(BigInt.asIntN(32, t >> 32n));
+}
+
+export function rdpmc(c: CPU): void {
+  // Performance counters are not modelled; CR4.PCE is accepted but counters read as zero.
+  if ((c.r[R_CR4] & 0x100) === 0 && c.protectedMode && c.r[R_CPL] !== 0) c.raise(EXC_GP, 0);
+  if (c.r[ECX] >>> 0 > 1) c.raise(EXC_GP, 0);
+  c.r[EAX] = 0;
+  c.r[EDX] = 0;
+}
+
+// MSRs (SDM Vol. 4): the P6 set Linux touches; MTRRs are kept as storage.
+export const MSR_TSC = 0x10;
+export const MSR_APIC_BASE = 0x1b;
+export const MSR_SYSENTER_CS = 0x174;
+export const MSR_SYSENTER_ESP = 0x175;
+export const MSR_SYSENTER_EIP = 0x176;
+
+function msrKnown(n: number): boolean {
+  return (
+    n === MSR_TSC ||
+    n === MSR_APIC_BASE ||
+    (n >= MSR_SYSENTER_CS && n <= MSR_SYSENTER_EIP) ||
+    n === 0x8b || // BIOS_SIGN_ID
+    n === 0x17 || // PLATFORM_ID
+    n === 0xfe || // MTRRcap
+    (n >= 0x200 && n <= 0x20f) || // variable MTRRs
+    n === 0x250 ||
+    n === 0x258 ||
+    n === 0x259 ||
+    (n >= 0x268 && n <= 0x26f) ||
+    n === 0x2ff || // MTRRdefType
+    n === 0x179 || // MCG_CAP
+    n === 0x17a || // MCG_STATUS
+    n === 0x17b ||
+    n === 0x2a || // EBL_CR_POWERON
+    (n >= 0x186 && n <= 0x187) || // PERFEVTSEL
+    (n >= 0xc1 && n <= 0xc2) // PMC
+  );
+}
+
+export function rdmsr(c: CPU): void {
+  requireCpl0(c);
+  const n = c.r[ECX] >>> 0;
+  if (!msrKnown(n)) c.raise(EXC_GP, 0);
+  let v: bigint;
+  switch (n) {
+    case MSR_TSC:
+      v = BigInt(Math.floor(c.bus.tsc())) + BigInt(c.tscOffset);
+      break;
+    case MSR_SYSENTER_CS:
+      v = BigInt(c.r[R_SYSENTER_CS] >>> 0);
+      break;
+    case MSR_SYSENTER_ESP:
+      v = BigInt(c.r[R_SYSENTER_ESP] >>> 0);
+      break;
+    case MSR_SYSENTER_EIP:
+      v = BigInt(c.r[R_SYSENTER_EIP] >>> 0);
+      break;
+    case MSR_APIC_BASE:
+      // No local APIC is modelled (CPUID does not report one): the enable bit stays clear.
+      v = c.msrs.get(n) ?? 0xfee00000n | 0x100n;
+      break;
+    case 0xfe:
+      v = 0x508n; // 8 variable ranges, fixed ranges, WC
+      break;
+    default:
+      v = c.msrs.get(n) ?? 0n;
+  }
+  c.r[EAX] = Number(BigInt.asIntN(32, v));
+  c.r[EDX] = Number(BigInt.asIntN(32, v >> 32n));
+}
+
+export function wrmsr(c: CPU): void {
+  requireCpl0(c);
+  const n = c.r[ECX] >>> 0;
+  if (!msrKnown(n)) c.raise(EXC_GP, 0);
+  const v = (BigInt(c.r[EDX] >>> 0) << 32n) | BigInt(c.r[EAX] >>> 0);
+  switch (n) {
+    case MSR_TSC:
+      c.tscOffset = Number(v - BigInt(Math.floor(c.bus.tsc())));
+      break;
+    case MSR_SYSENTER_CS:
+      c.r[R_SYSENTER_CS] = c.r[EAX];
+      break;
+    case MSR_SYSENTER_ESP:
+      c.r[R_SYSENTER_ESP] = c.r[EAX];
+      break;
+    case MSR_SYSENTER_EIP:
+      c.r[R_SYSENTER_EIP] = c.r[EAX];
+      break;
+    case 0xfe:
+    case 0x179:
+      c.raise(EXC_GP, 0);
+      break;
+    default:
+      c.msrs.set(n, v);
+  }
+}
+
+/** SYSENTER (SDM Vol. 2B): flat CPL 0 segments derived from SYSENTER_CS. */
+export function sysenter(c: CPU): void {
+  const r = c.r;
+  const cs = r[R_SYSENTER_CS] & 0xfffc;
+  if (!c.protectedMode || cs === 0) c.raise(EXC_GP, 0);
+  c.setEflags(c.getEflags() & ~(EFLAGS_VM | EFLAGS_IF | EFLAGS_RF));
+  c.setSegCache(CS, cs, 0, -1, 0xc09b);
+  c.setSegCache(SS, (cs + 8) & 0xfffc, 0, -1, 0xc093);
+  r[R_CPL] = 0;
+  c.updateCpl();
+  r[ESP] = r[R_SYSENTER_ESP];
+  r[R_EIP] = r[R_SYSENTER_EIP];
+}
+
+/** SYSEXIT: back to flat CPL 3 segments at SYSENTER_CS+16/+24, EIP=EDX, ESP=ECX. */
+export function sysexit(c: CPU): void {
+  const r = c.r;
+  const cs = r[R_SYSENTER_CS] & 0xfffc;
+  if (!c.protectedMode || c.v86 || cs === 0 || r[R_CPL] !== 0) c.raise(EXC_GP, 0);
+  c.setSegCache(CS, (cs + 16) | 3, 0, -1, 0xc0fb);
+  c.setSegCache(SS, (cs + 24) | 3, 0, -1, 0xc0f3);
+  r[R_CPL] = 3;
+  c.updateCpl();
+  r[ESP] = r[ECX];
+  r[R_EIP] = r[EDX];
+}
+
+export function cpuidOp(c: CPU): void {
+  cpuid(c);
+}
+
+/** LAR/LSL (0F 02 / 0F 03). */
+export function lar(c: CPU, i: Insn): void {
+  requireProtected(c);
+  const bits = opBits(i);
+  const d = probeDesc(c, readE(c, i, 16), false, 0);
+  c.materializeFlags();
+  if (!d) {
+    c.r[R_EFLAGS] &= ~0x40;
+    return;
+  }
+  c.r[R_EFLAGS] |= 0x40;
+  setReg(c, i.reg, bits, d.hi & (bits === 32 ? 0x00f0ff00 : 0xff00));
+}
+export function lsl(c: CPU, i: Insn): void {
+  requireProtected(c);
+  const bits = opBits(i);
+  const d = probeDesc(c, readE(c, i, 16), true, 0);
+  c.materializeFlags();
+  if (!d) {
+    c.r[R_EFLAGS] &= ~0x40;
+    return;
+  }
+  c.r[R_EFLAGS] |= 0x40;
+  setReg(c, i.reg, bits, descLimit(d));
+}
+
+/** ARPL Ew, Gw (protected mode only; #UD in real and v8086 mode). */
+export function arpl(c: CPU, i: Insn): void {
+  requireProtected(c);
+  const dst = readE(c, i, 16);
+  const src = c.r16[i.reg << 1];
+  c.materializeFlags();
+  if ((dst & 3) < (src & 3)) {
+    writeE(c, i, 16, (dst & ~3) | (src & 3));
+    c.r[R_EFLAGS] |= 0x40;
+  } else c.r[R_EFLAGS] &= ~0x40;
+}
+
+export function wbinvd(c: CPU): void {
+  requireCpl0(c);
+}
+
+export { R_EIP };
