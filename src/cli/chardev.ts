@@ -1,0 +1,232 @@
+// Character devices for the Node CLI: the stdio multiplexer with QEMU's Ctrl-A escapes, files,
+// TCP/unix servers. Each backend connects a byte sink (the guest's UART or the monitor) to the host.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+
+export interface ByteSink {
+  /** Bytes from the host to the frontend (guest serial input or monitor keystrokes). */
+  receive(data: Uint8Array): void;
+}
+
+export const MUX_HELP = [
+  'C-a h    print this help',
+  'C-a x    exit emulator',
+  'C-a s    save disk data back to file (if -snapshot)',
+  'C-a t    toggle console timestamps',
+  'C-a b    send break (magic sysrq)',
+  'C-a c    switch between console and monitor',
+  'C-a C-a  sends C-a',
+].join('\r\n');
+
+export interface MuxCallbacks {
+  onExit(): void;
+  onBreak(): void;
+}
+
+/**
+ * stdin/stdout shared by the guest console and the monitor, switched with Ctrl-A c (QEMU's "mux").
+ * The terminal is put in raw mode and restored on every exit path.
+ */
+export class StdioMux {
+  private frontends: ByteSink[] = [];
+  private focus = 0;
+  private escape = false;
+  private timestamps = false;
+  private atLineStart = true;
+  private readonly start = Date.now();
+  private restored = false;
+  private readonly onData = (buf: Buffer) => this.input(buf);
+
+  constructor(private readonly cb: MuxCallbacks) {}
+
+  /** Add a frontend; the first is focused. Returns its index. */
+  add(sink: ByteSink): number {
+    this.frontends.push(sink);
+    return this.frontends.length - 1;
+  }
+
+  get focused(): number {
+    return this.focus;
+  }
+
+  setFocus(k: number): void {
+    this.focus = k;
+  }
+
+  open(): void {
+    const stdin = process.stdin;
+    if (stdin.isTTY) {
+      stdin.setRawMode(true);
+      const restore = () => this.close();
+      process.once('exit', restore);
+      for (const sig of ['SIGTERM', 'SIGHUP'] as const)
+        process.once(sig, () => {
+          restore();
+          process.exit(1);
+        });
+    }
+    stdin.on('data', this.onData);
+    stdin.resume();
+  }
+
+  /** Restore the terminal and stop reading stdin. Safe to call more than once. */
+  close(): void {
+    if (this.restored) return;
+    this.restored = true;
+    process.stdin.off('data', this.onData);
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
+
+  /** Output from a frontend to the terminal. */
+  write(data: string | Uint8Array): void {
+    if (!this.timestamps) {
+      process.stdout.write(data);
+      return;
+    }
+    const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
+    let out = '';
+    for (const ch of text) {
+      if (this.atLineStart) {
+        const t = (Date.now() - this.start) / 1000;
+        out += `[${t.toFixed(3).padStart(10)}] `;
+      }
+      out += ch;
+      this.atLineStart = ch === '\n';
+    }
+    process.stdout.write(out);
+  }
+
+  private input(buf: Buffer): void {
+    let pending: number[] = [];
+    const flush = () => {
+      if (pending.length > 0) this.frontends[this.focus]?.receive(Uint8Array.from(pending));
+      pending = [];
+    };
+    for (const b of buf) {
+      if (this.escape) {
+        this.escape = false;
+        switch (b) {
+          case 0x01:
+            pending.push(0x01);
+            break;
+          case 0x78: // x
+            flush();
+            process.stdout.write('QEMU: Terminated\r\n');
+            this.cb.onExit();
+            return;
+          case 0x68: // h
+          case 0x3f: // ?
+            flush();
+            process.stdout.write(`\r\n${MUX_HELP}\r\n`);
+            break;
+          case 0x63: // c
+            flush();
+            this.focus = (this.focus + 1) % Math.max(1, this.frontends.length);
+            break;
+          case 0x74: // t
+            this.timestamps = !this.timestamps;
+            break;
+          case 0x62: // b
+            flush();
+            this.cb.onBreak();
+            break;
+          case 0x73: // s: no disks yet
+            break;
+          default:
+            pending.push(0x01, b);
+        }
+        continue;
+      }
+      if (b === 0x01) {
+        this.escape = true;
+        continue;
+      }
+      pending.push(b);
+    }
+    flush();
+  }
+}
+
+/** `-serial file:PATH`: append guest output to a file. */
+export class FileSink {
+  private readonly fd: number;
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  write(data: Uint8Array): void {
+    writeSync(this.fd, data);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * A listening socket (`tcp:[host]:port,server[,nowait]` or `unix:PATH,server[,nowait]`) with one
+ * client at a time, as QEMU's socket chardev in server mode.
+ */
+export class SocketServer {
+  private server: Server | null = null;
+  private client: Socket | null = null;
+  onConnect: ((write: (s: string | Uint8Array) => void) => void) | null = null;
+
+  constructor(
+    readonly spec: string,
+    private readonly sink: ByteSink,
+  ) {}
+
+  /** Start listening; resolves once listening, and (without nowait) once a client has connected. */
+  async listen(): Promise<void> {
+    const { path, host, port, wait } = parseSocketSpec(this.spec);
+    const server = createServer((sock) => {
+      if (this.client) {
+        sock.end();
+        return;
+      }
+      this.client = sock;
+      sock.on('data', (d) => this.sink.receive(new Uint8Array(d)));
+      sock.on('close', () => {
+        if (this.client === sock) this.client = null;
+      });
+      sock.on('error', () => {});
+      this.onConnect?.((s) => sock.write(s));
+      connected?.();
+    });
+    this.server = server;
+    let connected: (() => void) | null = null;
+    const whenConnected = new Promise<void>((resolve) => {
+      connected = resolve;
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (path !== undefined) server.listen(path, resolve);
+      else server.listen(port, host, resolve);
+    });
+    if (wait) {
+      process.stderr.write(`QEMU waiting for connection on: disconnected:${this.spec}\n`);
+      await whenConnected;
+    }
+  }
+
+  write(data: string | Uint8Array): void {
+    this.client?.write(data);
+  }
+
+  close(): void {
+    this.client?.destroy();
+    this.server?.close();
+  }
+}
+
+function parseSocketSpec(spec: string): { path?: string; host: string; port: number; wait: boolean } {
+  const parts = spec.split(',');
+  const wait = !parts.includes('nowait') && !parts.includes('wait=off');
+  if (!parts.includes('server') && !parts.includes('server=on'))
+    throw new Error(`'${spec}': only server sockets are supported (add ,server)`);
+  const head = parts[0];
+  if (head.startsWith('unix:')) return { path: head.slice(5), host: '', port: 0, wait };
+  const m = /^tcp:([^:]*):(\d+)$/.exec(head);
+  if (!m) throw new Error(`'${spec}': invalid socket address`);
+  return { host: m[1] === '' ? '127.0.0.1' : m[1], port: Number(m[2]), wait };
+}

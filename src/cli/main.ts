@@ -1,0 +1,257 @@
+// tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
+// the monitor to the host, run, and turn every failure into a one-line message and an exit status.
+import { createWriteStream, readFileSync } from 'node:fs';
+import { dumpCpu } from '../monitor/cpu-dump.ts';
+import { Monitor, type MonitorHost } from '../monitor/monitor.ts';
+import { LinuxBootError } from '../machine/boot/linux.ts';
+import { PcMachine, type StopReason } from '../machine/pc.ts';
+import { ensureDefaultGuest, GuestFetchError } from '../util/guest-cache.ts';
+import { type ByteSink, FileSink, SocketServer, StdioMux } from './chardev.ts';
+import { HELP_TEXT, LOG_ITEMS, type MachineOptions, OptionError, parseOptions, VERSION_TEXT } from './options.ts';
+
+const QEMU_VERSION = '0.1.0 (tsqemu)';
+
+class Fatal extends Error {}
+
+function readImage(kind: string, path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'No such file or directory'
+        : code === 'EACCES'
+          ? 'Permission denied'
+          : code === 'EISDIR'
+            ? 'Is a directory'
+            : (e as Error).message;
+    throw new Fatal(`could not load ${kind} '${path}': ${why}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: MachineOptions;
+  try {
+    const parsed = parseOptions(argv);
+    if (parsed === 'help') {
+      process.stdout.write(HELP_TEXT);
+      return 0;
+    }
+    if (parsed === 'version') {
+      process.stdout.write(`${VERSION_TEXT}\n`);
+      return 0;
+    }
+    if (parsed === 'log-help') {
+      process.stdout.write(logHelp());
+      return 0;
+    }
+    opts = parsed;
+  } catch (e) {
+    if (e instanceof OptionError) {
+      process.stderr.write(`tsqemu: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  try {
+    return await runMachine(opts);
+  } catch (e) {
+    if (e instanceof Fatal || e instanceof LinuxBootError || e instanceof GuestFetchError) {
+      process.stderr.write(`tsqemu: ${e.message}\n`);
+      return 1;
+    }
+    // An internal error: one line for the user, the stack only on request.
+    process.stderr.write(`tsqemu: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.TSQEMU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return 2;
+  }
+}
+
+function logHelp(): string {
+  let s = 'Log items (comma separated):\n';
+  for (const [k, v] of Object.entries(LOG_ITEMS)) s += `${k.padEnd(12)} ${v}\n`;
+  return s;
+}
+
+async function runMachine(opts: MachineOptions): Promise<number> {
+  if (opts.defaultGuest && !opts.kernel) {
+    const g = await ensureDefaultGuest({ quiet: true });
+    opts.kernel = g.kernel;
+    opts.initrd ??= g.initrd;
+    if (!opts.append) opts.append = g.cmdline;
+    opts.nographic = true;
+  }
+  if (!opts.kernel)
+    throw new Fatal(
+      'no -kernel given: tsqemu has no BIOS yet and boots Linux kernels directly (try `npm start` for the default Debian guest)',
+    );
+  const kernel = readImage('kernel', opts.kernel);
+  const initrd = opts.initrd ? readImage('initrd', opts.initrd) : undefined;
+
+  // Accelerators: report what cannot start, then run emulated (as QEMU did).
+  if (opts.accel === 'kvm') {
+    process.stderr.write(
+      'Could not initialize KVM: the kvm engine is not part of this build yet, will disable KVM support\n',
+    );
+    opts.accel = 'tcg';
+  } else if (opts.accel === 'kqemu-user' || opts.accel === 'kqemu-full') {
+    if (opts.accelExplicit)
+      process.stderr.write(
+        'Could not start the kqemu accelerator: the WebAssembly translator is not built yet - QEMU acceleration layer not activated\n',
+      );
+    opts.accel = 'tcg';
+  }
+
+  const logOut = opts.logFile ? createWriteStream(opts.logFile) : null;
+  const logItems = new Set(opts.logItems);
+  const log = (_item: string, line: string) => {
+    if (logOut) logOut.write(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
+  };
+
+  let machine: PcMachine;
+  try {
+    machine = new PcMachine({
+      ramSize: opts.ramMiB << 20,
+      kernel,
+      initrd,
+      append: opts.append,
+      noReboot: opts.noReboot,
+      noShutdown: opts.noShutdown,
+      clockMode: opts.icount ? 'deterministic' : 'realtime',
+      logItems,
+      log,
+    });
+  } catch (e) {
+    if (e instanceof LinuxBootError) throw new Fatal(`${opts.kernel}: ${e.message}`);
+    if (e instanceof RangeError) throw new Fatal(`-m ${opts.ramMiB}: ${e.message}`);
+    throw e;
+  }
+
+  let quitRequested = false;
+  const host: MonitorHost = {
+    machine,
+    name: opts.name,
+    version: QEMU_VERSION,
+    kqemuMode: () => 'disabled',
+    kvmEnabled: () => false,
+    kqemuStats: () => [],
+    quit: () => {
+      quitRequested = true;
+      machine.requestStop('quit');
+    },
+    setLogItems: (items) => {
+      for (const it of items) if (!(it in LOG_ITEMS)) throw new Error(`Invalid parameter 'log': unknown item '${it}'`);
+      logItems.clear();
+      for (const it of items) logItems.add(it);
+    },
+    logItemsHelp: logHelp,
+    roms: () => [
+      `addr=0000000000100000 size=0x${kernel.length.toString(16).padStart(6, '0')} mem=ram name="${opts.kernel}"`,
+      ...(initrd ? [`addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, '0')} mem=ram name="${opts.initrd}"`] : []),
+    ],
+  };
+
+  // Character devices.
+  const closers: (() => void)[] = [];
+  let mux: StdioMux | null = null;
+  const serialSpec = opts.serial[0] ?? (opts.nographic ? 'mon:stdio' : 'null');
+  const monitorSpec = opts.monitor ?? (opts.nographic && serialSpec.endsWith('stdio') ? 'mux' : 'none');
+  const serialSink: ByteSink = { receive: (d) => machine.serial.receive(d) };
+  const needMux = serialSpec === 'stdio' || serialSpec === 'mon:stdio' || monitorSpec === 'stdio' || monitorSpec === 'mux';
+  if (needMux) {
+    mux = new StdioMux({
+      onExit: () => host.quit(),
+      onBreak: () => machine.serial.receiveBreak(),
+    });
+    closers.push(() => mux?.close());
+  }
+  if (serialSpec === 'stdio' || serialSpec === 'mon:stdio') {
+    mux!.add(serialSink);
+    machine.serial.onTransmit = (b) => mux!.write(Uint8Array.of(b));
+  } else if (serialSpec.startsWith('file:')) {
+    const f = new FileSink(serialSpec.slice(5));
+    machine.serial.onTransmit = (b) => f.write(Uint8Array.of(b));
+    closers.push(() => f.close());
+  } else if (serialSpec.startsWith('tcp:')) {
+    const srv = new SocketServer(serialSpec, serialSink);
+    await srv.listen();
+    machine.serial.onTransmit = (b) => srv.write(Uint8Array.of(b));
+    closers.push(() => srv.close());
+  }
+
+  const attachMonitor = (write: (s: string) => void): ByteSink => {
+    const mon = new Monitor(host, write);
+    let line = '';
+    write(mon.banner());
+    write(mon.prompt);
+    return {
+      receive: (d) => {
+        for (const b of d) {
+          if (b === 0x0d || b === 0x0a) {
+            if (mux && write === muxWrite) write('\r\n');
+            mon.execute(line);
+            line = '';
+            if (!quitRequested) write(mon.prompt);
+          } else if (b === 0x7f || b === 0x08) {
+            if (line.length > 0) {
+              line = line.slice(0, -1);
+              if (write === muxWrite) write('\b \b');
+            }
+          } else if (b >= 0x20) {
+            line += String.fromCharCode(b);
+            if (write === muxWrite) write(String.fromCharCode(b));
+          }
+        }
+      },
+    };
+  };
+  const muxWrite = (s: string) => mux!.write(s.replace(/\r?\n/g, '\r\n'));
+  if (monitorSpec === 'mux' || monitorSpec === 'stdio') {
+    if (monitorSpec === 'stdio' && serialSpec !== 'stdio' && serialSpec !== 'mon:stdio') {
+      mux!.add(attachMonitor(muxWrite));
+    } else {
+      // Created lazily so the banner appears when the user switches with Ctrl-A c.
+      let sink: ByteSink | null = null;
+      mux!.add({
+        receive: (d) => {
+          sink ??= attachMonitor(muxWrite);
+          sink.receive(d);
+        },
+      });
+    }
+  } else if (monitorSpec.startsWith('unix:') || monitorSpec.startsWith('tcp:')) {
+    let sink: ByteSink = { receive: () => {} };
+    const srv = new SocketServer(monitorSpec, { receive: (d) => sink.receive(d) });
+    srv.onConnect = (write) => {
+      sink = attachMonitor((s) => write(s.replace(/\r?\n/g, '\r\n')));
+    };
+    await srv.listen();
+    closers.push(() => srv.close());
+  }
+  mux?.open();
+
+  if (opts.startStopped) machine.pause();
+  let reason: StopReason;
+  try {
+    reason = await machine.run();
+  } finally {
+    for (const c of closers) c();
+    logOut?.end();
+  }
+  switch (reason) {
+    case 'poweroff':
+    case 'quit':
+      return 0;
+    case 'reset':
+      // -no-reboot: the guest asked for a reboot; QEMU exits normally.
+      return 0;
+    case 'triple-fault':
+      process.stderr.write('tsqemu: guest triple fault (shutdown) with -no-reboot; CPU state:\n');
+      process.stderr.write(dumpCpu(machine.cpu));
+      return 1;
+    default:
+      return 1;
+  }
+}

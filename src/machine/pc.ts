@@ -1,0 +1,299 @@
+// The PC board: guest RAM, port I/O, the chipset devices and the run loop that alternates between
+// the CPU engine and the devices' timers (DESIGN.md: "the run loop").
+import type { CpuBus } from '../cpu/bus.ts';
+import { CPU, EV_IRQ, EXIT_HLT, EXIT_SHUTDOWN } from '../cpu/cpu.ts';
+import {
+  CR0_ET,
+  CR0_PE,
+  CS,
+  DS,
+  EAX,
+  EBP,
+  EBX,
+  ECX,
+  EDI,
+  EDX,
+  ES,
+  ESI,
+  ESP,
+  FS,
+  GS,
+  R_A20_MASK,
+  R_CR0,
+  R_EIP,
+  R_GDTR_BASE,
+  R_GDTR_LIMIT,
+  SS,
+} from '../cpu/state.ts';
+import { Mc146818 } from '../hw/mc146818.ts';
+import { Pic8259 } from '../hw/pic8259.ts';
+import { Pit8254 } from '../hw/pit8254.ts';
+import { Uart16550 } from '../hw/uart16550.ts';
+import { loadLinux } from './boot/linux.ts';
+import { Clock, type ClockMode } from './clock.ts';
+import { IoBus } from './ioport.ts';
+import { GuestMemory } from './memory.ts';
+
+export interface PcConfig {
+  ramSize: number;
+  kernel?: Uint8Array;
+  initrd?: Uint8Array;
+  append?: string;
+  clockMode?: ClockMode;
+  noReboot?: boolean;
+  noShutdown?: boolean;
+  /** Log lines for `-d` items (guest_errors, unimp, int, cpu_reset). */
+  log?: (item: string, line: string) => void;
+  logItems?: Set<string>;
+}
+
+/** Why the machine stopped running. */
+export type StopReason = 'poweroff' | 'reset' | 'triple-fault' | 'quit' | 'error';
+
+/** Host-side hooks for time and yielding (Node and the browser provide these). */
+const yieldToHost = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
+export class PcMachine {
+  readonly mem: GuestMemory;
+  readonly io = new IoBus();
+  readonly clock: Clock;
+  readonly pic: Pic8259;
+  readonly pit: Pit8254;
+  readonly rtc: Mc146818;
+  readonly serial: Uart16550;
+  readonly cpu: CPU;
+  readonly config: PcConfig;
+
+  /** Set when the guest or the user asked the machine to stop; the run loop returns it. */
+  private stopReason: StopReason | null = null;
+  private resetRequested = false;
+  paused = false;
+  private wake: (() => void) | null = null;
+  readonly irqCounts = new Float64Array(16);
+  /** ACPI power button (monitor `system_powerdown`); set by the ACPI device when present. */
+  onPowerButton: (() => void) | null = null;
+  /** Instructions executed since power-on, and host time spent in the engine. */
+  instructions = 0;
+  private readonly start = performance.now();
+
+  constructor(config: PcConfig) {
+    this.config = config;
+    this.mem = new GuestMemory(config.ramSize);
+    this.clock = new Clock(config.clockMode ?? 'realtime');
+    const io = this.io;
+    this.pic = new Pic8259(io);
+    // Count rising edges per IRQ line for `info irq`.
+    const levels = new Uint8Array(16);
+    const setIrq = (irq: number, level: boolean): void => {
+      if (level && !levels[irq]) this.irqCounts[irq]++;
+      levels[irq] = level ? 1 : 0;
+      this.pic.setIrq(irq, level);
+    };
+    this.pit = new Pit8254(this.clock, setIrq, io);
+    this.rtc = new Mc146818(this.clock, setIrq, io);
+    this.rtc.setMemorySize(config.ramSize);
+    this.serial = new Uart16550(this.clock, setIrq, io, 0x3f8, 4);
+    // Port 0x80 (POST codes) and the unused 0xED delay port are written by kernels for I/O delays.
+    io.register(0x80, 1, { read8: () => 0xff, write8: () => {} });
+    io.register(0xed, 1, { write8: () => {} });
+    const bus: CpuBus = {
+      in8: (p) => io.in8(p),
+      in16: (p) => io.in16(p),
+      in32: (p) => io.in32(p),
+      out8: (p, v) => io.out8(p, v),
+      out16: (p, v) => io.out16(p, v),
+      out32: (p, v) => io.out32(p, v),
+      mmioRead: (addr, size) => this.mmioRead(addr, size),
+      mmioWrite: (addr, size, value) => this.mmioWrite(addr, size, value),
+      isRam: (addr) => addr >>> 0 < config.ramSize,
+      intc: this.pic,
+      tsc: () => this.clock.now(), // a 1 GHz time-stamp counter
+    };
+    this.cpu = new CPU(this.mem, bus);
+    this.pic.onIntrChange = (level) => {
+      if (level) this.cpu.events |= EV_IRQ;
+      this.wake?.();
+    };
+    const logItems = config.logItems ?? new Set<string>();
+    if (logItems.has('unimp') || logItems.has('guest_errors')) {
+      this.cpu.onUnimplemented = (eip, bytes) =>
+        config.log?.(
+          'unimp',
+          `unimplemented instruction at ${this.cpu.r[24 + CS].toString(16)}:${eip.toString(16)}: ${bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
+        );
+    }
+    if (logItems.has('int')) {
+      this.cpu.onInterrupt = (vector, error, hw) =>
+        config.log?.(
+          'int',
+          `${hw ? 'hw' : 'exc/sw'} interrupt v=${vector.toString(16).padStart(2, '0')} e=${(error >>> 0).toString(16).padStart(4, '0')} eip=${(this.cpu.eipStart >>> 0).toString(16).padStart(8, '0')}`,
+        );
+    }
+    if (logItems.has('guest_errors')) {
+      io.onUnassigned = (port, size, write, value) =>
+        config.log?.(
+          'guest_errors',
+          `unassigned io ${write ? 'write' : 'read'} port 0x${port.toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
+        );
+    }
+    this.loadFirmware();
+  }
+
+  private mmioRead(_addr: number, size: number): number {
+    // Nothing is mapped outside RAM yet: open bus reads all ones.
+    return size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+  }
+
+  private mmioWrite(_addr: number, _size: number, _value: number): void {}
+
+  /** Put the boot state in place: the Linux kernel via the 32-bit boot protocol. */
+  private loadFirmware(): void {
+    const cfg = this.config;
+    const cpu = this.cpu;
+    cpu.reset();
+    if (!cfg.kernel) return;
+    const boot = loadLinux(this.mem.ram, cfg.kernel, {
+      cmdline: cfg.append ?? '',
+      initrd: cfg.initrd,
+      ramSize: cfg.ramSize,
+      video: 'none',
+    });
+    cpu.notifyRamWrite(0, cfg.ramSize);
+    const r = cpu.r;
+    r[R_CR0] = CR0_PE | CR0_ET;
+    r[R_GDTR_BASE] = boot.gdtBase;
+    r[R_GDTR_LIMIT] = boot.gdtLimit;
+    cpu.setSegCache(CS, boot.csSel, 0, -1, 0xc09b);
+    for (const s of [DS, ES, SS, FS, GS]) cpu.setSegCache(s, boot.dsSel, 0, -1, 0xc093);
+    cpu.modeChanged();
+    r[EAX] = 0;
+    r[EBX] = 0;
+    r[ECX] = 0;
+    r[EDX] = 0;
+    r[EBP] = 0;
+    r[EDI] = 0;
+    r[ESI] = boot.esi;
+    r[ESP] = boot.esp;
+    r[R_EIP] = boot.entry;
+    cpu.setEflags(2);
+    r[R_A20_MASK] = -1;
+    cpu.flushTlb(true);
+  }
+
+  /** Guest- or user-initiated reset (keyboard controller, port 0x92, triple fault, system_reset). */
+  requestReset(): void {
+    this.resetRequested = true;
+    this.cpu.requestStop();
+    this.wake?.();
+  }
+
+  /** Stop the run loop with a reason (ACPI power-off, monitor quit). */
+  requestStop(reason: StopReason): void {
+    this.stopReason = reason;
+    this.cpu.requestStop();
+    this.wake?.();
+  }
+
+  powerButton(): void {
+    if (!this.onPowerButton) throw new Error('system_powerdown: no ACPI power button on this board');
+    this.onPowerButton();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.clock.pause();
+    this.cpu.requestStop();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.clock.resume();
+    this.wake?.();
+  }
+
+  private doReset(): void {
+    this.resetRequested = false;
+    this.pic.reset();
+    this.pit.reset();
+    this.rtc.reset();
+    this.serial.reset();
+    this.mem.ram.fill(0);
+    this.cpu.flushCodeCache();
+    this.loadFirmware();
+  }
+
+  /** Guest MIPS since power-on (for status lines and benchmarks). */
+  mips(): number {
+    const ms = performance.now() - this.start;
+    return ms > 0 ? this.instructions / ms / 1000 : 0;
+  }
+
+  /**
+   * Run until the machine stops. Returns the reason. Yields to the host event loop every few
+   * milliseconds so terminal input, sockets and the monitor are served.
+   */
+  async run(): Promise<StopReason> {
+    const cpu = this.cpu;
+    const clock = this.clock;
+    this.clock.resume();
+    const SLICE_MS = 10;
+    const CHUNK = 20000;
+    for (;;) {
+      if (this.stopReason) return this.stopReason;
+      if (this.paused) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = null;
+        continue;
+      }
+      const sliceEnd = performance.now() + SLICE_MS;
+      let halted = false;
+      do {
+        const exit = cpu.run(CHUNK);
+        this.instructions += cpu.lastRun;
+        if (clock.mode === 'deterministic') clock.advance(cpu.lastRun);
+        clock.runTimers();
+        if (this.resetRequested) {
+          if (this.config.noReboot) return 'reset';
+          this.doReset();
+          continue;
+        }
+        if (this.stopReason) return this.stopReason;
+        if (exit === EXIT_SHUTDOWN) {
+          if (this.config.noReboot) return 'triple-fault';
+          this.config.log?.('cpu_reset', 'triple fault: resetting');
+          this.doReset();
+          continue;
+        }
+        if (exit === EXIT_HLT) {
+          halted = true;
+          break;
+        }
+        if (this.paused) break;
+      } while (performance.now() < sliceEnd);
+      if (halted) {
+        // Idle: sleep until the next timer or an interrupt from the host side (input).
+        if (clock.mode === 'deterministic') {
+          clock.advanceTo(clock.nextDeadline());
+          clock.runTimers();
+          if (clock.nextDeadline() === Number.POSITIVE_INFINITY && !this.pic.hasInterrupt()) await yieldToHost();
+          continue;
+        }
+        const waitMs = Math.max(0, Math.min(50, (clock.nextDeadline() - clock.now()) / 1e6));
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, waitMs);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = null;
+        clock.runTimers();
+      } else {
+        await yieldToHost();
+      }
+    }
+  }
+}
