@@ -438,7 +438,9 @@ export function aaa(c: CPU, sub: boolean): void {
   let ax = r[EAX] & 0xffff;
   let flag = 0;
   if ((ax & 0xf) > 9 || c.getAF()) {
-    if (sub) ax = ((ax - 6) & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8);
+    // AAS: AX ← AX – 6 (a borrow out of AL reaches AH), then AH ← AH – 1 (SDM Vol. 2A, AAS; the
+    // 8086 adjusted AL alone, the 286 and later do this).
+    if (sub) ax = (ax - 0x106) & 0xffff;
     else ax = (ax + 0x106) & 0xffff;
     flag = EFLAGS_AF | EFLAGS_CF;
   }
