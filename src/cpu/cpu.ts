@@ -488,6 +488,18 @@ export class CPU {
 
   /** Install a TLB entry for a linear page; phys is the page-aligned physical address. */
   fillTlb(lin: number, phys: number, perms: number): number {
+  /**
+   * The board's A20 gate (port 92h, the i8042 output port): when disabled, physical address bit 20
+   * is forced to 0. Translations already in the TLB carry the old physical page, so they are all
+   * dropped. The decoded-instruction cache is keyed by physical page and needs no flush.
+   */
+  setA20(enabled: boolean): void {
+    const mask = enabled ? -1 : ~(1 << 20);
+    if (this.r[R_A20_MASK] === mask) return;
+    this.r[R_A20_MASK] = mask;
+    this.flushTlb(true);
+  }
+
     const page = lin >>> 12;
     phys &= this.r[R_A20_MASK];
     let e = (phys & ~0xfff) | perms;
@@ -662,7 +674,7 @@ export class CPU {
     }
     const user = this.r[R_CPL] === 3;
     this.tlbLookup(lin, true, user);
-    this.tlbLookup(lin + 3, true, user);
+    this.tlbLookup((lin + 3) & ~0xfff, true, user); // CR2 = first byte of the second page
     return this.rd32Slow(lin, user);
   }
 
@@ -686,7 +698,7 @@ export class CPU {
     if ((lin & 0xfff) > 0xffc) {
       // Check both pages before reading either, so a fault reports the right CR2 and nothing is half-read.
       this.tlbLookup(lin, false, user);
-      this.tlbLookup(lin + 3, false, user);
+      this.tlbLookup((lin + 3) & ~0xfff, false, user); // CR2 = first byte of the second page
       return (
         this.rd8Slow(lin, user) |
         (this.rd8Slow(lin + 1, user) << 8) |
@@ -732,7 +744,7 @@ export class CPU {
   wr32Slow(lin: number, v: number, user: boolean): void {
     if ((lin & 0xfff) > 0xffc) {
       this.tlbLookup(lin, true, user);
-      this.tlbLookup(lin + 3, true, user);
+      this.tlbLookup((lin + 3) & ~0xfff, true, user); // CR2 = first byte of the second page
       for (let k = 0; k < 4; k++) this.wr8Slow(lin + k, v >>> (8 * k), user);
       return;
     }

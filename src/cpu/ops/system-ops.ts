@@ -1,7 +1,7 @@
 // Handlers for system instructions: descriptor tables, control/debug registers, MSRs, TSC,
 // CPUID, SYSENTER/SYSEXIT, LAR/LSL/VERR/VERW/ARPL, CLTS, INVLPG, cache control.
 import type { CPU } from "../cpu.ts";
-import { cpuid } from "../cpuid.ts";
+import { CPUID_VME, cpuid, featureEdx } from "../cpuid.ts";
 import { IF_OP32, type Insn } from "../insn.ts";
 import {
   CR0_PE,
@@ -160,8 +160,16 @@ export function setCr0(c: CPU, v: number): void {
 
 function setCr4(c: CPU, v: number): void {
   const r = c.r;
-  // Only the features CPUID reports may be set (VME, PVI, TSD, DE, PSE, PGE, PCE, OSFXSR).
-  const allowed = 0x1 | 0x2 | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | 0x100 | 0x200 | 0x400;
+  // Setting a CR4 bit for a feature CPUID does not report is #GP(0) (SDM Vol. 3A, 2.5; Vol. 2A, MOV
+  // CRn). VME/PVI are not implemented (v8086 mode and PVI run the original 386 way), so CPUID leaves
+  // VME clear and they are refused here; PCE is architectural on P6.
+  const feat = featureEdx(c);
+  let allowed = CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | 0x100;
+  if ((feat & CPUID_VME) !== 0) allowed |= 0x1 | 0x2;
+  if ((feat & (1 << 6)) !== 0) allowed |= 0x20; // PAE
+  if ((feat & (1 << 7)) !== 0) allowed |= 0x40; // MCE
+  if ((feat & (1 << 24)) !== 0) allowed |= 0x200; // OSFXSR
+  if ((feat & (1 << 25)) !== 0) allowed |= 0x400; // OSXMMEXCPT
   if ((v & ~allowed) !== 0) c.raise(EXC_GP, 0);
   const old = r[R_CR4];
   r[R_CR4] = v;
