@@ -4,6 +4,7 @@
 import { RAM_BYTE_OFFSET, TLB_BYTE_OFFSET, TLB_ENTRIES, type GuestMemory } from "../machine/memory.ts";
 import type { CpuBus } from "./bus.ts";
 import { decode } from "./decoder.ts";
+import { attachFpu } from "./fpu.ts";
 import { Insn } from "./insn.ts";
 import { translate } from "./paging.ts";
 import {
@@ -183,6 +184,7 @@ export class CPU {
     const pages = mem.ramSize >>> 12;
     this.codeCache = new Array(pages).fill(undefined);
     this.codePage = new Uint8Array(pages);
+    attachFpu(this);
     this.reset();
   }
 
