@@ -340,7 +340,8 @@ function firstLine(text: string): string {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
-  return lines.find((l) => l.startsWith("E:")) ?? lines[0] ?? "";
+  const line = lines.find((l) => l.startsWith("E:")) ?? lines[0] ?? "";
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;

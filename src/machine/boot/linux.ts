@@ -222,8 +222,9 @@ export function parseBzImage(image: Uint8Array): BzImage {
  * The BIOS-style e820 map for a PC with `ramSize` bytes of RAM mapped from address 0: usable
  * 0–0x9FC00, the EBDA (0x9FC00–0xA0000) and the BIOS ROM (0xF0000–0x100000) reserved, usable from
  * 1 MiB to the end of RAM. `reserved` regions (e.g. ACPI tables at the top of RAM as E820_ACPI,
- * the BIOS flash alias below 4 GiB) are cut out of the usable ranges and listed with their type.
- * Sorted by address, adjacent entries of the same type merged.
+ * the BIOS flash alias below 4 GiB) are cut out of those default ranges and listed with their
+ * type; they must not overlap each other. Sorted by address, adjacent entries of the same type
+ * merged. RAM is taken to be contiguous from 0 (a 32-bit guest's RAM below the PCI hole).
  */
 export function buildE820Map(ramSize: number, reserved: readonly E820Entry[] = []): E820Entry[] {
   if (!Number.isInteger(ramSize) || ramSize <= 0x100000) {
