@@ -165,3 +165,16 @@ test("NMI mask bit of port 0x70, CMOS RAM, memory size bytes", () => {
   for (let i = 0x10; i <= 0x2d; i++) sum += cmos(io, i);
   assert.equal((cmos(io, 0x2e) << 8) | cmos(io, 0x2f), sum);
 });
+
+test("rate select 1 and 2 alias rates 8 and 9 (256 Hz, 128 Hz)", () => {
+  const { clock, io, irq } = setup();
+  cmosWrite(io, 0x0a, 0x21);
+  cmosWrite(io, 0x0b, 0x42);
+  cmos(io, 0x0c);
+  const start = irq.rising[8];
+  for (let t = 0; t <= 100 * NS_PER_MS; t += 100_000) {
+    runUntil(clock, t);
+    if (irq.level[8]) cmos(io, 0x0c);
+  }
+  assert.equal(irq.rising[8] - start, 25); // 100 ms / 3.90625 ms
+});
