@@ -488,8 +488,6 @@ export class CPU {
     this.tlb[lin >>> 12] = 0;
   }
 
-  /** Install a TLB entry for a linear page; phys is the page-aligned physical address. */
-  fillTlb(lin: number, phys: number, perms: number): number {
   /**
    * The board's A20 gate (port 92h, the i8042 output port): when disabled, physical address bit 20
    * is forced to 0. Translations already in the TLB carry the old physical page, so they are all
@@ -502,6 +500,8 @@ export class CPU {
     this.flushTlb(true);
   }
 
+  /** Install a TLB entry for a linear page; phys is the page-aligned physical address. */
+  fillTlb(lin: number, phys: number, perms: number): number {
     const page = lin >>> 12;
     phys &= this.r[R_A20_MASK];
     let e = (phys & ~0xfff) | perms;
