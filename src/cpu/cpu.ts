@@ -94,6 +94,8 @@ export const EV_INHIBIT = 2;
 export const EV_TF = 4;
 export const EV_STOP = 8;
 export const EV_NMI = 16;
+/** HLT executed: leave the instruction loop (run() reports EXIT_HLT unless an interrupt wakes the CPU). */
+export const EV_HALT = 32;
 
 // Why run() returned.
 export const EXIT_BUDGET = 0;
@@ -158,6 +160,12 @@ export class CPU {
   onInterrupt: ((vector: number, error: number, hw: boolean) => void) | null = null;
   onUnimplemented: ((eip: number, bytes: number[]) => void) | null = null;
   nmiMasked = false;
+  /**
+   * EFLAGS.TF was set when the current instruction started: a single-step #DB trap follows it
+   * (SDM Vol. 3B, 17.3.1.4). Instructions that set TF (POPF, IRET) therefore trap only after the
+   * next instruction, and one that clears TF still traps.
+   */
+  stepping = false;
 
   // Model-specific state kept outside the shared block.
   readonly msrs = new Map<number, bigint>();
@@ -214,6 +222,7 @@ export class CPU {
     this.halted = false;
     this.events = 0;
     this.nmiMasked = false;
+    this.stepping = false;
     this.delivering = -1;
     this.updateCpl();
     this.flushTlb(true);
@@ -973,7 +982,7 @@ export class CPU {
     const r = this.r;
     let n = 0;
     if (this.events !== 0 || this.halted) {
-      const ex = this.handleEvents();
+      const ex = this.handleEvents(false);
       if (ex >= 0) return ex;
     }
     for (;;) {
@@ -986,7 +995,7 @@ export class CPU {
           r[R_EIP] = (eip + ins.len) & this.eipMask;
           ins.h(this, ins);
           if (this.events !== 0) {
-            const ex = this.handleEvents();
+            const ex = this.handleEvents(true);
             if (ex >= 0) {
               this.icount += n;
               this.lastRun = n;
@@ -1010,6 +1019,10 @@ export class CPU {
           this.lastRun = n;
           return EXIT_SHUTDOWN;
         }
+        // A faulting instruction does not complete: no single-step trap for it; the handler starts
+        // with TF as the delivery left it (clear, unless a task gate loaded a task with TF set).
+        this.stepping = (r[R_EFLAGS] & EFLAGS_TF) !== 0;
+        if (this.stepping) this.events |= EV_TF;
       }
     }
   }
@@ -1046,63 +1059,80 @@ export class CPU {
     }
   }
 
-  /** Returns an exit code, or -1 to keep running. */
-  private handleEvents(): number {
+  /**
+   * Events at an instruction boundary, in the priority order of SDM Vol. 3A, 6.9: a single-step trap
+   * of the instruction that just completed, then NMI, then INTR. `afterInsn` is false when run() is
+   * entered (no instruction completed since the last call). Returns an exit code, or -1 to keep running.
+   */
+  private handleEvents(afterInsn: boolean): number {
     const r = this.r;
     let ev = this.events;
-    if ((ev & EV_STOP) !== 0) {
+    this.events &= ~EV_HALT;
+    // The interrupt shadow after STI / MOV SS / POP SS covers the next instruction (SDM Vol. 3A, 6.8.3):
+    // R_INHIBIT_IRQ is 1 right after the instruction that set it, 2 while the shadowed one runs.
+    let shadow = false;
+    if ((ev & EV_INHIBIT) !== 0) {
+      if (!afterInsn) shadow = true;
+      else if (r[R_INHIBIT_IRQ] === 1) {
+        r[R_INHIBIT_IRQ] = 2;
+        shadow = true;
+      } else {
+        r[R_INHIBIT_IRQ] = 0;
+        ev = this.events &= ~EV_INHIBIT;
+      }
+    }
+    if ((ev & EV_TF) !== 0) {
+      if (afterInsn && this.stepping) {
+        // Single-step trap after the instruction (SDM Vol. 3B, 17.3.1.4): DR6.BS, EIP of the next one.
+        this.stepping = false;
+        this.dr[6] |= 0x4000;
+        this.halted = false;
+        if (!this.deliverEvent(1)) return EXIT_SHUTDOWN;
+      }
+      this.stepping = (r[R_EFLAGS] & EFLAGS_TF) !== 0;
+      if (!this.stepping) this.events &= ~EV_TF;
+    }
+    if (!shadow) {
+      if ((ev & EV_NMI) !== 0 && !this.nmiMasked) {
+        this.events &= ~EV_NMI;
+        this.nmiMasked = true;
+        this.halted = false;
+        if (!this.deliverEvent(2)) return EXIT_SHUTDOWN;
+      }
+      if ((this.events & EV_IRQ) !== 0) {
+        const ic = this.bus.intc;
+        // With IF clear the request waits; setting IF (STI, POPF, IRET, task switch) calls checkIrq().
+        if (!ic || !ic.hasInterrupt() || (r[R_EFLAGS] & EFLAGS_IF) === 0) this.events &= ~EV_IRQ;
+        else {
+          this.events &= ~EV_IRQ;
+          const vector = ic.acknowledge();
+          this.halted = false;
+          this.onInterrupt?.(vector, -1, true);
+          if (!this.deliverEvent(vector)) return EXIT_SHUTDOWN;
+          this.checkIrq();
+        }
+      }
+    }
+    if ((this.events & EV_STOP) !== 0) {
       this.events &= ~EV_STOP;
       return this.halted ? EXIT_HLT : EXIT_STOP;
     }
-    if ((ev & EV_INHIBIT) !== 0) {
-      // The interrupt shadow covers the instruction after STI/MOV SS/POP SS (SDM Vol. 3A, 6.8.3).
-      if (--r[R_INHIBIT_IRQ] > 0) return this.halted ? EXIT_HLT : -1;
-      r[R_INHIBIT_IRQ] = 0;
-      ev = this.events &= ~EV_INHIBIT;
-    }
-    if ((ev & EV_TF) !== 0) {
-      if ((r[R_EFLAGS] & EFLAGS_TF) === 0) this.events &= ~EV_TF;
-      else if (this.icount + this.lastRun > 0 && !this.halted) {
-        // Single-step trap after the instruction (SDM Vol. 3A, 17.3.1.4).
-        this.dr[6] |= 0x4000;
-        try {
-          deliverInterrupt(this, 1, false, -1, r[R_EIP]);
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          if (!this.deliverException()) return EXIT_SHUTDOWN;
-        }
-      }
-    }
-    if ((ev & EV_NMI) !== 0 && !this.nmiMasked) {
-      this.events &= ~EV_NMI;
-      this.nmiMasked = true;
-      this.halted = false;
-      try {
-        deliverInterrupt(this, 2, false, -1, r[R_EIP]);
-      } catch (e) {
-        if (e !== FAULT) throw e;
-        if (!this.deliverException()) return EXIT_SHUTDOWN;
-      }
-    }
-    if ((ev & EV_IRQ) !== 0) {
-      const ic = this.bus.intc;
-      if (!ic || !ic.hasInterrupt()) this.events &= ~EV_IRQ;
-      else if ((r[R_EFLAGS] & EFLAGS_IF) !== 0) {
-        this.events &= ~EV_IRQ;
-        const vector = ic.acknowledge();
-        this.halted = false;
-        this.onInterrupt?.(vector, -1, true);
-        try {
-          deliverInterrupt(this, vector, false, -1, r[R_EIP]);
-        } catch (e) {
-          if (e !== FAULT) throw e;
-          if (!this.deliverException()) return EXIT_SHUTDOWN;
-        }
-        this.checkIrq();
-      }
-    }
     if (this.halted) return EXIT_HLT;
     return -1;
+  }
+
+  /** Deliver an interrupt/trap event (NMI, INTR, single-step) at a boundary; false on shutdown. */
+  private deliverEvent(vector: number): boolean {
+    try {
+      deliverInterrupt(this, vector, false, -1, this.r[R_EIP]);
+    } catch (e) {
+      if (e !== FAULT) throw e;
+      if (!this.deliverException()) return false;
+    }
+    // The handler starts with TF clear (or as a task gate's TSS has it).
+    this.stepping = false;
+    if ((this.r[R_EFLAGS] & EFLAGS_TF) !== 0) this.events |= EV_TF;
+    return true;
   }
 
   /** Convenience for tests and the monitor: segment registers by name. */

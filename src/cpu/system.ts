@@ -204,6 +204,9 @@ export function deliverInterrupt(
 ): void {
   const r = c.r;
   const pushError = !software && error >= 0 && hasErrorCode(vector);
+  // A delivery discards a pending single-step trap: the handler starts with TF clear and the trap
+  // resumes after IRET restores TF (SDM Vol. 3B, 17.3.1.4).
+  c.stepping = false;
   if (!c.protectedMode) {
     // Real mode: IVT at IDTR.base, 4-byte entries (SDM Vol. 3A, 20.1.4).
     const off = vector * 4;

@@ -1,6 +1,6 @@
 // Handlers for control transfer: JMP/CALL/RET (near and far), Jcc, LOOP/JCXZ, INT/INTO/INT3/IRET,
 // ENTER/LEAVE, BOUND, HLT.
-import { type CPU, EXIT_HLT } from "../cpu.ts";
+import { type CPU, EV_HALT, EXIT_HLT } from "../cpu.ts";
 import { IF_AD32, IF_OP32, type Insn } from "../insn.ts";
 import {
   CS,
@@ -136,7 +136,7 @@ export function int1(c: CPU): void {
 export function hlt(c: CPU): void {
   if (c.protectedMode && c.r[R_CPL] !== 0) c.raise(EXC_GP, 0);
   c.halted = true;
-  c.events |= 8; // EV_STOP: return to the run loop, which reports EXIT_HLT
+  c.events |= EV_HALT; // leave the instruction loop; run() reports EXIT_HLT unless woken
   void EXIT_HLT;
 }
 
