@@ -25,9 +25,14 @@ import {
   R_GDTR_LIMIT,
   SS,
 } from '../cpu/state.ts';
+import { I8042 } from '../hw/i8042.ts';
 import { Mc146818 } from '../hw/mc146818.ts';
+import { AcpiPm, buildAcpiTables } from '../hw/acpi.ts';
+import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from '../hw/pci.ts';
 import { Pic8259 } from '../hw/pic8259.ts';
 import { Pit8254 } from '../hw/pit8254.ts';
+import { Port80 } from '../hw/port80.ts';
+import { Port92 } from '../hw/port92.ts';
 import { Uart16550 } from '../hw/uart16550.ts';
 import { loadLinux } from './boot/linux.ts';
 import { Clock, type ClockMode } from './clock.ts';
@@ -47,6 +52,10 @@ export interface PcConfig {
   logItems?: Set<string>;
 }
 
+const PM_BASE = 0x600;
+const ACPI_RSDP = 0xf0000;
+const ACPI_TABLES = 0xf0100;
+
 /** Why the machine stopped running. */
 export type StopReason = 'poweroff' | 'reset' | 'triple-fault' | 'quit' | 'error';
 
@@ -62,6 +71,10 @@ export class PcMachine {
   readonly pit: Pit8254;
   readonly rtc: Mc146818;
   readonly serial: Uart16550;
+  readonly kbc: I8042;
+  readonly port92: Port92;
+  readonly pci: PciBus;
+  readonly acpi: AcpiPm;
   readonly cpu: CPU;
   readonly config: PcConfig;
 
@@ -94,8 +107,28 @@ export class PcMachine {
     this.rtc = new Mc146818(this.clock, setIrq, io);
     this.rtc.setMemorySize(config.ramSize);
     this.serial = new Uart16550(this.clock, setIrq, io, 0x3f8, 4);
-    // Port 0x80 (POST codes) and the unused 0xED delay port are written by kernels for I/O delays.
-    io.register(0x80, 1, { read8: () => 0xff, write8: () => {} });
+    this.kbc = new I8042(setIrq, io);
+    this.port92 = new Port92(io);
+    new Port80(io);
+    this.pci = new PciBus(io);
+    this.pci.addDevice(new I440fx(), PCI_DEVFN(0, 0));
+    const piix3 = new Piix3(this.pci, setIrq);
+    this.pci.addDevice(piix3, PCI_DEVFN(1, 0));
+    piix3.setDefaultRouting();
+    // Without firmware nobody else marks the PCI interrupt lines (IRQ 10, 11) level-triggered in ELCR2.
+    io.out8(0x4d1, 0x0c);
+    this.pci.onReset = () => this.requestReset();
+    // ACPI: PIIX4 power management function with the PM1 block at 0x600, SCI on IRQ 9.
+    this.acpi = new AcpiPm(this.clock, setIrq);
+    const pm = new Piix4Pm(io, this.acpi);
+    this.pci.addDevice(pm, PCI_DEVFN(1, 3));
+    pm.setBase(PM_BASE);
+    this.acpi.onPowerOff = () => {
+      if (config.noShutdown) this.pause();
+      else this.requestStop('poweroff');
+    };
+    this.onPowerButton = () => this.acpi.powerButton();
+    // The unused port 0xED is written by kernels for I/O delays.
     io.register(0xed, 1, { write8: () => {} });
     const bus: CpuBus = {
       in8: (p) => io.in8(p),
@@ -111,6 +144,11 @@ export class PcMachine {
       tsc: () => this.clock.now(), // a 1 GHz time-stamp counter
     };
     this.cpu = new CPU(this.mem, bus);
+    this.kbc.onReset = () => this.requestReset();
+    this.port92.onReset = () => this.requestReset();
+    const a20 = (enabled: boolean) => this.setA20(enabled);
+    this.kbc.onA20 = a20;
+    this.port92.onA20 = a20;
     this.pic.onIntrChange = (level) => {
       if (level) this.cpu.events |= EV_IRQ;
       this.wake?.();
@@ -152,6 +190,8 @@ export class PcMachine {
     const cfg = this.config;
     const cpu = this.cpu;
     cpu.reset();
+    // ACPI tables live in the reserved BIOS area; Linux finds the RSDP by scanning E0000-FFFFF.
+    buildAcpiTables(this.mem.ram, ACPI_TABLES, ACPI_RSDP, { pmBase: PM_BASE });
     if (!cfg.kernel) return;
     const boot = loadLinux(this.mem.ram, cfg.kernel, {
       cmdline: cfg.append ?? '',
@@ -178,6 +218,13 @@ export class PcMachine {
     r[R_EIP] = boot.entry;
     cpu.setEflags(2);
     r[R_A20_MASK] = -1;
+    cpu.flushTlb(true);
+  }
+
+  /** A20 gate: with it off, physical address bit 20 is forced to 0 (1 MiB wrap, as on an 8086). */
+  setA20(enabled: boolean): void {
+    const cpu = this.cpu;
+    cpu.r[R_A20_MASK] = enabled ? -1 : ~0x100000;
     cpu.flushTlb(true);
   }
 

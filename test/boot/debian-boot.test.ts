@@ -1,0 +1,65 @@
+// Boots the default Debian 12 686 guest with the interpreter (-no-kqemu) through the CLI, as a user
+// would: waits for /init, types commands on the serial console, powers off, checks the exit status
+// and the kernel log.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { defaultGuestPaths, INIT_MARKER } from '../../src/util/guest-cache.ts';
+
+const BIN = new URL('../../bin/tsqemu.mjs', import.meta.url).pathname;
+
+export interface BootRun {
+  output: string;
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  bootMs: number;
+  totalMs: number;
+}
+
+/** Boot with extra CLI args; send `commands` once /init has started; resolve when the process exits. */
+export function bootDefaultGuest(extraArgs: string[], commands: string, timeoutMs: number): Promise<BootRun> {
+  const { kernel, initrd } = defaultGuestPaths();
+  const args = [BIN, '-m', '128', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0', '-nographic', '-no-reboot', ...extraArgs];
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  let bootMs = -1;
+  let sent = false;
+  const onData = (d: Buffer) => {
+    output += d.toString('latin1');
+    if (!sent && output.includes(INIT_MARKER)) {
+      sent = true;
+      bootMs = performance.now() - t0;
+      // Give the shell a moment to start reading, then type.
+      setTimeout(() => child.stdin.write(commands), 500);
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ output, status, signal, bootMs, totalMs: performance.now() - t0 });
+    });
+  });
+}
+
+const BAD_LINES = /WARNING:|BUG:|Oops|Call Trace|unknown (CPU|instruction|opcode)|invalid opcode/i;
+
+test('Debian 12 686 boots to a shell with -no-kqemu and powers off', { timeout: 15 * 60_000 }, async (t) => {
+  const { kernel, initrd } = defaultGuestPaths();
+  if (!existsSync(kernel) || !existsSync(initrd)) {
+    assert.fail(`default guest missing (${kernel}); run \`npm run guests\` first`);
+  }
+  const run = await bootDefaultGuest(['-no-kqemu'], 'uname -a; cat /proc/cpuinfo; echo BOOT-OK\npoweroff\n', 12 * 60_000);
+  t.diagnostic(`boot to /init: ${(run.bootMs / 1000).toFixed(1)} s, to power-off: ${(run.totalMs / 1000).toFixed(1)} s`);
+  const tail = run.output.slice(-3000);
+  assert.ok(run.output.includes('BOOT-OK\r\n') || run.output.includes('BOOT-OK\n'), `no BOOT-OK; output tail:\n${tail}`);
+  assert.match(run.output, /Linux \S+ 6\.1\.\S+ .*i686/, 'uname -a output');
+  assert.equal(run.signal, null, `killed by ${run.signal}; output tail:\n${tail}`);
+  assert.equal(run.status, 0, `exit status; output tail:\n${tail}`);
+  const bad = run.output.split(/\r?\n/).filter((l) => BAD_LINES.test(l));
+  assert.deepEqual(bad, [], 'kernel log has warnings');
+});
