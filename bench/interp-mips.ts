@@ -24,7 +24,7 @@ const WORKLOADS: Record<string, string> = {
   // esi=0x100000; L: mov eax,[esi]; add eax,1; mov [esi],eax; dec ecx; jnz L
   'load/store loop': 'b900000001 be00001000 8b06 83c001 8906 49 75f5',
   // L: push eax; pop ebx; call f; dec ecx; jnz L; f: ret
-  'call/push loop': 'b900000001 50 5b e803000000 49 75f7 cc c3',
+  'call/push loop': 'b900000001 50 5b e804000000 49 75f6 cc c3',
 };
 
 for (const [name, code] of Object.entries(WORKLOADS)) {
