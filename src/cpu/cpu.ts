@@ -1,7 +1,7 @@
 // The x86 CPU core: register file views, lazy flags, linear/physical memory access through the
 // software TLB, the decoded-instruction cache and the interpreter's run loop. Instruction
 // semantics live in cpu/ops/*, descriptor/gate/task logic in cpu/system.ts, paging in cpu/paging.ts.
-import { RAM_BYTE_OFFSET, TLB_BYTE_OFFSET, TLB_ENTRIES, type GuestMemory } from "../machine/memory.ts";
+import { CODEPAGE_BYTE_OFFSET, type GuestMemory, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET, TLB_ENTRIES } from "../machine/memory.ts";
 import type { CpuBus } from "./bus.ts";
 import { decode } from "./decoder.ts";
 import { attachFpu } from "./fpu.ts";
@@ -191,7 +191,8 @@ export class CPU {
     this.tlbList = new Int32Array(TLB_ENTRIES);
     const pages = mem.ramSize >>> 12;
     this.codeCache = new Array(pages).fill(undefined);
-    this.codePage = new Uint8Array(pages);
+    // In the shared memory so compiled code can test it on stores (self-modifying code detection).
+    this.codePage = new Uint8Array(mem.buffer, CODEPAGE_BYTE_OFFSET, pages);
     attachFpu(this);
     this.reset();
   }
@@ -539,7 +540,11 @@ export class CPU {
   invalidateCode(page: number): void {
     this.codeCache[page] = undefined;
     this.codePage[page] = 0;
+    this.onCodeInvalidate?.(page);
   }
+
+  /** Called when a physical page holding translated/decoded code is written (the JIT drops its blocks). */
+  onCodeInvalidate: ((page: number) => void) | null = null;
 
   /** Drop every decoded instruction (e.g. after a reset or a snapshot load). */
   flushCodeCache(): void {
@@ -1028,7 +1033,7 @@ export class CPU {
   }
 
   /** Deliver the exception recorded by raise(), with #DF / triple-fault escalation. Returns false on shutdown. */
-  private deliverException(): boolean {
+  deliverException(): boolean {
     let vector = this.excVector;
     let error = this.excError;
     for (;;) {

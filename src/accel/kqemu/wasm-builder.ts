@@ -1,0 +1,289 @@
+// A small WebAssembly binary writer: just what the translator emits (one module, imported memory,
+// imported helper functions, i32 code). Opcodes from the WebAssembly core specification, 5.4.
+
+export const I32 = 0x7f;
+
+// Control
+export const OP_UNREACHABLE = 0x00;
+export const OP_BLOCK = 0x02;
+export const OP_LOOP = 0x03;
+export const OP_IF = 0x04;
+export const OP_ELSE = 0x05;
+export const OP_END = 0x0b;
+export const OP_BR = 0x0c;
+export const OP_BR_IF = 0x0d;
+export const OP_RETURN = 0x0f;
+export const OP_CALL = 0x10;
+export const OP_DROP = 0x1a;
+export const OP_SELECT = 0x1b;
+// Variables
+export const OP_LOCAL_GET = 0x20;
+export const OP_LOCAL_SET = 0x21;
+export const OP_LOCAL_TEE = 0x22;
+// Memory
+export const OP_I32_LOAD = 0x28;
+export const OP_I32_LOAD8_U = 0x2d;
+export const OP_I32_LOAD16_U = 0x2f;
+export const OP_I32_STORE = 0x36;
+export const OP_I32_STORE8 = 0x3a;
+export const OP_I32_STORE16 = 0x3b;
+// Numeric
+export const OP_I32_CONST = 0x41;
+export const OP_I32_EQZ = 0x45;
+export const OP_I32_EQ = 0x46;
+export const OP_I32_NE = 0x47;
+export const OP_I32_LT_S = 0x48;
+export const OP_I32_LT_U = 0x49;
+export const OP_I32_GT_S = 0x4a;
+export const OP_I32_GT_U = 0x4b;
+export const OP_I32_LE_S = 0x4c;
+export const OP_I32_LE_U = 0x4d;
+export const OP_I32_GE_S = 0x4e;
+export const OP_I32_GE_U = 0x4f;
+export const OP_I32_ADD = 0x6a;
+export const OP_I32_SUB = 0x6b;
+export const OP_I32_MUL = 0x6c;
+export const OP_I32_AND = 0x71;
+export const OP_I32_OR = 0x72;
+export const OP_I32_XOR = 0x73;
+export const OP_I32_SHL = 0x74;
+export const OP_I32_SHR_S = 0x75;
+export const OP_I32_SHR_U = 0x76;
+export const OP_I32_ROTL = 0x77;
+export const OP_I32_ROTR = 0x78;
+export const OP_I32_CLZ = 0x67;
+export const OP_I32_EXTEND8_S = 0xc0;
+export const OP_I32_EXTEND16_S = 0xc1;
+
+/** A growable byte buffer with LEB128 helpers. */
+export class ByteBuf {
+  bytes = new Uint8Array(256);
+  len = 0;
+
+  byte(b: number): void {
+    if (this.len === this.bytes.length) {
+      const n = new Uint8Array(this.bytes.length * 2);
+      n.set(this.bytes);
+      this.bytes = n;
+    }
+    this.bytes[this.len++] = b;
+  }
+
+  u32(v: number): void {
+    v >>>= 0;
+    do {
+      let b = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) b |= 0x80;
+      this.byte(b);
+    } while (v !== 0);
+  }
+
+  s32(v: number): void {
+    v |= 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        this.byte(b);
+        return;
+      }
+      this.byte(b | 0x80);
+    }
+  }
+
+  append(o: ByteBuf): void {
+    for (let k = 0; k < o.len; k++) this.byte(o.bytes[k]);
+  }
+
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.len);
+  }
+
+  reset(): void {
+    this.len = 0;
+  }
+}
+
+/** Function body emitter: locals are all i32. */
+export class FuncBuilder {
+  readonly code = new ByteBuf();
+  private nLocals = 0;
+
+  constructor(readonly nParams: number) {}
+
+  local(): number {
+    return this.nParams + this.nLocals++;
+  }
+
+  op(o: number): this {
+    this.code.byte(o);
+    return this;
+  }
+  const(v: number): this {
+    this.code.byte(OP_I32_CONST);
+    this.code.s32(v);
+    return this;
+  }
+  get(l: number): this {
+    this.code.byte(OP_LOCAL_GET);
+    this.code.u32(l);
+    return this;
+  }
+  set(l: number): this {
+    this.code.byte(OP_LOCAL_SET);
+    this.code.u32(l);
+    return this;
+  }
+  tee(l: number): this {
+    this.code.byte(OP_LOCAL_TEE);
+    this.code.u32(l);
+    return this;
+  }
+  /** Memory access with an alignment hint and a constant offset. */
+  mem(o: number, offset: number, align = 0): this {
+    this.code.byte(o);
+    this.code.u32(align);
+    this.code.u32(offset);
+    return this;
+  }
+  call(fn: number): this {
+    this.code.byte(OP_CALL);
+    this.code.u32(fn);
+    return this;
+  }
+  block(): this {
+    this.code.byte(OP_BLOCK);
+    this.code.byte(0x40);
+    return this;
+  }
+  loop(): this {
+    this.code.byte(OP_LOOP);
+    this.code.byte(0x40);
+    return this;
+  }
+  if_(): this {
+    this.code.byte(OP_IF);
+    this.code.byte(0x40);
+    return this;
+  }
+  ifI32(): this {
+    this.code.byte(OP_IF);
+    this.code.byte(I32);
+    return this;
+  }
+  br(depth: number): this {
+    this.code.byte(OP_BR);
+    this.code.u32(depth);
+    return this;
+  }
+  brIf(depth: number): this {
+    this.code.byte(OP_BR_IF);
+    this.code.u32(depth);
+    return this;
+  }
+
+  /** The function body (locals declaration + code + end). */
+  body(): ByteBuf {
+    const b = new ByteBuf();
+    if (this.nLocals > 0) {
+      b.u32(1);
+      b.u32(this.nLocals);
+      b.byte(I32);
+    } else b.u32(0);
+    b.append(this.code);
+    b.byte(OP_END);
+    return b;
+  }
+}
+
+export interface ImportFunc {
+  name: string;
+  params: number;
+  results: number;
+}
+
+/**
+ * Assemble a module: imports `env.mem` (the shared memory) and helper functions, defines `funcs`
+ * (each `() -> i32`), exports them as "f0", "f1", ...
+ */
+export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPages: number): Uint8Array {
+  const out = new ByteBuf();
+  out.byte(0x00);
+  out.byte(0x61);
+  out.byte(0x73);
+  out.byte(0x6d);
+  out.byte(1);
+  out.byte(0);
+  out.byte(0);
+  out.byte(0);
+  // Types: one per distinct (params, results) among imports, plus () -> i32 for the blocks.
+  const sigs: string[] = [];
+  const sigOf = (p: number, r: number): number => {
+    const key = `${p}:${r}`;
+    let k = sigs.indexOf(key);
+    if (k < 0) {
+      sigs.push(key);
+      k = sigs.length - 1;
+    }
+    return k;
+  };
+  const importSig = imports.map((f) => sigOf(f.params, f.results));
+  const blockSig = sigOf(0, 1);
+  const section = (id: number, content: ByteBuf) => {
+    out.byte(id);
+    out.u32(content.len);
+    out.append(content);
+  };
+  const types = new ByteBuf();
+  types.u32(sigs.length);
+  for (const s of sigs) {
+    const [p, r] = s.split(':').map(Number);
+    types.byte(0x60);
+    types.u32(p);
+    for (let k = 0; k < p; k++) types.byte(I32);
+    types.u32(r);
+    for (let k = 0; k < r; k++) types.byte(I32);
+  }
+  section(1, types);
+  const imp = new ByteBuf();
+  imp.u32(imports.length + 1);
+  const name = (b: ByteBuf, s: string) => {
+    b.u32(s.length);
+    for (let k = 0; k < s.length; k++) b.byte(s.charCodeAt(k));
+  };
+  name(imp, 'env');
+  name(imp, 'mem');
+  imp.byte(0x02);
+  imp.byte(0x01); // limits with max
+  imp.u32(memPages);
+  imp.u32(memPages);
+  imports.forEach((f, k) => {
+    name(imp, 'env');
+    name(imp, f.name);
+    imp.byte(0x00);
+    imp.u32(importSig[k]);
+  });
+  section(2, imp);
+  const fsec = new ByteBuf();
+  fsec.u32(funcs.length);
+  for (let k = 0; k < funcs.length; k++) fsec.u32(blockSig);
+  section(3, fsec);
+  const exp = new ByteBuf();
+  exp.u32(funcs.length);
+  funcs.forEach((_f, k) => {
+    name(exp, `f${k}`);
+    exp.byte(0x00);
+    exp.u32(imports.length + k);
+  });
+  section(7, exp);
+  const code = new ByteBuf();
+  code.u32(funcs.length);
+  for (const f of funcs) {
+    const body = f.body();
+    code.u32(body.len);
+    code.append(body);
+  }
+  section(10, code);
+  return out.view().slice();
+}
