@@ -1,7 +1,8 @@
 /**
  * x86 disassembler for 16- and 32-bit code: the i686 integer set, x87, the system and
- * integer 0F opcodes, MMX/SSE/SSE2/SSE3/SSSE3 register forms of the 0F map, all legacy
- * prefixes. Used by the monitor (`x /i`) and by `-d in_asm` logs.
+ * integer 0F opcodes (VMX/SVM, fences, xsave, rdrand …), all legacy prefixes. Not covered
+ * yet: MMX/SSE (0F 10-17, 28-2F, 38, 3A, 50-7F, C2-C6, D0-FE), 3DNow!, VEX/EVEX/XOP —
+ * these print as `(bad)`. Used by the monitor (`x /i`) and by `-d in_asm` logs.
  *
  * Output follows GNU objdump: AT&T syntax by default (`mov    %eax,0x4(%esp)`), Intel
  * syntax on request (`mov    DWORD PTR [esp+0x4],eax`). Prefixes the instruction does not
