@@ -130,13 +130,15 @@ export function decEv(c: CPU, i: Insn): void {
 // Group 2: shifts and rotates. Count: 1 (D0/D1), CL (D2/D3), imm8 (C0/C1); masked to 5 bits (286+).
 function grp2(c: CPU, i: Insn, bits: number, count: number): void {
   count &= 0x1f;
-  if (count === 0) {
-    // Still performs the memory access checks (reads the operand) but changes nothing.
-    readE(c, i, bits);
+  if (i.mod === 3) {
+    if (count !== 0) setReg(c, i.rm, bits, shift(c, i.reg, getReg(c, i.rm, bits), count, bits));
     return;
   }
-  const op = i.reg;
-  rmwE(c, i, bits, (cc, v, b) => shift(cc, op, v, count, b));
+  // A zero count changes nothing but still makes the read-modify-write access checks: a memory
+  // operand behind a read-only segment or page faults as a write (observed on the host CPU).
+  const lin = c.eaW(i, bits >> 3);
+  const v = readLinW(c, lin, bits);
+  if (count !== 0) writeLin(c, lin, bits, shift(c, i.reg, v, count, bits));
 }
 export function grp2EbIb(c: CPU, i: Insn): void {
   grp2(c, i, 8, i.imm);
@@ -165,7 +167,7 @@ function grp3(c: CPU, i: Insn, bits: number): void {
       setLogicFlags(c, readE(c, i, bits) & i.imm & maskOf(bits), bits);
       return;
     case 2:
-      rmwE(c, i, bits, (_c, v, b) => ~v & maskOf(b));
+      rmwE(c, i, bits, not);
       return;
     case 3:
       rmwE(c, i, bits, neg);
@@ -182,6 +184,9 @@ function grp3(c: CPU, i: Insn, bits: number): void {
     default:
       div1(c, readE(c, i, bits), bits, true);
   }
+}
+function not(_c: CPU, v: number, bits: number): number {
+  return ~v & maskOf(bits);
 }
 export function grp3Eb(c: CPU, i: Insn): void {
   grp3(c, i, 8);
@@ -204,11 +209,14 @@ function shd(c: CPU, i: Insn, left: boolean, count: number): void {
   const bits = opBits(i);
   count &= 0x1f;
   const src = getReg(c, i.reg, bits);
-  if (count === 0) {
-    readE(c, i, bits);
+  if (i.mod === 3) {
+    if (count !== 0) setReg(c, i.rm, bits, shiftDouble(c, left, getReg(c, i.rm, bits), src, count, bits));
     return;
   }
-  rmwE(c, i, bits, (cc, v, b) => shiftDouble(cc, left, v, src, count, b));
+  // As for group 2, a zero count still checks the operand for writing.
+  const lin = c.eaW(i, bits >> 3);
+  const v = readLinW(c, lin, bits);
+  if (count !== 0) writeLin(c, lin, bits, shiftDouble(c, left, v, src, count, bits));
 }
 export function shldIb(c: CPU, i: Insn): void {
   shd(c, i, true, i.imm);

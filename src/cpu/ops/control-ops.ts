@@ -164,8 +164,12 @@ export function enter(c: CPU, i: Insn): void {
       else c.push16(frame);
     }
     const newSp = (c.sp - i.imm) & ssMask;
-    // The final stack pointer must be valid (writes are checked by the pushes above).
-    c.segWrite(SS, newSp, 1);
+    // The final stack pointer is probed for a write of the operand size before anything is
+    // committed (nothing is written there): a #SS or #PF at the new top of stack faults ENTER
+    // (SDM Vol. 2A, ENTER exceptions; observed on the host CPU, CR2 = the new ESP).
+    const top = c.segWrite(SS, newSp, size);
+    if (bits === 32) c.rdw32(top);
+    else c.rdw16(top);
     if (bits === 32) r[EBP] = frame;
     else c.r16[EBP << 1] = frame;
     c.setSp(newSp);
