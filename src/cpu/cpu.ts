@@ -127,6 +127,8 @@ export class CPU {
   readonly tlb: Int32Array;
   /** Linear pages with a TLB entry, for fast flushing. */
   private readonly tlbList: Int32Array;
+  /** 1 while a linear page is in tlbList (INVLPG zeroes the entry but leaves it listed: no duplicates). */
+  private readonly tlbListed: Uint8Array;
   private tlbCount = 0;
   /** Required bits of a TLB entry for a read / write at the current privilege (and with IO clear). */
   rNeed = TLB_VALID;
@@ -189,6 +191,7 @@ export class CPU {
     this.ram32 = new Int32Array(buf, RAM_BYTE_OFFSET, mem.ramSize >>> 2);
     this.tlb = new Int32Array(buf, TLB_BYTE_OFFSET, TLB_ENTRIES);
     this.tlbList = new Int32Array(TLB_ENTRIES);
+    this.tlbListed = new Uint8Array(TLB_ENTRIES);
     const pages = mem.ramSize >>> 12;
     this.codeCache = new Array(pages).fill(undefined);
     // In the shared memory so compiled code can test it on stores (self-modifying code detection).
@@ -489,7 +492,10 @@ export class CPU {
     for (let k = 0; k < this.tlbCount; k++) {
       const page = list[k];
       if (!global && (tlb[page] & TLB_GLOBAL) !== 0) list[kept++] = page;
-      else tlb[page] = 0;
+      else {
+        tlb[page] = 0;
+        this.tlbListed[page] = 0;
+      }
     }
     this.tlbCount = kept;
   }
@@ -516,8 +522,8 @@ export class CPU {
     phys &= this.r[R_A20_MASK];
     let e = (phys & ~0xfff) | perms;
     if (!this.bus.isRam(phys & ~0xfff) || (phys >= 0xa0000 && phys < 0xc0000)) e |= TLB_IO;
-    if (this.tlb[page] === 0) {
-      if (this.tlbCount >= this.tlbList.length) this.flushTlb(true);
+    if (this.tlbListed[page] === 0) {
+      this.tlbListed[page] = 1;
       this.tlbList[this.tlbCount++] = page;
     }
     this.tlb[page] = e;

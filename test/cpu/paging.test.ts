@@ -394,3 +394,21 @@ test("A20 off: code at FFFF:0010 executes the bytes at physical 0", () => {
   assert.equal(c.run(10), EXIT_HLT);
   assert.equal(c.r[EAX] & 0xffff, 2);
 });
+
+test("INVLPG and refill of a global page do not grow the TLB's page list; CR3 reloads keep it valid", () => {
+  const c = paged();
+  c.r[R_CR4] |= 0x80 | 0x10;
+  setPte(c, 0x360000, 0x360000 | P | RW | G);
+  w32(c, 0x360000, 0x5a5a);
+  const listed = () => (c as unknown as { tlbCount: number }).tlbCount;
+  const a = new Asm(KCODE);
+  a.movImm(CX, 200).label("loop").invlpg(0x360000).loadMem(AX, 0x360000).movRC(BX, 3).movCR(3, BX);
+  a.db(0xe2, (a.addr("loop") - (a.here + 2)) & 0xff); // loop
+  a.hlt();
+  a.load(c);
+  c.run(10);
+  const before = listed();
+  assert.equal(c.run(5000), EXIT_HLT);
+  assert.equal(c.r[EAX], 0x5a5a);
+  assert.ok(listed() <= before + 2, `TLB list grew from ${before} to ${listed()}`);
+});
