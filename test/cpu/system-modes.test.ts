@@ -42,10 +42,13 @@ import {
   DX,
   enterProtected,
   GDT,
+  GDT_LIMIT,
   HANDLERS,
+  IDT,
   IOMAP,
   KCODE,
   KSTACK,
+  LDT_BASE,
   r32,
   SEL_CALLGATE,
   SEL_CODE16,
@@ -53,6 +56,7 @@ import {
   SEL_EXPDOWN,
   SEL_KCODE,
   SEL_KDATA,
+  SEL_LDT,
   SEL_NP,
   SEL_RO,
   SEL_SMALL,
@@ -64,6 +68,7 @@ import {
   USTACK,
   w16,
   w32,
+  writeDesc,
 } from "./asm.ts";
 import { makeCpu, real16 } from "./helpers.ts";
 
@@ -550,4 +555,37 @@ test("MOV to CR0 with PG without PE raises #GP(0); LMSW cannot clear PE", () => 
   void EXC_UD;
   void EAX;
   void KSTACK;
+});
+
+test("LLDT: LDT selectors resolve through LDTR; with a null LDTR they fault #GP(sel); SGDT/SIDT at CPL 3", () => {
+  const c = makeCpu();
+  enterProtected(c);
+  writeDesc(c, LDT_BASE + 8, 0x60000, 0xfff, 0xf2, 4); // LDT entry 1: DPL3 data at 0x60000
+  const a = new Asm(KCODE);
+  a.movImm(AX, 0x0c).label("bad").movSR(ES, AX);
+  a.load(c);
+  expectFault(c, EXC_GP, 0x0c, a.addr("bad"));
+
+  const c2 = makeCpu();
+  enterProtected(c2);
+  writeDesc(c2, LDT_BASE + 8, 0x60000, 0xfff, 0xf2, 4);
+  w32(c2, 0x60010, 0xfeed);
+  const b = new Asm(KCODE);
+  b.movImm(AX, SEL_LDT).lldt(AX).movImm(AX, 0x0f).movSR(ES, AX).db(0x26).loadMem(BX, 0x10);
+  b.db(0x0f, 0x00, 0xc1); // sldt ecx
+  b.hlt();
+  b.load(c2);
+  assert.equal(c2.run(20), EXIT_HLT);
+  assert.equal(c2.r[EBX], 0xfeed);
+  assert.equal(c2.r[ECX] & 0xffff, SEL_LDT);
+  assert.equal(c2.r[R_SEGBASE + ES], 0x60000);
+
+  const c3 = makeCpu();
+  enterProtected(c3);
+  new Asm(UCODE).db(0x0f, 0x01, 0x05).dd(0x600).db(0x0f, 0x01, 0x0d).dd(0x610).spin().load(c3); // sgdt, sidt
+  toUser(c3);
+  c3.run(5);
+  assert.equal(c3.ram[0x600] | (c3.ram[0x601] << 8), GDT_LIMIT);
+  assert.equal(r32(c3, 0x602), GDT);
+  assert.equal(r32(c3, 0x612), IDT);
 });
