@@ -994,7 +994,10 @@ export class CPU {
     let n = 0;
     if (this.events !== 0 || this.halted) {
       const ex = this.handleEvents(false);
-      if (ex >= 0) return ex;
+      if (ex >= 0) {
+        this.lastRun = 0;
+        return ex;
+      }
     }
     for (;;) {
       try {

@@ -411,3 +411,13 @@ test("exceptions in user mode are delivered on the ring-0 stack with error codes
   void BX;
   void SI;
 });
+
+test("run() on a halted CPU reports EXIT_HLT with lastRun = 0", () => {
+  const c = makeCpu();
+  enterProtected(c);
+  new Asm(KCODE).nop().nop().cli().hlt().load(c);
+  assert.equal(c.run(100), EXIT_HLT);
+  assert.equal(c.lastRun, 4);
+  assert.equal(c.run(100), EXIT_HLT);
+  assert.equal(c.lastRun, 0, "nothing ran");
+});
