@@ -15,7 +15,47 @@
 // and widened: they are within about 2^-52 relative of the true value, not within the 1 ulp of the
 // 64-bit significand that hardware achieves.
 import type { CPU } from "./cpu.ts";
-import { tagOf } from "./fpu/float80.ts";
+import {
+  bitlen,
+  CMP_EQ,
+  CMP_LT,
+  CMP_UN,
+  clearEx,
+  ex,
+  FMT_DBL,
+  FMT_EXT,
+  FMT_SGL,
+  Fx,
+  fAdd,
+  fCompare,
+  fDiv,
+  fMul,
+  fRndint,
+  fromDouble,
+  fromF32,
+  fromF64,
+  fromInt,
+  fSqrt,
+  K_FIN,
+  K_INF,
+  K_QNAN,
+  K_SNAN,
+  K_ZERO,
+  nanOperand,
+  nanOperands,
+  out,
+  pack80,
+  round,
+  setFinite,
+  setIndefinite,
+  setInf,
+  setZero,
+  tagOf,
+  toDouble,
+  toInteger,
+  toMemReal,
+  unpack80,
+} from "./fpu/float80.ts";
 import { IF_OP32, type Insn } from "./insn.ts";
 import {
   CR0_EM,
@@ -25,7 +65,11 @@ import {
   CR0_TS,
   CS,
   EAX,
+  EFLAGS_ARITH,
+  EFLAGS_CF,
+  EFLAGS_PF,
   EFLAGS_VM,
+  EFLAGS_ZF,
   EXC_MF,
   EXC_NM,
   EXC_UD,
@@ -476,3 +520,1073 @@ defMem(5, 4, (c, i) => {
 });
 
 defRegRm(1, 2, [fnop]); // FNOP (D9 D0)
+
+// ---------------------------------------------------------------- registers and the stack
+
+const A = new Fx();
+const B = new Fx();
+const R = new Fx();
+const T = new Fx();
+
+function regPtr(r: Int32Array, i: number): number {
+  return X_REG + (((r[X_TOP] + i) & 7) << 2);
+}
+
+function stEmpty(r: Int32Array, i: number): boolean {
+  return ((r[X_TAGS] >> ((r[X_TOP] + i) & 7)) & 1) === 0;
+}
+
+function getSt(r: Int32Array, i: number, x: Fx): Fx {
+  const p = regPtr(r, i);
+  return unpack80(x, r[p + 2], r[p + 1], r[p]);
+}
+
+function putRaw(r: Int32Array, i: number, se: number, hi: number, lo: number): void {
+  const k = (r[X_TOP] + i) & 7;
+  const p = X_REG + (k << 2);
+  r[p] = lo;
+  r[p + 1] = hi;
+  r[p + 2] = se & 0xffff;
+  r[X_TAGS] |= 1 << k;
+}
+
+function putSt(r: Int32Array, i: number, x: Fx): void {
+  pack80(x);
+  putRaw(r, i, out.se, out.hi, out.lo);
+}
+
+function pop(r: Int32Array): void {
+  r[X_TAGS] &= ~(1 << (r[X_TOP] & 7));
+  r[X_TOP] = (r[X_TOP] + 1) & 7;
+}
+
+/** Stack underflow: a source register is empty (SDM Vol. 1, 8.5.1.1). C1 = 0. */
+function underflow(): void {
+  ex.flags |= FSW_IE | FSW_SF;
+  ex.up = 0;
+}
+
+/** Whether an unmasked invalid, denormal or divide-by-zero exception forbids writing the result. */
+function blocked(c: CPU): boolean {
+  return (ex.flags & ~c.r[X_FCW] & (FSW_IE | FSW_DE | FSW_ZE)) !== 0;
+}
+
+/** Same for stores to memory, where unmasked overflow and underflow also forbid the store. */
+function storeBlocked(c: CPU): boolean {
+  return (ex.flags & ~c.r[X_FCW] & (FSW_IE | FSW_DE | FSW_ZE | FSW_OE | FSW_UE)) !== 0;
+}
+
+/** End of an instruction: C1 from the round-up / stack-fault indication, then the exception flags. */
+function finish(c: CPU): void {
+  const r = c.r;
+  r[X_FSW] = (r[X_FSW] & ~FSW_C1) | (ex.up !== 0 ? FSW_C1 : 0);
+  signal(c, ex.flags);
+}
+
+/** Push x, with the stack-overflow check (the new ST(0) must be empty). */
+function pushFx(c: CPU, x: Fx): void {
+  const r = c.r;
+  const t = (r[X_TOP] - 1) & 7;
+  if (((r[X_TAGS] >> t) & 1) !== 0) {
+    ex.flags |= FSW_IE | FSW_SF;
+    ex.up = 1;
+    if (!blocked(c)) {
+      r[X_TOP] = t;
+      putSt(r, 0, setIndefinite(x));
+    }
+  } else if (!blocked(c)) {
+    r[X_TOP] = t;
+    putSt(r, 0, x);
+  }
+  finish(c);
+}
+
+function pushRaw(c: CPU, se: number, hi: number, lo: number): void {
+  const r = c.r;
+  const t = (r[X_TOP] - 1) & 7;
+  if (((r[X_TAGS] >> t) & 1) !== 0) {
+    ex.flags |= FSW_IE | FSW_SF;
+    ex.up = 1;
+    if (!blocked(c)) {
+      r[X_TOP] = t;
+      putSt(r, 0, setIndefinite(R));
+    }
+  } else {
+    r[X_TOP] = t;
+    putRaw(r, 0, se, hi, lo);
+  }
+  finish(c);
+}
+
+// ---------------------------------------------------------------- memory operands
+
+function readM32(c: CPU, i: Insn, x: Fx): void {
+  fromF32(x, c.rd32(c.eaR(i, 4)));
+}
+
+function readM64(c: CPU, i: Insn, x: Fx): void {
+  const a = c.eaR(i, 8);
+  fromF64(x, c.rd32(a), c.rd32(a + 4));
+}
+
+function readI16(c: CPU, i: Insn, x: Fx): void {
+  fromInt(x, BigInt((c.rd16(c.eaR(i, 2)) << 16) >> 16));
+}
+
+function readI32(c: CPU, i: Insn, x: Fx): void {
+  fromInt(x, BigInt(c.rd32(c.eaR(i, 4))));
+}
+
+function readI64(c: CPU, i: Insn, x: Fx): void {
+  const a = c.eaR(i, 8);
+  const lo = c.rd32(a);
+  const hi = c.rd32(a + 4);
+  fromInt(x, (BigInt(hi) << 32n) | BigInt(lo >>> 0));
+}
+
+// ---------------------------------------------------------------- arithmetic and compares
+
+function compute(kind: number, a: Fx, b: Fx, fcw: number): void {
+  switch (kind) {
+    case 0:
+      fAdd(R, a, b, false, fcw);
+      return;
+    case 1:
+      fMul(R, a, b, fcw);
+      return;
+    case 4:
+      fAdd(R, a, b, true, fcw);
+      return;
+    case 5:
+      fAdd(R, b, a, true, fcw);
+      return;
+    case 6:
+      fDiv(R, a, b, fcw);
+      return;
+    default:
+      fDiv(R, b, a, fcw);
+  }
+}
+
+function setCC(c: CPU, res: number): void {
+  const r = c.r;
+  let cc = 0;
+  if (res === CMP_LT) cc = FSW_C0;
+  else if (res === CMP_EQ) cc = FSW_C3;
+  else if (res === CMP_UN) cc = FSW_C0 | FSW_C2 | FSW_C3;
+  r[X_FSW] = (r[X_FSW] & ~(FSW_C0 | FSW_C2 | FSW_C3)) | cc;
+}
+
+/** FCOM/FUCOM family tail: condition codes, then pops (none when an unmasked IE aborted it). */
+function compareTail(c: CPU, res: number, pops: number): void {
+  ex.up = 0;
+  if (!blocked(c)) {
+    setCC(c, res);
+    for (let k = 0; k < pops; k++) pop(c.r);
+  }
+  finish(c);
+}
+
+function compareRegs(c: CPU, j: number, quiet: boolean, pops: number): void {
+  const r = c.r;
+  clearEx();
+  let res = CMP_UN;
+  if (stEmpty(r, 0) || stEmpty(r, j)) underflow();
+  else res = fCompare(getSt(r, 0, A), getSt(r, j, B), quiet);
+  compareTail(c, res, pops);
+}
+
+/** D8/DA/DC/DE with a memory operand: ST(0) op= m. */
+function memArith(read: (c: CPU, i: Insn, x: Fx) => void): Op {
+  return (c, i) => {
+    const r = c.r;
+    const kind = i.reg;
+    clearEx();
+    read(c, i, B);
+    if (stEmpty(r, 0)) {
+      underflow();
+      if (kind === 2 || kind === 3) compareTail(c, CMP_UN, kind - 2);
+      else {
+        if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+        finish(c);
+      }
+      return;
+    }
+    getSt(r, 0, A);
+    if (kind === 2 || kind === 3) {
+      compareTail(c, fCompare(A, B, false), kind - 2);
+      return;
+    }
+    compute(kind, A, B, r[X_FCW]);
+    if (!blocked(c)) putSt(r, 0, R);
+    finish(c);
+  };
+}
+
+/** D8/DC/DE register forms: a = ST(0), b = ST(i); result to ST(0) (D8) or ST(i) (DC, DE). */
+function regArith(toSti: boolean, pops: boolean): Op {
+  return (c, i) => {
+    const r = c.r;
+    const j = i.rm;
+    const dest = toSti ? j : 0;
+    clearEx();
+    if (stEmpty(r, 0) || stEmpty(r, j)) {
+      underflow();
+      setIndefinite(R);
+    } else compute(i.reg, getSt(r, 0, A), getSt(r, j, B), r[X_FCW]);
+    if (!blocked(c)) {
+      putSt(r, dest, R);
+      if (pops) pop(r);
+    }
+    finish(c);
+  };
+}
+
+for (let reg = 0; reg < 8; reg++) {
+  defMem(0, reg, memArith(readM32));
+  defMem(2, reg, memArith(readI32));
+  defMem(4, reg, memArith(readM64));
+  defMem(6, reg, memArith(readI16));
+  if (reg === 2 || reg === 3) continue;
+  defReg(0, reg, regArith(false, false));
+  defReg(4, reg, regArith(true, false));
+  defReg(6, reg, regArith(true, true));
+}
+defReg(0, 2, (c, i) => compareRegs(c, i.rm, false, 0)); // FCOM ST(i)
+defReg(0, 3, (c, i) => compareRegs(c, i.rm, false, 1)); // FCOMP ST(i)
+defReg(4, 2, (c, i) => compareRegs(c, i.rm, false, 0)); // FCOM2 (undocumented alias)
+defReg(4, 3, (c, i) => compareRegs(c, i.rm, false, 1)); // FCOMP3
+defReg(6, 2, (c, i) => compareRegs(c, i.rm, false, 1)); // FCOMP5
+defRegRm(6, 3, [undefined, (c) => compareRegs(c, 1, false, 2)]); // FCOMPP
+defReg(5, 4, (c, i) => compareRegs(c, i.rm, true, 0)); // FUCOM
+defReg(5, 5, (c, i) => compareRegs(c, i.rm, true, 1)); // FUCOMP
+defRegRm(2, 5, [undefined, (c) => compareRegs(c, 1, true, 2)]); // FUCOMPP
+
+/** FCOMI/FUCOMI(P): ZF, PF, CF from the comparison; OF, SF, AF cleared (SDM Vol. 2A, FCOMI). */
+function comi(quiet: boolean, pops: number): Op {
+  return (c, i) => {
+    const r = c.r;
+    clearEx();
+    let res = CMP_UN;
+    if (stEmpty(r, 0) || stEmpty(r, i.rm)) underflow();
+    else res = fCompare(getSt(r, 0, A), getSt(r, i.rm, B), quiet);
+    ex.up = 0;
+    if (!blocked(c)) {
+      const f =
+        res === CMP_LT
+          ? EFLAGS_CF
+          : res === CMP_EQ
+            ? EFLAGS_ZF
+            : res === CMP_UN
+              ? EFLAGS_ZF | EFLAGS_PF | EFLAGS_CF
+              : 0;
+      c.setArithFlags(EFLAGS_ARITH, f);
+      for (let k = 0; k < pops; k++) pop(r);
+    }
+    finish(c);
+  };
+}
+defReg(3, 5, comi(true, 0)); // FUCOMI
+defReg(3, 6, comi(false, 0)); // FCOMI
+defReg(7, 5, comi(true, 1)); // FUCOMIP
+defReg(7, 6, comi(false, 1)); // FCOMIP
+
+/** FCMOVcc: condition codes as for Jcc (B=2, E=4, BE=6, P=10 and their negations). */
+function fcmov(cc: number): Op {
+  return (c, i) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0) || stEmpty(r, i.rm)) {
+      underflow();
+      if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+    } else if (c.cond(cc)) {
+      const p = regPtr(r, i.rm);
+      putRaw(r, 0, r[p + 2], r[p + 1], r[p]);
+    }
+    finish(c);
+  };
+}
+defReg(2, 0, fcmov(2));
+defReg(2, 1, fcmov(4));
+defReg(2, 2, fcmov(6));
+defReg(2, 3, fcmov(10));
+defReg(3, 0, fcmov(3));
+defReg(3, 1, fcmov(5));
+defReg(3, 2, fcmov(7));
+defReg(3, 3, fcmov(11));
+
+// ---------------------------------------------------------------- loads and stores
+
+function loadReal(read: (c: CPU, i: Insn, x: Fx) => void): Op {
+  return (c, i) => {
+    clearEx();
+    read(c, i, B);
+    if (B.k >= 3) nanOperand(R, B);
+    else {
+      R.copy(B);
+      if (B.den) ex.flags |= FSW_DE;
+      R.den = false;
+    }
+    pushFx(c, R);
+  };
+}
+
+function loadInt(read: (c: CPU, i: Insn, x: Fx) => void): Op {
+  return (c, i) => {
+    clearEx();
+    read(c, i, R);
+    pushFx(c, R);
+  };
+}
+
+defMem(1, 0, loadReal(readM32)); // FLD m32
+defMem(5, 0, loadReal(readM64)); // FLD m64
+defMem(3, 0, loadInt(readI32)); // FILD m32
+defMem(7, 0, loadInt(readI16)); // FILD m16
+defMem(7, 5, loadInt(readI64)); // FILD m64
+defMem(3, 5, (c, i) => {
+  // FLD m80: the encoding is copied as is.
+  const a = c.eaR(i, 10);
+  const lo = c.rd32(a);
+  const hi = c.rd32(a + 4);
+  const se = c.rd16(a + 8);
+  clearEx();
+  pushRaw(c, se, hi, lo);
+});
+defMem(7, 4, (c, i) => {
+  // FBLD: 18 packed BCD digits and a sign byte (SDM Vol. 1, 4.7).
+  const a = c.eaR(i, 10);
+  let v = 0n;
+  for (let k = 8; k >= 0; k--) {
+    const b = c.rd8(a + k);
+    v = v * 100n + BigInt((b >> 4) * 10 + (b & 15));
+  }
+  const sign = c.rd8(a + 9) >> 7;
+  clearEx();
+  setFinite(R, sign, v, 0);
+  if (v === 0n) setZero(R, sign);
+  pushFx(c, R);
+});
+
+/** Source of a store: ST(0), or the stack-underflow response. Returns false if the store is aborted. */
+function storeSource(c: CPU): boolean {
+  clearEx();
+  if (stEmpty(c.r, 0)) {
+    underflow();
+    if (blocked(c)) {
+      finish(c);
+      return false;
+    }
+    setIndefinite(A);
+    return true;
+  }
+  getSt(c.r, 0, A);
+  return true;
+}
+
+function storeReal(sgl: boolean, pops: boolean): Op {
+  return (c, i) => {
+    const a = c.eaW(i, sgl ? 4 : 8);
+    if (!storeSource(c)) return;
+    toMemReal(A, sgl ? FMT_SGL : FMT_DBL, c.r[X_FCW], T);
+    if (!storeBlocked(c)) {
+      if (sgl) c.wr32(a, out.lo);
+      else {
+        const hi = out.hi;
+        c.wr32(a, out.lo);
+        c.wr32(a + 4, hi);
+      }
+      if (pops) pop(c.r);
+    }
+    finish(c);
+  };
+}
+
+defMem(1, 2, storeReal(true, false)); // FST m32
+defMem(1, 3, storeReal(true, true)); // FSTP m32
+defMem(5, 2, storeReal(false, false)); // FST m64
+defMem(5, 3, storeReal(false, true)); // FSTP m64
+defMem(3, 7, (c, i) => {
+  // FSTP m80
+  const a = c.eaW(i, 10);
+  const r = c.r;
+  if (!storeSource(c)) return;
+  let lo: number;
+  let hi: number;
+  let se: number;
+  if (stEmpty(r, 0)) {
+    pack80(A);
+    lo = out.lo;
+    hi = out.hi;
+    se = out.se;
+  } else {
+    const p = regPtr(r, 0);
+    lo = r[p];
+    hi = r[p + 1];
+    se = r[p + 2];
+  }
+  c.wr32(a, lo);
+  c.wr32(a + 4, hi);
+  c.wr16(a + 8, se);
+  pop(r);
+  finish(c);
+});
+
+function storeInt(bits: number, pops: boolean): Op {
+  return (c, i) => {
+    const a = c.eaW(i, bits >> 3);
+    if (!storeSource(c)) return;
+    let v = toInteger(A, bits, c.r[X_FCW]);
+    if (v === null) {
+      if (blocked(c)) {
+        finish(c);
+        return;
+      }
+      v = -(1n << BigInt(bits - 1)); // integer indefinite
+    } else if (blocked(c)) {
+      finish(c);
+      return;
+    }
+    if (bits === 16) c.wr16(a, Number(v & 0xffffn));
+    else if (bits === 32) c.wr32(a, Number(v & 0xffffffffn));
+    else {
+      const hi = Number((v >> 32n) & 0xffffffffn);
+      c.wr32(a, Number(v & 0xffffffffn));
+      c.wr32(a + 4, hi);
+    }
+    if (pops) pop(c.r);
+    finish(c);
+  };
+}
+
+defMem(7, 2, storeInt(16, false)); // FIST m16
+defMem(7, 3, storeInt(16, true)); // FISTP m16
+defMem(3, 2, storeInt(32, false)); // FIST m32
+defMem(3, 3, storeInt(32, true)); // FISTP m32
+defMem(7, 7, storeInt(64, true)); // FISTP m64
+defMem(7, 6, (c, i) => {
+  // FBSTP m80
+  const a = c.eaW(i, 10);
+  if (!storeSource(c)) return;
+  const v = toInteger(A, 0, c.r[X_FCW]);
+  if (blocked(c)) {
+    finish(c);
+    return;
+  }
+  if (v === null) {
+    // Packed BCD indefinite: FFFF C000 0000 0000 0000h.
+    for (let k = 0; k < 7; k++) c.wr8(a + k, 0);
+    c.wr8(a + 7, 0xc0);
+    c.wr8(a + 8, 0xff);
+    c.wr8(a + 9, 0xff);
+  } else {
+    let m = v < 0n ? -v : v;
+    for (let k = 0; k < 9; k++) {
+      const d = Number(m % 100n);
+      m /= 100n;
+      c.wr8(a + k, ((Math.floor(d / 10) << 4) | (d % 10)) & 0xff);
+    }
+    c.wr8(a + 9, A.s ? 0x80 : 0);
+  }
+  pop(c.r);
+  finish(c);
+});
+
+// ---------------------------------------------------------------- register moves
+
+defReg(1, 0, (c, i) => {
+  // FLD ST(i)
+  const r = c.r;
+  clearEx();
+  if (stEmpty(r, i.rm)) {
+    underflow();
+    if (blocked(c)) {
+      finish(c);
+      return;
+    }
+    pushFx(c, setIndefinite(R));
+    return;
+  }
+  const p = regPtr(r, i.rm);
+  pushRaw(c, r[p + 2], r[p + 1], r[p]);
+});
+
+function fxch(c: CPU, i: Insn): void {
+  const r = c.r;
+  const j = i.rm;
+  clearEx();
+  if (stEmpty(r, 0) || stEmpty(r, j)) {
+    underflow();
+    if (blocked(c)) {
+      finish(c);
+      return;
+    }
+    // Masked response: empty registers take the indefinite value, then the exchange.
+    if (stEmpty(r, 0)) putSt(r, 0, setIndefinite(R));
+    if (stEmpty(r, j)) putSt(r, j, setIndefinite(R));
+  }
+  const p = regPtr(r, 0);
+  const q = regPtr(r, j);
+  for (let k = 0; k < 3; k++) {
+    const t = r[p + k];
+    r[p + k] = r[q + k];
+    r[q + k] = t;
+  }
+  finish(c);
+}
+defReg(1, 1, fxch); // FXCH
+defReg(5, 1, fxch); // FXCH4 (undocumented alias)
+defReg(7, 1, fxch); // FXCH7
+
+function fst(pops: boolean): Op {
+  return (c, i) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0)) {
+      underflow();
+      if (!blocked(c)) {
+        putSt(r, i.rm, setIndefinite(R));
+        if (pops) pop(r);
+      }
+    } else {
+      const p = regPtr(r, 0);
+      putRaw(r, i.rm, r[p + 2], r[p + 1], r[p]);
+      if (pops) pop(r);
+    }
+    finish(c);
+  };
+}
+defReg(5, 2, fst(false)); // FST ST(i)
+defReg(5, 3, fst(true)); // FSTP ST(i)
+defReg(1, 3, fst(true)); // FSTP1 (undocumented alias)
+defReg(7, 2, fst(true)); // FSTP8
+defReg(7, 3, fst(true)); // FSTP9
+
+defReg(5, 0, (c, i) => {
+  // FFREE ST(i)
+  c.r[X_TAGS] &= ~(1 << ((c.r[X_TOP] + i.rm) & 7));
+});
+defReg(7, 0, (c, i) => {
+  // FFREEP ST(i) (undocumented): free, then pop.
+  c.r[X_TAGS] &= ~(1 << ((c.r[X_TOP] + i.rm) & 7));
+  pop(c.r);
+});
+
+// ---------------------------------------------------------------- D9 E0-FF: one-operand, constants, transcendentals
+
+/** Run `f` on ST(0) (non-empty) writing ST(0), with the stack-underflow response otherwise. */
+function unary(f: (c: CPU) => void): Op {
+  return (c) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0)) {
+      underflow();
+      if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+    } else {
+      getSt(r, 0, A);
+      f(c);
+      if (!blocked(c)) putSt(r, 0, R);
+    }
+    finish(c);
+  };
+}
+
+function signOnly(c: CPU, i: Insn): void {
+  // FCHS / FABS: only the sign bit changes, whatever the encoding (SDM Vol. 2A, FCHS).
+  const r = c.r;
+  clearEx();
+  if (stEmpty(r, 0)) {
+    underflow();
+    if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+  } else {
+    const p = regPtr(r, 0);
+    r[p + 2] = i.rm === 0 ? r[p + 2] ^ 0x8000 : r[p + 2] & 0x7fff;
+  }
+  finish(c);
+}
+
+function ftst(c: CPU): void {
+  const r = c.r;
+  clearEx();
+  let res = CMP_UN;
+  if (stEmpty(r, 0)) underflow();
+  else res = fCompare(getSt(r, 0, A), setZero(B, 0), false);
+  compareTail(c, res, 0);
+}
+
+/** FXAM class codes C3 C2 C0 (SDM Vol. 2A, FXAM); C1 = sign. */
+function fxam(c: CPU): void {
+  const r = c.r;
+  const p = regPtr(r, 0);
+  const se = r[p + 2];
+  let cc: number;
+  if (stEmpty(r, 0)) cc = FSW_C3 | FSW_C0;
+  else {
+    unpack80(A, se, r[p + 1], r[p]);
+    switch (A.k) {
+      case K_ZERO:
+        cc = FSW_C3;
+        break;
+      case K_FIN:
+        cc = A.den ? FSW_C3 | FSW_C2 : FSW_C2;
+        break;
+      case K_INF:
+        cc = FSW_C2 | FSW_C0;
+        break;
+      case K_QNAN:
+      case K_SNAN:
+        cc = FSW_C0;
+        break;
+      default:
+        cc = 0;
+    }
+  }
+  if ((se & 0x8000) !== 0) cc |= FSW_C1;
+  r[X_FSW] = (r[X_FSW] & ~FSW_CC) | cc;
+}
+
+// Constants to 128 bits: significand (leading bit first) and the exponent of the leading bit.
+const CONSTANTS: [bigint, number][] = [
+  [1n << 127n, 0], // 1
+  [0xd49a784bcd1b8afe492bf6ff4dafdb4cn, 1], // log2(10)
+  [0xb8aa3b295c17f0bbbe87fed0691d3e88n, 0], // log2(e)
+  [0xc90fdaa22168c234c4c6628b80dc1cd1n, 1], // pi
+  [0x9a209a84fbcff7988f8959ac0b7c9178n, -2], // log10(2)
+  [0xb17217f7d1cf79abc9e3b39803f2f6afn, -1], // ln(2)
+];
+
+function fldConst(c: CPU, i: Insn): void {
+  clearEx();
+  if (i.rm === 6) setZero(R, 0);
+  else {
+    const [m, e] = CONSTANTS[i.rm];
+    setFinite(R, 0, m, e - 127);
+    // Rounded by RC without signalling precision (SDM Vol. 1, 8.3.8).
+    round(R, 64, FMT_EXT, c.r[X_FCW]);
+    ex.flags = 0;
+    ex.up = 0;
+  }
+  pushFx(c, R);
+}
+
+function stackStep(d: number): Op {
+  return (c) => {
+    c.r[X_TOP] = (c.r[X_TOP] + d) & 7;
+    c.r[X_FSW] &= ~FSW_C1;
+  };
+}
+
+/** A transcendental result computed in binary64: widened exactly, flagged inexact. */
+function approx(v: number): void {
+  fromDouble(R, v);
+  if (R.k === K_FIN || (R.k === K_ZERO && v !== 0)) ex.flags |= FSW_PE;
+}
+
+/** |x| >= 2^63: FSIN/FCOS/FSINCOS/FPTAN leave ST(0) alone and set C2 (SDM Vol. 2A, FSIN). */
+function outOfRange(x: Fx): boolean {
+  return x.k === K_FIN && x.e + bitlen(x.m) > 64;
+}
+
+function trigPrologue(c: CPU): boolean {
+  // Returns true when R holds the result of a special operand (NaN, infinity, zero, denormal).
+  if (nanOperand(R, A)) return true;
+  if (A.k === K_INF) {
+    ex.flags |= FSW_IE;
+    setIndefinite(R);
+    return true;
+  }
+  if (A.den) ex.flags |= FSW_DE;
+  c.r[X_FSW] &= ~FSW_C2;
+  return false;
+}
+
+function fsinCos(cos: boolean): Op {
+  return (c) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0)) {
+      underflow();
+      if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+      finish(c);
+      return;
+    }
+    getSt(r, 0, A);
+    if (outOfRange(A)) {
+      r[X_FSW] |= FSW_C2;
+      finish(c);
+      return;
+    }
+    if (!trigPrologue(c)) {
+      if (A.k === K_ZERO) {
+        if (cos) setFinite(R, 0, 1n, 0);
+        else R.copy(A);
+      } else approx(cos ? Math.cos(toDouble(A)) : Math.sin(toDouble(A)));
+    }
+    if (!blocked(c)) putSt(r, 0, R);
+    finish(c);
+  };
+}
+
+/** FSINCOS (cos pushed over sin) and FPTAN (1.0 pushed over tan). */
+function fpush2(tan: boolean): Op {
+  return (c) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0)) {
+      underflow();
+      if (!blocked(c)) {
+        putSt(r, 0, setIndefinite(R));
+        r[X_TOP] = (r[X_TOP] - 1) & 7;
+        putSt(r, 0, R);
+      }
+      finish(c);
+      return;
+    }
+    if (!stEmpty(r, 7)) {
+      ex.flags |= FSW_IE | FSW_SF;
+      ex.up = 1;
+      if (!blocked(c)) {
+        putSt(r, 0, setIndefinite(R));
+        r[X_TOP] = (r[X_TOP] - 1) & 7;
+        putSt(r, 0, R);
+      }
+      finish(c);
+      return;
+    }
+    getSt(r, 0, A);
+    if (outOfRange(A)) {
+      r[X_FSW] |= FSW_C2;
+      finish(c);
+      return;
+    }
+    let special = trigPrologue(c);
+    if (special) T.copy(R);
+    else if (A.k === K_ZERO) {
+      R.copy(A);
+      if (tan) setFinite(T, 0, 1n, 0);
+      else setFinite(T, 0, 1n, 0);
+      special = true;
+    }
+    if (!special) {
+      const x = toDouble(A);
+      approx(tan ? Math.tan(x) : Math.sin(x));
+      if (tan) setFinite(T, 0, 1n, 0);
+      else {
+        T.copy(R);
+        approx(Math.cos(x));
+        // R = cos, T = sin: swap so that R (lower) = sin, T (pushed) = cos.
+        B.copy(R);
+        R.copy(T);
+        T.copy(B);
+      }
+    } else if (!tan && A.k === K_ZERO) setFinite(T, 0, 1n, 0);
+    if (!blocked(c)) {
+      putSt(r, 0, R);
+      r[X_TOP] = (r[X_TOP] - 1) & 7;
+      putSt(r, 0, T);
+    }
+    finish(c);
+  };
+}
+
+/** Two-operand transcendentals ST(1) := f(ST(1), ST(0)); pop. */
+function binaryPop(f: (c: CPU) => void): Op {
+  return (c) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0) || stEmpty(r, 1)) {
+      underflow();
+      setIndefinite(R);
+    } else {
+      getSt(r, 0, A);
+      getSt(r, 1, B);
+      f(c);
+    }
+    if (!blocked(c)) {
+      putSt(r, 1, R);
+      pop(r);
+    }
+    finish(c);
+  };
+}
+
+function log2Of(x: Fx): number {
+  // log2(m × 2^e) = log2(m) + e, without overflowing binary64.
+  const n = bitlen(x.m);
+  const top = n > 64 ? x.m >> BigInt(n - 64) : x.m;
+  return Math.log2(Number(top)) + x.e + (n > 64 ? n - 64 : 0);
+}
+
+function fyl2x(c: CPU): void {
+  // ST(1) × log2(ST(0)) (SDM Vol. 2A, FYL2X).
+  const fcw = c.r[X_FCW];
+  if (nanOperands(R, A, B)) return;
+  if (A.s === 1 && A.k !== K_ZERO) {
+    ex.flags |= FSW_IE;
+    setIndefinite(R);
+    return;
+  }
+  if (A.den || B.den) ex.flags |= FSW_DE;
+  if (A.k === K_ZERO) {
+    if (B.k === K_ZERO) {
+      ex.flags |= FSW_IE;
+      setIndefinite(R);
+    } else {
+      if (B.k !== K_INF) ex.flags |= FSW_ZE;
+      setInf(R, B.s ^ 1);
+    }
+    return;
+  }
+  if (A.k === K_INF) {
+    if (B.k === K_ZERO) {
+      ex.flags |= FSW_IE;
+      setIndefinite(R);
+    } else setInf(R, B.s);
+    return;
+  }
+  const l = log2Of(A);
+  if (l === 0) {
+    // log2(1) = 0: ±0 unless ST(1) is infinite (invalid).
+    if (B.k === K_INF) {
+      ex.flags |= FSW_IE;
+      setIndefinite(R);
+    } else setZero(R, B.s ^ (fcw >> 10 === 1 ? 1 : 0));
+    return;
+  }
+  fromDouble(T, l);
+  if (B.k === K_INF) setInf(R, B.s ^ (l < 0 ? 1 : 0));
+  else {
+    fMul(R, B, T, fcw | 0x300);
+    ex.flags |= FSW_PE;
+  }
+}
+
+function fyl2xp1(c: CPU): void {
+  // ST(1) × log2(ST(0) + 1), |ST(0)| < 1 - sqrt(2)/2.
+  const fcw = c.r[X_FCW];
+  if (nanOperands(R, A, B)) return;
+  if (A.den || B.den) ex.flags |= FSW_DE;
+  if (A.k === K_INF || (B.k === K_INF && A.k === K_ZERO)) {
+    ex.flags |= FSW_IE;
+    setIndefinite(R);
+    return;
+  }
+  if (A.k === K_ZERO) {
+    setZero(R, A.s ^ B.s);
+    return;
+  }
+  if (B.k === K_INF) {
+    setInf(R, B.s ^ A.s);
+    return;
+  }
+  if (B.k === K_ZERO) {
+    setZero(R, A.s ^ B.s);
+    return;
+  }
+  fromDouble(T, Math.log1p(toDouble(A)) / Math.LN2);
+  fMul(R, B, T, fcw | 0x300);
+  ex.flags |= FSW_PE;
+}
+
+function fpatan(_c: CPU): void {
+  // arctan(ST(1) / ST(0)) with the quadrant from both signs.
+  if (nanOperands(R, A, B)) return;
+  if (A.den || B.den) ex.flags |= FSW_DE;
+  const v = Math.atan2(toDouble(B), toDouble(A));
+  if (v === 0 || Object.is(v, -0)) setZero(R, Object.is(v, -0) ? 1 : 0);
+  else approx(v);
+}
+
+function f2xm1(_c: CPU): void {
+  if (nanOperand(R, A)) return;
+  if (A.den) ex.flags |= FSW_DE;
+  if (A.k === K_ZERO) R.copy(A);
+  else if (A.k === K_INF) {
+    if (A.s) setFinite(R, 1, 1n, 0);
+    else setInf(R, 0);
+  } else approx(Math.expm1(toDouble(A) * Math.LN2));
+}
+
+function fsqrt(c: CPU): void {
+  fSqrt(R, A, c.r[X_FCW]);
+}
+
+function frndint(c: CPU): void {
+  fRndint(R, A, c.r[X_FCW]);
+}
+
+/** FSCALE: ST(0) × 2^trunc(ST(1)) (SDM Vol. 2A, FSCALE). */
+function fscale(c: CPU): void {
+  const r = c.r;
+  if (stEmpty(r, 1)) {
+    underflow();
+    setIndefinite(R);
+    return;
+  }
+  getSt(r, 1, B);
+  if (nanOperands(R, A, B)) return;
+  if (A.den || B.den) ex.flags |= FSW_DE;
+  if (B.k === K_INF) {
+    if (B.s === 0) {
+      if (A.k === K_ZERO) {
+        ex.flags |= FSW_IE;
+        setIndefinite(R);
+      } else setInf(R, A.s);
+    } else if (A.k === K_INF) {
+      ex.flags |= FSW_IE;
+      setIndefinite(R);
+    } else setZero(R, A.s);
+    return;
+  }
+  R.copy(A);
+  R.den = false;
+  if (A.k !== K_FIN || B.k !== K_FIN) return;
+  // trunc(ST(1)), clamped far beyond any exponent range.
+  let n: number;
+  if (B.e >= 0) n = B.e + bitlen(B.m) > 20 ? 1 << 20 : Number(B.m << BigInt(B.e));
+  else n = -B.e >= bitlen(B.m) ? 0 : Number(B.m >> BigInt(-B.e));
+  if (n > 1 << 20) n = 1 << 20;
+  if (B.s) n = -n;
+  R.e += n;
+  round(R, 64, FMT_EXT, r[X_FCW]);
+}
+
+/** FXTRACT: ST(0) := significand, push exponent... the exponent goes below: ST(1) = exponent. */
+function fxtract(c: CPU): void {
+  const r = c.r;
+  clearEx();
+  if (stEmpty(r, 0)) {
+    underflow();
+    if (!blocked(c)) {
+      putSt(r, 0, setIndefinite(R));
+      r[X_TOP] = (r[X_TOP] - 1) & 7;
+      putSt(r, 0, R);
+    }
+    finish(c);
+    return;
+  }
+  if (!stEmpty(r, 7)) {
+    ex.flags |= FSW_IE | FSW_SF;
+    ex.up = 1;
+    if (!blocked(c)) {
+      putSt(r, 0, setIndefinite(R));
+      r[X_TOP] = (r[X_TOP] - 1) & 7;
+      putSt(r, 0, R);
+    }
+    finish(c);
+    return;
+  }
+  getSt(r, 0, A);
+  if (nanOperand(R, A)) T.copy(R);
+  else if (A.k === K_ZERO) {
+    ex.flags |= FSW_ZE;
+    setInf(R, 1);
+    T.copy(A);
+  } else if (A.k === K_INF) {
+    setInf(R, 0);
+    T.copy(A);
+  } else {
+    if (A.den) ex.flags |= FSW_DE;
+    const n = bitlen(A.m);
+    fromInt(R, BigInt(A.e + n - 1));
+    setFinite(T, A.s, A.m, 1 - n);
+  }
+  if (!blocked(c)) {
+    putSt(r, 0, R);
+    r[X_TOP] = (r[X_TOP] - 1) & 7;
+    putSt(r, 0, T);
+  }
+  finish(c);
+}
+
+/**
+ * FPREM / FPREM1 (SDM Vol. 2A): exact partial remainder. When the exponents differ by 64 or more,
+ * the reduction is partial (C2 = 1) and brings the difference down by a multiple of 32... here the
+ * quotient is formed on the top PREM_N bits, as FPREM's description allows.
+ */
+const PREM_N = 32;
+
+function fprem(ieee: boolean): Op {
+  return (c) => {
+    const r = c.r;
+    clearEx();
+    if (stEmpty(r, 0) || stEmpty(r, 1)) {
+      underflow();
+      if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+      finish(c);
+      return;
+    }
+    getSt(r, 0, A);
+    getSt(r, 1, B);
+    let done = true;
+    let qb = 0;
+    if (nanOperands(R, A, B)) {
+      // R holds the NaN result.
+    } else if (A.k === K_INF || B.k === K_ZERO) {
+      ex.flags |= FSW_IE;
+      setIndefinite(R);
+    } else {
+      if (A.den || B.den) ex.flags |= FSW_DE;
+      R.copy(A);
+      R.den = false;
+      if (A.k === K_FIN && B.k === K_FIN) {
+        const d = A.e + bitlen(A.m) - (B.e + bitlen(B.m));
+        let be = B.e;
+        if (d >= 64) {
+          done = false;
+          be += d - PREM_N;
+        }
+        const e = Math.min(A.e, be);
+        const na = A.m << BigInt(A.e - e);
+        const nb = B.m << BigInt(be - e);
+        let q = na / nb;
+        let rem = na - q * nb;
+        let s = A.s;
+        if (ieee && done) {
+          const twice = rem << 1n;
+          if (twice > nb || (twice === nb && (q & 1n) === 1n)) {
+            q += 1n;
+            rem = nb - rem;
+            s ^= 1;
+          }
+        }
+        qb = Number(q & 7n);
+        if (rem === 0n) setZero(R, A.s);
+        else {
+          setFinite(R, s, rem, e);
+          round(R, 64, FMT_EXT, r[X_FCW]);
+        }
+      }
+    }
+    if (!blocked(c)) {
+      putSt(r, 0, R);
+      let cc = done ? 0 : FSW_C2;
+      if (done) cc |= (qb & 4 ? FSW_C0 : 0) | (qb & 2 ? FSW_C3 : 0) | (qb & 1 ? FSW_C1 : 0);
+      r[X_FSW] = (r[X_FSW] & ~FSW_CC) | cc;
+    }
+    signal(c, ex.flags);
+  };
+}
+
+defRegRm(1, 4, [signOnly, signOnly, undefined, undefined, ftst, fxam]); // FCHS FABS FTST FXAM
+defRegRm(1, 5, [fldConst, fldConst, fldConst, fldConst, fldConst, fldConst, fldConst]);
+defRegRm(1, 6, [
+  unary(f2xm1),
+  binaryPop(fyl2x),
+  fpush2(true), // FPTAN
+  binaryPop(fpatan),
+  fxtract,
+  fprem(true), // FPREM1
+  stackStep(-1), // FDECSTP
+  stackStep(1), // FINCSTP
+]);
+defRegRm(1, 7, [
+  fprem(false), // FPREM
+  binaryPop(fyl2xp1),
+  unary(fsqrt),
+  fpush2(false), // FSINCOS
+  unary(frndint),
+  unary(fscale),
+  fsinCos(false), // FSIN
+  fsinCos(true), // FCOS
+]);
