@@ -5,6 +5,8 @@ import { IF_AD32, IF_OP32, IF_REP, IF_REPNE, type Insn } from "../insn.ts";
 import {
   CS,
   EAX,
+  EBP,
+  EBX,
   ECX,
   EDI,
   EDX,
@@ -207,25 +209,61 @@ export function popSeg(c: CPU, i: Insn): void {
   if (seg === SS) inhibitIrq(c);
 }
 
+// PUSHA/POPA fault as a whole: a #SS or #PF on any of the eight accesses leaves ESP and the
+// registers as they were (stores already done may remain, as on the host CPU).
 export function pusha(c: CPU, i: Insn): void {
   const r = c.r;
   const sp = r[ESP];
-  if (i.flags & IF_OP32) {
-    for (let k = 0; k < 8; k++) c.push32(k === ESP ? sp : r[k]);
-  } else for (let k = 0; k < 8; k++) c.push16(k === ESP ? sp : r[k]);
+  try {
+    if (i.flags & IF_OP32) {
+      for (let k = 0; k < 8; k++) c.push32(k === ESP ? sp : r[k]);
+    } else for (let k = 0; k < 8; k++) c.push16(k === ESP ? sp : r[k]);
+  } catch (e) {
+    r[ESP] = sp;
+    throw e;
+  }
 }
 export function popa(c: CPU, i: Insn): void {
   const r = c.r;
-  if (i.flags & IF_OP32) {
-    for (let k = 7; k >= 0; k--) {
-      const v = c.pop32();
-      if (k !== ESP) r[k] = v;
+  const sp = r[ESP];
+  try {
+    if (i.flags & IF_OP32) {
+      const di = c.pop32();
+      const si = c.pop32();
+      const bp = c.pop32();
+      c.pop32();
+      const bx = c.pop32();
+      const dx = c.pop32();
+      const cx = c.pop32();
+      const ax = c.pop32();
+      r[EDI] = di;
+      r[ESI] = si;
+      r[EBP] = bp;
+      r[EBX] = bx;
+      r[EDX] = dx;
+      r[ECX] = cx;
+      r[EAX] = ax;
+    } else {
+      const di = c.pop16();
+      const si = c.pop16();
+      const bp = c.pop16();
+      c.pop16();
+      const bx = c.pop16();
+      const dx = c.pop16();
+      const cx = c.pop16();
+      const ax = c.pop16();
+      c.setReg16(EDI, di);
+      c.setReg16(ESI, si);
+      c.setReg16(EBP, bp);
+      c.setReg16(EBX, bx);
+      c.setReg16(EDX, dx);
+      c.setReg16(ECX, cx);
+      c.setReg16(EAX, ax);
     }
-  } else
-    for (let k = 7; k >= 0; k--) {
-      const v = c.pop16();
-      if (k !== ESP) c.r16[k << 1] = v;
-    }
+  } catch (e) {
+    r[ESP] = sp;
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------- flags
