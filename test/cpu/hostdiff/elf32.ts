@@ -89,7 +89,11 @@ export function initialWindow(c: HostCase): Uint8Array {
     x >>>= 0;
     dv.setUint32(k, x, true);
   }
-  for (const [off, v] of c.patches) dv.setUint32(off, v >>> 0, true);
+  // exactly as the driver does: unused patch slots write 0 at WINDOW_SIZE (just past the window)
+  for (let p = 0; p < 4; p++) {
+    const [off, v] = c.patches[p] ?? [WINDOW_SIZE, 0];
+    dv.setUint32(off, v >>> 0, true);
+  }
   return w;
 }
 
@@ -478,8 +482,8 @@ export function parseRecords(out: Buffer, n: number): StateOut[] {
 /** Run cases on the host CPU. */
 export async function runHost(
   cases: readonly HostCase[],
-): Promise<{ out: StateOut[]; codeAddr: number[]; codeEnd: number }> {
+): Promise<{ out: StateOut[]; image: Uint8Array; codeAddr: number[]; codeEnd: number }> {
   const { image, codeAddr, codeEnd } = buildElf(cases);
   const buf = await runElf(image);
-  return { out: parseRecords(buf, cases.length), codeAddr, codeEnd };
+  return { out: parseRecords(buf, cases.length), image, codeAddr, codeEnd };
 }

@@ -14,13 +14,14 @@ import {
   ESP,
   enc,
   type Mem,
+  m32,
   memText,
   REG8,
   REG16,
   REG32,
   type RM,
 } from "./asm.ts";
-import { type HostCase, initialWindow, WINDOW, WINDOW_SIZE } from "./elf32.ts";
+import { CODE_BASE, type HostCase, initialWindow, TAIL, WINDOW, WINDOW_SIZE } from "./elf32.ts";
 import { type CmpSpec, FLAGS_CMP } from "./interp.ts";
 
 /** Scratch data area at the start of the window; the test stack lives above it. */
@@ -139,6 +140,7 @@ export class CB {
   flagMask = FLAGS_CMP;
   readonly regMask = [-1, -1, -1, -1, -1, -1, -1, -1];
   readonly memIgnore: [number, number][] = [];
+  errMask = -1;
   readonly patches: [number, number][] = [];
   readonly memSeed: number;
   /** Registers whose initial value is constrained (not reusable as address registers). */
@@ -347,6 +349,7 @@ export class CB {
       flagMask: this.flagMask,
       regMask: this.regMask,
       memIgnore: this.memIgnore,
+      errMask: this.errMask,
     };
   }
 }
@@ -1338,6 +1341,139 @@ function gAddr16(b: CB): void {
   }
 }
 
+const PAGE_END = WINDOW + 0x1000;
+
+/** An address just outside the test page (below or above), `bytes` wide, possibly straddling it. */
+function edgeAddr(rng: Rng, bytes: number): number {
+  const k = rng.int(bytes + 2);
+  if (rng.chance(0.5)) return WINDOW - bytes + k - (k > bytes ? 8 : 0); // straddles or lies below
+  return PAGE_END - k + (k === 0 ? rng.int(8) : 0); // straddles or lies above
+}
+
+/**
+ * Page faults: accesses straddling or missing the test page (unmapped pages on both sides),
+ * writes to the read-only ELF image, REP string instructions and stack operations running off the
+ * page. The fault must leave the same state (partial progress of REP, registers, memory), EIP,
+ * CR2 and error code on both sides.
+ */
+function gPf(b: CB): void {
+  const rng = b.rng;
+  const k = rng.int(10);
+  const bits = pickSize(rng);
+  const bytes = bits >> 3;
+  const w = bits === 8 ? 0 : 1;
+  if (k <= 2) {
+    // load, store, ALU RMW or XCHG through [ebx+disp] near the page's edges
+    const addr = edgeAddr(rng, bytes);
+    const disp = rng.pick([0, rng.int(256) - 128]);
+    b.setPart(EBX, 32, addr - disp);
+    const reg = rng.int(8);
+    const kind = rng.int(4);
+    const m: Mem = { kind: "m32", base: EBX, index: -1, scale: 0, disp };
+    const text = `${SIZE_NAME[bits]} [ebx+${disp}] (=${hx(addr)})`;
+    const opc = kind === 0 ? 0x8a : kind === 1 ? 0x88 : kind === 2 ? 0x00 | (rng.int(8) << 3) : 0x86;
+    b.emit(
+      enc({ pre: osz(bits), op: [opc | w], reg, rm: m }),
+      `${["load", "store", "alu", "xchg"][kind]} ${text}, ${regName(reg, bits)}`,
+    );
+    b.undef(AF); // logic ops
+  } else if (k === 3) {
+    // writes (and RMW) into the read-only ELF image: #PF with error code P|W|U
+    const addr = CODE_BASE + rng.int(0x80);
+    b.setPart(EBX, 32, addr);
+    const op = rng.pick([
+      [0x89, "mov"],
+      [0x01, "add"],
+      [0x87, "xchg"],
+      [0x8b, "mov (load)"],
+    ] as const);
+    b.emit(
+      enc({ pre: osz(bits), op: [bits === 8 ? op[0] & ~1 : op[0]], reg: rng.int(8), rm: m32(EBX) }),
+      `${op[1]} [${hx(addr)}] (image)`,
+    );
+  } else if (k === 4) {
+    // unmapped addresses far from the page: below 1 MiB, and the gaps around the BSS
+    const addr = rng.pick([rng.int(0x100000), 0x38c000 + rng.int(0x4000), PAGE_END + rng.int(0x1f000)]);
+    b.setPart(ESI, 32, addr);
+    const reg = rng.int(8);
+    b.emit(
+      enc({ pre: osz(bits), op: [0x8a | w], reg, rm: m32(ESI) }),
+      `mov ${regName(reg, bits)}, [esi=${hx(addr)}]`,
+    );
+  } else if (k <= 6) {
+    // REP string instructions running off the page
+    const kind = rng.int(5);
+    const base = [0xa4, 0xa6, 0xaa, 0xac, 0xae][kind];
+    const down = rng.chance(0.5);
+    b.eflags = (b.eflags & ~DF) | (down ? DF : 0);
+    const count = rng.range(1, 40);
+    b.setPart(ECX, 32, count);
+    // start within `count` elements of the edge the direction runs into
+    const near = down
+      ? WINDOW + rng.int(count * bytes)
+      : PAGE_END - rng.int(count * bytes) - bytes + rng.int(bytes);
+    const other = down ? WINDOW + rng.range(0x100, 0x1ff) : WINDOW + TAIL + rng.int(0x10);
+    const srcNear = kind === 3 || (kind <= 1 && rng.chance(0.5));
+    b.setPart(ESI, 32, srcNear ? near : other);
+    b.setPart(EDI, 32, srcNear ? other : near);
+    if (kind === 1 || kind === 4) b.setPart(EAX, 32, b.val(32));
+    const rep = kind === 1 || kind === 4 ? rng.pick([0xf3, 0xf2]) : 0xf3;
+    b.emit(
+      [rep, ...osz(bits), base | w],
+      `${down ? "std; " : ""}rep ${["movs", "cmps", "stos", "lods", "scas"][kind]} x${count} ${bits}-bit off the page`,
+    );
+  } else if (k === 7) {
+    // stack operations at the edges
+    const sk = rng.int(6);
+    if (sk === 0 || sk === 1) {
+      b.regs[ESP] = WINDOW + rng.int(5);
+      b.emit(sk === 0 ? [0x50 + rng.int(8)] : [0x66, 0x50 + rng.int(8)], "push at the page's bottom");
+    } else if (sk === 2) {
+      b.regs[ESP] = PAGE_END - rng.int(4);
+      b.emit([0x58 + rng.int(8)], "pop at the page's top");
+    } else if (sk === 3) {
+      b.regs[ESP] = WINDOW + rng.int(0x24);
+      b.emit(rng.chance(0.5) ? [0x60] : [0x66, 0x60], "pusha at the page's bottom");
+    } else if (sk === 4) {
+      b.regs[ESP] = PAGE_END - rng.int(0x24);
+      // On a fault AMD keeps the registers popped before it (ESP is restored); the SDM does not
+      // say, the interpreter leaves them unchanged (restartable either way): compare only ESP.
+      for (let r = 0; r < 8; r++) if (r !== ESP) b.regMask[r] = 0;
+      b.emit([0x61], "popa at the page's top");
+    } else {
+      b.regs[ESP] = WINDOW + rng.int(8);
+      b.emit([0xe8, 0, 0, 0, 0], "call at the page's bottom");
+    }
+  } else if (k === 8) {
+    // BT*/CMPXCHG8B/DIV with memory operands off the page
+    const sk = rng.int(3);
+    if (sk === 0) {
+      b.setPart(EBX, 32, WINDOW + rng.int(16));
+      const off = -rng.range(1, 200);
+      b.setPart(ECX, 32, off);
+      const op = rng.int(4);
+      b.emit([0x0f, 0xa3 | (op << 3), 0x0b], `${["bt", "bts", "btr", "btc"][op]} [ebx], ecx(=${off})`);
+      b.undef(OF | SF | AF | PF);
+    } else if (sk === 1) {
+      const addr = edgeAddr(rng, 8);
+      b.setPart(ESI, 32, addr);
+      b.emit([0x0f, 0xc7, 0x0e], `cmpxchg8b [esi=${hx(addr)}]`);
+    } else {
+      const addr = edgeAddr(rng, bytes);
+      b.setPart(ESI, 32, addr);
+      b.setPart(EDX, 32, 0);
+      b.undef(ARITH);
+      b.emit([...osz(bits), 0xf6 | w, 0x36], `div ${SIZE_NAME[bits]} [esi=${hx(addr)}]`);
+    }
+  } else {
+    // a jump to an unmapped address: the fetch faults (#PF; bit 4, I/D, only exists with NX paging)
+    const target = rng.pick([0x1000, PAGE_END, 0x38c000]) + rng.int(0x100);
+    b.setPart(EAX, 32, target);
+    b.errMask = ~0x10;
+    b.emit([0xff, 0xe0], `jmp eax (=${hx(target)})`);
+  }
+}
+
 export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = {
   alu: { weight: 12, gen: gAlu },
   unary: { weight: 5, gen: gUnary },
@@ -1359,6 +1495,7 @@ export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = 
   stack: { weight: 5, gen: gStack },
   misc: { weight: 3, gen: gMisc },
   addr16: { weight: 3, gen: gAddr16 },
+  pf: { weight: 4, gen: gPf },
 };
 
 /** Generate `n` cases from `seed`, from all groups by weight or only those listed. */

@@ -48,7 +48,7 @@ export async function runCases(cases: readonly Case[], keep = 50): Promise<RunRe
     pending.delete(k);
     start(k + parallel);
     const batch = batches[k];
-    mapLikeHost(cpu, res.codeEnd);
+    mapLikeHost(cpu, res.image, res.codeEnd);
     for (let j = 0; j < batch.length; j++) {
       const c = batch[j];
       const host = res.out[j];
