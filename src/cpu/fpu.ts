@@ -584,7 +584,7 @@ function finish(c: CPU): void {
 }
 
 /** Push x, with the stack-overflow check (the new ST(0) must be empty). */
-function pushFx(c: CPU, x: Fx): void {
+function pushFx(c: CPU, x: Fx, ignoreDE = false): void {
   const r = c.r;
   const t = (r[X_TOP] - 1) & 7;
   if (((r[X_TAGS] >> t) & 1) !== 0) {
@@ -594,7 +594,7 @@ function pushFx(c: CPU, x: Fx): void {
       r[X_TOP] = t;
       putSt(r, 0, setIndefinite(x));
     }
-  } else if (!blocked(c)) {
+  } else if ((ex.flags & ~r[X_FCW] & (ignoreDE ? FSW_IE : FSW_IE | FSW_DE | FSW_ZE)) === 0) {
     r[X_TOP] = t;
     putSt(r, 0, x);
   }
@@ -680,10 +680,9 @@ function setCC(c: CPU, res: number): void {
 /** FCOM/FUCOM family tail: condition codes, then pops (none when an unmasked IE aborted it). */
 function compareTail(c: CPU, res: number, pops: number): void {
   ex.up = 0;
-  if (!blocked(c)) {
-    setCC(c, res);
-    for (let k = 0; k < pops; k++) pop(c.r);
-  }
+  // The condition codes are set even when an unmasked IE suppresses the pops (measured on hardware).
+  setCC(c, res);
+  if (!blocked(c)) for (let k = 0; k < pops; k++) pop(c.r);
   finish(c);
 }
 
@@ -770,8 +769,10 @@ function comi(quiet: boolean, pops: number): Op {
     let res = CMP_UN;
     if (stEmpty(r, 0) || stEmpty(r, i.rm)) underflow();
     else res = fCompare(getSt(r, 0, A), getSt(r, i.rm, B), quiet);
-    ex.up = 0;
-    if (!blocked(c)) {
+    // C1 is left alone unless the stack underflowed; EFLAGS are set even when an unmasked IE
+    // suppresses the pop (measured on hardware).
+    if ((ex.flags & FSW_SF) === 0) ex.up = (r[X_FSW] >> 9) & 1;
+    {
       const f =
         res === CMP_LT
           ? EFLAGS_CF
@@ -781,7 +782,7 @@ function comi(quiet: boolean, pops: number): Op {
               ? EFLAGS_ZF | EFLAGS_PF | EFLAGS_CF
               : 0;
       c.setArithFlags(EFLAGS_ARITH, f);
-      for (let k = 0; k < pops; k++) pop(r);
+      if (!blocked(c)) for (let k = 0; k < pops; k++) pop(r);
     }
     finish(c);
   };
@@ -799,9 +800,12 @@ function fcmov(cc: number): Op {
     if (stEmpty(r, 0) || stEmpty(r, i.rm)) {
       underflow();
       if (!blocked(c)) putSt(r, 0, setIndefinite(R));
-    } else if (c.cond(cc)) {
-      const p = regPtr(r, i.rm);
-      putRaw(r, 0, r[p + 2], r[p + 1], r[p]);
+    } else {
+      ex.up = (r[X_FSW] >> 9) & 1; // C1 unchanged
+      if (c.cond(cc)) {
+        const p = regPtr(r, i.rm);
+        putRaw(r, 0, r[p + 2], r[p + 1], r[p]);
+      }
     }
     finish(c);
   };
@@ -824,10 +828,12 @@ function loadReal(read: (c: CPU, i: Insn, x: Fx) => void): Op {
     if (B.k >= 3) nanOperand(R, B);
     else {
       R.copy(B);
+      // A denormal m32/m64 is normalised; DE is flagged but, even unmasked, the load happens
+      // (measured on hardware).
       if (B.den) ex.flags |= FSW_DE;
       R.den = false;
     }
-    pushFx(c, R);
+    pushFx(c, R, true);
   };
 }
 
@@ -1176,6 +1182,34 @@ function stackStep(d: number): Op {
   };
 }
 
+/** pi as the 66-bit value the x87 reduces arguments with: pi ≈ PI66 × 2^-64 (SDM Vol. 1, 8.3.8). */
+const PI66 = (0xc90fdaa22168c234c4c6628b80dc1cd1n + (1n << 61n)) >> 62n;
+
+/**
+ * sin / cos / tan of a finite x (|x| < 2^63) in binary64: x is reduced exactly against PI66 / 2
+ * (so results near multiples of pi/2 follow the hardware's reduction), then Math.* finishes.
+ */
+function trig(x: Fx, fn: 0 | 1 | 2): number {
+  // X = |x| × 2^65, exact (|x| >= pi/4 here, so x.e + 65 >= 0); pi/2 = PI66 × 2^-65.
+  let r: number;
+  let q = 0;
+  if (x.e + bitlen(x.m) <= -1) r = toDouble(x) * (x.s ? -1 : 1);
+  else {
+    const X = x.m << BigInt(x.e + 65);
+    const k = (X + (PI66 >> 1n)) / PI66;
+    const rem = X - k * PI66;
+    r = Number(rem) * 2 ** -65;
+    q = Number(k & 3n);
+  }
+  let v: number;
+  if (fn === 0) v = q === 0 ? Math.sin(r) : q === 1 ? Math.cos(r) : q === 2 ? -Math.sin(r) : -Math.cos(r);
+  else if (fn === 1)
+    v = q === 0 ? Math.cos(r) : q === 1 ? -Math.sin(r) : q === 2 ? -Math.cos(r) : Math.sin(r);
+  else v = (q & 1) === 0 ? Math.tan(r) : -1 / Math.tan(r);
+  // sin and tan are odd, cos even.
+  return x.s && fn !== 1 ? -v : v;
+}
+
 /** A transcendental result computed in binary64: widened exactly, flagged inexact. */
 function approx(v: number): void {
   fromDouble(R, v);
@@ -1184,11 +1218,17 @@ function approx(v: number): void {
 
 /** |x| >= 2^63: FSIN/FCOS/FSINCOS/FPTAN leave ST(0) alone and set C2 (SDM Vol. 2A, FSIN). */
 function outOfRange(x: Fx): boolean {
-  return x.k === K_FIN && x.e + bitlen(x.m) > 64;
+  return x.k === K_FIN && x.e + bitlen(x.m) > 63;
+}
+
+/** |x| < 2^-40: sin x = tan x = x and cos x = 1 to 64 bits. */
+function tinyArg(x: Fx): boolean {
+  return x.k === K_FIN && x.e + bitlen(x.m) < -40;
 }
 
 function trigPrologue(c: CPU): boolean {
   // Returns true when R holds the result of a special operand (NaN, infinity, zero, denormal).
+  c.r[X_FSW] &= ~FSW_C2;
   if (nanOperand(R, A)) return true;
   if (A.k === K_INF) {
     ex.flags |= FSW_IE;
@@ -1207,6 +1247,7 @@ function fsinCos(cos: boolean): Op {
     if (stEmpty(r, 0)) {
       underflow();
       if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+      r[X_FSW] &= ~FSW_C2;
       finish(c);
       return;
     }
@@ -1220,7 +1261,12 @@ function fsinCos(cos: boolean): Op {
       if (A.k === K_ZERO) {
         if (cos) setFinite(R, 0, 1n, 0);
         else R.copy(A);
-      } else approx(cos ? Math.cos(toDouble(A)) : Math.sin(toDouble(A)));
+      } else if (tinyArg(A)) {
+        if (cos) setFinite(R, 0, 1n, 0);
+        else R.copy(A);
+        R.den = false;
+        ex.flags |= FSW_PE;
+      } else approx(trig(A, cos ? 1 : 0));
     }
     if (!blocked(c)) putSt(r, 0, R);
     finish(c);
@@ -1239,6 +1285,7 @@ function fpush2(tan: boolean): Op {
         r[X_TOP] = (r[X_TOP] - 1) & 7;
         putSt(r, 0, R);
       }
+      r[X_FSW] &= ~FSW_C2;
       finish(c);
       return;
     }
@@ -1267,13 +1314,19 @@ function fpush2(tan: boolean): Op {
       else setFinite(T, 0, 1n, 0);
       special = true;
     }
+    if (!special && tinyArg(A)) {
+      R.copy(A);
+      R.den = false;
+      ex.flags |= FSW_PE;
+      setFinite(T, 0, 1n, 0); // FPTAN pushes 1; FSINCOS pushes cos x = 1 over sin x = x
+      special = true;
+    }
     if (!special) {
-      const x = toDouble(A);
-      approx(tan ? Math.tan(x) : Math.sin(x));
+      approx(trig(A, tan ? 2 : 0));
       if (tan) setFinite(T, 0, 1n, 0);
       else {
         T.copy(R);
-        approx(Math.cos(x));
+        approx(trig(A, 1));
         // R = cos, T = sin: swap so that R (lower) = sin, T (pushed) = cos.
         B.copy(R);
         R.copy(T);
@@ -1326,7 +1379,6 @@ function fyl2x(c: CPU): void {
     setIndefinite(R);
     return;
   }
-  if (A.den || B.den) ex.flags |= FSW_DE;
   if (A.k === K_ZERO) {
     if (B.k === K_ZERO) {
       ex.flags |= FSW_IE;
@@ -1344,7 +1396,13 @@ function fyl2x(c: CPU): void {
     } else setInf(R, B.s);
     return;
   }
-  const l = log2Of(A);
+  if (A.den || B.den) ex.flags |= FSW_DE;
+  let l = log2Of(A);
+  if (l > -1 && l < 1 && l !== 0) {
+    // Near 1: log2(1 + d) with d = x - 1 exact.
+    fAdd(T, A, setFinite(R, 0, 1n, 0), true, 0x37f);
+    l = Math.log1p(toDouble(T)) / Math.LN2;
+  }
   if (l === 0) {
     // log2(1) = 0: ±0 unless ST(1) is infinite (invalid).
     if (B.k === K_INF) {
@@ -1388,22 +1446,46 @@ function fyl2xp1(c: CPU): void {
   ex.flags |= FSW_PE;
 }
 
-function fpatan(_c: CPU): void {
+function fpatan(c: CPU): void {
   // arctan(ST(1) / ST(0)) with the quadrant from both signs.
   if (nanOperands(R, A, B)) return;
   if (A.den || B.den) ex.flags |= FSW_DE;
-  const v = Math.atan2(toDouble(B), toDouble(A));
+  if (A.k === K_FIN && B.k === K_FIN) {
+    // Bring both into binary64 range with a common power of two; a tiny ratio is the ratio itself.
+    const ea = A.e + bitlen(A.m);
+    const eb = B.e + bitlen(B.m);
+    if (A.s === 0 && eb - ea < -40) {
+      fDiv(R, B, A, c.r[X_FCW] | 0x300);
+      ex.flags |= FSW_PE;
+      return;
+    }
+    const k = Math.max(ea, eb);
+    A.e -= k;
+    B.e -= k;
+  }
+  // Against an infinity, a finite operand's magnitude does not matter.
+  const y = B.k === K_FIN && A.k === K_INF ? (B.s ? -1 : 1) : toDouble(B);
+  const x = A.k === K_FIN && B.k === K_INF ? (A.s ? -1 : 1) : toDouble(A);
+  const v = Math.atan2(y, x);
   if (v === 0 || Object.is(v, -0)) setZero(R, Object.is(v, -0) ? 1 : 0);
   else approx(v);
 }
 
-function f2xm1(_c: CPU): void {
+function f2xm1(c: CPU): void {
   if (nanOperand(R, A)) return;
   if (A.den) ex.flags |= FSW_DE;
   if (A.k === K_ZERO) R.copy(A);
   else if (A.k === K_INF) {
     if (A.s) setFinite(R, 1, 1n, 0);
     else setInf(R, 0);
+  } else if (A.e + bitlen(A.m) > 1 || (A.e + bitlen(A.m) === 1 && A.m !== 1n << BigInt(bitlen(A.m) - 1))) {
+    // |x| > 1 is outside the domain; the hardware measured leaves ST(0) as it was.
+    R.copy(A);
+    R.den = false;
+  } else if (A.e + bitlen(A.m) < -40) {
+    // 2^x - 1 = x ln 2 to 64 bits for tiny x.
+    const [m, e] = CONSTANTS[5];
+    fMul(R, A, setFinite(T, 0, m, e - 127), c.r[X_FCW]);
   } else approx(Math.expm1(toDouble(A) * Math.LN2));
 }
 
@@ -1425,7 +1507,10 @@ function fscale(c: CPU): void {
   }
   getSt(r, 1, B);
   if (nanOperands(R, A, B)) return;
-  if (A.den || B.den) ex.flags |= FSW_DE;
+  if (A.den || B.den) {
+    ex.flags |= FSW_DE;
+    if ((r[X_FCW] & FCW_DM) === 0) return;
+  }
   if (B.k === K_INF) {
     if (B.s === 0) {
       if (A.k === K_ZERO) {
@@ -1500,9 +1585,9 @@ function fxtract(c: CPU): void {
 }
 
 /**
- * FPREM / FPREM1 (SDM Vol. 2A): exact partial remainder. When the exponents differ by 64 or more,
- * the reduction is partial (C2 = 1) and brings the difference down by a multiple of 32... here the
- * quotient is formed on the top PREM_N bits, as FPREM's description allows.
+ * FPREM / FPREM1 (SDM Vol. 2A): exact partial remainder. When the exponents differ by D >= 64 the
+ * reduction is partial (C2 = 1): the quotient is formed on N = 32 + (D mod 32) bits, so that D - N
+ * is a multiple of 32 (the SDM allows any N in 32..63; this is what the hardware measured does).
  */
 const PREM_N = 32;
 
@@ -1513,6 +1598,7 @@ function fprem(ieee: boolean): Op {
     if (stEmpty(r, 0) || stEmpty(r, 1)) {
       underflow();
       if (!blocked(c)) putSt(r, 0, setIndefinite(R));
+      r[X_FSW] &= ~FSW_C2;
       finish(c);
       return;
     }
@@ -1520,6 +1606,7 @@ function fprem(ieee: boolean): Op {
     getSt(r, 1, B);
     let done = true;
     let qb = 0;
+    let ordinary = false;
     if (nanOperands(R, A, B)) {
       // R holds the NaN result.
     } else if (A.k === K_INF || B.k === K_ZERO) {
@@ -1529,12 +1616,13 @@ function fprem(ieee: boolean): Op {
       if (A.den || B.den) ex.flags |= FSW_DE;
       R.copy(A);
       R.den = false;
-      if (A.k === K_FIN && B.k === K_FIN) {
+      ordinary = true;
+      if (A.k === K_FIN && B.k === K_FIN && !blocked(c)) {
         const d = A.e + bitlen(A.m) - (B.e + bitlen(B.m));
         let be = B.e;
         if (d >= 64) {
           done = false;
-          be += d - PREM_N;
+          be += d - PREM_N - (d & 31);
         }
         const e = Math.min(A.e, be);
         const na = A.m << BigInt(A.e - e);
@@ -1558,11 +1646,15 @@ function fprem(ieee: boolean): Op {
         }
       }
     }
+    // Invalid, NaN or an unmasked denormal: C1 and C2 cleared, C0 and C3 unchanged (measured).
+    if (!ordinary || blocked(c)) r[X_FSW] &= ~(FSW_C1 | FSW_C2);
     if (!blocked(c)) {
       putSt(r, 0, R);
-      let cc = done ? 0 : FSW_C2;
-      if (done) cc |= (qb & 4 ? FSW_C0 : 0) | (qb & 2 ? FSW_C3 : 0) | (qb & 1 ? FSW_C1 : 0);
-      r[X_FSW] = (r[X_FSW] & ~FSW_CC) | cc;
+      if (ordinary) {
+        let cc = done ? 0 : FSW_C2;
+        if (done) cc |= (qb & 4 ? FSW_C0 : 0) | (qb & 2 ? FSW_C3 : 0) | (qb & 1 ? FSW_C1 : 0);
+        r[X_FSW] = (r[X_FSW] & ~FSW_CC) | cc;
+      }
     }
     signal(c, ex.flags);
   };

@@ -15,7 +15,7 @@ import { flat32, load, makeCpu } from "./helpers.ts";
 
 export const BASE = 0x00200000;
 const CODE = BASE + 0x100;
-const DATA_OFF = 0x40000;
+const DATA_OFF = 0x100000;
 export const DATA = BASE + DATA_OFF;
 /** Bytes per case in the data region: init image 0..107, memory operand 112..127, output 128..255. */
 export const SLOT = 256;
@@ -115,7 +115,7 @@ export function runHost(elf: Uint8Array, dataSize: number): Uint8Array | null {
 
 /** Run the same image on the interpreter (flat 32-bit, CPL 0 so the stub can HLT); returns the data region. */
 export function runInterp(elf: Uint8Array, dataSize: number, stub: number): { out: Uint8Array; cpu: CPU } {
-  const c = makeCpu(8);
+  const c = makeCpu(16);
   flat32(c, 0);
   c.trapExceptions = true;
   load(c, BASE, elf);

@@ -17,6 +17,7 @@ const ZE = 4;
 const OE = 8;
 const UE = 16;
 const PE = 32;
+const FCW_DM = 2;
 const FCW_OM = 8;
 const FCW_UM = 16;
 
@@ -377,6 +378,7 @@ export function round(x: Fx, p: number, fmt: number, fcw: number): void {
   const n = bitlen(x.m);
   const E = x.e + n - 1;
   const lsbU = E - p + 1;
+  const mem = fmt !== FMT_EXT;
   if (E >= emin) {
     let q = roundAt(x.m, x.e, lsbU, rc, s);
     let lsb = lsbU;
@@ -386,9 +388,14 @@ export function round(x: Fx, p: number, fmt: number, fcw: number): void {
     }
     if (lsb + p - 1 > bias) {
       ex.flags |= OE;
-      if ((fcw & FCW_OM) !== 0) {
+      // Unmasked: memory destinations are left alone (OE only); registers get the result scaled by
+      // 2^-24576 unless even that overflows, which gets the masked response.
+      if ((fcw & FCW_OM) === 0 && mem) return;
+      if ((fcw & FCW_OM) !== 0 || lsb + p - 1 - BIAS_ADJUST > bias) {
         ex.flags |= PE;
-        if (rc === 0 || (rc === 2 && s === 0) || (rc === 1 && s === 1)) {
+        // Masked: infinity or the largest finite value by RC; unmasked but out of range even after
+        // the bias adjustment: infinity (measured).
+        if (rc === 0 || (rc === 2 && s === 0) || (rc === 1 && s === 1) || (fcw & FCW_OM) === 0) {
           setInf(x, s);
           ex.up = 1;
         } else {
@@ -413,8 +420,9 @@ export function round(x: Fx, p: number, fmt: number, fcw: number): void {
   // Tiny before rounding; after rounding with an unbounded exponent?
   let q = roundAt(x.m, x.e, lsbU, rc, s);
   const tiny = !(rup && bitlen(q) > p && E + 1 >= emin);
-  if ((fcw & FCW_UM) === 0) {
+  if ((fcw & FCW_UM) === 0 && (tiny || !mem) && (mem || E + BIAS_ADJUST >= emin)) {
     if (tiny) ex.flags |= UE;
+    if (mem) return;
     if (inexact) {
       ex.flags |= PE;
       ex.up = rup ? 1 : 0;
@@ -423,12 +431,14 @@ export function round(x: Fx, p: number, fmt: number, fcw: number): void {
     x.e = lsbU + (tiny ? BIAS_ADJUST : 0);
     return;
   }
-  const lsb = Math.max(lsbU, emin - FMT_MBITS[fmt] + 1);
+  // Masked response: denormalize, rounding at the p-bit position of the format's significand field
+  // with the minimum exponent.
+  const lsb = Math.max(lsbU, emin - p + 1);
   q = roundAt(x.m, x.e, lsb, rc, s);
   if (inexact) {
     ex.flags |= tiny ? PE | UE : PE;
     ex.up = rup ? 1 : 0;
-  }
+  } else if (tiny && (fcw & FCW_UM) === 0) ex.flags |= UE;
   if (q === 0n) setZero(x, s);
   else {
     x.m = q;
@@ -494,8 +504,11 @@ function invalid(r: Fx): void {
   setIndefinite(r);
 }
 
-function denormals(a: Fx, b: Fx): void {
-  if (a.den || b.den) ex.flags |= DE;
+/** Raise DE for denormal operands; true when DE is unmasked and the operation must not proceed. */
+function denormals(a: Fx, b: Fx, fcw: number): boolean {
+  if (!a.den && !b.den) return false;
+  ex.flags |= DE;
+  return (fcw & FCW_DM) === 0;
 }
 
 // ---------------------------------------------------------------- arithmetic
@@ -506,13 +519,10 @@ export function fAdd(r: Fx, a: Fx, b: Fx, sub: boolean, fcw: number): void {
   const bs = sub ? b.s ^ 1 : b.s;
   if (a.k === K_INF || b.k === K_INF) {
     if (a.k === K_INF && b.k === K_INF && a.s !== bs) invalid(r);
-    else {
-      denormals(a, b);
-      setInf(r, a.k === K_INF ? a.s : bs);
-    }
+    else if (!denormals(a, b, fcw)) setInf(r, a.k === K_INF ? a.s : bs);
     return;
   }
-  denormals(a, b);
+  if (denormals(a, b, fcw)) return;
   if (a.k === K_ZERO && b.k === K_ZERO) {
     setZero(r, a.s === bs ? a.s : ((fcw >> 10) & 3) === 1 ? 1 : 0);
     return;
@@ -559,13 +569,10 @@ export function fMul(r: Fx, a: Fx, b: Fx, fcw: number): void {
   const s = a.s ^ b.s;
   if (a.k === K_INF || b.k === K_INF) {
     if (a.k === K_ZERO || b.k === K_ZERO) invalid(r);
-    else {
-      denormals(a, b);
-      setInf(r, s);
-    }
+    else if (!denormals(a, b, fcw)) setInf(r, s);
     return;
   }
-  denormals(a, b);
+  if (denormals(a, b, fcw)) return;
   if (a.k === K_ZERO || b.k === K_ZERO) {
     setZero(r, s);
     return;
@@ -579,27 +586,22 @@ export function fDiv(r: Fx, a: Fx, b: Fx, fcw: number): void {
   const s = a.s ^ b.s;
   if (a.k === K_INF) {
     if (b.k === K_INF) invalid(r);
-    else {
-      denormals(a, b);
-      setInf(r, s);
-    }
+    else if (!denormals(a, b, fcw)) setInf(r, s);
     return;
   }
   if (b.k === K_INF) {
-    denormals(a, b);
-    setZero(r, s);
+    if (!denormals(a, b, fcw)) setZero(r, s);
     return;
   }
   if (b.k === K_ZERO) {
     if (a.k === K_ZERO) invalid(r);
     else {
-      denormals(a, b);
       ex.flags |= ZE;
       setInf(r, s);
     }
     return;
   }
-  denormals(a, b);
+  if (denormals(a, b, fcw)) return;
   if (a.k === K_ZERO) {
     setZero(r, s);
     return;
@@ -642,7 +644,7 @@ export function fSqrt(r: Fx, a: Fx, fcw: number): void {
     setInf(r, 0);
     return;
   }
-  if (a.den) ex.flags |= DE;
+  if (denormals(a, a, fcw)) return;
   let sh = 140 - bitlen(a.m);
   if (sh < 0) sh = 0;
   if (((a.e - sh) & 1) !== 0) sh++;
@@ -683,7 +685,7 @@ export function fCompare(a: Fx, b: Fx, quiet: boolean): number {
     }
     return CMP_UN;
   }
-  denormals(a, b);
+  if (a.den || b.den) ex.flags |= DE;
   if (a.k === K_ZERO && b.k === K_ZERO) return CMP_EQ;
   const sa = a.k === K_ZERO ? -1 : a.s;
   const sb = b.k === K_ZERO ? -1 : b.s;
@@ -701,9 +703,9 @@ export function fCompare(a: Fx, b: Fx, quiet: boolean): number {
 /** Round to an integer value at 64-bit precision (FRNDINT). */
 export function fRndint(r: Fx, a: Fx, fcw: number): void {
   if (nanOperand(r, a)) return;
+  if (a.k === K_FIN && denormals(a, a, fcw)) return;
   r.copy(a);
   if (a.k !== K_FIN) return;
-  if (a.den) ex.flags |= DE;
   r.den = false;
   if (a.e >= 0) return;
   const q = roundAt(a.m, a.e, 0, (fcw >> 10) & 3, a.s);
@@ -725,7 +727,7 @@ export function toInteger(a: Fx, bits: number, fcw: number): bigint | null {
     ex.flags |= IE;
     return null;
   }
-  if (a.den) ex.flags |= DE;
+  // No denormal-operand exception for integer stores (measured on hardware).
   let q: bigint;
   if (a.e >= 0) {
     if (a.e + bitlen(a.m) > 64) {
