@@ -10,7 +10,7 @@ import { compare } from "./hostdiff/interp.ts";
 import { describe, runCases, summary } from "./hostdiff/run.ts";
 
 const SEED = 0x7e51;
-const CASES = 30000;
+const CASES = 40000;
 
 test("hostdiff: ModRM/SIB encoder", () => {
   const cases: [number[], number[]][] = [

@@ -141,6 +141,16 @@ export class CB {
   readonly regMask = [-1, -1, -1, -1, -1, -1, -1, -1];
   readonly memIgnore: [number, number][] = [];
   errMask = -1;
+  /**
+   * Part of a sequence (group "seq"): register operands only, and register values may change at
+   * run time before an instruction executes, so value-dependent masks must be conservative.
+   */
+  inSeq = false;
+
+  /** In a sequence, some flag is already undefined: the next instruction must not read flags. */
+  pendingUndef(): boolean {
+    return this.inSeq && (~this.flagMask & ARITH) !== 0;
+  }
   readonly patches: [number, number][] = [];
   readonly memSeed: number;
   /** Registers whose initial value is constrained (not reusable as address registers). */
@@ -329,7 +339,7 @@ export class CB {
 
   /** A register or (with probability pMem) memory r/m operand of `bits`. */
   rm(bits: number, pMem = 0.4, o: MemOpts = {}): { rm: RM; pre: number[]; t: number; text: string } {
-    if (this.rng.chance(pMem)) {
+    if (!this.inSeq && this.rng.chance(pMem)) {
       const m = this.mem(bits >> 3, o);
       return { ...m, text: `${SIZE_NAME[bits]} ${m.text}` };
     }
@@ -369,6 +379,8 @@ function osz(bits: number): number[] {
 }
 
 const ALU_NAMES = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"];
+const ALU_ADC = 2;
+const ALU_SBB = 3;
 const pickSize = (rng: Rng) => rng.pick([8, 16, 32]);
 
 /** Value for a register operand or memory operand: set it in the register or poke it in memory. */
@@ -382,7 +394,8 @@ function setOperand(b: CB, op: { rm: RM; t: number }, bits: number, v: number): 
 /** ALU ops in all forms. AND/OR/XOR leave AF undefined (SDM Vol. 2A, AND/OR/XOR: "AF undefined"). */
 function gAlu(b: CB): void {
   const rng = b.rng;
-  const op = rng.int(8);
+  let op = rng.int(8);
+  if (b.pendingUndef() && (op === ALU_ADC || op === ALU_SBB)) op = 0;
   const bits = pickSize(rng);
   const w = bits === 8 ? 0 : 1;
   const form = rng.int(5);
@@ -617,7 +630,8 @@ function pickCount(rng: Rng): number {
  */
 function gShift(b: CB): void {
   const rng = b.rng;
-  const op = rng.chance(0.05) ? 6 : rng.pick([0, 1, 2, 3, 4, 5, 7]);
+  let op = rng.chance(0.05) ? 6 : rng.pick([0, 1, 2, 3, 4, 5, 7]);
+  if (b.pendingUndef() && (op === 2 || op === 3)) op = 0; // RCL/RCR read CF
   const bits = pickSize(rng);
   const form = rng.int(3);
   const count = form === 0 ? 1 : pickCount(rng);
@@ -628,6 +642,8 @@ function gShift(b: CB): void {
   const w = bits === 8 ? 0 : 1;
   const opc = form === 0 ? 0xd0 | w : form === 1 ? 0xd2 | w : 0xc0 | w;
   const c5 = count & 31;
+  // in a sequence CL may have changed before the shift runs: assume any count
+  if (b.inSeq && form === 1) b.undef(OF | AF | (op >= 4 && op !== 7 ? CF : 0));
   if (c5 !== 0) {
     if (op <= 3) {
       if (c5 !== 1) b.undef(OF);
@@ -659,8 +675,9 @@ function gShift(b: CB): void {
 function gShd(b: CB): void {
   const rng = b.rng;
   const left = rng.chance(0.5);
-  const bits = rng.chance(0.5) ? 16 : 32;
+  const bits = rng.chance(0.5) && !b.inSeq ? 16 : 32;
   const cl = rng.chance(0.5);
+  if (b.inSeq && cl) b.undef(OF | AF);
   const count = pickCount(rng);
   if (cl) b.setPart(ECX, 8, count);
   const reg = rng.int(8);
@@ -704,7 +721,7 @@ function gBt(b: CB): void {
   const bits = rng.chance(0.5) ? 16 : 32;
   const bytes = bits >> 3;
   const immForm = rng.chance(0.35);
-  const useMem = rng.chance(0.6);
+  const useMem = !b.inSeq && rng.chance(0.6);
   const lock = useMem && op !== 0 && rng.chance(0.2) ? [0xf0] : [];
   let reg = 0;
   let off = 0;
@@ -822,7 +839,7 @@ function producer(b: CB, fullyDefined = false, keepEcx = false): void {
 function gCond(b: CB): void {
   const rng = b.rng;
   const cc = rng.int(16);
-  const k = rng.int(5);
+  const k = rng.int(b.inSeq ? 4 : 5); // no LOOP in sequences: ECX may be anything by then
   producer(b, false, k === 4);
   if (k === 0) {
     const e = b.rm(8, 0.3);
@@ -1112,7 +1129,7 @@ function gString(b: CB): void {
 /** DAA/DAS: OF undefined. AAA/AAS: OF SF ZF PF undefined. AAM/AAD: OF AF CF undefined (SDM Vol. 2A). */
 function gBcd(b: CB): void {
   const rng = b.rng;
-  const k = rng.int(6);
+  const k = b.pendingUndef() ? 4 + rng.int(2) : rng.int(6); // DAA..AAS read AF/CF
   b.setPart(EAX, 16, rng.chance(0.5) ? rng.int(0x10000) : (rng.int(256) << 8) | rng.pick(EDGE8));
   if (k === 0 || k === 1) {
     b.undef(OF);
@@ -1299,8 +1316,31 @@ function gMisc(b: CB): void {
     const [code, text] = rng.pick(nops);
     b.emit(code, text);
   } else if (k === 6) {
-    // SALC (D6): undocumented by Intel, executed by both vendors in 32-bit mode
-    b.emit([0xd6], "salc");
+    if (rng.chance(0.3)) {
+      // SALC (D6): undocumented by Intel, executed by both vendors in 32-bit mode
+      b.emit([0xd6], "salc");
+    } else if (rng.chance(0.5)) {
+      // ARPL r/m16, r16: only ZF changes (SDM Vol. 2A, ARPL)
+      const reg = rng.int(8);
+      b.setPart(reg, 16, b.val(16));
+      b.fixed.delete(reg);
+      const e = b.rm(16, 0.4);
+      setOperand(b, e, 16, b.val(16));
+      b.emit(enc({ pre: e.pre, op: [0x63], reg, rm: e.rm }), `arpl ${e.text}, ${REG16[reg]}`);
+    } else {
+      // TEST r/m, r: AF undefined (SDM Vol. 2B, TEST)
+      b.undef(AF);
+      const bits = pickSize(rng);
+      const reg = rng.int(8);
+      b.setPart(reg, bits, b.val(bits));
+      b.fixed.delete(bits === 8 ? reg & 3 : reg);
+      const e = b.rm(bits, 0.5);
+      setOperand(b, e, bits, b.val(bits));
+      b.emit(
+        enc({ pre: prefixes(rng, osz(bits), e.pre), op: [bits === 8 ? 0x84 : 0x85], reg, rm: e.rm }),
+        `test ${e.text}, ${regName(reg, bits)}`,
+      );
+    }
   } else if (k === 7) {
     // a write through CS is #GP(0); a read is fine
     const e = b.mem(4, { noSeg: true });
@@ -1466,11 +1506,67 @@ function gPf(b: CB): void {
       b.emit([...osz(bits), 0xf6 | w, 0x36], `div ${SIZE_NAME[bits]} [esi=${hx(addr)}]`);
     }
   } else {
-    // a jump to an unmapped address: the fetch faults (#PF; bit 4, I/D, only exists with NX paging)
-    const target = rng.pick([0x1000, PAGE_END, 0x38c000]) + rng.int(0x100);
-    b.setPart(EAX, 32, target);
-    b.errMask = ~0x10;
-    b.emit([0xff, 0xe0], `jmp eax (=${hx(target)})`);
+    b.errMask = ~0x10; // the I/D bit of a fetch fault exists only with NX paging (SDM Vol. 3A, 4.7)
+    const sk = rng.int(5);
+    if (sk === 0) {
+      // a jump to an unmapped address: the fetch faults
+      const target = rng.pick([0x1000, PAGE_END, 0x38c000]) + rng.int(0x100);
+      b.setPart(EAX, 32, target);
+      b.emit([0xff, 0xe0], `jmp eax (=${hx(target)})`);
+    } else if (sk === 1) {
+      // 16-bit operand size truncates EIP to 16 bits (SDM Vol. 2A, JMP/Jcc): the target is unmapped
+      const rel = rng.int(0x10000);
+      if (rng.chance(0.5)) b.emit([0x66, 0xe9, rel & 0xff, rel >> 8], `jmp word rel16 ${hx(rel)}`);
+      else b.emit([0x66, 0x0f, 0x80 | rng.int(16), rel & 0xff, rel >> 8], `jcc word rel16 ${hx(rel)}`);
+    } else if (sk === 2) {
+      b.emit([0x66, 0xe8, 0x10, 0x00], "call word rel16 (pushes IP, jumps low)");
+    } else if (sk === 3) {
+      // CMOVcc reads its source whatever the condition; SETcc writes its byte
+      const addr = edgeAddr(rng, 4);
+      b.setPart(ESI, 32, addr);
+      if (rng.chance(0.5)) b.emit([0x0f, 0x40 | rng.int(16), 0x06], `cmovcc eax, [esi=${hx(addr)}]`);
+      else b.emit([0x0f, 0x90 | rng.int(16), 0x06], `setcc [esi=${hx(addr)}]`);
+    } else {
+      // 16-bit addressing string instructions: ES:DI / DS:SI are below 64 KiB, unmapped
+      const op = rng.pick([0xa4, 0xa5, 0xaa, 0xab, 0xac, 0xad, 0xae]);
+      b.setPart(ECX, 32, (rng.u32() & 0xffff0000) | rng.range(0, 3));
+      b.emit([0x67, ...(rng.chance(0.5) ? [0xf3] : []), op], `a16 string ${hx(op)} (low addresses)`);
+    }
+  }
+}
+
+/**
+ * Sequences of two to four register-only instructions from the groups above: the lazy flags of
+ * one operation meet the next one (INC/DEC keeping CF, ADC after SHL, SETcc after MUL...).
+ * An instruction that reads flags is not chosen once some flag is undefined, and a sequence stops
+ * at an instruction whose result is undefined.
+ */
+function gSeq(b: CB): void {
+  const rng = b.rng;
+  b.inSeq = true;
+  const gens = [
+    gAlu,
+    gAlu,
+    gUnary,
+    gMul,
+    gDiv,
+    gShift,
+    gShift,
+    gShd,
+    gBt,
+    gBsf,
+    gCond,
+    gCvt,
+    gBcd,
+    gLea,
+    gBswap,
+  ];
+  const n = rng.range(2, 4);
+  for (let k = 0; k < n; k++) {
+    let g = rng.pick(gens);
+    if (g === gCond && b.pendingUndef()) g = gUnary;
+    g(b);
+    if (b.regMask.some((m) => m !== -1)) break;
   }
 }
 
@@ -1496,6 +1592,7 @@ export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = 
   misc: { weight: 3, gen: gMisc },
   addr16: { weight: 3, gen: gAddr16 },
   pf: { weight: 4, gen: gPf },
+  seq: { weight: 8, gen: gSeq },
 };
 
 /** Generate `n` cases from `seed`, from all groups by weight or only those listed. */
