@@ -34,7 +34,10 @@ export async function runCases(cases: readonly Case[], keep = 50): Promise<RunRe
   const parallel = Math.max(1, Math.min(4, availableParallelism() - 1));
   const pending = new Map<number, Promise<Awaited<ReturnType<typeof runHost>>>>();
   const start = (k: number) => {
-    if (k < batches.length) pending.set(k, runHost(batches[k]));
+    if (k >= batches.length) return;
+    const p = runHost(batches[k]);
+    p.catch(() => {}); // awaited below; keeps a failure of a batch not yet awaited from going unhandled
+    pending.set(k, p);
   };
   for (let k = 0; k < parallel; k++) start(k);
   for (let k = 0; k < batches.length; k++) {
