@@ -137,8 +137,6 @@ export const TAG_SPECIAL = 2;
 export const TAG_EMPTY = 3;
 
 export const MXCSR_DEFAULT = 0x1f80;
-/** Bits of MXCSR a P6 with SSE would accept (FXRSTOR #GP otherwise); DAZ is not offered. */
-const MXCSR_MASK = 0xffbf;
 
 // ---------------------------------------------------------------- the unit
 

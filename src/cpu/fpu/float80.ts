@@ -33,7 +33,6 @@ export const FMT_EXT = 0;
 export const FMT_DBL = 1;
 export const FMT_SGL = 2;
 const FMT_BIAS = [16383, 1023, 127];
-const FMT_MBITS = [64, 53, 24];
 
 /** Exponent bias adjustment of the unmasked overflow / underflow responses (SDM Vol. 1, 8.5.3-8.5.4). */
 const BIAS_ADJUST = 24576;
