@@ -147,6 +147,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
       for (const it of items) logItems.add(it);
     },
     logItemsHelp: logHelp,
+    threadId: () => process.pid,
     roms: () => [
       `addr=0000000000100000 size=0x${kernel.length.toString(16).padStart(6, '0')} mem=ram name="${opts.kernel}"`,
       ...(initrd ? [`addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, '0')} mem=ram name="${opts.initrd}"`] : []),

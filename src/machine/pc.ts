@@ -59,9 +59,25 @@ const ACPI_TABLES = 0xf0100;
 /** Why the machine stopped running. */
 export type StopReason = 'poweroff' | 'reset' | 'triple-fault' | 'quit' | 'error';
 
-/** Host-side hooks for time and yielding (Node and the browser provide these). */
-const yieldToHost = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+/**
+ * Let the host's event loop run (terminal input, sockets, worker messages). Node has setImmediate;
+ * browsers and workers get a MessageChannel round trip, which unlike setTimeout(0) is not clamped
+ * to 4 ms after a few nested calls.
+ */
+const hostSetImmediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+const yieldToHost: () => Promise<void> =
+  typeof hostSetImmediate === 'function'
+    ? () => new Promise((resolve) => hostSetImmediate(resolve))
+    : (() => {
+        const channel = new MessageChannel();
+        const waiting: (() => void)[] = [];
+        channel.port1.onmessage = () => waiting.shift()?.();
+        return () =>
+          new Promise<void>((resolve) => {
+            waiting.push(resolve);
+            channel.port2.postMessage(0);
+          });
+      })();
 
 export class PcMachine {
   readonly mem: GuestMemory;

@@ -20,6 +20,8 @@ export interface MonitorHost {
   logItemsHelp(): string;
   disassemble?(addr: number, code32: boolean, count: number, physical: boolean): string[];
   roms(): string[];
+  /** The host thread running the CPU, for `info cpus` (a process id under Node; absent in a browser worker). */
+  threadId?(): number;
 }
 
 interface Command {
@@ -91,7 +93,7 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
     run: (m) => {
       const c = m.host.machine.cpu;
       const pc = (c.r[R_SEGBASE + 1] + c.r[R_EIP]) >>> 0;
-      m.write(`* CPU #0: pc=0x${pc.toString(16).padStart(8, '0')}${c.halted ? ' (halted)' : ''} thread_id=${process.pid}\n`);
+      m.write(`* CPU #0: pc=0x${pc.toString(16).padStart(8, '0')}${c.halted ? ' (halted)' : ''} thread_id=${m.host.threadId?.() ?? 0}\n`);
     },
   },
   kqemu: {
