@@ -1,11 +1,13 @@
 // Character devices for the Node CLI: the stdio multiplexer with QEMU's Ctrl-A escapes, files,
 // TCP/unix servers. Each backend connects a byte sink (the guest's UART or the monitor) to the host.
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 
 export interface ByteSink {
   /** Bytes from the host to the frontend (guest serial input or monitor keystrokes). */
   receive(data: Uint8Array): void;
+  /** The stdio mux gave this frontend the terminal (Ctrl-A c). */
+  focused?(): void;
 }
 
 export const MUX_HELP = [
@@ -123,6 +125,7 @@ export class StdioMux {
           case 0x63: // c
             flush();
             this.focus = (this.focus + 1) % Math.max(1, this.frontends.length);
+            this.frontends[this.focus]?.focused?.();
             break;
           case 0x74: // t
             this.timestamps = !this.timestamps;
@@ -200,8 +203,13 @@ export class SocketServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      if (path !== undefined) server.listen(path, resolve);
-      else server.listen(port, host, resolve);
+      if (path !== undefined) {
+        // As QEMU: a stale socket file from an earlier run is replaced.
+        try {
+          unlinkSync(path);
+        } catch {}
+        server.listen(path, resolve);
+      } else server.listen(port, host, resolve);
     });
     if (wait) {
       process.stderr.write(`QEMU waiting for connection on: disconnected:${this.spec}\n`);
@@ -219,14 +227,21 @@ export class SocketServer {
   }
 }
 
-function parseSocketSpec(spec: string): { path?: string; host: string; port: number; wait: boolean } {
+/** Parses `tcp:[host]:port,server[,nowait]` / `unix:PATH,server[,nowait]`; throws Error with the reason. */
+export function parseSocketSpec(spec: string): { path?: string; host: string; port: number; wait: boolean } {
   const parts = spec.split(',');
   const wait = !parts.includes('nowait') && !parts.includes('wait=off');
   if (!parts.includes('server') && !parts.includes('server=on'))
-    throw new Error(`'${spec}': only server sockets are supported (add ,server)`);
+    throw new Error('only server sockets are supported yet (add ,server)');
   const head = parts[0];
-  if (head.startsWith('unix:')) return { path: head.slice(5), host: '', port: 0, wait };
+  for (const p of parts.slice(1))
+    if (!['server', 'server=on', 'nowait', 'wait=off', 'wait', 'wait=on'].includes(p))
+      throw new Error(`invalid socket option '${p}'`);
+  if (head.startsWith('unix:')) {
+    if (head.length === 5) throw new Error('missing socket path');
+    return { path: head.slice(5), host: '', port: 0, wait };
+  }
   const m = /^tcp:([^:]*):(\d+)$/.exec(head);
-  if (!m) throw new Error(`'${spec}': invalid socket address`);
+  if (!m || Number(m[2]) > 65535) throw new Error('invalid socket address (tcp:[host]:port)');
   return { host: m[1] === '' ? '127.0.0.1' : m[1], port: Number(m[2]), wait };
 }

@@ -1,10 +1,10 @@
 // tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
-import { createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { LinuxBootError } from '../machine/boot/linux.ts';
+import type { StopReason } from '../machine/pc.ts';
 import { dumpCpu } from '../monitor/cpu-dump.ts';
 import { Monitor, type MonitorHost } from '../monitor/monitor.ts';
-import { LinuxBootError } from '../machine/boot/linux.ts';
-import { PcMachine, type StopReason } from '../machine/pc.ts';
 import { ensureDefaultGuest, GuestFetchError } from '../util/guest-cache.ts';
 import { type ByteSink, FileSink, SocketServer, StdioMux } from './chardev.ts';
 import { HELP_TEXT, LOG_ITEMS, type MachineOptions, OptionError, parseOptions, VERSION_TEXT } from './options.ts';
@@ -13,20 +13,34 @@ const QEMU_VERSION = '0.1.0 (tsqemu)';
 
 class Fatal extends Error {}
 
+/** strerror()-style text for a Node file-system error. */
+export function errnoText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'No such file or directory';
+    case 'EACCES':
+      return 'Permission denied';
+    case 'EISDIR':
+      return 'Is a directory';
+    case 'ENOTDIR':
+      return 'Not a directory';
+    case 'EADDRINUSE':
+      return 'Address already in use';
+    case 'EADDRNOTAVAIL':
+      return 'Cannot assign requested address';
+    case 'ENXIO':
+      return 'No such device or address';
+    default:
+      return e instanceof Error ? e.message : String(e);
+  }
+}
+
 function readImage(kind: string, path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'No such file or directory'
-        : code === 'EACCES'
-          ? 'Permission denied'
-          : code === 'EISDIR'
-            ? 'Is a directory'
-            : (e as Error).message;
-    throw new Fatal(`could not load ${kind} '${path}': ${why}`);
+    throw new Fatal(`could not load ${kind} '${path}': ${errnoText(e)}`);
   }
 }
 
@@ -74,6 +88,14 @@ function logHelp(): string {
   return s;
 }
 
+async function listen(srv: SocketServer, opt: string): Promise<void> {
+  try {
+    await srv.listen();
+  } catch (e) {
+    throw new Fatal(`${opt} ${srv.spec}: Failed to bind socket: ${errnoText(e)}`);
+  }
+}
+
 async function runMachine(opts: MachineOptions): Promise<number> {
   if (opts.defaultGuest && !opts.kernel) {
     const g = await ensureDefaultGuest({ quiet: true });
@@ -91,26 +113,43 @@ async function runMachine(opts: MachineOptions): Promise<number> {
 
   // Accelerators: report what cannot start, then run emulated (as QEMU did).
   if (opts.accel === 'kvm') {
-    process.stderr.write(
-      'Could not initialize KVM: the kvm engine is not part of this build yet, will disable KVM support\n',
-    );
+    let why = 'Could not initialize KVM: the kvm engine is not part of this build yet';
+    try {
+      closeSync(openSync('/dev/kvm', 'r+'));
+    } catch (e) {
+      why = `Could not open '/dev/kvm' - ${errnoText(e)}`;
+    }
+    process.stderr.write(`${why}, will disable KVM support (running emulated: tcg)\n`);
     opts.accel = 'tcg';
   } else if (opts.accel === 'kqemu-user' || opts.accel === 'kqemu-full') {
     if (opts.accelExplicit)
       process.stderr.write(
-        'Could not start the kqemu accelerator: the WebAssembly translator is not built yet - QEMU acceleration layer not activated\n',
+        'Could not start the kqemu accelerator: the WebAssembly translator is not built yet - QEMU acceleration layer not activated (running emulated: tcg)\n',
       );
     opts.accel = 'tcg';
   }
 
-  const logOut = opts.logFile ? createWriteStream(opts.logFile) : null;
+  // -D: opened (and truncated) at start, written synchronously so a crash loses nothing.
+  let logFd = 2;
+  if (opts.logFile) {
+    try {
+      logFd = openSync(opts.logFile, 'w');
+    } catch (e) {
+      throw new Fatal(`-D ${opts.logFile}: Error opening logfile: ${errnoText(e)}`);
+    }
+  }
   const logItems = new Set(opts.logItems);
-  const log = (_item: string, line: string) => {
-    if (logOut) logOut.write(`${line}\n`);
-    else process.stderr.write(`${line}\n`);
+  const log = (item: string, line: string) => {
+    let text = `${line}\n`;
+    if (item === 'cpu_reset') text += dumpCpu(machine.cpu);
+    writeSync(logFd, text);
   };
 
-  let machine: PcMachine;
+  const { PcMachine } = await import('../machine/pc.ts');
+  const { Tracer } = await import('../machine/trace.ts');
+  // Loaded here, not at startup: -version, -help and option errors stay quick.
+  const { disassemble } = await import('../cpu/disasm.ts');
+  let machine: InstanceType<typeof PcMachine>;
   try {
     machine = new PcMachine({
       ramSize: opts.ramMiB << 20,
@@ -128,6 +167,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     if (e instanceof RangeError) throw new Fatal(`-m ${opts.ramMiB}: ${e.message}`);
     throw e;
   }
+  machine.tracer = new Tracer(machine.cpu, logItems, log, dumpCpu, disassemble);
 
   let quitRequested = false;
   const host: MonitorHost = {
@@ -148,9 +188,30 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     },
     logItemsHelp: logHelp,
     threadId: () => process.pid,
+    disassemble: (addr, code32, count, physical) => {
+      const cpu = machine.cpu;
+      const lines: string[] = [];
+      let a = addr >>> 0;
+      for (let n = 0; n < count; n++) {
+        const base = a;
+        const fetch = (k: number): number =>
+          physical ? cpu.physRead8((base + k) >>> 0) : cpu.readLinear8Sup((base + k) | 0);
+        let d: { length: number; text: string };
+        try {
+          d = disassemble(fetch, base, code32);
+        } catch {
+          d = { length: 1, text: '(bad)' };
+        }
+        lines.push(`0x${base.toString(16).padStart(physical ? 16 : 8, '0')}:  ${d.text}`);
+        a = (a + d.length) >>> 0;
+      }
+      return lines;
+    },
     roms: () => [
       `addr=0000000000100000 size=0x${kernel.length.toString(16).padStart(6, '0')} mem=ram name="${opts.kernel}"`,
-      ...(initrd ? [`addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, '0')} mem=ram name="${opts.initrd}"`] : []),
+      ...(initrd
+        ? [`addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, '0')} mem=ram name="${opts.initrd}"`]
+        : []),
     ],
   };
 
@@ -160,7 +221,8 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   const serialSpec = opts.serial[0] ?? (opts.nographic ? 'mon:stdio' : 'null');
   const monitorSpec = opts.monitor ?? (opts.nographic && serialSpec.endsWith('stdio') ? 'mux' : 'none');
   const serialSink: ByteSink = { receive: (d) => machine.serial.receive(d) };
-  const needMux = serialSpec === 'stdio' || serialSpec === 'mon:stdio' || monitorSpec === 'stdio' || monitorSpec === 'mux';
+  const needMux =
+    serialSpec === 'stdio' || serialSpec === 'mon:stdio' || monitorSpec === 'stdio' || monitorSpec === 'mux';
   if (needMux) {
     mux = new StdioMux({
       onExit: () => host.quit(),
@@ -172,12 +234,17 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     mux!.add(serialSink);
     machine.serial.onTransmit = (b) => mux!.write(Uint8Array.of(b));
   } else if (serialSpec.startsWith('file:')) {
-    const f = new FileSink(serialSpec.slice(5));
+    let f: FileSink;
+    try {
+      f = new FileSink(serialSpec.slice(5));
+    } catch (e) {
+      throw new Fatal(`-serial ${serialSpec}: Could not open '${serialSpec.slice(5)}': ${errnoText(e)}`);
+    }
     machine.serial.onTransmit = (b) => f.write(Uint8Array.of(b));
     closers.push(() => f.close());
   } else if (serialSpec.startsWith('tcp:')) {
     const srv = new SocketServer(serialSpec, serialSink);
-    await srv.listen();
+    await listen(srv, '-serial');
     machine.serial.onTransmit = (b) => srv.write(Uint8Array.of(b));
     closers.push(() => srv.close());
   }
@@ -185,11 +252,16 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   const attachMonitor = (write: (s: string) => void): ByteSink => {
     const mon = new Monitor(host, write);
     let line = '';
+    let lastCr = false;
     write(mon.banner());
     write(mon.prompt);
     return {
       receive: (d) => {
         for (const b of d) {
+          // CR, LF and CR LF (telnet, socket clients) each end one line.
+          const crlf = lastCr && b === 0x0a;
+          lastCr = b === 0x0d;
+          if (crlf) continue;
           if (b === 0x0d || b === 0x0a) {
             if (mux && write === muxWrite) write('\r\n');
             mon.execute(line);
@@ -220,16 +292,21 @@ async function runMachine(opts: MachineOptions): Promise<number> {
           sink ??= attachMonitor(muxWrite);
           sink.receive(d);
         },
+        // The first switch shows the banner and prompt; later ones show the prompt again.
+        focused: () => {
+          if (sink) muxWrite('\n(qemu) ');
+          else sink = attachMonitor(muxWrite);
+        },
       });
     }
   } else if (monitorSpec.startsWith('unix:') || monitorSpec.startsWith('tcp:')) {
     let sink: ByteSink = { receive: () => {} };
     const srv = new SocketServer(monitorSpec, { receive: (d) => sink.receive(d) });
+    closers.push(() => srv.close());
     srv.onConnect = (write) => {
       sink = attachMonitor((s) => write(s.replace(/\r?\n/g, '\r\n')));
     };
-    await srv.listen();
-    closers.push(() => srv.close());
+    await listen(srv, '-monitor');
   }
   mux?.open();
 
@@ -239,7 +316,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     reason = await machine.run();
   } finally {
     for (const c of closers) c();
-    logOut?.end();
+    if (logFd !== 2) closeSync(logFd);
   }
   switch (reason) {
     case 'poweroff':

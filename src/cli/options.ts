@@ -1,5 +1,6 @@
 // QEMU-style command-line parsing into a MachineOptions record. Errors are OptionError with
 // QEMU's one-line wording (`tsqemu: -m foo: ...`); main() prints them and exits 1.
+import { parseSocketSpec } from './chardev.ts';
 
 export type AccelMode = 'tcg' | 'kqemu-user' | 'kqemu-full' | 'kvm';
 
@@ -174,7 +175,7 @@ export function parseOptions(argv: string[]): MachineOptions | 'help' | 'version
         o.nographic = true;
         break;
       case 'serial':
-        checkChardev(raw, arg, ['stdio', 'null', 'none', 'file:', 'tcp:', 'mon:stdio']);
+        checkChardev(raw, arg, ['stdio', 'null', 'none', 'file:', 'tcp:', 'unix:', 'mon:stdio']);
         o.serial.push(arg);
         break;
       case 'monitor':
@@ -240,7 +241,7 @@ export function parseOptions(argv: string[]): MachineOptions | 'help' | 'version
       case 'M':
         if (!/^(pc|pc-i440fx[\w.-]*|help)(,|$)/.test(arg))
           throw new OptionError(`-machine ${arg}: unsupported machine type (only 'pc' is emulated)`);
-        if (arg === 'help') throw new OptionError("Supported machines are:\npc  Standard PC (i440FX + PIIX, 1996)");
+        if (arg === 'help') throw new OptionError('Supported machines are:\npc  Standard PC (i440FX + PIIX, 1996)');
         break;
       case 'cpu':
         if (!/^(qemu32|pentium2|pentiumpro|486|host|max|base)$/.test(arg.split(',')[0]))
@@ -268,4 +269,12 @@ export function parseOptions(argv: string[]): MachineOptions | 'help' | 'version
 function checkChardev(opt: string, arg: string, kinds: string[]): void {
   if (!kinds.some((k) => (k.endsWith(':') ? arg.startsWith(k) : arg === k)))
     throw new OptionError(`${opt} ${arg}: '${arg.split(':')[0]}' is not a valid char driver`);
+  if (arg.startsWith('tcp:') || arg.startsWith('unix:')) {
+    try {
+      parseSocketSpec(arg);
+    } catch (e) {
+      throw new OptionError(`${opt} ${arg}: ${(e as Error).message}`);
+    }
+  }
+  if (arg === 'file:') throw new OptionError(`${opt} ${arg}: missing file name`);
 }

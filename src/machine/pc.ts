@@ -23,6 +23,9 @@ import {
   R_EIP,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
+  R_CPL,
+  R_SEGBASE,
+  R_SEL,
   SS,
 } from '../cpu/state.ts';
 import { I8042 } from '../hw/i8042.ts';
@@ -37,6 +40,7 @@ import { Uart16550 } from '../hw/uart16550.ts';
 import { loadLinux } from './boot/linux.ts';
 import { Clock, type ClockMode } from './clock.ts';
 import { IoBus } from './ioport.ts';
+import type { Tracer } from './trace.ts';
 import { GuestMemory } from './memory.ts';
 
 export interface PcConfig {
@@ -102,6 +106,8 @@ export class PcMachine {
   readonly irqCounts = new Float64Array(16);
   /** ACPI power button (monitor `system_powerdown`); set by the ACPI device when present. */
   onPowerButton: (() => void) | null = null;
+  /** `-d in_asm/exec/cpu`: while active, the CPU runs one instruction at a time (see trace.ts). */
+  tracer: Tracer | null = null;
   /** Instructions executed since power-on, and host time spent in the engine. */
   instructions = 0;
   private readonly start = performance.now();
@@ -169,28 +175,35 @@ export class PcMachine {
       if (level) this.cpu.events |= EV_IRQ;
       this.wake?.();
     };
+    // `-d` hooks stay installed and consult the item set at each call, so the monitor's `log` can
+    // change it at run time.
     const logItems = config.logItems ?? new Set<string>();
-    if (logItems.has('unimp') || logItems.has('guest_errors')) {
-      this.cpu.onUnimplemented = (eip, bytes) =>
-        config.log?.(
-          'unimp',
-          `unimplemented instruction at ${this.cpu.r[24 + CS].toString(16)}:${eip.toString(16)}: ${bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
-        );
-    }
-    if (logItems.has('int')) {
-      this.cpu.onInterrupt = (vector, error, hw) =>
-        config.log?.(
-          'int',
-          `${hw ? 'hw' : 'exc/sw'} interrupt v=${vector.toString(16).padStart(2, '0')} e=${(error >>> 0).toString(16).padStart(4, '0')} eip=${(this.cpu.eipStart >>> 0).toString(16).padStart(8, '0')}`,
-        );
-    }
-    if (logItems.has('guest_errors')) {
-      io.onUnassigned = (port, size, write, value) =>
-        config.log?.(
-          'guest_errors',
-          `unassigned io ${write ? 'write' : 'read'} port 0x${port.toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
-        );
-    }
+    const h8 = (v: number) => (v >>> 0).toString(16).padStart(8, '0');
+    const h4 = (v: number) => (v & 0xffff).toString(16).padStart(4, '0');
+    this.cpu.onUnimplemented = (eip, bytes) => {
+      if (!logItems.has('unimp') && !logItems.has('guest_errors')) return;
+      const hex = bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ');
+      config.log?.('unimp', `unimplemented instruction at ${h4(this.cpu.r[R_SEL + CS])}:${h8(eip)}: ${hex}`);
+    };
+    // QEMU's `-d int` line (do_interrupt_all): count, vector, error code, software int, CPL, CS:EIP.
+    let intCount = 0;
+    this.cpu.onInterrupt = (vector, error, hw) => {
+      if (!logItems.has('int')) return;
+      const r = this.cpu.r;
+      const eip = hw ? r[R_EIP] : this.cpu.eipStart;
+      const head = `${String(intCount++).padStart(6)}: v=${vector.toString(16).padStart(2, '0')} e=${h4(Math.max(error, 0))}`;
+      config.log?.(
+        'int',
+        `${head} i=${!hw && (vector === 3 || vector === 4 || vector >= 32) ? 1 : 0} cpl=${r[R_CPL]} IP=${h4(r[R_SEL + CS])}:${h8(eip)} pc=${h8(r[R_SEGBASE + CS] + eip)} SP=${h4(r[R_SEL + SS])}:${h8(r[ESP])} EAX=${h8(r[EAX])}`,
+      );
+    };
+    io.onUnassigned = (port, size, write, value) => {
+      if (!logItems.has('guest_errors')) return;
+      config.log?.(
+        'guest_errors',
+        `unassigned io ${write ? 'write' : 'read'} port 0x${port.toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
+      );
+    };
     this.loadFirmware();
   }
 
@@ -277,6 +290,8 @@ export class PcMachine {
 
   private doReset(): void {
     this.resetRequested = false;
+    if (this.config.logItems?.has('cpu_reset')) this.config.log?.('cpu_reset', 'CPU Reset (CPU 0)');
+    this.tracer?.flush();
     this.pic.reset();
     this.pit.reset();
     this.rtc.reset();
@@ -314,7 +329,9 @@ export class PcMachine {
       const sliceEnd = performance.now() + SLICE_MS;
       let halted = false;
       do {
-        const exit = cpu.run(CHUNK);
+        const tracer = this.tracer?.active ? this.tracer : null;
+        tracer?.step();
+        const exit = cpu.run(tracer ? 1 : CHUNK);
         this.instructions += cpu.lastRun;
         if (clock.mode === 'deterministic') clock.advance(cpu.lastRun);
         clock.runTimers();
@@ -326,7 +343,7 @@ export class PcMachine {
         if (this.stopReason) return this.stopReason;
         if (exit === EXIT_SHUTDOWN) {
           if (this.config.noReboot) return 'triple-fault';
-          this.config.log?.('cpu_reset', 'triple fault: resetting');
+          if (this.config.logItems?.has('cpu_reset')) this.config.log?.('guest_errors', 'Triple fault');
           this.doReset();
           continue;
         }

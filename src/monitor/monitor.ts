@@ -147,7 +147,7 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
       for (let k = 0; k < 16; k++) if (counts[k] > 0) m.write(`${k.toString().padStart(2)}: ${counts[k]}\n`);
     },
   },
-  pic: { help: 'show PIC state', run: (m) => m.write(`${m.host.machine.pic.dump()}\n`) },
+  pic: { help: 'show PIC state', run: (m) => m.write(`${m.host.machine.pic.dump().replace(/\n+$/, '')}\n`) },
   roms: {
     help: 'show roms',
     run: (m) => {
@@ -156,7 +156,11 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
   },
   history: {
     help: 'show the command line history',
-    run: (m) => m.history.slice(0, -1).forEach((l, k) => m.write(`${k}: '${l}'\n`)),
+    run: (m) => {
+      m.history.forEach((l, k) => {
+        m.write(`${k}: '${l}'\n`);
+      });
+    },
   },
 };
 
