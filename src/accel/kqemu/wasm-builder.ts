@@ -207,7 +207,7 @@ export interface ImportFunc {
  * Assemble a module: imports `env.mem` (the shared memory) and helper functions, defines `funcs`
  * (each `() -> i32`), exports them as "f0", "f1", ...
  */
-export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPages: number): Uint8Array {
+export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPages: number): Uint8Array<ArrayBuffer> {
   const out = new ByteBuf();
   out.byte(0x00);
   out.byte(0x61);
@@ -285,5 +285,5 @@ export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPage
     code.append(body);
   }
   section(10, code);
-  return out.view().slice();
+  return new Uint8Array(out.view());
 }

@@ -1,0 +1,262 @@
+// The kqemu engine: runs guest code compiled to WebAssembly when the CPU state allows it (QEMU's
+// kqemu_is_ok(): protected mode, not v8086, no interrupt shadow, no single-step, flat segments, and
+// CPL 3 unless in full virtualization mode), and the interpreter otherwise. Blocks are compiled
+// once hot, cached by physical address and mode, and dropped when their page is written.
+import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from '../../cpu/cpu.ts';
+import {
+  CS,
+  DS,
+  EFLAGS_TF,
+  EFLAGS_VM,
+  ES,
+  R_CPL,
+  R_CR0,
+  R_EFLAGS,
+  R_EIP,
+  R_INHIBIT_IRQ,
+  R_SEGBASE,
+  SS,
+  TLB_IO,
+} from '../../cpu/state.ts';
+import { IMPORTS, Translator } from './translate.ts';
+import { buildModule } from './wasm-builder.ts';
+
+export type KqemuMode = 'user' | 'full';
+
+type BlockFn = () => number;
+
+interface Block {
+  fn: BlockFn | null;
+  /** The EIP the block was translated for: EIPs are baked into the code, so an alias elsewhere differs. */
+  eip: number;
+  /** Executions before compilation (negative once compiled or rejected). */
+  heat: number;
+  page: number;
+}
+
+/** Counters shown by `info kqemu`. */
+export class KqemuStats {
+  insnsCompiled = 0; // guest instructions executed in compiled code
+  insnsInterpreted = 0;
+  blocksCompiled = 0;
+  modules = 0;
+  wasmBytes = 0;
+  compileMs = 0;
+  rejected = 0;
+  invalidatedBlocks = 0;
+  invalidatedPages = 0;
+  flushes = 0;
+  exitsFault = 0;
+  exitsNotOk = 0;
+}
+
+/** Executions of a block address before it is compiled. */
+export const DEFAULT_THRESHOLD = 8;
+/** Blocks kept before the whole cache is flushed. */
+const MAX_BLOCKS = 65536;
+
+export class KqemuEngine {
+  readonly stats = new KqemuStats();
+  private readonly blocks = new Map<number, Block>();
+  private readonly pageBlocks = new Map<number, number[]>();
+  private readonly translator: Translator;
+  private readonly imports: WebAssembly.ModuleImports;
+  private invalidations = 0;
+
+  constructor(
+    readonly c: CPU,
+    public mode: KqemuMode,
+    public threshold = DEFAULT_THRESHOLD,
+  ) {
+    this.translator = new Translator(c);
+    const r = c.r;
+    const at = (eip: number) => {
+      c.eipStart = eip;
+      r[R_EIP] = eip;
+    };
+    this.imports = {
+      mem: c.mem.memory,
+      rd8: (lin: number, eip: number) => (at(eip), c.rd8(lin)),
+      rd16: (lin: number, eip: number) => (at(eip), c.rd16(lin)),
+      rd32: (lin: number, eip: number) => (at(eip), c.rd32(lin)),
+      wr8: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 1),
+      wr16: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 2),
+      wr32: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 4),
+      cond: (cc: number) => (c.cond(cc) ? 1 : 0),
+      getcf: () => c.getCF(),
+    };
+    const prev = c.onCodeInvalidate;
+    c.onCodeInvalidate = (page) => {
+      prev?.(page);
+      this.invalidatePage(page);
+    };
+  }
+
+  private slowWrite(lin: number, v: number, eip: number, size: number): number {
+    const c = this.c;
+    c.eipStart = eip;
+    c.r[R_EIP] = eip;
+    const before = this.invalidations;
+    if (size === 4) c.wr32(lin, v);
+    else if (size === 2) c.wr16(lin, v);
+    else c.wr8(lin, v);
+    return this.invalidations !== before ? 1 : 0;
+  }
+
+  private invalidatePage(page: number): void {
+    const keys = this.pageBlocks.get(page);
+    if (!keys) return;
+    this.invalidations++;
+    this.stats.invalidatedPages++;
+    for (const k of keys) this.blocks.delete(k);
+    this.stats.invalidatedBlocks += keys.length;
+    this.pageBlocks.delete(page);
+  }
+
+  flush(): void {
+    this.blocks.clear();
+    this.pageBlocks.clear();
+    this.stats.flushes++;
+  }
+
+  /** QEMU's kqemu_is_ok(): may compiled code run in the current CPU state? */
+  isOk(): boolean {
+    const c = this.c;
+    const r = c.r;
+    if ((r[R_CR0] & 1) === 0) return false;
+    const fl = r[R_EFLAGS];
+    if ((fl & (EFLAGS_VM | EFLAGS_TF)) !== 0) return false;
+    if (r[R_INHIBIT_IRQ] !== 0) return false;
+    if (this.mode === 'user' && r[R_CPL] !== 3) return false;
+    if (c.codeMode !== 1 || r[R_SEGBASE + CS] !== 0) return false;
+    return c.segFlat[DS] === 1 && c.segFlat[ES] === 1 && c.segFlat[SS] === 1 && c.ss32;
+  }
+
+  /**
+   * Run up to `budget` guest instructions, compiled where possible. Same contract as CPU.run():
+   * returns an EXIT_* code and sets c.lastRun.
+   */
+  run(budget: number): number {
+    const c = this.c;
+    const r = c.r;
+    const stats = this.stats;
+    let n = 0;
+    while (n < budget) {
+      if (c.events !== 0 || c.halted || !this.isOk()) {
+        // Events, halts and unsupported modes go through the interpreter's loop.
+        if (!this.isOk()) stats.exitsNotOk++;
+        const ex = c.run(c.events !== 0 || c.halted ? 1 : Math.min(64, budget - n));
+        n += c.lastRun;
+        stats.insnsInterpreted += c.lastRun;
+        if (ex !== EXIT_BUDGET) {
+          c.lastRun = n;
+          return ex;
+        }
+        continue;
+      }
+      const eip = r[R_EIP];
+      const lin = (r[R_SEGBASE + CS] + eip) | 0;
+      const e = c.tlb[lin >>> 12];
+      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
+        const ex = c.run(1);
+        n += c.lastRun;
+        stats.insnsInterpreted += c.lastRun;
+        if (ex !== EXIT_BUDGET) {
+          c.lastRun = n;
+          return ex;
+        }
+        continue;
+      }
+      const phys = (e & ~0xfff) | (lin & 0xfff);
+      // Key: physical address and the mode bits the translation assumed (CPL).
+      const key = phys * 4 + r[R_CPL];
+      let b = this.blocks.get(key);
+      if (b === undefined || b.eip !== eip) {
+        b = { fn: null, eip, heat: 0, page: phys >>> 12 };
+        this.blocks.set(key, b);
+        this.addToPage(b.page, key);
+      }
+      if (b.fn === null) {
+        if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, lin, eip);
+        if (b.fn === null) {
+          const ex = c.run(1);
+          n += c.lastRun;
+          stats.insnsInterpreted += c.lastRun;
+          if (ex !== EXIT_BUDGET) {
+            c.lastRun = n;
+            return ex;
+          }
+          continue;
+        }
+      }
+      try {
+        const k = b.fn();
+        n += k;
+        stats.insnsCompiled += k;
+      } catch (err) {
+        if (err !== FAULT) throw err;
+        stats.exitsFault++;
+        r[R_EIP] = c.eipStart;
+        if (c.trapExceptions) {
+          c.lastRun = n;
+          return EXIT_EXCEPTION;
+        }
+        if (!c.deliverException()) {
+          c.lastRun = n;
+          return EXIT_SHUTDOWN;
+        }
+      }
+    }
+    c.lastRun = n;
+    return EXIT_BUDGET;
+  }
+
+  private addToPage(page: number, key: number): void {
+    let list = this.pageBlocks.get(page);
+    if (!list) {
+      list = [];
+      this.pageBlocks.set(page, list);
+    }
+    list.push(key);
+    // The page now holds code we depend on: writes to it must invalidate.
+    if (page < this.c.codePage.length) this.c.codePage[page] = 1;
+  }
+
+  private compile(b: Block, lin: number, eip: number): void {
+    const t0 = performance.now();
+    if (this.blocks.size > MAX_BLOCKS) {
+      this.flush();
+      return;
+    }
+    const tb = this.translator.translate(lin, eip);
+    if (tb === null) {
+      b.heat = -1;
+      this.stats.rejected++;
+      return;
+    }
+    const bytes = buildModule(IMPORTS, [tb.func], this.c.mem.memory.buffer.byteLength / 65536);
+    const mod = new WebAssembly.Module(bytes);
+    const inst = new WebAssembly.Instance(mod, { env: this.imports });
+    b.fn = inst.exports.f0 as BlockFn;
+    b.heat = -1;
+    const s = this.stats;
+    s.blocksCompiled++;
+    s.modules++;
+    s.wasmBytes += bytes.length;
+    s.compileMs += performance.now() - t0;
+  }
+
+  /** Lines for `info kqemu` under QEMU's first line. */
+  infoLines(): string[] {
+    const s = this.stats;
+    const total = s.insnsCompiled + s.insnsInterpreted;
+    const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : '0.0';
+    return [
+      `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected`,
+      `cache: ${this.blocks.size} entries (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
+      `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
+      `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok)`,
+    ];
+  }
+}

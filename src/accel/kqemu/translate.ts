@@ -1,0 +1,849 @@
+// The kqemu translator: a straight-line run of guest instructions (a block, within one page) to one
+// WebAssembly function. Guest registers and lazy flags stay in the shared state block, exactly as
+// the interpreter keeps them, so both engines can run the same guest alternately. Memory accesses
+// go through an inlined software-TLB check; misses, MMIO, page-crossing accesses and stores to
+// pages holding code call back into TypeScript, which may raise a guest fault (a JS exception that
+// unwinds the wasm frame). Every instruction writes its registers only after its memory accesses,
+// and slow paths record the instruction's EIP first, so the guest state is exact at any fault.
+import type { CPU } from '../../cpu/cpu.ts';
+import { decode } from '../../cpu/decoder.ts';
+import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from '../../cpu/insn.ts';
+import {
+  CS,
+  DS,
+  EFLAGS_ARITH,
+  EFLAGS_CF,
+  ES,
+  FOP_ADC,
+  FOP_ADD,
+  FOP_DEC,
+  FOP_INC,
+  FOP_RESULT,
+  FOP_SBB,
+  FOP_SUB,
+  R_EFLAGS,
+  R_EIP,
+  R_FA,
+  R_FB,
+  R_FOP,
+  R_FRES,
+  R_FSIZE,
+  SS,
+  TLB_IO,
+} from '../../cpu/state.ts';
+import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from '../../machine/memory.ts';
+import * as W from './wasm-builder.ts';
+import { FuncBuilder } from './wasm-builder.ts';
+
+/** Helper functions the generated code imports, in index order. */
+export const IMPORTS: W.ImportFunc[] = [
+  { name: 'rd8', params: 2, results: 1 },
+  { name: 'rd16', params: 2, results: 1 },
+  { name: 'rd32', params: 2, results: 1 },
+  { name: 'wr8', params: 3, results: 1 },
+  { name: 'wr16', params: 3, results: 1 },
+  { name: 'wr32', params: 3, results: 1 },
+  { name: 'cond', params: 1, results: 1 },
+  { name: 'getcf', params: 0, results: 1 },
+];
+const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
+const IMP_WR = [0, 3, 4, 0, 5];
+const IMP_COND = 6;
+const IMP_GETCF = 7;
+
+const MAX_BLOCK_INSNS = 64;
+
+const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
+const off = (reg: number) => reg * 4;
+
+/** What is known at translation time about the flags the last flag-setting instruction left. */
+const K_UNKNOWN = 0; // only the state block knows
+const K_SUB32 = 1; // FOP_SUB on 32-bit operands held in locals A, B, RES
+const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local
+const K_ADD32 = 3; // FOP_ADD, 32-bit, A, B, RES
+const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
+
+export interface TranslatedBlock {
+  /** Guest instructions in the block. */
+  count: number;
+  /** Bytes of guest code covered (from the start address). */
+  length: number;
+  func: FuncBuilder;
+}
+
+export class Translator {
+  private readonly scratch = new Insn();
+  private f!: FuncBuilder;
+  private LIN = 0;
+  private E = 0;
+  private A = 0;
+  private B = 0;
+  private RES = 0;
+  private VAL = 0;
+  private T = 0;
+  private known = K_UNKNOWN;
+  private count = 0;
+  private rNeed = 0;
+  private wNeed = 0;
+
+  constructor(private readonly c: CPU) {}
+
+  /**
+   * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
+   * instruction cannot be translated (the interpreter runs it).
+   */
+  translate(lin: number, eip: number): TranslatedBlock | null {
+    const c = this.c;
+    this.f = new FuncBuilder(0);
+    const f = this.f;
+    this.LIN = f.local();
+    this.E = f.local();
+    this.A = f.local();
+    this.B = f.local();
+    this.RES = f.local();
+    this.VAL = f.local();
+    this.T = f.local();
+    this.known = K_UNKNOWN;
+    this.count = 0;
+    this.rNeed = c.rNeed;
+    this.wNeed = c.wNeed;
+    const pageEnd = (lin & ~0xfff) + 0x1000;
+    let cur = lin;
+    let curEip = eip;
+    let ended = false;
+    while (this.count < MAX_BLOCK_INSNS) {
+      if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd) break; // may straddle the page: leave it to the interpreter
+      let ins: Insn;
+      try {
+        ins = decode(c, this.scratch, cur, c.codeMode);
+      } catch {
+        break; // fetch fault: the interpreter will raise it precisely
+      }
+      if (cur + ins.len > pageEnd) break;
+      const nextEip = (curEip + ins.len) | 0;
+      const r = this.emit(ins, curEip, nextEip);
+      if (r === EMIT_NO) break;
+      this.count++;
+      cur += ins.len;
+      curEip = nextEip;
+      if (r === EMIT_END) {
+        ended = true;
+        break;
+      }
+    }
+    if (this.count === 0) return null;
+    if (!ended) this.exit(curEip);
+    return { count: this.count, length: cur - lin, func: f };
+  }
+
+  // ---------------------------------------------------------------- emit helpers
+
+  /** Store EIP and return the instruction count (block exit). */
+  private exit(eip: number): void {
+    const f = this.f;
+    f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
+    f.const(this.count).op(W.OP_RETURN);
+  }
+
+  /** Exit with EIP taken from the stack top. */
+  private exitDynamic(): void {
+    const f = this.f;
+    f.set(this.T).const(0).get(this.T).mem(W.OP_I32_STORE, off(R_EIP), 2);
+    f.const(this.count).op(W.OP_RETURN);
+  }
+
+  private loadReg(reg: number, bits: number): void {
+    const f = this.f;
+    if (bits === 32) f.const(0).mem(W.OP_I32_LOAD, off(reg), 2);
+    else if (bits === 8) f.const(0).mem(W.OP_I32_LOAD8_U, REG8_OFF[reg], 0);
+    else f.const(0).mem(W.OP_I32_LOAD16_U, off(reg), 1);
+  }
+
+  /** Store the value in local `l` to a register. */
+  private storeReg(reg: number, bits: number, l: number): void {
+    const f = this.f;
+    if (bits === 32) f.const(0).get(l).mem(W.OP_I32_STORE, off(reg), 2);
+    else if (bits === 8) f.const(0).get(l).mem(W.OP_I32_STORE8, REG8_OFF[reg], 0);
+    else f.const(0).get(l).mem(W.OP_I32_STORE16, off(reg), 1);
+  }
+
+  private storeState(index: number, l: number): void {
+    this.f.const(0).get(l).mem(W.OP_I32_STORE, off(index), 2);
+  }
+
+  private storeStateConst(index: number, v: number): void {
+    this.f.const(0).const(v).mem(W.OP_I32_STORE, off(index), 2);
+  }
+
+  /** Effective address (flat segment, 32-bit addressing) into LIN. */
+  private ea(i: Insn): void {
+    const f = this.f;
+    f.const(i.disp);
+    if (i.base >= 0) this.loadReg(i.base, 32), f.op(W.OP_I32_ADD);
+    if (i.index >= 0) {
+      this.loadReg(i.index, 32);
+      if (i.scale) f.const(i.scale).op(W.OP_I32_SHL);
+      f.op(W.OP_I32_ADD);
+    }
+    f.set(this.LIN);
+  }
+
+  /** Push the value read from [LIN] (size bytes). */
+  private read(size: number, eip: number): void {
+    const f = this.f;
+    const need = this.rNeed;
+    f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
+    f.const(need | TLB_IO).op(W.OP_I32_AND).const(need).op(W.OP_I32_EQ);
+    f.get(this.LIN).const(0xfff).op(W.OP_I32_AND).const(0x1000 - size).op(W.OP_I32_LE_U);
+    f.op(W.OP_I32_AND);
+    f.ifI32();
+    f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
+    f.op(W.OP_ELSE);
+    f.get(this.LIN).const(eip).call(IMP_RD[size]);
+    f.op(W.OP_END);
+  }
+
+  /** Write local VAL to [LIN]; a slow write that touched code exits the block after this instruction. */
+  private write(size: number, eip: number, nextEip: number): void {
+    const f = this.f;
+    const need = this.wNeed;
+    f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
+    f.const(need | TLB_IO).op(W.OP_I32_AND).const(need).op(W.OP_I32_EQ);
+    f.get(this.LIN).const(0xfff).op(W.OP_I32_AND).const(0x1000 - size).op(W.OP_I32_LE_U);
+    f.op(W.OP_I32_AND);
+    f.get(this.E).const(12).op(W.OP_I32_SHR_U).mem(W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0).op(W.OP_I32_EQZ);
+    f.op(W.OP_I32_AND);
+    f.if_();
+    f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.get(this.VAL);
+    f.mem(size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8, RAM_BYTE_OFFSET, 0);
+    f.op(W.OP_ELSE);
+    f.get(this.LIN).get(this.VAL).const(eip).call(IMP_WR[size]);
+    f.if_();
+    // Code was modified: stop here so the rest of the block is re-translated (this instruction counts).
+    this.count++;
+    this.exitPending(nextEip);
+    this.count--;
+    f.op(W.OP_END);
+    f.op(W.OP_END);
+  }
+
+  /** Like exit(), used inside nested control flow (the count includes the current instruction). */
+  private exitPending(eip: number): void {
+    const f = this.f;
+    f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
+    f.const(this.count).op(W.OP_RETURN);
+  }
+
+  /** Operand r/m → stack (register or memory). */
+  private loadE(i: Insn, bits: number, eip: number): void {
+    if (i.mod === 3) this.loadReg(i.rm, bits);
+    else {
+      this.ea(i);
+      this.read(bits >> 3, eip);
+    }
+  }
+
+  /** Set lazy flags for an ADD/SUB-type op from locals A, B, RES. */
+  private lazyFlags(fop: number, bits: number): void {
+    this.storeStateConst(R_FOP, fop);
+    this.storeState(R_FA, this.A);
+    this.storeState(R_FB, this.B);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, bits);
+  }
+
+  private logicFlags(bits: number): void {
+    const f = this.f;
+    f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    this.storeStateConst(R_FOP, FOP_RESULT);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, bits);
+  }
+
+  /** Push CF (0/1) of the current flags. */
+  private getCF(): void {
+    const f = this.f;
+    switch (this.known) {
+      case K_SUB32:
+        f.get(this.A).get(this.B).op(W.OP_I32_LT_U);
+        return;
+      case K_ADD32:
+        f.get(this.RES).get(this.A).op(W.OP_I32_LT_U);
+        return;
+      case K_LOGIC32:
+        f.const(0);
+        return;
+      case K_CFSTORED:
+        f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND);
+        return;
+      default:
+        f.call(IMP_GETCF);
+    }
+  }
+
+  /** Push the truth (0/1) of condition `cc`. */
+  private cond(cc: number): void {
+    const f = this.f;
+    const neg = (cc & 1) !== 0;
+    const k = this.known;
+    const A = this.A;
+    const B = this.B;
+    const RES = this.RES;
+    let done = true;
+    if (k === K_SUB32) {
+      switch (cc >> 1) {
+        case 1:
+          f.get(A).get(B).op(W.OP_I32_LT_U);
+          break;
+        case 2:
+          f.get(RES).op(W.OP_I32_EQZ);
+          break;
+        case 3:
+          f.get(A).get(B).op(W.OP_I32_LE_U);
+          break;
+        case 4:
+          f.get(RES).const(31).op(W.OP_I32_SHR_U);
+          break;
+        case 6:
+          f.get(A).get(B).op(W.OP_I32_LT_S);
+          break;
+        case 7:
+          f.get(A).get(B).op(W.OP_I32_LE_S);
+          break;
+        default:
+          done = false;
+      }
+    } else if (k === K_LOGIC32) {
+      switch (cc >> 1) {
+        case 0:
+        case 1:
+          f.const(0);
+          break;
+        case 2:
+        case 3:
+          f.get(RES).op(W.OP_I32_EQZ);
+          break;
+        case 4:
+        case 6:
+          f.get(RES).const(31).op(W.OP_I32_SHR_U);
+          break;
+        case 7:
+          f.get(RES).const(0).op(W.OP_I32_LE_S);
+          break;
+        default:
+          done = false;
+      }
+    } else done = false;
+    if (!done) {
+      f.const(cc).call(IMP_COND);
+      return;
+    }
+    if (neg) f.op(W.OP_I32_EQZ);
+  }
+
+  // ---------------------------------------------------------------- instructions
+
+  private emit(i: Insn, eip: number, next: number): number {
+    // 32-bit operand and address size, no REP/LOCK; memory operands only through flat segments.
+    if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) !== 0) return EMIT_NO;
+    if ((i.flags & IF_AD32) === 0) return EMIT_NO;
+    const op32 = (i.flags & IF_OP32) !== 0;
+    if (i.mod !== 3 || isMoffs(i.op)) {
+      const s = i.seg;
+      if (s !== DS && s !== ES && s !== SS && s !== CS) return EMIT_NO;
+      if (this.c.segFlat[s] === 0 && !(s === CS)) return EMIT_NO;
+      if (s === CS) return EMIT_NO;
+    }
+    const f = this.f;
+    const op = i.op;
+    if (op < 0x40 && (op & 7) < 6) {
+      const aluOp = (op >> 3) & 7;
+      const form = op & 7;
+      const bits = form & 1 || form === 5 ? (op32 ? 32 : 16) : 8;
+      if (bits === 16) return EMIT_NO;
+      return this.emitAlu(i, aluOp, form, bits, eip, next);
+    }
+    if (op >= 0x80 && op <= 0x83 && op !== 0x82) {
+      const bits = op === 0x80 ? 8 : op32 ? 32 : 16;
+      if (bits === 16) return EMIT_NO;
+      return this.emitAlu(i, i.reg, 6, bits, eip, next);
+    }
+    if (!op32 && !isByteOp(op)) return EMIT_NO;
+    switch (op) {
+      case 0x84:
+      case 0x85: {
+        const bits = op === 0x84 ? 8 : 32;
+        this.loadE(i, bits, eip);
+        this.loadReg(i.reg, bits);
+        f.op(W.OP_I32_AND).set(this.RES);
+        this.logicFlags(bits);
+        this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+        return EMIT_OK;
+      }
+      case 0xa8:
+      case 0xa9: {
+        const bits = op === 0xa8 ? 8 : 32;
+        this.loadReg(0, bits);
+        f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
+        this.logicFlags(bits);
+        this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+        return EMIT_OK;
+      }
+      case 0x88:
+      case 0x89: {
+        const bits = op === 0x88 ? 8 : 32;
+        this.loadReg(i.reg, bits);
+        f.set(this.VAL);
+        if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
+        else {
+          this.ea(i);
+          this.write(bits >> 3, eip, next);
+        }
+        return EMIT_OK;
+      }
+      case 0x8a:
+      case 0x8b: {
+        const bits = op === 0x8a ? 8 : 32;
+        this.loadE(i, bits, eip);
+        f.set(this.VAL);
+        this.storeReg(i.reg, bits, this.VAL);
+        return EMIT_OK;
+      }
+      case 0xc6:
+      case 0xc7: {
+        if (i.reg !== 0) return EMIT_NO;
+        const bits = op === 0xc6 ? 8 : 32;
+        f.const(i.imm).set(this.VAL);
+        if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
+        else {
+          this.ea(i);
+          this.write(bits >> 3, eip, next);
+        }
+        return EMIT_OK;
+      }
+      case 0x8d:
+        if (i.mod === 3) return EMIT_NO;
+        this.ea(i);
+        this.storeReg(i.reg, 32, this.LIN);
+        return EMIT_OK;
+      case 0x90:
+        return EMIT_OK;
+      case 0x98:
+        this.loadReg(0, 32);
+        f.op(W.OP_I32_EXTEND16_S).set(this.VAL);
+        this.storeReg(0, 32, this.VAL);
+        return EMIT_OK;
+      case 0x99:
+        this.loadReg(0, 32);
+        f.const(31).op(W.OP_I32_SHR_S).set(this.VAL);
+        this.storeReg(2, 32, this.VAL);
+        return EMIT_OK;
+      case 0x87:
+        if (i.mod !== 3) return EMIT_NO;
+        this.loadReg(i.reg, 32);
+        f.set(this.VAL);
+        this.loadReg(i.rm, 32);
+        f.set(this.T);
+        this.storeReg(i.reg, 32, this.T);
+        this.storeReg(i.rm, 32, this.VAL);
+        return EMIT_OK;
+    }
+    if (op >= 0x91 && op <= 0x97) {
+      this.loadReg(op & 7, 32);
+      f.set(this.VAL);
+      this.loadReg(0, 32);
+      f.set(this.T);
+      this.storeReg(op & 7, 32, this.T);
+      this.storeReg(0, 32, this.VAL);
+      return EMIT_OK;
+    }
+    if (op >= 0xb0 && op <= 0xb7) {
+      f.const(i.imm).set(this.VAL);
+      this.storeReg(op & 7, 8, this.VAL);
+      return EMIT_OK;
+    }
+    if (op >= 0xb8 && op <= 0xbf) {
+      f.const(i.imm).set(this.VAL);
+      this.storeReg(op & 7, 32, this.VAL);
+      return EMIT_OK;
+    }
+    if (op >= 0x40 && op <= 0x4f) {
+      this.loadReg(op & 7, 32);
+      f.set(this.A);
+      this.emitIncDec(op >= 0x48, 32);
+      this.storeReg(op & 7, 32, this.RES);
+      return EMIT_OK;
+    }
+    if (op >= 0x50 && op <= 0x57) {
+      if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+      this.loadReg(op & 7, 32);
+      f.set(this.VAL);
+      this.push(eip, next);
+      return EMIT_OK;
+    }
+    if (op === 0x68 || op === 0x6a) {
+      if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+      f.const(i.imm).set(this.VAL);
+      this.push(eip, next);
+      return EMIT_OK;
+    }
+    if (op >= 0x58 && op <= 0x5f) {
+      if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+      this.loadReg(4, 32);
+      f.set(this.LIN);
+      this.read(4, eip);
+      f.set(this.VAL);
+      this.loadReg(4, 32);
+      f.const(4).op(W.OP_I32_ADD).set(this.T);
+      this.storeReg(4, 32, this.T);
+      this.storeReg(op & 7, 32, this.VAL);
+      return EMIT_OK;
+    }
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      this.count++;
+      this.cond(op & 0xf);
+      f.if_();
+      this.exitPending((next + i.imm) | 0);
+      f.op(W.OP_END);
+      this.exitPending(next);
+      this.count--;
+      return EMIT_END;
+    }
+    if (op >= 0x190 && op <= 0x19f) {
+      this.cond(op & 0xf);
+      f.set(this.VAL);
+      if (i.mod === 3) this.storeReg(i.rm, 8, this.VAL);
+      else {
+        this.ea(i);
+        this.write(1, eip, next);
+      }
+      return EMIT_OK;
+    }
+    if (op >= 0x140 && op <= 0x14f) {
+      this.loadE(i, 32, eip);
+      f.set(this.VAL);
+      this.cond(op & 0xf);
+      f.if_();
+      this.storeReg(i.reg, 32, this.VAL);
+      f.op(W.OP_END);
+      return EMIT_OK;
+    }
+    switch (op) {
+      case 0xe9:
+      case 0xeb:
+        this.count++;
+        this.exitPending((next + i.imm) | 0);
+        this.count--;
+        return EMIT_END;
+      case 0xe8:
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        f.const(next).set(this.VAL);
+        this.push(eip, next);
+        this.count++;
+        this.exitPending((next + i.imm) | 0);
+        this.count--;
+        return EMIT_END;
+      case 0xc3:
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.loadReg(4, 32);
+        f.set(this.LIN);
+        this.read(4, eip);
+        f.set(this.VAL);
+        this.loadReg(4, 32);
+        f.const(4).op(W.OP_I32_ADD).set(this.T);
+        this.storeReg(4, 32, this.T);
+        this.count++;
+        f.get(this.VAL);
+        this.exitDynamic();
+        this.count--;
+        return EMIT_END;
+      case 0x1b6:
+      case 0x1b7:
+      case 0x1be:
+      case 0x1bf: {
+        const srcBits = op & 1 ? 16 : 8;
+        this.loadE(i, srcBits, eip);
+        if (op >= 0x1be) f.op(srcBits === 8 ? W.OP_I32_EXTEND8_S : W.OP_I32_EXTEND16_S);
+        f.set(this.VAL);
+        this.storeReg(i.reg, 32, this.VAL);
+        return EMIT_OK;
+      }
+      case 0xff:
+        return this.emitGrp5(i, eip, next);
+      case 0xf7:
+        if (i.reg === 0) {
+          this.loadE(i, 32, eip);
+          f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
+          this.logicFlags(32);
+          this.known = K_LOGIC32;
+          return EMIT_OK;
+        }
+        if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
+        return EMIT_NO;
+      case 0xc1:
+      case 0xd1:
+        if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
+        return this.emitShift(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
+    }
+    return EMIT_NO;
+  }
+
+  private push(eip: number, next: number): void {
+    const f = this.f;
+    this.loadReg(4, 32);
+    f.const(4).op(W.OP_I32_SUB).set(this.LIN);
+    this.write(4, eip, next);
+    this.storeReg(4, 32, this.LIN);
+  }
+
+  /** ALU op `aluOp` in form (0 Eb,Gb / 1 Ev,Gv / 2 Gb,Eb / 3 Gv,Ev / 4 AL,Ib / 5 eAX,Iz / 6 E,imm). */
+  private emitAlu(i: Insn, aluOp: number, form: number, bits: number, eip: number, next: number): number {
+    const f = this.f;
+    const toMem = (form === 0 || form === 1 || form === 6) && i.mod !== 3;
+    // Destination value → A, source → B.
+    if (form === 0 || form === 1 || form === 6) {
+      if (i.mod === 3) this.loadReg(i.rm, bits);
+      else {
+        this.ea(i);
+        // Read with write intent for RMW destinations: let the slow write path check permissions.
+        this.read(bits >> 3, eip);
+      }
+      f.set(this.A);
+      if (form === 6) f.const(bits === 8 ? i.imm & 0xff : i.imm);
+      else this.loadReg(i.reg, bits);
+      f.set(this.B);
+    } else if (form === 2 || form === 3) {
+      this.loadReg(i.reg, bits);
+      f.set(this.A);
+      this.loadE(i, bits, eip);
+      f.set(this.B);
+    } else {
+      this.loadReg(0, bits);
+      f.set(this.A);
+      f.const(bits === 8 ? i.imm & 0xff : i.imm).set(this.B);
+    }
+    const mask = bits === 32 ? -1 : 0xff;
+    let fop = FOP_SUB;
+    let logic = false;
+    switch (aluOp) {
+      case 0:
+        f.get(this.A).get(this.B).op(W.OP_I32_ADD);
+        fop = FOP_ADD;
+        break;
+      case 1:
+        f.get(this.A).get(this.B).op(W.OP_I32_OR);
+        logic = true;
+        break;
+      case 2:
+        // ADC: carry-in from the current flags; FOP_ADC when CF = 1.
+        this.getCF();
+        f.set(this.T);
+        f.get(this.A).get(this.B).op(W.OP_I32_ADD).get(this.T).op(W.OP_I32_ADD);
+        break;
+      case 3:
+        this.getCF();
+        f.set(this.T);
+        f.get(this.A).get(this.B).op(W.OP_I32_SUB).get(this.T).op(W.OP_I32_SUB);
+        break;
+      case 4:
+        f.get(this.A).get(this.B).op(W.OP_I32_AND);
+        logic = true;
+        break;
+      case 6:
+        f.get(this.A).get(this.B).op(W.OP_I32_XOR);
+        logic = true;
+        break;
+      default:
+        f.get(this.A).get(this.B).op(W.OP_I32_SUB);
+    }
+    if (mask !== -1) f.const(mask).op(W.OP_I32_AND);
+    f.set(this.RES);
+    // Store the result (memory first: a faulting store must leave flags and registers untouched).
+    if (aluOp !== 7) {
+      if (toMem) {
+        f.get(this.RES).set(this.VAL);
+        this.write(bits >> 3, eip, next);
+      } else {
+        const dst = form === 0 || form === 1 || form === 6 ? i.rm : form === 2 || form === 3 ? i.reg : 0;
+        this.storeReg(dst, bits, this.RES);
+      }
+    }
+    if (logic) {
+      this.logicFlags(bits);
+      this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+    } else if (aluOp === 2 || aluOp === 3) {
+      // FOP depends on the carry-in at run time.
+      f.const(0);
+      f.get(this.T).ifI32().const(aluOp === 2 ? FOP_ADC : FOP_SBB).op(W.OP_ELSE).const(aluOp === 2 ? FOP_ADD : FOP_SUB).op(W.OP_END);
+      f.mem(W.OP_I32_STORE, off(R_FOP), 2);
+      this.storeState(R_FA, this.A);
+      this.storeState(R_FB, this.B);
+      this.storeState(R_FRES, this.RES);
+      this.storeStateConst(R_FSIZE, bits);
+      this.known = K_UNKNOWN;
+    } else {
+      this.lazyFlags(fop, bits);
+      this.known = bits !== 32 ? K_UNKNOWN : fop === FOP_ADD ? K_ADD32 : K_SUB32;
+    }
+    return EMIT_OK;
+  }
+
+  /** INC/DEC of A into RES with flags (CF preserved in r[R_EFLAGS]). */
+  private emitIncDec(isDec: boolean, bits: number): void {
+    const f = this.f;
+    if (this.known !== K_CFSTORED) {
+      // Materialize CF into the stored flags first (INC/DEC keep it).
+      this.getCF();
+      f.set(this.T);
+      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_CF).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_OR);
+      f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    }
+    f.get(this.A).const(1).op(isDec ? W.OP_I32_SUB : W.OP_I32_ADD);
+    if (bits !== 32) f.const(bits === 8 ? 0xff : 0xffff).op(W.OP_I32_AND);
+    f.set(this.RES);
+    f.const(1).set(this.B);
+    this.lazyFlags(isDec ? FOP_DEC : FOP_INC, bits);
+    this.known = K_CFSTORED;
+  }
+
+  private emitGrp5(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    switch (i.reg) {
+      case 0:
+      case 1:
+        if (i.mod === 3) {
+          this.loadReg(i.rm, 32);
+          f.set(this.A);
+          this.emitIncDec(i.reg === 1, 32);
+          this.storeReg(i.rm, 32, this.RES);
+          return EMIT_OK;
+        }
+        this.ea(i);
+        this.read(4, eip);
+        f.set(this.A);
+        // Compute without flags, store, then set flags (precise on a faulting store).
+        f.get(this.A).const(1).op(i.reg === 1 ? W.OP_I32_SUB : W.OP_I32_ADD).set(this.VAL);
+        this.write(4, eip, next);
+        this.emitIncDec(i.reg === 1, 32);
+        return EMIT_OK;
+      case 2:
+      case 4: {
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.loadE(i, 32, eip);
+        f.set(this.RES);
+        if (i.reg === 2) {
+          f.const(next).set(this.VAL);
+          this.push(eip, next);
+        }
+        this.count++;
+        f.get(this.RES);
+        this.exitDynamic();
+        this.count--;
+        return EMIT_END;
+      }
+      case 6:
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.loadE(i, 32, eip);
+        f.set(this.VAL);
+        this.push(eip, next);
+        return EMIT_OK;
+    }
+    return EMIT_NO;
+  }
+
+  private emitNotNeg(i: Insn, isNeg: boolean, eip: number, next: number): number {
+    const f = this.f;
+    if (i.mod !== 3) {
+      this.ea(i);
+      this.read(4, eip);
+    } else this.loadReg(i.rm, 32);
+    f.set(this.B);
+    if (isNeg) f.const(0).get(this.B).op(W.OP_I32_SUB);
+    else f.get(this.B).const(-1).op(W.OP_I32_XOR);
+    f.set(this.RES);
+    f.get(this.RES).set(this.VAL);
+    if (i.mod !== 3) this.write(4, eip, next);
+    else this.storeReg(i.rm, 32, this.VAL);
+    if (isNeg) {
+      f.const(0).set(this.A);
+      this.lazyFlags(FOP_SUB, 32);
+      this.known = K_SUB32;
+    }
+    return EMIT_OK;
+  }
+
+  /** SHL/SHR/SAR r/m32 by a constant count, flags as the interpreter computes them (ops/alu.ts shift()). */
+  private emitShift(i: Insn, count: number, eip: number, next: number): number {
+    const f = this.f;
+    if (count === 0) return EMIT_NO;
+    if (i.mod !== 3) {
+      this.ea(i);
+      this.read(4, eip);
+    } else this.loadReg(i.rm, 32);
+    f.set(this.A);
+    let cfExpr: () => void;
+    let ofExpr: () => void;
+    if (i.reg === 4) {
+      f.get(this.A).const(count).op(W.OP_I32_SHL);
+      cfExpr = () => f.get(this.A).const(32 - count).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      ofExpr = () => {
+        f.get(this.RES).const(31).op(W.OP_I32_SHR_U);
+        cfExpr();
+        f.op(W.OP_I32_XOR);
+      };
+    } else if (i.reg === 5) {
+      f.get(this.A).const(count).op(W.OP_I32_SHR_U);
+      cfExpr = () => f.get(this.A).const(count - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      ofExpr = () => f.get(this.A).const(31).op(W.OP_I32_SHR_U);
+    } else {
+      f.get(this.A).const(count).op(W.OP_I32_SHR_S);
+      cfExpr = () => f.get(this.A).const(count - 1).op(W.OP_I32_SHR_S).const(1).op(W.OP_I32_AND);
+      ofExpr = () => f.const(0);
+    }
+    f.set(this.RES);
+    f.get(this.RES).set(this.VAL);
+    if (i.mod !== 3) this.write(4, eip, next);
+    else this.storeReg(i.rm, 32, this.VAL);
+    // r[R_EFLAGS] = (r[R_EFLAGS] & ~ARITH) | cf | of << 11; FOP_RESULT with RES.
+    f.const(0);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    cfExpr();
+    f.op(W.OP_I32_OR);
+    ofExpr();
+    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    this.storeStateConst(R_FOP, FOP_RESULT);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, 32);
+    this.known = K_CFSTORED;
+    return EMIT_OK;
+  }
+}
+
+const EMIT_NO = 0;
+const EMIT_OK = 1;
+const EMIT_END = 2;
+
+function isMoffs(op: number): boolean {
+  return op >= 0xa0 && op <= 0xa3;
+}
+
+function isByteOp(op: number): boolean {
+    // Byte-sized forms whose meaning does not depend on the operand-size prefix.
+  return (
+    op === 0x84 ||
+    op === 0x88 ||
+    op === 0x8a ||
+    op === 0xa8 ||
+    op === 0xc6 ||
+    (op >= 0xb0 && op <= 0xb7) ||
+    (op >= 0x190 && op <= 0x19f)
+  );
+}
+
+export { IF_OP32, R_EFLAGS };
