@@ -84,6 +84,9 @@ export class KqemuEngine {
       wr32: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 4),
       cond: (cc: number) => (c.cond(cc) ? 1 : 0),
       getcf: () => c.getCF(),
+      rdw8: (lin: number, eip: number) => (at(eip), c.rdw8(lin)),
+      rdw16: (lin: number, eip: number) => (at(eip), c.rdw16(lin)),
+      rdw32: (lin: number, eip: number) => (at(eip), c.rdw32(lin)),
     };
     const prev = c.onCodeInvalidate;
     c.onCodeInvalidate = (page) => {
@@ -156,7 +159,16 @@ export class KqemuEngine {
       }
       const eip = r[R_EIP];
       const lin = (r[R_SEGBASE + CS] + eip) | 0;
-      const e = c.tlb[lin >>> 12];
+      let e = c.tlb[lin >>> 12];
+      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
+        // Walk the page tables for the fetch; a fault is left for the interpreter to raise.
+        try {
+          e = c.tlbLookup(lin, false, r[R_CPL] === 3);
+        } catch (err) {
+          if (err !== FAULT) throw err;
+          e = 0;
+        }
+      }
       if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
         const ex = c.run(1);
         n += c.lastRun;

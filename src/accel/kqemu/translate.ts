@@ -45,11 +45,15 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: 'wr32', params: 3, results: 1 },
   { name: 'cond', params: 1, results: 1 },
   { name: 'getcf', params: 0, results: 1 },
+  { name: 'rdw8', params: 2, results: 1 },
+  { name: 'rdw16', params: 2, results: 1 },
+  { name: 'rdw32', params: 2, results: 1 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
 const IMP_COND = 6;
 const IMP_GETCF = 7;
+const IMP_RDW = [0, 8, 9, 0, 10]; // read with write intent (read-modify-write destinations)
 
 const MAX_BLOCK_INSNS = 64;
 
@@ -188,10 +192,13 @@ export class Translator {
     f.set(this.LIN);
   }
 
-  /** Push the value read from [LIN] (size bytes). */
-  private read(size: number, eip: number): void {
+  /**
+   * Push the value read from [LIN] (size bytes). `forWrite`: the read of a read-modify-write, checked
+   * with write permission as hardware does (a fault reports W=1).
+   */
+  private read(size: number, eip: number, forWrite = false): void {
     const f = this.f;
-    const need = this.rNeed;
+    const need = forWrite ? this.wNeed : this.rNeed;
     f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
     f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
     f.const(need | TLB_IO).op(W.OP_I32_AND).const(need).op(W.OP_I32_EQ);
@@ -201,7 +208,7 @@ export class Translator {
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
-    f.get(this.LIN).const(eip).call(IMP_RD[size]);
+    f.get(this.LIN).const(eip).call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
     f.op(W.OP_END);
   }
 
@@ -473,6 +480,7 @@ export class Translator {
       return EMIT_OK;
     }
     if (op >= 0x40 && op <= 0x4f) {
+      this.cfForIncDec();
       this.loadReg(op & 7, 32);
       f.set(this.A);
       this.emitIncDec(op >= 0x48, 32);
@@ -605,13 +613,19 @@ export class Translator {
   private emitAlu(i: Insn, aluOp: number, form: number, bits: number, eip: number, next: number): number {
     const f = this.f;
     const toMem = (form === 0 || form === 1 || form === 6) && i.mod !== 3;
+    // ADC/SBB: the carry-in comes from the previous instruction's flags, which may live in A/B/RES:
+    // take it before those locals are reused.
+    if (aluOp === 2 || aluOp === 3) {
+      this.getCF();
+      f.set(this.T);
+    }
     // Destination value → A, source → B.
     if (form === 0 || form === 1 || form === 6) {
       if (i.mod === 3) this.loadReg(i.rm, bits);
       else {
         this.ea(i);
-        // Read with write intent for RMW destinations: let the slow write path check permissions.
-        this.read(bits >> 3, eip);
+        // Read-modify-write destinations are read with write intent (CMP only reads).
+        this.read(bits >> 3, eip, aluOp !== 7);
       }
       f.set(this.A);
       if (form === 6) f.const(bits === 8 ? i.imm & 0xff : i.imm);
@@ -640,14 +654,10 @@ export class Translator {
         logic = true;
         break;
       case 2:
-        // ADC: carry-in from the current flags; FOP_ADC when CF = 1.
-        this.getCF();
-        f.set(this.T);
+        // ADC: FOP_ADC when the carry-in is 1.
         f.get(this.A).get(this.B).op(W.OP_I32_ADD).get(this.T).op(W.OP_I32_ADD);
         break;
       case 3:
-        this.getCF();
-        f.set(this.T);
         f.get(this.A).get(this.B).op(W.OP_I32_SUB).get(this.T).op(W.OP_I32_SUB);
         break;
       case 4:
@@ -693,13 +703,21 @@ export class Translator {
     return EMIT_OK;
   }
 
-  /** INC/DEC of A into RES with flags (CF preserved in r[R_EFLAGS]). */
+  /**
+   * INC/DEC keep CF: compute it into T before the operand is loaded (the previous flags may live in
+   * A/B/RES). Pair with emitIncDec().
+   */
+  private cfForIncDec(): void {
+    if (this.known !== K_CFSTORED) {
+      this.getCF();
+      this.f.set(this.T);
+    }
+  }
+
+  /** INC/DEC of A into RES with flags; CF (from cfForIncDec) goes to r[R_EFLAGS]. */
   private emitIncDec(isDec: boolean, bits: number): void {
     const f = this.f;
     if (this.known !== K_CFSTORED) {
-      // Materialize CF into the stored flags first (INC/DEC keep it).
-      this.getCF();
-      f.set(this.T);
       f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_CF).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_OR);
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
     }
@@ -716,6 +734,7 @@ export class Translator {
     switch (i.reg) {
       case 0:
       case 1:
+        this.cfForIncDec();
         if (i.mod === 3) {
           this.loadReg(i.rm, 32);
           f.set(this.A);
@@ -724,7 +743,7 @@ export class Translator {
           return EMIT_OK;
         }
         this.ea(i);
-        this.read(4, eip);
+        this.read(4, eip, true);
         f.set(this.A);
         // Compute without flags, store, then set flags (precise on a faulting store).
         f.get(this.A).const(1).op(i.reg === 1 ? W.OP_I32_SUB : W.OP_I32_ADD).set(this.VAL);
@@ -760,20 +779,24 @@ export class Translator {
     const f = this.f;
     if (i.mod !== 3) {
       this.ea(i);
-      this.read(4, eip);
+      this.read(4, eip, true);
     } else this.loadReg(i.rm, 32);
-    f.set(this.B);
-    if (isNeg) f.const(0).get(this.B).op(W.OP_I32_SUB);
-    else f.get(this.B).const(-1).op(W.OP_I32_XOR);
-    f.set(this.RES);
-    f.get(this.RES).set(this.VAL);
+    if (!isNeg) {
+      // NOT changes no flags: keep A/B/RES (they may still describe the live flags).
+      f.const(-1).op(W.OP_I32_XOR).set(this.VAL);
+      if (i.mod !== 3) this.write(4, eip, next);
+      else this.storeReg(i.rm, 32, this.VAL);
+      return EMIT_OK;
+    }
+    f.set(this.T);
+    f.const(0).get(this.T).op(W.OP_I32_SUB).set(this.VAL);
     if (i.mod !== 3) this.write(4, eip, next);
     else this.storeReg(i.rm, 32, this.VAL);
-    if (isNeg) {
-      f.const(0).set(this.A);
-      this.lazyFlags(FOP_SUB, 32);
-      this.known = K_SUB32;
-    }
+    f.get(this.T).set(this.B);
+    f.get(this.VAL).set(this.RES);
+    f.const(0).set(this.A);
+    this.lazyFlags(FOP_SUB, 32);
+    this.known = K_SUB32;
     return EMIT_OK;
   }
 
@@ -783,7 +806,7 @@ export class Translator {
     if (count === 0) return EMIT_NO;
     if (i.mod !== 3) {
       this.ea(i);
-      this.read(4, eip);
+      this.read(4, eip, true);
     } else this.loadReg(i.rm, 32);
     f.set(this.A);
     let cfExpr: () => void;

@@ -57,7 +57,12 @@ export function mapLikeHost(c: CPU, image: Uint8Array, codeEnd: number): void {
   c.flushTlb(true);
 }
 
-export function runInterp(c: CPU, hc: HostCase, codeAddr: number): StateOut {
+/** Something that runs guest code like CPU.run(): the interpreter itself or an accelerator engine. */
+export interface RunEngine {
+  run(budget: number): number;
+}
+
+export function runInterp(c: CPU, hc: HostCase, codeAddr: number, engine?: RunEngine): StateOut {
   flat32(c, 3);
   // 32-bit read/write data segment, DPL 3, byte granular: the host's LDT descriptor.
   c.setSegCache(FS, FS_SEL, WINDOW, FS_LIMIT, 0x40f3);
@@ -74,6 +79,8 @@ export function runInterp(c: CPU, hc: HostCase, codeAddr: number): StateOut {
   load(c, codeAddr, Array.from(hc.code));
   r[R_EIP] = codeAddr;
   const end = (codeAddr + hc.code.length) | 0;
+  // An accelerator translates whole blocks: end the case with UD2 so no block runs past it.
+  if (engine) load(c, end, [0x0f, 0x0b]);
   let vector = -1;
   let err = 0;
   let eip = 0;
@@ -84,7 +91,7 @@ export function runInterp(c: CPU, hc: HostCase, codeAddr: number): StateOut {
       vector = -2;
       break;
     }
-    const ex = c.run(1);
+    const ex = engine ? engine.run(1) : c.run(1);
     if (ex === EXIT_EXCEPTION) {
       sig = 1;
       vector = c.excVector;

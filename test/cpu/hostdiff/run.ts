@@ -4,7 +4,8 @@ import { availableParallelism } from "node:os";
 import { hexBytes, REG32 } from "./asm.ts";
 import { HostCrash, runHost } from "./elf32.ts";
 import { type Case, generate } from "./gen.ts";
-import { compare, flagText, hex32, makeDiffCpu, mapLikeHost, runInterp } from "./interp.ts";
+import type { CPU } from "../../../src/cpu/cpu.ts";
+import { compare, flagText, hex32, makeDiffCpu, mapLikeHost, type RunEngine, runInterp } from "./interp.ts";
 
 export interface Mismatch {
   c: Case;
@@ -25,10 +26,15 @@ export interface RunResult {
 
 const BATCH = 4000;
 
-export async function runCases(cases: readonly Case[], keep = 50): Promise<RunResult> {
+export async function runCases(
+  cases: readonly Case[],
+  keep = 50,
+  makeEngine?: (c: CPU) => RunEngine,
+): Promise<RunResult> {
   const groups = new Map<string, GroupStats>();
   const mismatches: Mismatch[] = [];
   const cpu = makeDiffCpu();
+  const engine = makeEngine?.(cpu);
   const batches: Case[][] = [];
   for (let k = 0; k < cases.length; k += BATCH) batches.push(cases.slice(k, k + BATCH));
   const parallel = Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -55,7 +61,7 @@ export async function runCases(cases: readonly Case[], keep = 50): Promise<RunRe
     for (let j = 0; j < batch.length; j++) {
       const c = batch[j];
       const host = res.out[j];
-      const ours = runInterp(cpu, c, res.codeAddr[j]);
+      const ours = runInterp(cpu, c, res.codeAddr[j], engine);
       const diffs = compare(host, ours, c);
       let g = groups.get(c.group);
       if (!g) groups.set(c.group, (g = { cases: 0, faults: 0, mismatches: 0 }));
