@@ -31,9 +31,16 @@ const T0 = performance.now();
 /** Time left until the whole test's budget runs out, keeping `reserve` ms for the steps after. */
 const remaining = (reserve: number) => Math.max(5_000, BUDGET_MS - (performance.now() - T0) - reserve);
 
-/** Why the shell step is expected to fail for now (remove once the default guest boots to a shell). */
+/**
+ * Why the shell step is expected to fail within the default budget: the default guest boots to a
+ * shell with the interpreter (x87 landed), but that takes ~3-6 minutes here, more than the ~3 minutes
+ * this test may take. With a longer budget (TSQEMU_WEB_TIMEOUT_S >= 420) the step is a real one.
+ * Remove the todo once the boot fits the default budget (kqemu JIT).
+ */
 const SHELL_TODO =
-  "the default guest does not reach a shell on main yet (the kernel stops at the x87 FPU check, fpu__init_check_bugs, until the x87 unit lands); remove this todo then";
+  BUDGET_MS < 420_000
+    ? "booting to the shell takes longer than this test's default budget with the interpreter; run with TSQEMU_WEB_TIMEOUT_S=600 to require it"
+    : false;
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((res, rej) => {
