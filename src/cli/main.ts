@@ -121,12 +121,6 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     }
     process.stderr.write(`${why}, will disable KVM support (running emulated: tcg)\n`);
     opts.accel = 'tcg';
-  } else if (opts.accel === 'kqemu-user' || opts.accel === 'kqemu-full') {
-    if (opts.accelExplicit)
-      process.stderr.write(
-        'Could not start the kqemu accelerator: the WebAssembly translator is not built yet - QEMU acceleration layer not activated (running emulated: tcg)\n',
-      );
-    opts.accel = 'tcg';
   }
 
   // -D: opened (and truncated) at start, written synchronously so a crash loses nothing.
@@ -153,6 +147,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   try {
     machine = new PcMachine({
       ramSize: opts.ramMiB << 20,
+      accel: opts.accel,
       kernel,
       initrd,
       append: opts.append,
@@ -174,9 +169,9 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     machine,
     name: opts.name,
     version: QEMU_VERSION,
-    kqemuMode: () => 'disabled',
+    kqemuMode: () => (machine.kqemu ? machine.kqemu.mode : 'disabled'),
     kvmEnabled: () => false,
-    kqemuStats: () => [],
+    kqemuStats: () => machine.kqemu?.infoLines() ?? [],
     quit: () => {
       quitRequested = true;
       machine.requestStop('quit');
@@ -310,12 +305,28 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   }
   mux?.open();
 
+  // TSQEMU_STATS=1 (for bench/run.ts): a stats line on stderr at exit and on SIGUSR2, and SIGTERM
+  // stops the machine (so a timed-out run still reports its instruction count).
+  const statsLine = (why: string) =>
+    process.stderr.write(
+      `tsqemu-stats: ${why} instructions=${machine.instructions} ms=${(performance.now() - machineStart).toFixed(1)} mips=${machine.mips().toFixed(2)}\n`,
+    );
+  const machineStart = performance.now();
+  const statsSignals: [NodeJS.Signals, () => void][] = process.env.TSQEMU_STATS
+    ? [
+        ['SIGUSR2', () => statsLine('sample')],
+        ['SIGTERM', () => machine.requestStop('quit')],
+      ]
+    : [];
+  for (const [sig, fn] of statsSignals) process.on(sig, fn);
   if (opts.startStopped) machine.pause();
   let reason: StopReason;
   try {
     reason = await machine.run();
   } finally {
     for (const c of closers) c();
+    for (const [sig, fn] of statsSignals) process.off(sig, fn);
+    if (statsSignals.length > 0) statsLine('exit');
     if (logFd !== 2) closeSync(logFd);
   }
   switch (reason) {

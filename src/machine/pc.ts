@@ -29,6 +29,7 @@ import {
   SS,
 } from '../cpu/state.ts';
 import { I8042 } from '../hw/i8042.ts';
+import { KqemuEngine } from '../accel/kqemu/engine.ts';
 import { Mc146818 } from '../hw/mc146818.ts';
 import { AcpiPm, buildAcpiTables } from '../hw/acpi.ts';
 import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from '../hw/pci.ts';
@@ -45,6 +46,8 @@ import { GuestMemory } from './memory.ts';
 
 export interface PcConfig {
   ramSize: number;
+  /** Engine: the interpreter only (tcg), or kqemu for user code / for user and kernel code. */
+  accel?: 'tcg' | 'kqemu-user' | 'kqemu-full';
   kernel?: Uint8Array;
   initrd?: Uint8Array;
   append?: string;
@@ -97,6 +100,8 @@ export class PcMachine {
   readonly acpi: AcpiPm;
   readonly cpu: CPU;
   readonly config: PcConfig;
+  /** The kqemu accelerator when enabled (null with -no-kqemu). */
+  readonly kqemu: KqemuEngine | null = null;
 
   /** Set when the guest or the user asked the machine to stop; the run loop returns it. */
   private stopReason: StopReason | null = null;
@@ -166,6 +171,8 @@ export class PcMachine {
       tsc: () => this.clock.now(), // a 1 GHz time-stamp counter
     };
     this.cpu = new CPU(this.mem, bus);
+    if (config.accel === 'kqemu-user' || config.accel === 'kqemu-full')
+      this.kqemu = new KqemuEngine(this.cpu, config.accel === 'kqemu-full' ? 'full' : 'user');
     this.kbc.onReset = () => this.requestReset();
     this.port92.onReset = () => this.requestReset();
     const a20 = (enabled: boolean) => this.setA20(enabled);
@@ -298,6 +305,7 @@ export class PcMachine {
     this.serial.reset();
     this.mem.ram.fill(0);
     this.cpu.flushCodeCache();
+    this.kqemu?.flush();
     this.loadFirmware();
   }
 
@@ -331,7 +339,7 @@ export class PcMachine {
       do {
         const tracer = this.tracer?.active ? this.tracer : null;
         tracer?.step();
-        const exit = cpu.run(tracer ? 1 : CHUNK);
+        const exit = tracer || !this.kqemu ? cpu.run(tracer ? 1 : CHUNK) : this.kqemu.run(CHUNK);
         this.instructions += cpu.lastRun;
         if (clock.mode === 'deterministic') clock.advance(cpu.lastRun);
         clock.runTimers();
