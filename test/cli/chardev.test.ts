@@ -168,7 +168,8 @@ describe("serial and monitor backends", { concurrency: 2 }, () => {
     s.write("p 6 * 7\n");
     await rd.waitFor("0x2a\r\n(qemu) ");
     s.write("info kqemu\n");
-    await rd.waitFor("kqemu support: disabled\r\n(qemu) ");
+    await rd.waitFor("kqemu support: enabled for user code\r\n");
+    await rd.waitFor("(qemu) ");
     s.write("nope\n");
     await rd.waitFor("unknown command: 'nope'\r\n(qemu) ");
     s.write("q\n");
