@@ -182,8 +182,16 @@ export function initrdRecipe(): string {
   );
 }
 
+/** What a variant of the default initramfs changes (bench/lib/guest.ts builds one). */
+export interface InitramfsVariant {
+  /** The /init script instead of INIT_SCRIPT. */
+  init?: string;
+  /** Adds entries (folders, files) after the default ones. */
+  extra?: (w: CpioWriter) => void;
+}
+
 /** The default guest's initramfs (gzip'd newc cpio) around the given i386 busybox binary. */
-export function buildDefaultInitramfs(busybox: Uint8Array): Uint8Array {
+export function buildDefaultInitramfs(busybox: Uint8Array, variant: InitramfsVariant = {}): Uint8Array {
   const w = new CpioWriter(INITRAMFS_MTIME);
   for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run", "tmp", "mnt"]) {
     w.dir(d, d === "tmp" ? 0o1777 : 0o755);
@@ -201,7 +209,8 @@ export function buildDefaultInitramfs(busybox: Uint8Array): Uint8Array {
   w.file("etc/hostname", "tsqemu\n", 0o644);
   w.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644);
   w.file("etc/group", "root:x:0:\n", 0o644);
-  w.file("init", INIT_SCRIPT, 0o755);
+  w.file("init", variant.init ?? INIT_SCRIPT, 0o755);
+  variant.extra?.(w);
   const gz = gzipSync(w.finish(), { level: 9 });
   return new Uint8Array(gz.buffer, gz.byteOffset, gz.length);
 }
