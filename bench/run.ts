@@ -37,6 +37,7 @@ on its serial console as they arrive on the host.
                        .join(",")})
   --workloads LIST   boot, compute, kernel (default: all)
   --runs N           outer runs (fresh processes) per cell, median/min/max over them (default 3)
+  --tsqemu-runs N     outer runs for tsqemu's engines (default: --runs)
   --guest-runs R     runs of each program inside one boot; run 1 is the warm-up (default ${DEFAULT_WORK.runs})
   --units U          compute work units per run (default ${DEFAULT_WORK.units}, ≈1–2.5 ms each natively)
   --syscalls S       getpid calls per run (default ${DEFAULT_WORK.syscalls})
@@ -57,6 +58,7 @@ const { values: opt } = parseArgs({
     engines: { type: "string" },
     workloads: { type: "string" },
     runs: { type: "string", default: "3" },
+    "tsqemu-runs": { type: "string" },
     "guest-runs": { type: "string", default: String(DEFAULT_WORK.runs) },
     units: { type: "string", default: String(DEFAULT_WORK.units) },
     syscalls: { type: "string", default: String(DEFAULT_WORK.syscalls) },
@@ -105,6 +107,8 @@ const work: WorkParams = {
   forks: num("forks", opt.forks, 1),
 };
 const outerRuns = num("runs", opt.runs, 1);
+/** tsqemu's engines are slow today (a boot takes minutes): their own run count. */
+const tsqemuRuns = opt["tsqemu-runs"] === undefined ? outerRuns : num("tsqemu-runs", opt["tsqemu-runs"], 1);
 const memMiB = num("mem", opt.mem, 16);
 const log = (l: string) => process.stderr.write(`${l}\n`);
 
@@ -164,9 +168,11 @@ for (const engine of engines) {
       skipped.set(key(engine.id, w), bootBroken);
       continue;
     }
-    for (let i = 1; i <= outerRuns; i++) {
+    const n = engine.kind === "tsqemu" ? tsqemuRuns : outerRuns;
+    for (let i = 1; i <= n; i++) {
       const r = await runOnce(engine, w, ctx);
       results.push(r);
+      await report(false);
       const figures = Object.entries(r.ms)
         .map(([k, v]) => `${k}=${v.toFixed(0)}ms`)
         .join(" ");
@@ -188,134 +194,140 @@ for (const engine of engines) {
   }
 }
 
-// Checksums: every engine must compute what the host computes.
-const reference = results.find((r) => r.engine === "native" && r.checksums.length)?.checksums[0];
-if (reference) {
-  for (const r of results) {
-    const bad = r.checksums.find((c) => c !== reference);
-    if (r.ok && bad) {
-      r.ok = false;
-      r.error = `wrong compute checksum ${bad} (native: ${reference})`;
+/** Renders the tables from the runs so far; writes the files (after every run, so a stopped benchmark keeps what it measured). */
+async function report(final: boolean): Promise<void> {
+  // Checksums: every engine must compute what the host computes.
+  const reference = results.find((r) => r.engine === "native" && r.checksums.length)?.checksums[0];
+  if (reference) {
+    for (const r of results) {
+      const bad = r.checksums.find((c) => c !== reference);
+      if (r.ok && bad) {
+        r.ok = false;
+        r.error = `wrong compute checksum ${bad} (native: ${reference})`;
+      }
     }
   }
-}
 
-// ---- tables ------------------------------------------------------------------------------
+  // ---- tables ------------------------------------------------------------------------------
 
-const workloadOf = (metric: string): GuestWorkload =>
-  metric.startsWith("boot") ? "boot" : metric.startsWith("compute") ? "compute" : "kernel";
+  const workloadOf = (metric: string): GuestWorkload =>
+    metric.startsWith("boot") ? "boot" : metric.startsWith("compute") ? "compute" : "kernel";
 
-const rows: MetricRow[] = [];
-for (const [id, label] of metricLabels(work)) {
-  const w = workloadOf(id);
-  if (!workloads.includes(w)) continue;
-  if (work.runs < 2 && id.endsWith(".steady")) continue;
-  const cells: Record<string, Cell> = {};
-  for (const e of engines) {
-    const runs = results.filter((r) => r.engine === e.id && r.workload === w);
-    const vals = runs.filter((r) => r.ok && id in r.ms).map((r) => r.ms[id]!);
-    const s = summarize(vals);
-    if (s) cells[e.id] = { kind: "value", summary: s };
-    else {
-      const failed = runs.find((r) => !r.ok);
-      const why = skipped.get(key(e.id, w)) ?? (failed ? `FAIL: ${failed.error}` : "no data");
-      if (why !== "n/a") cells[e.id] = { kind: "missing", why };
-    }
-  }
-  rows.push({ id, label, unit: "ms", cells });
-}
-for (const [id, label] of MIPS_LABELS) {
-  const cells: Record<string, Cell> = {};
-  for (const e of engines) {
-    if (e.kind !== "tsqemu" && e.kind !== "v86") continue;
-    const w: GuestWorkload = id === "run" ? "boot" : id.startsWith("compute") ? "compute" : "kernel";
+  const rows: MetricRow[] = [];
+  for (const [id, label] of metricLabels(work)) {
+    const w = workloadOf(id);
     if (!workloads.includes(w)) continue;
-    const runs = results.filter((r) => r.engine === e.id && r.workload === w && id in r.mips);
-    const okRuns = runs.filter((r) => r.ok);
-    const use = okRuns.length ? okRuns : runs;
-    const s = summarize(use.map((r) => r.mips[id]!));
-    if (s) cells[e.id] = { kind: "value", summary: s, note: okRuns.length ? undefined : "(failed runs)" };
+    if (work.runs < 2 && id.endsWith(".steady")) continue;
+    const cells: Record<string, Cell> = {};
+    for (const e of engines) {
+      const runs = results.filter((r) => r.engine === e.id && r.workload === w);
+      const vals = runs.filter((r) => r.ok && id in r.ms).map((r) => r.ms[id]!);
+      const s = summarize(vals);
+      if (s) cells[e.id] = { kind: "value", summary: s };
+      else {
+        const failed = runs.find((r) => !r.ok);
+        const why = skipped.get(key(e.id, w)) ?? (failed ? `FAIL: ${failed.error}` : "no data");
+        if (why !== "n/a") cells[e.id] = { kind: "missing", why };
+      }
+    }
+    rows.push({ id, label, unit: "ms", cells });
   }
-  if (Object.keys(cells).length)
-    rows.push({ id: `mips.${id}`, label: id === "run" ? "boot, whole run" : label, unit: "mips", cells });
-}
-
-// ---- environment and evidence -------------------------------------------------------------
-
-const cpuModel = cpus()[0]?.model ?? "unknown CPU";
-const v86Version = (
-  JSON.parse(readFileSync(join(HERE, "..", "node_modules", "v86", "package.json"), "utf8")) as {
-    version: string;
+  for (const [id, label] of MIPS_LABELS) {
+    const cells: Record<string, Cell> = {};
+    for (const e of engines) {
+      if (e.kind !== "tsqemu" && e.kind !== "v86") continue;
+      const w: GuestWorkload = id === "run" ? "boot" : id.startsWith("compute") ? "compute" : "kernel";
+      if (!workloads.includes(w)) continue;
+      const runs = results.filter((r) => r.engine === e.id && r.workload === w && id in r.mips);
+      const okRuns = runs.filter((r) => r.ok);
+      const use = okRuns.length ? okRuns : runs;
+      const s = summarize(use.map((r) => r.mips[id]!));
+      if (s) cells[e.id] = { kind: "value", summary: s, note: okRuns.length ? undefined : "(failed runs)" };
+    }
+    if (Object.keys(cells).length)
+      rows.push({ id: `mips.${id}`, label: id === "run" ? "boot, whole run" : label, unit: "mips", cells });
   }
-).version;
-const date = new Date();
-const machine = `${cpuModel}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}`;
 
-const jitRuns = results.filter((r) => r.engine === "v86" && r.extra && "jit" in r.extra);
-let jitEvidence = "";
-if (jitRuns.length) {
-  type Jit = {
-    wasmFile: string;
-    wasmSha256: string;
-    wasmLoadedByUs: boolean;
-    jitDisabledConfig: number;
-    compiledModules: number;
-    compiledWasmBytes: number;
-  };
-  const jits = jitRuns.map((r) => (r.extra as { jit: Jit }).jit);
-  const mods = jits.map((j) => j.compiledModules);
-  const bytes = jits.map((j) => j.compiledWasmBytes);
-  const j0 = jits[0]!;
-  jitEvidence =
-    `v86 JIT: core \`${j0.wasmFile.replace(/^.*node_modules\//, "")}\` (sha256 ${j0.wasmSha256}…) instantiated by the harness ` +
-    `(no fallback possible: ${jits.every((j) => j.wasmLoadedByUs)}), JIT_DISABLED=${j0.jitDisabledConfig}; ` +
-    `JIT-compiled wasm modules per run: ${Math.min(...mods)}–${Math.max(...mods)} ` +
-    `(${(Math.min(...bytes) / 2 ** 20).toFixed(1)}–${(Math.max(...bytes) / 2 ** 20).toFixed(1)} MiB of generated wasm).`;
+  // ---- environment and evidence -------------------------------------------------------------
+
+  const cpuModel = cpus()[0]?.model ?? "unknown CPU";
+  const v86Version = (
+    JSON.parse(readFileSync(join(HERE, "..", "node_modules", "v86", "package.json"), "utf8")) as {
+      version: string;
+    }
+  ).version;
+  const date = new Date();
+  const machine = `${cpuModel}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}`;
+
+  const jitRuns = results.filter((r) => r.engine === "v86" && r.extra && "jit" in r.extra);
+  let jitEvidence = "";
+  if (jitRuns.length) {
+    type Jit = {
+      wasmFile: string;
+      wasmSha256: string;
+      wasmLoadedByUs: boolean;
+      jitDisabledConfig: number;
+      compiledModules: number;
+      compiledWasmBytes: number;
+    };
+    const jits = jitRuns.map((r) => (r.extra as { jit: Jit }).jit);
+    const mods = jits.map((j) => j.compiledModules);
+    const bytes = jits.map((j) => j.compiledWasmBytes);
+    const j0 = jits[0]!;
+    jitEvidence =
+      `v86 JIT: core \`${j0.wasmFile.replace(/^.*node_modules\//, "")}\` (sha256 ${j0.wasmSha256}…) instantiated by the harness ` +
+      `(no fallback possible: ${jits.every((j) => j.wasmLoadedByUs)}), JIT_DISABLED=${j0.jitDisabledConfig}; ` +
+      `JIT-compiled wasm modules per run: ${Math.min(...mods)}–${Math.max(...mods)} ` +
+      `(${(Math.min(...bytes) / 2 ** 20).toFixed(1)}–${(Math.max(...bytes) / 2 ** 20).toFixed(1)} MiB of generated wasm).`;
+  }
+
+  const failures = results.filter((r) => !r.ok && !r.unavailable);
+  const workDesc =
+    `compute ${work.units} units, getpid ×${work.syscalls}, fork+exec+wait ×${work.forks}; ` +
+    `${work.runs} runs of each program per boot; ${outerRuns} boots (processes) per cell` +
+    (tsqemuRuns !== outerRuns ? ` (tsqemu: ${tsqemuRuns})` : "");
+  const cmdlineDesc = "console=ttyS0 tsqemu.bench=WORKLOAD tsqemu.units=… (the same on every emulator)";
+  let md = `## Benchmark — ${date.toISOString().slice(0, 16).replace("T", " ")} UTC\n\n`;
+  md += `- Machine: ${machine}\n`;
+  md += `- Guest: Linux ${guest.kernelVersion.split(" ")[0]} (Debian 12 686), bench initramfs, ${memMiB} MiB RAM; kernel command line \`${cmdlineDesc}\`\n`;
+  md += `- Work: ${workDesc}\n`;
+  md += `- Engines: ${engines
+    .map(
+      (e) =>
+        `${e.label}${versions[e.id] ? ` (${versions[e.id]})` : e.kind === "v86" ? ` (v86 ${v86Version}, SeaBIOS from Debian)` : ""}`,
+    )
+    .join("; ")}\n`;
+  md +=
+    "- Times are wall-clock on the host between serial marker lines (boot rows: from process spawn); native runs the same static i386 programs directly, timed by their own CLOCK_MONOTONIC (forkexec execs the guest's busybox `true`).\n";
+  if (jitEvidence) md += `- ${jitEvidence}\n`;
+  md += `\n${markdownTables(
+    rows,
+    engines.map((e) => ({ id: e.id, label: e.label })),
+    { native: "native", v86: "v86" },
+  )}`;
+  if (failures.length) {
+    md += "\n### Failures\n\n";
+    for (const f of failures) md += `- ${f.engine} ${f.workload}: ${f.error}\n`;
+  }
+
+  if (final) process.stdout.write(`\n${md}`);
+  if (!opt["no-write"]) {
+    await mkdir(opt.out, { recursive: true });
+    await writeFile(join(opt.out, "latest.md"), md);
+    await writeFile(
+      join(opt.out, "latest.svg"),
+      svgChart(
+        rows,
+        engines.map((e) => ({ id: e.id, label: e.label })),
+        `tsqemu benchmark ${date.toISOString().slice(0, 10)} — ${cpuModel}`,
+      ),
+    );
+    await writeFile(
+      join(opt.out, "latest.json"),
+      `${JSON.stringify({ date: date.toISOString(), machine, work, outerRuns, tsqemuRuns, memMiB, engines: engineIds, versions, v86Version, kernel: guest.kernelVersion, results }, null, 1)}\n`,
+    );
+    if (final) log(`wrote ${join(opt.out, "latest.md")}, latest.svg, latest.json`);
+  }
 }
 
-const failures = results.filter((r) => !r.ok && !r.unavailable);
-const workDesc =
-  `compute ${work.units} units, getpid ×${work.syscalls}, fork+exec+wait ×${work.forks}; ` +
-  `${work.runs} runs of each program per boot; ${outerRuns} boots (processes) per cell`;
-const cmdlineDesc = "console=ttyS0 tsqemu.bench=WORKLOAD tsqemu.units=… (the same on every emulator)";
-let md = `## Benchmark — ${date.toISOString().slice(0, 16).replace("T", " ")} UTC\n\n`;
-md += `- Machine: ${machine}\n`;
-md += `- Guest: Linux ${guest.kernelVersion.split(" ")[0]} (Debian 12 686), bench initramfs, ${memMiB} MiB RAM; kernel command line \`${cmdlineDesc}\`\n`;
-md += `- Work: ${workDesc}\n`;
-md += `- Engines: ${engines
-  .map(
-    (e) =>
-      `${e.label}${versions[e.id] ? ` (${versions[e.id]})` : e.kind === "v86" ? ` (v86 ${v86Version}, SeaBIOS from Debian)` : ""}`,
-  )
-  .join("; ")}\n`;
-md +=
-  "- Times are wall-clock on the host between serial marker lines (boot rows: from process spawn); native runs the same static i386 programs directly, timed by their own CLOCK_MONOTONIC (forkexec execs the guest's busybox `true`).\n";
-if (jitEvidence) md += `- ${jitEvidence}\n`;
-md += `\n${markdownTables(
-  rows,
-  engines.map((e) => ({ id: e.id, label: e.label })),
-  { native: "native", v86: "v86" },
-)}`;
-if (failures.length) {
-  md += "\n### Failures\n\n";
-  for (const f of failures) md += `- ${f.engine} ${f.workload}: ${f.error}\n`;
-}
-
-process.stdout.write(`\n${md}`);
-if (!opt["no-write"]) {
-  await mkdir(opt.out, { recursive: true });
-  await writeFile(join(opt.out, "latest.md"), md);
-  await writeFile(
-    join(opt.out, "latest.svg"),
-    svgChart(
-      rows,
-      engines.map((e) => ({ id: e.id, label: e.label })),
-      `tsqemu benchmark ${date.toISOString().slice(0, 10)} — ${cpuModel}`,
-    ),
-  );
-  await writeFile(
-    join(opt.out, "latest.json"),
-    `${JSON.stringify({ date: date.toISOString(), machine, work, outerRuns, memMiB, engines: engineIds, versions, v86Version, kernel: guest.kernelVersion, results }, null, 1)}\n`,
-  );
-  log(`wrote ${join(opt.out, "latest.md")}, latest.svg, latest.json`);
-}
+await report(true);

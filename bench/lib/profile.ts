@@ -48,7 +48,8 @@ export function selfTimes(profile: CpuProfile): SelfTime[] {
     if (!f) continue;
     total += us;
     const file = f.url.replace(/^file:\/\//, "").replace(`${ROOT}/`, "");
-    const where = f.url ? `${file}:${f.lineNumber + 1}` : "";
+    // tsx-compiled modules report every function on line 0: show the file alone then.
+    const where = !f.url ? "" : f.lineNumber > 0 ? `${file}:${f.lineNumber + 1}` : file;
     const name = f.functionName || (f.url ? "(anonymous)" : "(native)");
     const key = `${name}@${where}`;
     const e = merged.get(key) ?? { name, where, selfMs: 0, share: 0 };
