@@ -137,7 +137,8 @@ const engineIds = list(
   ENGINES.map((e) => e.id),
   ENGINES.filter((e) => e.byDefault).map((e) => e.id),
 );
-const engines: Engine[] = ENGINES.filter((e) => engineIds.includes(e.id));
+// In the order given (run order and table columns).
+const engines: Engine[] = engineIds.map((id) => ENGINES.find((e) => e.id === id)!);
 const workloads = list("workloads", opt.workloads, WORKLOADS, WORKLOADS);
 const ctx: RunContext = {
   guest,
