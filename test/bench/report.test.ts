@@ -1,0 +1,107 @@
+// The benchmark's arithmetic and rendering (no timing is asserted anywhere).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { BENCH_INIT_SCRIPT, benchCmdline, DEFAULT_WORK } from "../../bench/lib/guest.ts";
+import { selfTimes } from "../../bench/lib/profile.ts";
+import { formatMs, type MetricRow, markdownTables, summarize, svgChart } from "../../bench/lib/report.ts";
+import { INIT_MARKER } from "../../src/util/guest-cache.ts";
+
+describe("bench report", () => {
+  it("summarizes median, min and max", () => {
+    assert.deepEqual(summarize([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3 });
+    assert.deepEqual(summarize([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4 });
+    assert.equal(summarize([]), null);
+  });
+
+  it("formats durations", () => {
+    assert.equal(formatMs(1.234), "1.23 ms");
+    assert.equal(formatMs(123.4), "123 ms");
+    assert.equal(formatMs(1234), "1.23 s");
+    assert.equal(formatMs(61234), "61.2 s");
+  });
+
+  const rows: MetricRow[] = [
+    {
+      id: "compute.steady",
+      label: "compute",
+      unit: "ms",
+      cells: {
+        native: { kind: "value", summary: { median: 100, min: 90, max: 110, n: 3 } },
+        v86: { kind: "value", summary: { median: 2000, min: 1900, max: 2100, n: 3 } },
+        tsqemu: { kind: "missing", why: "FAIL: no /init marker" },
+      },
+    },
+    {
+      id: "mips.run",
+      label: "boot",
+      unit: "mips",
+      cells: { v86: { kind: "value", summary: { median: 40, min: 39, max: 41, n: 3 } } },
+    },
+  ];
+  const engines = [
+    { id: "tsqemu", label: "tsqemu" },
+    { id: "v86", label: "v86" },
+    { id: "native", label: "native" },
+  ];
+
+  it("prints times, ratios and failures in Markdown", () => {
+    const md = markdownTables(rows, engines, { native: "native", v86: "v86" });
+    assert.match(
+      md,
+      /\| compute \| FAIL: no \/init marker \| \*\*2\.00 s\*\* \(1\.90 s–2\.10 s\) \| \*\*100 ms\*\* \(90\.0 ms–110 ms\) \|/,
+    );
+    assert.match(md, /Ratio to native[^]*\| compute \| — \| 20× \|/);
+    assert.match(md, /Ratio to v86[^]*\| compute \| — \| 0\.05× \|/);
+    assert.match(md, /Guest MIPS[^]*\| boot \| \*\*40\.0\*\*/);
+  });
+
+  it("draws an SVG with one bar per measured cell and the failure text", () => {
+    const svg = svgChart(rows, engines, "t");
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((svg.match(/<rect x=/g) ?? []).length, 2);
+    assert.match(svg, /FAIL: no \/init marker/);
+    assert.ok(svg.trimEnd().endsWith("</svg>"));
+  });
+});
+
+describe("bench profile", () => {
+  it("adds up self time per function from a .cpuprofile", () => {
+    const frame = (functionName: string, lineNumber: number) => ({
+      functionName,
+      url: "file:///x/a.ts",
+      lineNumber,
+      columnNumber: 0,
+    });
+    const list = selfTimes({
+      nodes: [
+        { id: 1, callFrame: frame("(root)", -1), children: [2, 3] },
+        { id: 2, callFrame: frame("hot", 9) },
+        { id: 3, callFrame: frame("cold", 19) },
+      ],
+      samples: [2, 2, 3, 2],
+      timeDeltas: [1000, 1000, 1000, 1000],
+      startTime: 0,
+      endTime: 4000,
+    });
+    assert.equal(list[0]!.name, "hot");
+    assert.equal(list[0]!.selfMs, 3);
+    assert.equal(list[0]!.where, "/x/a.ts:10");
+    assert.equal(list[0]!.share, 0.75);
+    assert.equal(list[1]!.name, "cold");
+  });
+});
+
+describe("bench guest", () => {
+  it("puts the workload and its sizes on the kernel command line", () => {
+    assert.equal(
+      benchCmdline("compute", DEFAULT_WORK),
+      `console=ttyS0 tsqemu.bench=compute tsqemu.units=${DEFAULT_WORK.units} tsqemu.runs=3 tsqemu.syscalls=${DEFAULT_WORK.syscalls} tsqemu.forks=${DEFAULT_WORK.forks}`,
+    );
+  });
+
+  it("has a bench /init that prints the init marker and falls back to the default /init", () => {
+    assert.ok(BENCH_INIT_SCRIPT.includes(`echo "${INIT_MARKER}"`));
+    assert.ok(BENCH_INIT_SCRIPT.includes("exec /init.default"));
+    assert.ok(BENCH_INIT_SCRIPT.includes("poweroff -f"));
+  });
+});
