@@ -3,7 +3,7 @@
 // Prints Markdown tables and writes bench/results/latest.{md,svg,json}. See --help.
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -150,6 +150,8 @@ const ctx: RunContext = {
 };
 
 const results: RunResult[] = [];
+/** 1-minute load averages seen before each run: other work on the machine skews the figures. */
+const loads: number[] = [];
 /** Per engine and workload: why no (more) runs were made. */
 const skipped = new Map<string, string>();
 const key = (e: string, w: string) => `${e}/${w}`;
@@ -171,6 +173,7 @@ for (const engine of engines) {
     }
     const n = engine.kind === "tsqemu" ? tsqemuRuns : outerRuns;
     for (let i = 1; i <= n; i++) {
+      loads.push(loadavg()[0]!);
       const r = await runOnce(engine, w, ctx);
       results.push(r);
       await report(false);
@@ -292,6 +295,8 @@ async function report(final: boolean): Promise<void> {
   md += `- Machine: ${machine}\n`;
   md += `- Guest: Linux ${guest.kernelVersion.split(" ")[0]} (Debian 12 686), bench initramfs, ${memMiB} MiB RAM; kernel command line \`${cmdlineDesc}\`\n`;
   md += `- Work: ${workDesc}\n`;
+  if (loads.length)
+    md += `- Host load (1-min average before each run; ${cpus().length} cores): ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}, median ${summarize(loads)!.median.toFixed(1)}\n`;
   md += `- Engines: ${engines
     .map(
       (e) =>
