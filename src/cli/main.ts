@@ -1,7 +1,9 @@
 // tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { backRamWithFile, type RamFile, RamFileError } from '../host/node/ram-file.ts';
 import { LinuxBootError } from '../machine/boot/linux.ts';
+import type { GuestMemory } from '../machine/memory.ts';
 import type { StopReason } from '../machine/pc.ts';
 import { dumpCpu } from '../monitor/cpu-dump.ts';
 import { Monitor, type MonitorHost } from '../monitor/monitor.ts';
@@ -71,6 +73,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await runMachine(opts);
   } catch (e) {
+    if (e instanceof RamFileError) {
+      // QEMU's own lines (several, no prefix), then exit(1) as kqemu_vmalloc did.
+      process.stderr.write(e.message);
+      return 1;
+    }
     if (e instanceof Fatal || e instanceof LinuxBootError || e instanceof GuestFetchError) {
       process.stderr.write(`tsqemu: ${e.message}\n`);
       return 1;
@@ -144,6 +151,18 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   // Loaded here, not at startup: -version, -help and option errors stay quick.
   const { disassemble } = await import('../cpu/disasm.ts');
   let machine: InstanceType<typeof PcMachine>;
+  // kqemu backs guest RAM with a hidden file in $QEMU_TMPDIR or /dev/shm, as QEMU did; -no-kqemu does not.
+  let ramFile: RamFile | null = null;
+  const backRam =
+    opts.accel === 'kqemu-user' || opts.accel === 'kqemu-full'
+      ? (mem: GuestMemory) => {
+          ramFile = backRamWithFile(mem, {
+            debug: (t) => {
+              if (logItems.has('guest_errors') || process.env.TSQEMU_DEBUG) log('guest_errors', t);
+            },
+          });
+        }
+      : undefined;
   try {
     machine = new PcMachine({
       ramSize: opts.ramMiB << 20,
@@ -156,6 +175,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
       clockMode: opts.icount ? 'deterministic' : 'realtime',
       logItems,
       log,
+      backRam,
     });
   } catch (e) {
     if (e instanceof LinuxBootError) throw new Fatal(`${opts.kernel}: ${e.message}`);
@@ -171,7 +191,15 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     version: QEMU_VERSION,
     kqemuMode: () => (machine.kqemu ? machine.kqemu.mode : 'disabled'),
     kvmEnabled: () => false,
-    kqemuStats: () => machine.kqemu?.infoLines() ?? [],
+    kqemuStats: () =>
+      machine.kqemu
+        ? [
+            ...machine.kqemu.infoLines(),
+            ramFile
+              ? `RAM file: ${ramFile.path} (deleted), ${ramFile.size >> 20} MB mapped over guest RAM`
+              : 'RAM file: none (guest RAM in the wasm memory)',
+          ]
+        : [],
     quit: () => {
       quitRequested = true;
       machine.requestStop('quit');

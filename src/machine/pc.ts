@@ -57,6 +57,11 @@ export interface PcConfig {
   /** Log lines for `-d` items (guest_errors, unimp, int, cpu_reset). */
   log?: (item: string, line: string) => void;
   logItems?: Set<string>;
+  /**
+   * Host hook for guest RAM, called right after the memory is created and before anything is
+   * loaded into it: the Node CLI maps the kqemu RAM file over it (src/host/node/ram-file.ts).
+   */
+  backRam?: (mem: GuestMemory) => void;
 }
 
 const PM_BASE = 0x600;
@@ -120,6 +125,7 @@ export class PcMachine {
   constructor(config: PcConfig) {
     this.config = config;
     this.mem = new GuestMemory(config.ramSize);
+    config.backRam?.(this.mem);
     this.clock = new Clock(config.clockMode ?? 'realtime');
     const io = this.io;
     this.pic = new Pic8259(io);
