@@ -22,7 +22,7 @@ const WORKLOADS: Record<string, string> = {
   // ecx = big; L: add eax,ecx; xor edx,eax; dec ecx; jnz L
   'alu loop': 'b900000001 01c8 31c2 49 75f9',
   // esi=0x100000; L: mov eax,[esi]; add eax,1; mov [esi],eax; dec ecx; jnz L
-  'load/store loop': 'b900000001 be00001000 8b06 83c001 8906 49 75f5',
+  'load/store loop': 'b900000001 be00001000 8b06 83c001 8906 49 75f6',
   // L: push eax; pop ebx; call f; dec ecx; jnz L; f: ret
   'call/push loop': 'b900000001 50 5b e804000000 49 75f6 cc c3',
 };

@@ -52,6 +52,8 @@ export class KqemuStats {
 
 /** Executions of a block address before it is compiled. */
 export const DEFAULT_THRESHOLD = 8;
+/** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
+const INTERP_STRETCH = 2048;
 /** Blocks kept before the whole cache is flushed. */
 const MAX_BLOCKS = 65536;
 
@@ -146,9 +148,11 @@ export class KqemuEngine {
     let n = 0;
     while (n < budget) {
       if (c.events !== 0 || c.halted || !this.isOk()) {
-        // Events, halts and unsupported modes go through the interpreter's loop.
-        if (!this.isOk()) stats.exitsNotOk++;
-        const ex = c.run(c.events !== 0 || c.halted ? 1 : Math.min(64, budget - n));
+        // Events and halts go through one interpreter step; a state compiled code may not run in
+        // (kernel code in normal mode, real/v8086 mode, non-flat segments) gets a longer stretch.
+        const notOk = c.events === 0 && !c.halted;
+        if (notOk) stats.exitsNotOk++;
+        const ex = c.run(notOk ? Math.min(INTERP_STRETCH, budget - n) : 1);
         n += c.lastRun;
         stats.insnsInterpreted += c.lastRun;
         if (ex !== EXIT_BUDGET) {

@@ -56,6 +56,8 @@ const IMP_GETCF = 7;
 const IMP_RDW = [0, 8, 9, 0, 10]; // read with write intent (read-modify-write destinations)
 
 const MAX_BLOCK_INSNS = 64;
+/** Iterations a self-looping block runs per call before returning to the dispatcher. */
+const LOOP_LIMIT = 256;
 
 const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
@@ -85,6 +87,10 @@ export class Translator {
   private RES = 0;
   private VAL = 0;
   private T = 0;
+  /** Instructions completed by earlier iterations of a block that loops back to its start. */
+  private BASE = 0;
+  private ITER = 0;
+  private startEip = 0;
   private known = K_UNKNOWN;
   private count = 0;
   private rNeed = 0;
@@ -107,8 +113,13 @@ export class Translator {
     this.RES = f.local();
     this.VAL = f.local();
     this.T = f.local();
+    this.BASE = f.local();
+    this.ITER = f.local();
+    this.startEip = eip;
     this.known = K_UNKNOWN;
     this.count = 0;
+    // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
+    f.loop();
     this.rNeed = c.rNeed;
     this.wNeed = c.wNeed;
     const pageEnd = (lin & ~0xfff) + 0x1000;
@@ -137,6 +148,8 @@ export class Translator {
     }
     if (this.count === 0) return null;
     if (!ended) this.exit(curEip);
+    f.op(W.OP_END);
+    f.op(W.OP_UNREACHABLE);
     return { count: this.count, length: cur - lin, func: f };
   }
 
@@ -146,14 +159,39 @@ export class Translator {
   private exit(eip: number): void {
     const f = this.f;
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
-    f.const(this.count).op(W.OP_RETURN);
+    this.returnCount();
+  }
+
+  /** Return the number of guest instructions completed (earlier loop iterations included). */
+  private returnCount(): void {
+    this.f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).op(W.OP_RETURN);
+  }
+
+  /**
+   * Control goes to `target` (the current instruction, already counted, is a branch). A branch to
+   * the block's own start loops inside the wasm function, at most LOOP_LIMIT times per call so
+   * interrupts and the run loop's budget are still honoured. `depth` is the number of wasm blocks
+   * enclosing this point inside the loop.
+   */
+  private jumpTo(target: number, depth: number): void {
+    const f = this.f;
+    if (target === this.startEip) {
+      f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
+      f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
+      f.brIf(depth);
+      // Out of iterations: leave with the loop's instructions already in BASE.
+      f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
+      f.get(this.BASE).op(W.OP_RETURN);
+      return;
+    }
+    this.exitPending(target);
   }
 
   /** Exit with EIP taken from the stack top. */
   private exitDynamic(): void {
     const f = this.f;
     f.set(this.T).const(0).get(this.T).mem(W.OP_I32_STORE, off(R_EIP), 2);
-    f.const(this.count).op(W.OP_RETURN);
+    this.returnCount();
   }
 
   private loadReg(reg: number, bits: number): void {
@@ -242,7 +280,7 @@ export class Translator {
   private exitPending(eip: number): void {
     const f = this.f;
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
-    f.const(this.count).op(W.OP_RETURN);
+    this.returnCount();
   }
 
   /** Operand r/m → stack (register or memory). */
@@ -516,7 +554,7 @@ export class Translator {
       this.count++;
       this.cond(op & 0xf);
       f.if_();
-      this.exitPending((next + i.imm) | 0);
+      this.jumpTo((next + i.imm) | 0, 1);
       f.op(W.OP_END);
       this.exitPending(next);
       this.count--;
@@ -545,7 +583,7 @@ export class Translator {
       case 0xe9:
       case 0xeb:
         this.count++;
-        this.exitPending((next + i.imm) | 0);
+        this.jumpTo((next + i.imm) | 0, 0);
         this.count--;
         return EMIT_END;
       case 0xe8:
