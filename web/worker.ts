@@ -50,8 +50,8 @@ function status(sample = false): Status {
     lastSample = { t: now, instructions, mips };
   }
   return {
-    engine: ENGINE,
-    kqemu: "disabled",
+    engine: m?.kqemu ? "kqemu (wasm translator) + interpreter" : ENGINE,
+    kqemu: m?.kqemu ? m.kqemu.mode : "disabled",
     state,
     ...(stopReason ? { reason: stopReason } : {}),
     mips,
@@ -71,6 +71,8 @@ function start(req: StartRequest): void {
     initrd: req.initrd ? new Uint8Array(req.initrd) : undefined,
     append: req.append,
     clockMode: "realtime",
+    // The accelerator runs the same in a browser (no RAM file there): normal mode, as the CLI's default.
+    accel: "kqemu-user",
   });
   machine = m;
   m.serial.onTransmit = (byte) => {
@@ -84,9 +86,9 @@ function start(req: StartRequest): void {
     machine: m,
     name: "tsqemu-web",
     version: VERSION,
-    kqemuMode: () => "disabled",
+    kqemuMode: () => (m.kqemu ? m.kqemu.mode : "disabled"),
     kvmEnabled: () => false,
-    kqemuStats: () => [],
+    kqemuStats: () => m.kqemu?.infoLines() ?? [],
     quit: () => m.requestStop("quit"),
     setLogItems: (items) => {
       if (items.length > 0) throw new Error("logging is not available in the browser");

@@ -184,8 +184,8 @@ describe("web page (Chromium, headless)", { timeout: BUDGET_MS + 60_000 }, () =>
       (await page.textContent("#progress-text")) ?? "",
       /^loaded vmlinuz and initrd\.img \(\d+\.\d MiB\)$/,
     );
-    assert.equal(await page.textContent("#status-engine"), "interpreter (tcg)");
-    assert.equal(await page.textContent("#status-kqemu"), "disabled");
+    assert.equal(await page.textContent("#status-engine"), "kqemu (wasm) + interpreter");
+    assert.equal(await page.textContent("#status-kqemu"), "user");
     // Two periodic reports: the guest executes instructions, and the MIPS figure is live.
     const first = await page.evaluate(() => window.tsqemu.status()!.instructions);
     await page.waitForFunction((n) => (window.tsqemu.status()?.instructions ?? 0) > n, first, {
@@ -228,12 +228,12 @@ describe("web page (Chromium, headless)", { timeout: BUDGET_MS + 60_000 }, () =>
   it("answers info kqemu in the monitor panel", async () => {
     await page.fill("#monitor-input", "info kqemu");
     await page.press("#monitor-input", "Enter");
-    await page.waitForFunction(() => window.tsqemu.monitorText().includes("kqemu support: disabled"), null, {
+    await page.waitForFunction(() => window.tsqemu.monitorText().includes("kqemu support: enabled for user code"), null, {
       timeout: 10_000,
     });
     const text = await page.evaluate(() => window.tsqemu.monitorText());
     assert.match(text, /QEMU 0\.1\.0 \(tsqemu\) monitor/);
-    assert.match(text, /\(qemu\) info kqemu\nkqemu support: disabled\n/);
+    assert.match(text, /\(qemu\) info kqemu\nkqemu support: enabled for user code\ncompiled code: \d+ guest instructions/);
     await page.fill("#monitor-input", "info cpus");
     await page.press("#monitor-input", "Enter");
     await page.waitForFunction(() => /\* CPU #0: pc=0x[0-9a-f]{8}/.test(window.tsqemu.monitorText()), null, {
