@@ -59,8 +59,9 @@ const MAX_BLOCKS = 65536;
 
 export class KqemuEngine {
   readonly stats = new KqemuStats();
-  private readonly blocks = new Map<number, Block>();
-  private readonly pageBlocks = new Map<number, number[]>();
+  /** Blocks by physical page, then by (page offset << 2 | CPL): small-integer keys hash fast. */
+  private readonly blocks = new Map<number, Map<number, Block>>();
+  private blockCount = 0;
   private readonly translator: Translator;
   private readonly imports: WebAssembly.ModuleImports;
   private invalidations = 0;
@@ -109,18 +110,18 @@ export class KqemuEngine {
   }
 
   private invalidatePage(page: number): void {
-    const keys = this.pageBlocks.get(page);
-    if (!keys) return;
+    const inPage = this.blocks.get(page);
+    if (!inPage) return;
     this.invalidations++;
     this.stats.invalidatedPages++;
-    for (const k of keys) this.blocks.delete(k);
-    this.stats.invalidatedBlocks += keys.length;
-    this.pageBlocks.delete(page);
+    this.stats.invalidatedBlocks += inPage.size;
+    this.blockCount -= inPage.size;
+    this.blocks.delete(page);
   }
 
   flush(): void {
     this.blocks.clear();
-    this.pageBlocks.clear();
+    this.blockCount = 0;
     this.stats.flushes++;
   }
 
@@ -185,12 +186,21 @@ export class KqemuEngine {
       }
       const phys = (e & ~0xfff) | (lin & 0xfff);
       // Key: physical address and the mode bits the translation assumed (CPL).
-      const key = phys * 4 + r[R_CPL];
-      let b = this.blocks.get(key);
+      const page = phys >>> 12;
+      let inPage = this.blocks.get(page);
+      if (inPage === undefined) {
+        inPage = new Map();
+        this.blocks.set(page, inPage);
+        // The page now holds code we depend on: writes to it must invalidate.
+        if (page < c.codePage.length) c.codePage[page] = 1;
+      }
+      const key = ((phys & 0xfff) << 2) | r[R_CPL];
+      let b = inPage.get(key);
       if (b === undefined || b.eip !== eip) {
-        b = { fn: null, eip, heat: 0, page: phys >>> 12 };
-        this.blocks.set(key, b);
-        this.addToPage(b.page, key);
+        if (this.blockCount >= MAX_BLOCKS) this.flush();
+        b = { fn: null, eip, heat: 0, page };
+        inPage.set(key, b);
+        this.blockCount++;
       }
       if (b.fn === null) {
         if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, lin, eip);
@@ -227,23 +237,8 @@ export class KqemuEngine {
     return EXIT_BUDGET;
   }
 
-  private addToPage(page: number, key: number): void {
-    let list = this.pageBlocks.get(page);
-    if (!list) {
-      list = [];
-      this.pageBlocks.set(page, list);
-    }
-    list.push(key);
-    // The page now holds code we depend on: writes to it must invalidate.
-    if (page < this.c.codePage.length) this.c.codePage[page] = 1;
-  }
-
   private compile(b: Block, lin: number, eip: number): void {
     const t0 = performance.now();
-    if (this.blocks.size > MAX_BLOCKS) {
-      this.flush();
-      return;
-    }
     const tb = this.translator.translate(lin, eip);
     if (tb === null) {
       b.heat = -1;
@@ -270,7 +265,7 @@ export class KqemuEngine {
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
       `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected`,
-      `cache: ${this.blocks.size} entries (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
+      `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok)`,
     ];

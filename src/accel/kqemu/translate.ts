@@ -68,6 +68,7 @@ const K_SUB32 = 1; // FOP_SUB on 32-bit operands held in locals A, B, RES
 const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local
 const K_ADD32 = 3; // FOP_ADD, 32-bit, A, B, RES
 const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
+const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in RES (INC/DEC/shifts)
 
 export interface TranslatedBlock {
   /** Guest instructions in the block. */
@@ -324,6 +325,7 @@ export class Translator {
         f.const(0);
         return;
       case K_CFSTORED:
+      case K_RES32:
         f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND);
         return;
       default:
@@ -379,6 +381,17 @@ export class Translator {
           break;
         case 7:
           f.get(RES).const(0).op(W.OP_I32_LE_S);
+          break;
+        default:
+          done = false;
+      }
+    } else if (k === K_RES32) {
+      switch (cc >> 1) {
+        case 2:
+          f.get(RES).op(W.OP_I32_EQZ);
+          break;
+        case 4:
+          f.get(RES).const(31).op(W.OP_I32_SHR_U);
           break;
         default:
           done = false;
@@ -746,7 +759,7 @@ export class Translator {
    * A/B/RES). Pair with emitIncDec().
    */
   private cfForIncDec(): void {
-    if (this.known !== K_CFSTORED) {
+    if (this.known !== K_CFSTORED && this.known !== K_RES32) {
       this.getCF();
       this.f.set(this.T);
     }
@@ -755,7 +768,7 @@ export class Translator {
   /** INC/DEC of A into RES with flags; CF (from cfForIncDec) goes to r[R_EFLAGS]. */
   private emitIncDec(isDec: boolean, bits: number): void {
     const f = this.f;
-    if (this.known !== K_CFSTORED) {
+    if (this.known !== K_CFSTORED && this.known !== K_RES32) {
       f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_CF).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_OR);
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
     }
@@ -764,7 +777,7 @@ export class Translator {
     f.set(this.RES);
     f.const(1).set(this.B);
     this.lazyFlags(isDec ? FOP_DEC : FOP_INC, bits);
-    this.known = K_CFSTORED;
+    this.known = bits === 32 ? K_RES32 : K_CFSTORED;
   }
 
   private emitGrp5(i: Insn, eip: number, next: number): number {
@@ -881,7 +894,7 @@ export class Translator {
     this.storeStateConst(R_FOP, FOP_RESULT);
     this.storeState(R_FRES, this.RES);
     this.storeStateConst(R_FSIZE, 32);
-    this.known = K_CFSTORED;
+    this.known = K_RES32;
     return EMIT_OK;
   }
 }
