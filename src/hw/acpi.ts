@@ -1,6 +1,7 @@
 // ACPI for the PC board: the fixed-hardware PM1 event/control registers and PM timer (the
 // PIIX4 PM block, mapped by the 00:01.3 function's PMBA), and a builder for the tables a guest
-// reads: RSDP (rev 0), RSDT, FADT (rev 1 layout), FACS and a DSDT emitted as AML bytes.
+// reads: RSDP (rev 0), RSDT, FADT (rev 1 layout), FACS, a DSDT emitted as AML bytes, and an
+// optional HPET table (IA-PC HPET 1.0a §3.2.4).
 //
 // References: ACPI 1.0b §4.7.3 (PM1 registers: PM1_STS/PM1_EN bit layout, PM1_CNT SLP_TYP/
 // SLP_EN, PM timer at 3.579545 MHz), §5.2 (RSDP, SDT header, RSDT, FADT field offsets, FACS),
@@ -343,7 +344,22 @@ export interface AcpiOptions {
   centuryIndex?: number;
   /** Extra AML appended to the DSDT's definition block (devices, processors...). */
   dsdtExtra?: Aml[];
+  /** An HPET timer block to announce with an HPET table (IA-PC HPET 1.0a §3.2.4). */
+  hpet?: AcpiHpet;
 }
+
+export interface AcpiHpet {
+  /** Physical address of the register block (in system memory space). */
+  address: number;
+  /** Event Timer Block ID: the low 32 bits of the block's GCAP_ID register. */
+  blockId: number;
+  /** HPET sequence number (default 0). */
+  number?: number;
+  /** Main counter minimum clock tick in periodic mode (default 128). */
+  minTick?: number;
+}
+
+export const HPET_TABLE_SIZE = 56;
 
 export interface AcpiTables {
   rsdp: number;
@@ -351,6 +367,8 @@ export interface AcpiTables {
   fadt: number;
   facs: number;
   dsdt: number;
+  /** The HPET table, when options.hpet was given. */
+  hpet?: number;
   /** First guest-physical address after the tables (rsdp excluded). */
   end: number;
 }
@@ -446,11 +464,35 @@ export function buildAcpiTables(
   put32(mem, fadt + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_RTC_S4);
   checksum(mem, fadt, FADT_REV1_SIZE, 9);
 
-  const rsdt = align(fadt + FADT_REV1_SIZE, 16);
-  const rsdtLen = SDT_HEADER_SIZE + 4;
+  // HPET description table (IA-PC HPET 1.0a §3.2.4): block ID at 36, base address as a Generic
+  // Address Structure at 40 (system memory, 64-bit registers), HPET number at 52, minimum tick
+  // at 53, page protection at 55 (1: the block's 4 KiB page holds nothing else).
+  let hpet: number | undefined;
+  const tables = [fadt];
+  let next = fadt + FADT_REV1_SIZE;
+  if (options.hpet) {
+    hpet = align(next, 16);
+    mem.fill(0, hpet, hpet + HPET_TABLE_SIZE);
+    sdtHeader(mem, hpet, "HPET", HPET_TABLE_SIZE, 1);
+    put32(mem, hpet + 36, options.hpet.blockId);
+    mem[hpet + 40] = 0; // address space: system memory
+    mem[hpet + 41] = 64; // register bit width
+    mem[hpet + 42] = 0; // register bit offset
+    put32(mem, hpet + 44, options.hpet.address);
+    put32(mem, hpet + 48, 0);
+    mem[hpet + 52] = options.hpet.number ?? 0;
+    put16(mem, hpet + 53, options.hpet.minTick ?? 128);
+    mem[hpet + 55] = 1;
+    checksum(mem, hpet, HPET_TABLE_SIZE, 9);
+    tables.push(hpet);
+    next = hpet + HPET_TABLE_SIZE;
+  }
+
+  const rsdt = align(next, 16);
+  const rsdtLen = SDT_HEADER_SIZE + 4 * tables.length;
   mem.fill(0, rsdt, rsdt + rsdtLen);
   sdtHeader(mem, rsdt, "RSDT", rsdtLen, 1);
-  put32(mem, rsdt + SDT_HEADER_SIZE, fadt);
+  for (let i = 0; i < tables.length; i++) put32(mem, rsdt + SDT_HEADER_SIZE + 4 * i, tables[i]!);
   checksum(mem, rsdt, rsdtLen, 9);
 
   if (rsdpAddr & 15) throw new Error("RSDP must be 16-byte aligned");
@@ -461,5 +503,5 @@ export function buildAcpiTables(
   put32(mem, rsdpAddr + 16, rsdt);
   checksum(mem, rsdpAddr, RSDP_REV0_SIZE, 8);
 
-  return { rsdp: rsdpAddr, rsdt, fadt, facs, dsdt, end: rsdt + rsdtLen };
+  return { rsdp: rsdpAddr, rsdt, fadt, facs, dsdt, hpet, end: rsdt + rsdtLen };
 }

@@ -2,6 +2,7 @@
 // the CPU engine and the devices' timers (DESIGN.md: "the run loop").
 import type { CpuBus } from '../cpu/bus.ts';
 import { CPU, EV_IRQ, EXIT_HLT, EXIT_SHUTDOWN } from '../cpu/cpu.ts';
+import type { X87 } from '../cpu/fpu.ts';
 import {
   CR0_ET,
   CR0_PE,
@@ -32,6 +33,7 @@ import { I8042 } from '../hw/i8042.ts';
 import { KqemuEngine } from '../accel/kqemu/engine.ts';
 import { Mc146818 } from '../hw/mc146818.ts';
 import { AcpiPm, buildAcpiTables } from '../hw/acpi.ts';
+import { HPET_BASE, HPET_FREQ_14MHZ, HPET_MMIO_SIZE, Hpet } from '../hw/hpet.ts';
 import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from '../hw/pci.ts';
 import { Pic8259 } from '../hw/pic8259.ts';
 import { Pit8254 } from '../hw/pit8254.ts';
@@ -41,6 +43,7 @@ import { Uart16550 } from '../hw/uart16550.ts';
 import { loadLinux } from './boot/linux.ts';
 import { Clock, type ClockMode } from './clock.ts';
 import { IoBus } from './ioport.ts';
+import { MmioBus } from './mmio.ts';
 import type { Tracer } from './trace.ts';
 import { GuestMemory } from './memory.ts';
 
@@ -94,10 +97,13 @@ const yieldToHost: () => Promise<void> =
 export class PcMachine {
   readonly mem: GuestMemory;
   readonly io = new IoBus();
+  /** Memory-mapped devices outside RAM (the HPET). */
+  readonly mmio = new MmioBus();
   readonly clock: Clock;
   readonly pic: Pic8259;
   readonly pit: Pit8254;
   readonly rtc: Mc146818;
+  readonly hpet: Hpet;
   readonly serial: Uart16550;
   readonly kbc: I8042;
   readonly port92: Port92;
@@ -136,8 +142,26 @@ export class PcMachine {
       levels[irq] = level ? 1 : 0;
       this.pic.setIrq(irq, level);
     };
-    this.pit = new Pit8254(this.clock, setIrq, io);
-    this.rtc = new Mc146818(this.clock, setIrq, io);
+    // The HPET's LegacyReplacement route (IA-PC HPET 1.0a §2.3.5) takes IRQ0 and IRQ8 from the PIT
+    // and the RTC: their outputs pass through this switch, which remembers their levels meanwhile.
+    let legacyReplaced = false;
+    const legacyLevels = new Uint8Array(16);
+    const pitRtcIrq = (irq: number, level: boolean): void => {
+      legacyLevels[irq] = level ? 1 : 0;
+      if (!legacyReplaced) setIrq(irq, level);
+    };
+    this.pit = new Pit8254(this.clock, pitRtcIrq, io);
+    this.rtc = new Mc146818(this.clock, pitRtcIrq, io);
+    // 14.31818 MHz as on the ICH: Linux wants a comparator 128 ticks ahead of the counter it read
+    // back (HPET_MIN_CYCLES), 9 us at this rate, which an interpreted guest comfortably meets.
+    this.hpet = new Hpet(this.clock, setIrq, {
+      frequency: HPET_FREQ_14MHZ,
+      onLegacyRoute: (on) => {
+        legacyReplaced = on;
+        for (const irq of [0, 8]) if (legacyLevels[irq]) setIrq(irq, !on);
+      },
+    });
+    this.mmio.register(HPET_BASE, HPET_MMIO_SIZE, this.hpet);
     this.rtc.setMemorySize(config.ramSize);
     this.serial = new Uart16550(this.clock, setIrq, io, 0x3f8, 4);
     this.kbc = new I8042(setIrq, io);
@@ -177,6 +201,18 @@ export class PcMachine {
       tsc: () => this.clock.now(), // a 1 GHz time-stamp counter
     };
     this.cpu = new CPU(this.mem, bus);
+    // x87 FERR# drives IRQ13 as on the PC/AT; a write to port F0h clears that request and asserts
+    // IGNNE# until FERR# goes away (PIIX/PIIX4 coprocessor error logic). Used with CR0.NE = 0 only.
+    const x87 = this.cpu.fpu as X87 | null;
+    if (x87) {
+      x87.onFerr = (on) => setIrq(13, on);
+      io.register(0xf0, 1, {
+        write8: () => {
+          setIrq(13, false);
+          if (x87.ferr) x87.ignne = true;
+        },
+      });
+    }
     if (config.accel === 'kqemu-user' || config.accel === 'kqemu-full')
       this.kqemu = new KqemuEngine(this.cpu, config.accel === 'kqemu-full' ? 'full' : 'user');
     this.kbc.onReset = () => this.requestReset();
@@ -210,6 +246,13 @@ export class PcMachine {
         `${head} i=${!hw && (vector === 3 || vector === 4 || vector >= 32) ? 1 : 0} cpl=${r[R_CPL]} IP=${h4(r[R_SEL + CS])}:${h8(eip)} pc=${h8(r[R_SEGBASE + CS] + eip)} SP=${h4(r[R_SEL + SS])}:${h8(r[ESP])} EAX=${h8(r[EAX])}`,
       );
     };
+    this.mmio.onUnassigned = (addr, size, write, value) => {
+      if (!logItems.has('guest_errors')) return;
+      config.log?.(
+        'guest_errors',
+        `unassigned mmio ${write ? 'write' : 'read'} addr 0x${(addr >>> 0).toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
+      );
+    };
     io.onUnassigned = (port, size, write, value) => {
       if (!logItems.has('guest_errors')) return;
       config.log?.(
@@ -220,12 +263,13 @@ export class PcMachine {
     this.loadFirmware();
   }
 
-  private mmioRead(_addr: number, size: number): number {
-    // Nothing is mapped outside RAM yet: open bus reads all ones.
-    return size === 4 ? -1 : size === 2 ? 0xffff : 0xff;
+  private mmioRead(addr: number, size: number): number {
+    return this.mmio.read(addr, size);
   }
 
-  private mmioWrite(_addr: number, _size: number, _value: number): void {}
+  private mmioWrite(addr: number, size: number, value: number): void {
+    this.mmio.write(addr, size, value);
+  }
 
   /** Put the boot state in place: the Linux kernel via the 32-bit boot protocol. */
   private loadFirmware(): void {
@@ -233,7 +277,10 @@ export class PcMachine {
     const cpu = this.cpu;
     cpu.reset();
     // ACPI tables live in the reserved BIOS area; Linux finds the RSDP by scanning E0000-FFFFF.
-    buildAcpiTables(this.mem.ram, ACPI_TABLES, ACPI_RSDP, { pmBase: PM_BASE });
+    buildAcpiTables(this.mem.ram, ACPI_TABLES, ACPI_RSDP, {
+      pmBase: PM_BASE,
+      hpet: { address: HPET_BASE, blockId: this.hpet.capabilities },
+    });
     if (!cfg.kernel) return;
     const boot = loadLinux(this.mem.ram, cfg.kernel, {
       cmdline: cfg.append ?? '',
@@ -308,6 +355,7 @@ export class PcMachine {
     this.pic.reset();
     this.pit.reset();
     this.rtc.reset();
+    this.hpet.reset();
     this.serial.reset();
     this.mem.ram.fill(0);
     this.cpu.flushCodeCache();
