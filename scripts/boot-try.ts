@@ -8,12 +8,13 @@ const m = new PcMachine({
   initrd: readFileSync(dir + 'initrd.img'),
   append: process.argv[2] ?? 'console=ttyS0 earlyprintk=serial,ttyS0,115200',
   noReboot: true,
+  accel: (process.env.ACCEL ?? 'tcg') as 'tcg' | 'kqemu-user' | 'kqemu-full',
   logItems: new Set((process.env.LOGI ?? 'unimp').split(',')),
   log: (i, l) => process.stderr.write(`[${i}] ${l}\n`),
 });
 m.serial.onTransmit = (b) => process.stdout.write(String.fromCharCode(b));
 const t0 = performance.now();
-const timer = setInterval(() => { process.stderr.write(`\n[t=${((performance.now()-t0)/1000).toFixed(1)}s insns=${m.instructions} eip=${(m.cpu.r[R_EIP]>>>0).toString(16)} mips=${m.mips().toFixed(1)} irqs=${[...m.irqCounts].join(',')}]\n${process.env.PITDUMP ? m.pit.dump() + '\n' : ''}`); }, 5000);
+const timer = setInterval(() => { process.stderr.write(`\n[t=${((performance.now()-t0)/1000).toFixed(1)}s insns=${m.instructions} eip=${(m.cpu.r[R_EIP]>>>0).toString(16)} mips=${m.mips().toFixed(1)} idle=${(m.idleMs/1000).toFixed(1)}s irqs=${[...m.irqCounts].join(',')}]\n${process.env.PITDUMP ? m.pit.dump() + '\n' : ''}`); }, 5000);
 const reason = await m.run();
 clearInterval(timer);
 console.error('\nstop:', reason, 'eip', (m.cpu.r[R_EIP]>>>0).toString(16), 'insns', m.instructions);

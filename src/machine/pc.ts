@@ -124,6 +124,8 @@ export class PcMachine {
   onPowerButton: (() => void) | null = null;
   /** `-d in_asm/exec/cpu`: while active, the CPU runs one instruction at a time (see trace.ts). */
   tracer: Tracer | null = null;
+  /** Host milliseconds spent waiting with the CPU halted (guest idle). */
+  idleMs = 0;
   /** Instructions executed since power-on, and host time spent in the engine. */
   instructions = 0;
   private readonly start = performance.now();
@@ -424,6 +426,7 @@ export class PcMachine {
           continue;
         }
         const waitMs = Math.max(0, Math.min(50, (clock.nextDeadline() - clock.now()) / 1e6));
+        const idleStart = performance.now();
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, waitMs);
           this.wake = () => {
@@ -432,6 +435,7 @@ export class PcMachine {
           };
         });
         this.wake = null;
+        this.idleMs += performance.now() - idleStart;
         clock.runTimers();
       } else {
         await yieldToHost();
