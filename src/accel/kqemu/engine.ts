@@ -29,6 +29,10 @@ interface Block {
   fn: BlockFn | null;
   /** The EIP the block was translated for: EIPs are baked into the code, so an alias elsewhere differs. */
   eip: number;
+  /** CPL the translation assumed (TLB permission checks are baked in). */
+  cpl: number;
+  /** Physical address of its page (<< 12), to validate a jump-cache hit against the current TLB entry. */
+  physBase: number;
   /** Executions before compilation (negative once compiled or rejected). */
   heat: number;
   page: number;
@@ -54,6 +58,7 @@ export class KqemuStats {
 export const DEFAULT_THRESHOLD = 8;
 /** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
 const INTERP_STRETCH = 2048;
+const JC_SIZE = 4096;
 /** Blocks kept before the whole cache is flushed. */
 const MAX_BLOCKS = 65536;
 
@@ -62,6 +67,8 @@ export class KqemuEngine {
   /** Blocks by physical page, then by (page offset << 2 | CPL): small-integer keys hash fast. */
   private readonly blocks = new Map<number, Map<number, Block>>();
   private blockCount = 0;
+  /** Direct-mapped cache by EIP of recently run compiled blocks (QEMU's tb_jmp_cache in spirit). */
+  private readonly jc: (Block | undefined)[] = new Array(JC_SIZE).fill(undefined);
   private readonly translator: Translator;
   private readonly imports: WebAssembly.ModuleImports;
   private invalidations = 0;
@@ -115,11 +122,17 @@ export class KqemuEngine {
     this.invalidations++;
     this.stats.invalidatedPages++;
     this.stats.invalidatedBlocks += inPage.size;
+    // Jump-cache entries may still point at these blocks: make them fail validation.
+    for (const b of inPage.values()) {
+      b.fn = null;
+      b.eip = -1;
+    }
     this.blockCount -= inPage.size;
     this.blocks.delete(page);
   }
 
   flush(): void {
+    this.jc.fill(undefined);
     this.blocks.clear();
     this.blockCount = 0;
     this.stats.flushes++;
@@ -165,6 +178,31 @@ export class KqemuEngine {
       const eip = r[R_EIP];
       const lin = (r[R_SEGBASE + CS] + eip) | 0;
       let e = c.tlb[lin >>> 12];
+      // Fast path: a compiled block for this EIP, CPL and physical page (CS base is 0 when isOk()).
+      const h = (eip ^ (eip >>> 12)) & (JC_SIZE - 1);
+      let b = this.jc[h];
+      if (
+        b !== undefined &&
+        b.eip === eip &&
+        b.cpl === r[R_CPL] &&
+        (e & (c.rNeed | TLB_IO)) === c.rNeed &&
+        (e & ~0xfff) === b.physBase &&
+        b.fn !== null
+      ) {
+        try {
+          const k = b.fn();
+          n += k;
+          stats.insnsCompiled += k;
+        } catch (err) {
+          if (err !== FAULT) throw err;
+          const ex = this.fault();
+          if (ex >= 0) {
+            c.lastRun = n;
+            return ex;
+          }
+        }
+        continue;
+      }
       if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
         // Walk the page tables for the fetch; a fault is left for the interpreter to raise.
         try {
@@ -195,10 +233,10 @@ export class KqemuEngine {
         if (page < c.codePage.length) c.codePage[page] = 1;
       }
       const key = ((phys & 0xfff) << 2) | r[R_CPL];
-      let b = inPage.get(key);
+      b = inPage.get(key);
       if (b === undefined || b.eip !== eip) {
         if (this.blockCount >= MAX_BLOCKS) this.flush();
-        b = { fn: null, eip, heat: 0, page };
+        b = { fn: null, eip, cpl: r[R_CPL], physBase: e & ~0xfff, heat: 0, page };
         inPage.set(key, b);
         this.blockCount++;
       }
@@ -215,26 +253,32 @@ export class KqemuEngine {
           continue;
         }
       }
+      this.jc[h] = b;
       try {
         const k = b.fn();
         n += k;
         stats.insnsCompiled += k;
       } catch (err) {
         if (err !== FAULT) throw err;
-        stats.exitsFault++;
-        r[R_EIP] = c.eipStart;
-        if (c.trapExceptions) {
+        const ex = this.fault();
+        if (ex >= 0) {
           c.lastRun = n;
-          return EXIT_EXCEPTION;
-        }
-        if (!c.deliverException()) {
-          c.lastRun = n;
-          return EXIT_SHUTDOWN;
+          return ex;
         }
       }
     }
     c.lastRun = n;
     return EXIT_BUDGET;
+  }
+
+  /** A guest fault raised inside compiled code: deliver it like the interpreter. Returns an exit code or -1. */
+  private fault(): number {
+    const c = this.c;
+    this.stats.exitsFault++;
+    c.r[R_EIP] = c.eipStart;
+    if (c.trapExceptions) return EXIT_EXCEPTION;
+    if (!c.deliverException()) return EXIT_SHUTDOWN;
+    return -1;
   }
 
   private compile(b: Block, lin: number, eip: number): void {
