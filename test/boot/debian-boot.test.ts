@@ -83,5 +83,10 @@ for (const [name, args] of MODES) {
     assert.equal(run.status, 0, `exit status; output tail:\n${tail}`);
     const bad = run.output.split(/\r?\n/).filter((l) => BAD_LINES.test(l));
     assert.deepEqual(bad, [], 'kernel log has warnings');
+    // The HPET (hw/hpet.ts) is the clockevent and the TSC's watchdog; the PIT clocksource, which is
+    // bogus once the tick is one-shot, is never registered.
+    assert.match(run.output, /hpet0: at MMIO 0xfed00000/, 'HPET found through the ACPI HPET table');
+    assert.match(run.output, /clocksource: Switched to clocksource (tsc|hpet)\r?$/m, 'final clocksource');
+    assert.doesNotMatch(run.output, /clocksource: pit:/, 'PIT clocksource registered');
   });
 }
