@@ -251,7 +251,8 @@ export class Hpet implements MmioHandler {
       return;
     }
     const now = this.clock.now();
-    t.timer.mod(Math.min(this.timeOfTick(t.matchTick), now + MAX_ARM_NS));
+    // Never at or before now: a callback that found nothing due must not re-fire in the same pass.
+    t.timer.mod(Math.max(now + 1, Math.min(this.timeOfTick(t.matchTick), now + MAX_ARM_NS)));
   }
 
   /**

@@ -273,6 +273,9 @@ test("64-bit comparator: matches on the full 64-bit counter; 64-bit write sets b
   assert.equal(irq.rising[0], 0);
   runUntil(clock, 32 * 10);
   assert.equal(irq.rising[0], 1);
+  // The next 64-bit match is 2^64 ticks away: nothing more for the next 73 minutes.
+  runUntil(clock, 2 ** 42);
+  assert.equal(irq.rising[0], 1);
   // Switching to 32-bit mode zeroes the high half.
   wr(hpetTnConf(0), TN_INT_ENB_CNF | TN_32MODE_CNF);
   assert.equal(hpet.read64(hpetTnCmp(0)), 0x10n);
