@@ -39,7 +39,7 @@ test(`kqemu: ${CASES} host-differential cases compiled to wasm agree with the ho
 test('kqemu: groups the translator covers (alu, mov, cond, stack, seq, pf, ...) agree with the host CPU', async (t) => {
   let engine: KqemuEngine | null = null;
   let res: Awaited<ReturnType<typeof runCases>>;
-  const groups = ['alu', 'mov', 'cond', 'stack', 'seq', 'pf', 'lea', 'unary', 'shift', 'xchg'];
+  const groups = ['alu', 'mov', 'cond', 'stack', 'seq', 'pf', 'lea', 'unary', 'shift', 'xchg', 'mul', 'addr16'];
   try {
     res = await runCases(generate(SEED + 1, 20000, groups), 20, (c) => {
       engine = new KqemuEngine(c, 'user', 1);

@@ -64,6 +64,8 @@ const MAX_BLOCKS = 65536;
 
 export class KqemuEngine {
   readonly stats = new KqemuStats();
+  /** Instructions that ended blocks untranslated, by opcode/form (for `info kqemu` and tuning). */
+  readonly untranslated = new Map<number, number>();
   /** Blocks by physical page, then by (page offset << 2 | CPL): small-integer keys hash fast. */
   private readonly blocks = new Map<number, Map<number, Block>>();
   private blockCount = 0;
@@ -79,6 +81,10 @@ export class KqemuEngine {
     public threshold = DEFAULT_THRESHOLD,
   ) {
     this.translator = new Translator(c);
+    this.translator.unsupported = (i) => {
+      const k = (i.op << 3) | (i.mod === 3 ? 0 : 4) | ((i.flags & 1) !== 0 ? 0 : 2);
+      this.untranslated.set(k, (this.untranslated.get(k) ?? 0) + 1);
+    };
     const r = c.r;
     const at = (eip: number) => {
       c.eipStart = eip;
@@ -312,6 +318,11 @@ export class KqemuEngine {
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok)`,
+      `most frequent untranslated: ${[...this.untranslated]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, v]) => `${(k >> 3).toString(16)}${k & 4 ? '/m' : ''}${k & 2 ? '/16' : ''}×${v}`)
+        .join(' ')}`,
     ];
   }
 }

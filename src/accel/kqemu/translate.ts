@@ -97,6 +97,9 @@ export class Translator {
   private rNeed = 0;
   private wNeed = 0;
 
+  /** Called with each instruction that ends a block because it is not translated (statistics). */
+  unsupported: ((i: Insn) => void) | null = null;
+
   constructor(private readonly c: CPU) {}
 
   /**
@@ -138,7 +141,10 @@ export class Translator {
       if (cur + ins.len > pageEnd) break;
       const nextEip = (curEip + ins.len) | 0;
       const r = this.emit(ins, curEip, nextEip);
-      if (r === EMIT_NO) break;
+      if (r === EMIT_NO) {
+        this.unsupported?.(ins);
+        break;
+      }
       this.count++;
       cur += ins.len;
       curEip = nextEip;
@@ -431,7 +437,7 @@ export class Translator {
       if (bits === 16) return EMIT_NO;
       return this.emitAlu(i, i.reg, 6, bits, eip, next);
     }
-    if (!op32 && !isByteOp(op)) return EMIT_NO;
+    if (!op32 && !isByteOp(op) && !isMov16(op)) return EMIT_NO;
     switch (op) {
       case 0x84:
       case 0x85: {
@@ -454,7 +460,7 @@ export class Translator {
       }
       case 0x88:
       case 0x89: {
-        const bits = op === 0x88 ? 8 : 32;
+        const bits = op === 0x88 ? 8 : op32 ? 32 : 16;
         this.loadReg(i.reg, bits);
         f.set(this.VAL);
         if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
@@ -466,7 +472,7 @@ export class Translator {
       }
       case 0x8a:
       case 0x8b: {
-        const bits = op === 0x8a ? 8 : 32;
+        const bits = op === 0x8a ? 8 : op32 ? 32 : 16;
         this.loadE(i, bits, eip);
         f.set(this.VAL);
         this.storeReg(i.reg, bits, this.VAL);
@@ -475,8 +481,8 @@ export class Translator {
       case 0xc6:
       case 0xc7: {
         if (i.reg !== 0) return EMIT_NO;
-        const bits = op === 0xc6 ? 8 : 32;
-        f.const(i.imm).set(this.VAL);
+        const bits = op === 0xc6 ? 8 : op32 ? 32 : 16;
+        f.const(bits === 16 ? i.imm & 0xffff : i.imm).set(this.VAL);
         if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
         else {
           this.ea(i);
@@ -648,6 +654,11 @@ export class Translator {
       case 0xd1:
         if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
         return this.emitShift(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
+      case 0xd3:
+        if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
+        return this.emitShiftCL(i, eip, next);
+      case 0x1af:
+        return this.emitImul(i, eip);
     }
     return EMIT_NO;
   }
@@ -851,6 +862,81 @@ export class Translator {
     return EMIT_OK;
   }
 
+  /**
+   * SHL/SHR/SAR r/m32, CL: the count is masked to 5 bits at run time; a zero count changes nothing
+   * (not even flags), so the whole operation is conditional.
+   */
+  private emitShiftCL(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    if (i.mod !== 3) {
+      this.ea(i);
+      // The destination is checked for writing even when the count is 0 (as the interpreter does).
+      this.read(4, eip, true);
+    } else this.loadReg(i.rm, 32);
+    f.set(this.A);
+    this.loadReg(1, 8);
+    f.const(31).op(W.OP_I32_AND).tee(this.B);
+    f.if_();
+    const n = this.B;
+    if (i.reg === 4) f.get(this.A).get(n).op(W.OP_I32_SHL);
+    else if (i.reg === 5) f.get(this.A).get(n).op(W.OP_I32_SHR_U);
+    else f.get(this.A).get(n).op(W.OP_I32_SHR_S);
+    f.set(this.RES);
+    f.get(this.RES).set(this.VAL);
+    if (i.mod !== 3) this.write(4, eip, next);
+    else this.storeReg(i.rm, 32, this.VAL);
+    // CF/OF as ops/alu.ts shift() computes them.
+    f.const(0);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    if (i.reg === 4) {
+      f.get(this.A).const(32).get(n).op(W.OP_I32_SUB).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND).tee(this.T);
+      f.op(W.OP_I32_OR);
+      f.get(this.RES).const(31).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR);
+    } else if (i.reg === 5) {
+      f.get(this.A).get(n).const(1).op(W.OP_I32_SUB).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      f.op(W.OP_I32_OR);
+      f.get(this.A).const(31).op(W.OP_I32_SHR_U);
+    } else {
+      f.get(this.A).get(n).const(1).op(W.OP_I32_SUB).op(W.OP_I32_SHR_S).const(1).op(W.OP_I32_AND);
+      f.op(W.OP_I32_OR);
+      f.const(0);
+    }
+    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    this.storeStateConst(R_FOP, FOP_RESULT);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, 32);
+    f.op(W.OP_END);
+    // Whether the flags changed is only known at run time.
+    this.known = K_UNKNOWN;
+    return EMIT_OK;
+  }
+
+  /** IMUL r32, r/m32: low half of the signed product; CF=OF when it differs from the full product. */
+  private emitImul(i: Insn, eip: number): number {
+    const f = this.f;
+    if (!((i.flags & IF_OP32) !== 0)) return EMIT_NO;
+    this.loadE(i, 32, eip);
+    f.set(this.B);
+    this.loadReg(i.reg, 32);
+    f.set(this.A);
+    f.get(this.A).get(this.B).op(W.OP_I32_MUL).set(this.RES);
+    this.storeReg(i.reg, 32, this.RES);
+    // Overflow: the 64-bit product is not the sign extension of its low half.
+    f.const(0);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    f.get(this.A).op(OP_I64_EXTEND_I32_S).get(this.B).op(OP_I64_EXTEND_I32_S).op(OP_I64_MUL);
+    f.get(this.RES).op(OP_I64_EXTEND_I32_S).op(OP_I64_NE);
+    f.const(EFLAGS_CF | (1 << 11)).op(W.OP_I32_MUL);
+    f.op(W.OP_I32_OR);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    this.storeStateConst(R_FOP, FOP_RESULT);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, 32);
+    this.known = K_CFSTORED;
+    return EMIT_OK;
+  }
+
   /** SHL/SHR/SAR r/m32 by a constant count, flags as the interpreter computes them (ops/alu.ts shift()). */
   private emitShift(i: Insn, count: number, eip: number, next: number): number {
     const f = this.f;
@@ -899,12 +985,21 @@ export class Translator {
   }
 }
 
+const OP_I64_EXTEND_I32_S = 0xac;
+const OP_I64_MUL = 0x7e;
+const OP_I64_NE = 0x52;
+
 const EMIT_NO = 0;
 const EMIT_OK = 1;
 const EMIT_END = 2;
 
 function isMoffs(op: number): boolean {
   return op >= 0xa0 && op <= 0xa3;
+}
+
+/** MOV forms translated with a 16-bit operand size too (66 prefix). */
+function isMov16(op: number): boolean {
+  return op === 0x89 || op === 0x8b || op === 0xc7;
 }
 
 function isByteOp(op: number): boolean {
