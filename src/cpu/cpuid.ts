@@ -18,11 +18,15 @@ export const CPUID_SEP = 1 << 11;
 export const CPUID_MTRR = 1 << 12;
 export const CPUID_PGE = 1 << 13;
 export const CPUID_CMOV = 1 << 15;
+export const CPUID_FXSR = 1 << 24;
 
-/** Features reported in CPUID.1:EDX. The x87 bit is set when an FPU is attached. */
+/**
+ * Features reported in CPUID.1:EDX. The x87 bit and FXSR (FXSAVE/FXRSTOR of the x87 state and MXCSR)
+ * are set when an FPU is attached. MMX and SSE are not implemented and never reported.
+ */
 export function featureEdx(c: CPU): number {
   return (
-    (c.fpu ? CPUID_FPU : 0) |
+    (c.fpu ? CPUID_FPU | CPUID_FXSR : 0) |
     CPUID_DE |
     CPUID_PSE |
     CPUID_TSC |

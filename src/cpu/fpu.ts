@@ -70,6 +70,7 @@ import {
   EFLAGS_PF,
   EFLAGS_VM,
   EFLAGS_ZF,
+  EXC_GP,
   EXC_MF,
   EXC_NM,
   EXC_UD,
@@ -516,6 +517,85 @@ defMem(5, 4, (c, i) => {
     r[p + 2] = img16(o + 8);
   }
 });
+
+// ---- FXSAVE / FXRSTOR m512byte (0F AE /0, /1; SDM Vol. 2A FXSAVE and FXRSTOR, "Non-64-bit-Mode
+// Layout of FXSAVE and FXRSTOR Memory Region" and "Field Definitions"; Vol. 1, 10.5.1).
+//
+//   0 FCW   2 FSW   4 abridged FTW (bit k = physical Rk not empty)   5 reserved   6 FOP (11 bits)
+//   8 FIP (32 bits)   12 FCS   14 reserved   16 FDP (32 bits)   20 FDS   22 reserved
+//   24 MXCSR   28 MXCSR_MASK   32 + 16k ST(k) as 80 bits, then 6 reserved bytes   160 XMM0..7 ...
+//
+// FXSAVE writes bytes 0..159, the reserved bytes among them as zeros (what the host AMD CPU writes
+// too; the differential test checks it). There are no XMM registers (CPUID reports neither SSE nor
+// MMX), so bytes 160..511 are neither written nor read: FXSAVE leaves them unchanged, FXRSTOR ignores
+// them. MXCSR is part of the state block and is saved and restored whatever CR4.OSFXSR says (the SDM
+// leaves the OSFXSR = 0 behaviour implementation-dependent); MXCSR_MASK reads 0000FFBFh (every bit but
+// DAZ), and FXRSTOR of an MXCSR with a bit outside it set is #GP(0). Neither instruction checks for a
+// pending x87 exception, neither updates FIP/FOP/FDP, and FXSAVE does not reinitialise the unit.
+
+/** The MXCSR bits FXRSTOR accepts (all defined bits except DAZ, which P6-era processors lack). */
+export const MXCSR_MASK = 0xffbf;
+
+/** Common checks: #UD without an FPU (CPUID then reports no FXSR), #NM per CR0.EM/TS, #GP(0) if misaligned. */
+function fxOperand(c: CPU, i: Insn, write: boolean): number {
+  if (c.fpu === null) c.raise(EXC_UD);
+  if ((c.r[R_CR0] & (CR0_EM | CR0_TS)) !== 0) c.raise(EXC_NM);
+  const lin = write ? c.eaW(i, 512) : c.eaR(i, 512);
+  if ((lin & 15) !== 0) c.raise(EXC_GP, 0);
+  return lin;
+}
+
+export function fxsave(c: CPU, i: Insn): void {
+  const lin = fxOperand(c, i, true);
+  // The operand is 512 bytes: fault on its last page before anything is written.
+  c.wr8(lin + 511, c.rd8(lin + 511));
+  const r = c.r;
+  c.wr32(lin, r[X_FCW] | (fswValue(r) << 16));
+  c.wr32(lin + 4, (r[X_TAGS] & 0xff) | ((r[X_FOP] & 0x7ff) << 16));
+  c.wr32(lin + 8, r[X_FIP]);
+  c.wr32(lin + 12, r[X_FCS] & 0xffff);
+  c.wr32(lin + 16, r[X_FDP]);
+  c.wr32(lin + 20, r[X_FDS] & 0xffff);
+  c.wr32(lin + 24, r[X_MXCSR]);
+  c.wr32(lin + 28, MXCSR_MASK);
+  for (let k = 0; k < 8; k++) {
+    const p = X_REG + (((r[X_TOP] + k) & 7) << 2);
+    const a = lin + 32 + 16 * k;
+    c.wr32(a, r[p]);
+    c.wr32(a + 4, r[p + 1]);
+    c.wr32(a + 8, r[p + 2] & 0xffff);
+    c.wr32(a + 12, 0);
+  }
+}
+
+export function fxrstor(c: CPU, i: Insn): void {
+  const lin = fxOperand(c, i, false);
+  c.rd8(lin + 511);
+  readImage(c, lin, 160);
+  const mxcsr = img32(24);
+  if ((mxcsr & ~MXCSR_MASK) !== 0) c.raise(EXC_GP, 0);
+  const r = c.r;
+  const fsw = img16(2);
+  r[X_FCW] = (img16(0) & FCW_WRITABLE) | 0x40;
+  r[X_FSW] = fsw & ~FSW_TOP;
+  r[X_TOP] = (fsw >> FSW_TOP_SHIFT) & 7;
+  // The abridged tag names physical registers; full tags are recomputed from contents when stored.
+  r[X_TAGS] = img[4];
+  r[X_FOP] = img16(6) & 0x7ff;
+  r[X_FIP] = img32(8);
+  r[X_FCS] = img16(12);
+  r[X_FDP] = img32(16);
+  r[X_FDS] = img16(20);
+  r[X_MXCSR] = mxcsr;
+  for (let k = 0; k < 8; k++) {
+    const p = X_REG + (((r[X_TOP] + k) & 7) << 2);
+    const o = 32 + 16 * k;
+    r[p] = img32(o);
+    r[p + 1] = img32(o + 4);
+    r[p + 2] = img16(o + 8);
+  }
+  updateES(c);
+}
 
 defRegRm(1, 2, [fnop]); // FNOP (D9 D0)
 

@@ -1,7 +1,7 @@
 // Opcode map: for each one-byte (0x00-0xff) and 0F-prefixed (0x100-0x1ff) opcode, its format and
 // handlers (SDM Vol. 2D, Appendix A). Opcodes without an entry raise #UD.
 import type { CPU } from "./cpu.ts";
-import { fwait, x87Escape } from "./fpu.ts";
+import { fwait, fxrstor, fxsave, x87Escape } from "./fpu.ts";
 import type { Handler, Insn } from "./insn.ts";
 import * as A from "./ops/arith-ops.ts";
 import * as C from "./ops/control-ops.ts";
@@ -296,6 +296,9 @@ def(0x1aa, false, IMM_NONE, S.rsm);
 def(0x1ab, true, IMM_NONE, A.btsEvGv, { lock: true });
 def(0x1ac, true, IMM_IB, A.shrdIb);
 def(0x1ad, true, IMM_NONE, A.shrdCL);
+// 0F AE: FXSAVE /0, FXRSTOR /1 (memory only). The SSE members (LDMXCSR, STMXCSR, fences, CLFLUSH)
+// stay #UD: CPUID reports no SSE.
+group(0x1ae, [spec(true, IMM_NONE, fxsave, { mem: true }), spec(true, IMM_NONE, fxrstor, { mem: true })]);
 def(0x1af, true, IMM_NONE, A.imulGvEv);
 def(0x1b0, true, IMM_NONE, A.cmpxchg, { lock: true });
 def(0x1b1, true, IMM_NONE, A.cmpxchg, { lock: true });

@@ -4,7 +4,7 @@
 // operand and EFLAGS' arithmetic flags. Skips with a message when the host cannot run i386 ELFs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildElf, MEM, modrmMem, OUT, runHost, runInterp, SLOT, type X87Case } from "./x87-host.ts";
+import { buildElf, EXTRA, MEM, modrmMem, OUT, runHost, runInterp, SLOT, type X87Case } from "./x87-host.ts";
 
 let seed = 0x2545f491;
 function rnd(): number {
@@ -335,6 +335,182 @@ test("x87 differential test against the host CPU", (t) => {
       note(`${kind.name}: memory operand`, `${ctx()} host ${hex(mh)} ours ${hex(mu)}`, false);
   }
   console.log(`# x87 host diff: ${compared} cases, ${KINDS.length} instruction kinds`);
+  for (const [k, v] of accepted) console.log(`#   accepted: ${k}: ${v}`);
+  for (const [k, v] of classes) console.log(`#   MISMATCH ${k}: ${v.n}\n#     e.g. ${v.example}`);
+  assert.equal(classes.size, 0, `${classes.size} mismatch classes`);
+});
+
+// ---------------------------------------------------------------- FXSAVE / FXRSTOR images
+
+const FX_SLOT = 1280;
+const FX_A = 0; // offsets inside the extra area (slot + EXTRA): first 512-byte image
+const FX_B = 512; // second image
+const fxsaveAt = (a: number) => [0x0f, 0xae, ...modrmMem(0, a)];
+const fxrstorAt = (a: number) => [0x0f, 0xae, ...modrmMem(1, a)];
+
+/**
+ * A random FXRSTOR image: every x87 field random (FSW, abridged tag, FOP, pointers, reserved bytes),
+ * MXCSR within MXCSR_MASK, garbage in the XMM and reserved areas. `rawFcw`: all 16 FCW bits random.
+ */
+function randomFxImage(rawFcw = false): Uint8Array {
+  const b = Uint8Array.from({ length: 512 }, () => rnd() & 0xff);
+  const w16 = (o: number, v: number) => {
+    b[o] = v & 0xff;
+    b[o + 1] = (v >>> 8) & 0xff;
+  };
+  // Control word: the defined bits, or all 16 (reserved bits read back as on the host).
+  w16(0, rawFcw ? rnd() & 0xffff : randomFcw() & 0x1f7f);
+  const mx = rnd() & 0xffbf;
+  for (let k = 0; k < 4; k++) b[24 + k] = k < 2 ? (mx >>> (8 * k)) & 0xff : 0;
+  for (let k = 0; k < 8; k++) b.set(randomValue(), 32 + 16 * k);
+  return b;
+}
+
+interface FxKind {
+  name: string;
+  /** Snippet after FRSTOR: `slot` is the case's slot address. */
+  code: (slot: number) => number[];
+  /** The extra area's initial bytes. */
+  extra: () => Uint8Array;
+  /** Offset in the extra area of the FXSAVE image to compare (written by the snippet). */
+  image: number;
+}
+
+const AA = () => new Uint8Array(1024).fill(0xaa);
+const x87Ops = KINDS.filter((k) => !k.transcendental);
+
+const FX_KINDS: FxKind[] = [
+  // The state FRSTOR left (random tags, TOP, status, pointers zero) saved by FXSAVE.
+  { name: "frstor; fxsave", code: (s) => fxsaveAt(s + EXTRA + FX_A), extra: AA, image: FX_A },
+  // One x87 instruction (unmasked exceptions stay pending), then FXSAVE: pointers, FOP, tags.
+  ...x87Ops.map((k) => ({
+    name: `${k.name}; fxsave`,
+    code: (s: number) => [...k.code(s + MEM), ...fxsaveAt(s + EXTRA + FX_A)],
+    extra: AA,
+    image: FX_A,
+  })),
+  // FXRSTOR of a random image, FXSAVE of what it loaded; the harness's FNSAVE shows the full tags.
+  {
+    name: "fxrstor; fxsave",
+    code: (s) => [...fxrstorAt(s + EXTRA + FX_A), ...fxsaveAt(s + EXTRA + FX_B)],
+    extra: () => {
+      const b = AA();
+      b.set(randomFxImage(), FX_A);
+      return b;
+    },
+    image: FX_B,
+  },
+  {
+    name: "fxrstor (raw FCW); fxsave",
+    code: (s) => [...fxrstorAt(s + EXTRA + FX_A), ...fxsaveAt(s + EXTRA + FX_B)],
+    extra: () => {
+      const b = AA();
+      b.set(randomFxImage(true), FX_A);
+      return b;
+    },
+    image: FX_B,
+  },
+];
+
+test("FXSAVE/FXRSTOR images: differential test against the host CPU", (t) => {
+  const cases: X87Case[] = [];
+  const kinds: FxKind[] = [];
+  const per = (k: FxKind) => (k.name.startsWith("fxrstor") ? 400 : k.name.startsWith("frstor") ? 200 : 24);
+  for (const kind of FX_KINDS) {
+    const base = KINDS.find((k) => `${k.name}; fxsave` === kind.name);
+    for (let n = 0; n < per(kind); n++) {
+      const top = rnd() & 7;
+      const st: Uint8Array[] = [];
+      let ftw = 0;
+      const inputs = base ? base.inputs : rnd() % 9;
+      for (let j = 0; j < 8; j++) {
+        const used = j < inputs || base?.full === true;
+        st.push(used ? randomValue() : Z);
+        if (!used) ftw |= 3 << (2 * ((top + j) & 7));
+      }
+      cases.push({
+        fcw: randomFcw(),
+        fsw: (top << 11) | (rnd() & 0x4700),
+        ftw,
+        st,
+        mem: base?.memBytes ? base.memBytes() : Uint8Array.from({ length: 16 }, () => rnd() & 0xff),
+        extra: kind.extra(),
+        code: (mem) => kind.code(mem - MEM),
+      });
+      kinds.push(kind);
+    }
+  }
+  const { elf, dataSize, stub } = buildElf(cases, FX_SLOT);
+  const host = runHost(elf, dataSize);
+  if (host === null) {
+    t.skip("this host cannot run static i386 ELF binaries");
+    return;
+  }
+  const ours = runInterp(elf, dataSize, stub).out;
+  const classes = new Map<string, { n: number; example: string }>();
+  const accepted = new Map<string, number>();
+  const note = (key: string, example: string, accept: boolean) => {
+    if (accept) {
+      accepted.set(key, (accepted.get(key) ?? 0) + 1);
+      return;
+    }
+    const e = classes.get(key);
+    if (e) e.n++;
+    else classes.set(key, { n: 1, example });
+  };
+  let bytesCompared = 0;
+  let pending = 0;
+  for (let n = 0; n < cases.length; n++) {
+    const kind = kinds[n];
+    const o = n * FX_SLOT;
+    const img = o + EXTRA + kind.image;
+    const h = host.subarray(img, img + 512);
+    const u = ours.subarray(img, img + 512);
+    const ctx = () => `case ${n} host ${hex(h.subarray(0, 160))}\n#       ours ${hex(u.subarray(0, 160))}`;
+    // AMD stores FOP/FIP/FDP only while an exception is pending (FSW.ES); otherwise zeros.
+    const esHost = (h[2] & 0x80) !== 0;
+    if (esHost) pending++;
+    for (let k = 0; k < 512; k++) {
+      if (k >= 160 && k < 288) continue; // XMM0-7: we have none (left unchanged), the host stores its own
+      if (k >= 28 && k < 32) continue; // MXCSR_MASK: ours FFBFh (no DAZ), the host's differs
+      if ((k >= 12 && k < 14) || (k >= 20 && k < 22)) continue; // FCS/FDS: the harness's selectors differ from Linux's
+      const pointer = (k >= 6 && k < 12) || (k >= 16 && k < 20);
+      bytesCompared++;
+      if (h[k] === u[k]) continue;
+      if (pointer && !esHost && h[k] === 0) {
+        note("FOP/FIP/FDP not stored by the host without a pending exception", "", true);
+        continue;
+      }
+      if (pointer && esHost) {
+        const lost = rd32(h, 8) === 0 && rd16(h, 6) === 0;
+        if (lost) {
+          note("FIP/FOP zeroed by a host context switch", "", true);
+          continue;
+        }
+      }
+      note(`${kind.name}: byte ${k}`, ctx(), false);
+      break;
+    }
+    // The FNSAVE after the snippet (the harness's record): tag word, status, control, registers.
+    const fh = host.subarray(o + OUT, o + OUT + 108);
+    const fu = ours.subarray(o + OUT, o + OUT + 108);
+    for (const [name, a, b] of [
+      ["FNSAVE control/status/tag", 0, 12],
+      ["FNSAVE ST0-7", 28, 108],
+    ] as const) {
+      bytesCompared += b - a;
+      if (hex(fh.subarray(a, b)) !== hex(fu.subarray(a, b)))
+        note(
+          `${kind.name}: ${name}`,
+          `host ${hex(fh.subarray(a, b))}\n#       ours ${hex(fu.subarray(a, b))}`,
+          false,
+        );
+    }
+  }
+  console.log(
+    `# FXSAVE host diff: ${cases.length} cases, ${FX_KINDS.length} kinds, ${bytesCompared} bytes compared, ` +
+      `${pending} images with an exception pending (FOP/FIP/FDP compared)`,
+  );
   for (const [k, v] of accepted) console.log(`#   accepted: ${k}: ${v}`);
   for (const [k, v] of classes) console.log(`#   MISMATCH ${k}: ${v.n}\n#     e.g. ${v.example}`);
   assert.equal(classes.size, 0, `${classes.size} mismatch classes`);

@@ -5,6 +5,7 @@
 // at `mem` (the snippet addresses it with disp32) and the output record. FNSAVE is a non-waiting
 // instruction, so an unmasked exception raised by a one-instruction snippet is captured, never
 // delivered. Both sides then write the whole data region; the test compares records field by field.
+// With a larger slot, each case also carries an `extra` area at EXTRA (FXSAVE/FXRSTOR images).
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +22,8 @@ export const DATA = BASE + DATA_OFF;
 export const SLOT = 256;
 export const OUT = 128;
 export const MEM = 112;
+/** Start of the optional per-case area (FXSAVE images), 16-byte aligned. */
+export const EXTRA = 256;
 /** EFLAGS loaded before each case: every arithmetic flag set, so FCOMI's clears are visible. */
 const FLAGS0 = 0x8d5;
 
@@ -34,6 +37,8 @@ export interface X87Case {
   st: Uint8Array[];
   /** Initial bytes of the memory operand. */
   mem?: Uint8Array;
+  /** Bytes placed at offset EXTRA of the case's slot (buildElf with a slot size above EXTRA). */
+  extra?: Uint8Array;
   /** Instruction bytes; `mem(reg, op)` gives a ModRM+disp32 for the case's memory operand. */
   code: (memAddr: number) => number[];
 }
@@ -44,14 +49,21 @@ export function modrmMem(reg: number, addr: number): number[] {
 
 const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
 
-/** Build the ELF; returns the file bytes, the data region's size and the address of the exit stub. */
-export function buildElf(cases: X87Case[]): { elf: Uint8Array; dataSize: number; stub: number } {
+/**
+ * Build the ELF; returns the file bytes, the data region's size and the address of the exit stub.
+ * `slot` (a multiple of 16, at least SLOT) is the bytes per case; above SLOT the case's `extra`
+ * bytes start at EXTRA.
+ */
+export function buildElf(
+  cases: X87Case[],
+  slotSize = SLOT,
+): { elf: Uint8Array; dataSize: number; stub: number } {
   const code: number[] = [];
-  const dataSize = cases.length * SLOT;
+  const dataSize = cases.length * slotSize;
   const data = new Uint8Array(dataSize);
   cases.forEach((k, n) => {
-    const slot = DATA + n * SLOT;
-    const o = n * SLOT;
+    const slot = DATA + n * slotSize;
+    const o = n * slotSize;
     const w16 = (at: number, v: number) => {
       data[o + at] = v & 0xff;
       data[o + at + 1] = v >> 8;
@@ -61,6 +73,7 @@ export function buildElf(cases: X87Case[]): { elf: Uint8Array; dataSize: number;
     w16(8, k.ftw);
     for (let j = 0; j < 8; j++) data.set(k.st[j], o + 28 + 10 * j);
     if (k.mem) data.set(k.mem, o + MEM);
+    if (k.extra) data.set(k.extra, o + EXTRA);
     code.push(0x68, ...le32(FLAGS0), 0x9d);
     code.push(0xdd, ...modrmMem(4, slot)); // frstor [init]
     code.push(...k.code(slot + MEM));
