@@ -231,7 +231,7 @@ async function report(final: boolean): Promise<void> {
       else {
         const failed = runs.find((r) => !r.ok);
         const why = skipped.get(key(e.id, w)) ?? (failed ? `FAIL: ${failed.error}` : "no data");
-        if (why !== "n/a") cells[e.id] = { kind: "missing", why };
+        cells[e.id] = { kind: "missing", why };
       }
     }
     rows.push({ id, label, unit: "ms", cells });
