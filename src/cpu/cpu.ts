@@ -173,6 +173,8 @@ export class CPU {
   readonly msrs = new Map<number, bigint>();
   readonly dr = new Int32Array(8);
   tscOffset = 0;
+  /** IA32_TSC_ADJUST. */
+  tscAdjust = 0;
 
   /** The x87 unit, when present (cpu/fpu.ts installs itself). */
   fpu: { reset(): void } | null = null;

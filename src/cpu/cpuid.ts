@@ -53,7 +53,8 @@ export function cpuid(c: CPU): void {
   let cc = 0;
   let d = 0;
   if (leaf === 0) {
-    a = 2;
+    // Basic leaves up to 7 (structured extended features: only TSC_ADJUST).
+    a = 7;
     b = str4(VENDOR, 0);
     d = str4(VENDOR, 4);
     cc = str4(VENDOR, 8);
@@ -69,8 +70,16 @@ export function cpuid(c: CPU): void {
     b = 0;
     cc = 0;
     d = 0x0c040843;
+  } else if (leaf === 7) {
+    // Subleaf 0: EBX bit 1 = IA32_TSC_ADJUST MSR. Nothing else (no SMEP, no ERMS...).
+    if (r[ECX] === 0) b = 1 << 1;
+  } else if (leaf >= 3 && leaf <= 6) {
+    // Serial number, cache parameters, MONITOR, power management: none (all zero).
   } else if (leaf === 0x80000000) {
-    a = 0x80000004;
+    a = 0x80000007;
+  } else if (leaf === 0x80000007) {
+    // Invariant TSC: the counter follows the virtual clock at a constant 1 GHz, in every state.
+    d = 1 << 8;
   } else if (leaf >= 0x80000002 && leaf <= 0x80000004) {
     const brand = BRAND.padEnd(48, "\0");
     const k = (leaf - 0x80000002) * 16;
@@ -78,7 +87,7 @@ export function cpuid(c: CPU): void {
     b = str4(brand, k + 4);
     cc = str4(brand, k + 8);
     d = str4(brand, k + 12);
-  } else if (leaf < 0x80000000) {
+  } else if (leaf < 0x80000000 && leaf > 7) {
     // Above the maximum basic leaf: the highest basic leaf's data (Intel behaviour).
     a = 0x03020101;
     d = 0x0c040843;

@@ -51,9 +51,9 @@ const BAD_LINES = /WARNING:|BUG:|Oops|Call Trace|unknown (CPU|instruction|opcode
 // The same boot with each engine: the interpreter (-no-kqemu), kqemu normal mode (the default:
 // user code compiled) and full virtualization (-kernel-kqemu: kernel code compiled too).
 const MODES: [string, string[]][] = [
-  ['-no-kqemu', ['-no-kqemu']],
-  ['kqemu normal mode', []],
   ['-kernel-kqemu', ['-kernel-kqemu']],
+  ['kqemu normal mode', []],
+  ['-no-kqemu', ['-no-kqemu']],
 ];
 
 for (const [name, args] of MODES) {

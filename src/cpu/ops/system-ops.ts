@@ -279,6 +279,8 @@ export function rdpmc(c: CPU): void {
 
 // MSRs (SDM Vol. 4): the P6 set Linux touches; MTRRs are kept as storage.
 export const MSR_TSC = 0x10;
+/** IA32_TSC_ADJUST (SDM Vol. 3B, 17.17.3): reported by CPUID.7.EBX[1]. */
+export const MSR_TSC_ADJUST = 0x3b;
 export const MSR_APIC_BASE = 0x1b;
 export const MSR_SYSENTER_CS = 0x174;
 export const MSR_SYSENTER_ESP = 0x175;
@@ -287,6 +289,7 @@ export const MSR_SYSENTER_EIP = 0x176;
 function msrKnown(n: number): boolean {
   return (
     n === MSR_TSC ||
+    n === MSR_TSC_ADJUST ||
     n === MSR_APIC_BASE ||
     (n >= MSR_SYSENTER_CS && n <= MSR_SYSENTER_EIP) ||
     n === 0x8b || // BIOS_SIGN_ID
@@ -315,6 +318,9 @@ export function rdmsr(c: CPU): void {
   switch (n) {
     case MSR_TSC:
       v = BigInt(Math.floor(c.bus.tsc())) + BigInt(c.tscOffset);
+      break;
+    case MSR_TSC_ADJUST:
+      v = BigInt.asUintN(64, BigInt(c.tscAdjust));
       break;
     case MSR_SYSENTER_CS:
       v = BigInt(c.r[R_SYSENTER_CS] >>> 0);
@@ -345,9 +351,19 @@ export function wrmsr(c: CPU): void {
   if (!msrKnown(n)) c.raise(EXC_GP, 0);
   const v = (BigInt(c.r[EDX] >>> 0) << 32n) | BigInt(c.r[EAX] >>> 0);
   switch (n) {
-    case MSR_TSC:
+    case MSR_TSC: {
+      // A TSC write moves IA32_TSC_ADJUST by the same amount (SDM Vol. 3B, 17.17.3).
+      const old = c.tscOffset;
       c.tscOffset = Number(v - BigInt(Math.floor(c.bus.tsc())));
+      c.tscAdjust += c.tscOffset - old;
       break;
+    }
+    case MSR_TSC_ADJUST: {
+      const nv = Number(BigInt.asIntN(64, v));
+      c.tscOffset += nv - c.tscAdjust;
+      c.tscAdjust = nv;
+      break;
+    }
     case MSR_SYSENTER_CS:
       c.r[R_SYSENTER_CS] = c.r[EAX];
       break;
