@@ -34,6 +34,7 @@ const ui = {
   initrdFile: $<HTMLInputElement>("initrd-file"),
   bootFiles: $<HTMLButtonElement>("boot-files"),
   cmdline: $<HTMLInputElement>("cmdline"),
+  accel: $<HTMLSelectElement>("accel"),
   ram: $<HTMLSelectElement>("ram"),
   progressRow: $("progress-row"),
   progress: $<HTMLProgressElement>("progress"),
@@ -271,6 +272,7 @@ async function boot(kind: "default" | "files"): Promise<void> {
       initrdName: names[1] ?? null,
       append: ui.cmdline.value,
       ramMiB: Number(ui.ram.value),
+      accel: ui.accel.value as "tcg" | "kqemu-user" | "kqemu-full",
     });
   } catch (e) {
     showMessage(`could not start: ${e instanceof Error ? e.message : String(e)}`);

@@ -9,6 +9,8 @@ export interface StartRequest {
   initrdName: string | null;
   append: string;
   ramMiB: number;
+  /** Engine: as -no-kqemu, the default normal mode, or -kernel-kqemu. */
+  accel: "tcg" | "kqemu-user" | "kqemu-full";
 }
 
 export type ToWorker =

@@ -71,8 +71,8 @@ function start(req: StartRequest): void {
     initrd: req.initrd ? new Uint8Array(req.initrd) : undefined,
     append: req.append,
     clockMode: "realtime",
-    // The accelerator runs the same in a browser (no RAM file there): normal mode, as the CLI's default.
-    accel: "kqemu-user",
+    // The accelerator runs the same in a browser (no RAM file there); normal mode by default.
+    accel: req.accel ?? "kqemu-user",
   });
   machine = m;
   m.serial.onTransmit = (byte) => {
