@@ -167,114 +167,102 @@ export class KqemuEngine {
     const stats = this.stats;
     let n = 0;
     while (n < budget) {
-      if (c.events !== 0 || c.halted || !this.isOk()) {
-        // Events and halts go through one interpreter step; a state compiled code may not run in
-        // (kernel code in normal mode, real/v8086 mode, non-flat segments) gets a longer stretch.
-        const notOk = c.events === 0 && !c.halted;
-        if (notOk) stats.exitsNotOk++;
-        const ex = c.run(notOk ? Math.min(INTERP_STRETCH, budget - n) : 1);
-        n += c.lastRun;
-        stats.insnsInterpreted += c.lastRun;
-        if (ex !== EXIT_BUDGET) {
-          c.lastRun = n;
-          return ex;
-        }
-        continue;
-      }
-      const eip = r[R_EIP];
-      const lin = (r[R_SEGBASE + CS] + eip) | 0;
-      let e = c.tlb[lin >>> 12];
-      // Fast path: a compiled block for this EIP, CPL and physical page (CS base is 0 when isOk()).
-      const h = (eip ^ (eip >>> 12)) & (JC_SIZE - 1);
-      let b = this.jc[h];
-      if (
-        b !== undefined &&
-        b.eip === eip &&
-        b.cpl === r[R_CPL] &&
-        (e & (c.rNeed | TLB_IO)) === c.rNeed &&
-        (e & ~0xfff) === b.physBase &&
-        b.fn !== null
-      ) {
-        try {
-          const k = b.fn();
-          n += k;
-          stats.insnsCompiled += k;
-        } catch (err) {
-          if (err !== FAULT) throw err;
-          const ex = this.fault();
-          if (ex >= 0) {
-            c.lastRun = n;
-            return ex;
-          }
-        }
-        continue;
-      }
-      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
-        // Walk the page tables for the fetch; a fault is left for the interpreter to raise.
-        try {
-          e = c.tlbLookup(lin, false, r[R_CPL] === 3);
-        } catch (err) {
-          if (err !== FAULT) throw err;
-          e = 0;
-        }
-      }
-      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
-        const ex = c.run(1);
-        n += c.lastRun;
-        stats.insnsInterpreted += c.lastRun;
-        if (ex !== EXIT_BUDGET) {
-          c.lastRun = n;
-          return ex;
-        }
-        continue;
-      }
-      const phys = (e & ~0xfff) | (lin & 0xfff);
-      // Key: physical address and the mode bits the translation assumed (CPL).
-      const page = phys >>> 12;
-      let inPage = this.blocks.get(page);
-      if (inPage === undefined) {
-        inPage = new Map();
-        this.blocks.set(page, inPage);
-        // The page now holds code we depend on: writes to it must invalidate.
-        if (page < c.codePage.length) c.codePage[page] = 1;
-      }
-      const key = ((phys & 0xfff) << 2) | r[R_CPL];
-      b = inPage.get(key);
-      if (b === undefined || b.eip !== eip) {
-        if (this.blockCount >= MAX_BLOCKS) this.flush();
-        b = { fn: null, eip, cpl: r[R_CPL], physBase: e & ~0xfff, heat: 0, page };
-        inPage.set(key, b);
-        this.blockCount++;
-      }
-      if (b.fn === null) {
-        if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, lin, eip);
-        if (b.fn === null) {
-          const ex = c.run(1);
-          n += c.lastRun;
-          stats.insnsInterpreted += c.lastRun;
-          if (ex !== EXIT_BUDGET) {
-            c.lastRun = n;
-            return ex;
+      // Instructions to hand to the interpreter this turn; stays 0 when a compiled block ran.
+      let interp = 0;
+      if (c.events !== 0 || c.halted) {
+        // Events and halts go through one interpreter step.
+        interp = 1;
+      } else if (!this.isOk()) {
+        // A state compiled code may not run in (kernel code in normal mode, real/v8086 mode,
+        // non-flat segments) gets a longer stretch.
+        stats.exitsNotOk++;
+        interp = Math.min(INTERP_STRETCH, budget - n);
+      } else {
+        const b = this.lookup(r[R_EIP]);
+        if (b === null) interp = 1;
+        else {
+          try {
+            const k = b.fn!();
+            n += k;
+            stats.insnsCompiled += k;
+          } catch (err) {
+            if (err !== FAULT) throw err;
+            const ex = this.fault();
+            if (ex >= 0) {
+              c.lastRun = n;
+              return ex;
+            }
           }
           continue;
         }
       }
-      this.jc[h] = b;
-      try {
-        const k = b.fn();
-        n += k;
-        stats.insnsCompiled += k;
-      } catch (err) {
-        if (err !== FAULT) throw err;
-        const ex = this.fault();
-        if (ex >= 0) {
-          c.lastRun = n;
-          return ex;
-        }
+      const ex = c.run(interp);
+      n += c.lastRun;
+      stats.insnsInterpreted += c.lastRun;
+      if (ex !== EXIT_BUDGET) {
+        c.lastRun = n;
+        return ex;
       }
     }
     c.lastRun = n;
     return EXIT_BUDGET;
+  }
+
+  /**
+   * The compiled block to run at `eip` (CS base is 0 when isOk()), compiling it once hot; null when
+   * the interpreter must take the next instruction (fetch fault pending, cold or untranslatable code).
+   */
+  private lookup(eip: number): Block | null {
+    const c = this.c;
+    const r = c.r;
+    const cpl = r[R_CPL];
+    let e = c.tlb[eip >>> 12];
+    // Fast path: the jump cache, validated against CPL and the current TLB entry.
+    const h = (eip ^ (eip >>> 12)) & (JC_SIZE - 1);
+    const hit = this.jc[h];
+    if (
+      hit !== undefined &&
+      hit.eip === eip &&
+      hit.cpl === cpl &&
+      (e & (c.rNeed | TLB_IO)) === c.rNeed &&
+      (e & ~0xfff) === hit.physBase &&
+      hit.fn !== null
+    )
+      return hit;
+    if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) {
+      // Walk the page tables for the fetch; a fault is left for the interpreter to raise.
+      try {
+        e = c.tlbLookup(eip, false, cpl === 3);
+      } catch (err) {
+        if (err !== FAULT) throw err;
+        return null;
+      }
+      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) return null;
+    }
+    const phys = (e & ~0xfff) | (eip & 0xfff);
+    const page = phys >>> 12;
+    let inPage = this.blocks.get(page);
+    if (inPage === undefined) {
+      inPage = new Map();
+      this.blocks.set(page, inPage);
+      // The page now holds code we depend on: writes to it must invalidate.
+      if (page < c.codePage.length) c.codePage[page] = 1;
+    }
+    // Key: page offset and the CPL the translation assumed (TLB permission checks are baked in).
+    const key = ((phys & 0xfff) << 2) | cpl;
+    let b = inPage.get(key);
+    if (b === undefined || b.eip !== eip) {
+      if (this.blockCount >= MAX_BLOCKS) this.flush();
+      b = { fn: null, eip, cpl, physBase: e & ~0xfff, heat: 0, page };
+      inPage.set(key, b);
+      this.blockCount++;
+    }
+    if (b.fn === null) {
+      if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, eip, eip);
+      if (b.fn === null) return null;
+    }
+    this.jc[h] = b;
+    return b;
   }
 
   /** A guest fault raised inside compiled code: deliver it like the interpreter. Returns an exit code or -1. */
