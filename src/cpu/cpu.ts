@@ -71,23 +71,6 @@ import {
   TLB_VALID,
 } from "./state.ts";
 
-export {
-  FOP_ADC,
-  FOP_ADD,
-  FOP_DEC,
-  FOP_INC,
-  FOP_NONE,
-  FOP_RESULT,
-  FOP_SBB,
-  FOP_SUB,
-  TLB_GLOBAL,
-  TLB_IO,
-  TLB_SUP_WRITE,
-  TLB_USER_READ,
-  TLB_USER_WRITE,
-  TLB_VALID,
-};
-
 // Events checked after each instruction (c.events).
 export const EV_IRQ = 1;
 export const EV_INHIBIT = 2;

@@ -1,6 +1,6 @@
 // Integer arithmetic and logic: the eight ALU operations, INC/DEC/NEG/NOT, MUL/IMUL/DIV/IDIV,
 // shifts and rotates, double shifts, BCD adjust, bit tests and scans. Flags are lazy (cpu.ts).
-import { type CPU, FOP_ADC, FOP_ADD, FOP_DEC, FOP_INC, FOP_RESULT, FOP_SBB, FOP_SUB } from "../cpu.ts";
+import type { CPU } from "../cpu.ts";
 import type { Insn } from "../insn.ts";
 import {
   EAX,
@@ -10,6 +10,13 @@ import {
   EFLAGS_CF,
   EFLAGS_OF,
   EXC_DE,
+  FOP_ADC,
+  FOP_ADD,
+  FOP_DEC,
+  FOP_INC,
+  FOP_RESULT,
+  FOP_SBB,
+  FOP_SUB,
   R_EFLAGS,
   R_FA,
   R_FB,
