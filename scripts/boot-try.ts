@@ -13,6 +13,7 @@ const m = new PcMachine({
   log: (i, l) => process.stderr.write(`[${i}] ${l}\n`),
 });
 m.serial.onTransmit = (b) => process.stdout.write(String.fromCharCode(b));
+process.on('SIGINT', () => process.exit(0));
 const t0 = performance.now();
 const timer = setInterval(() => { process.stderr.write(`\n[t=${((performance.now()-t0)/1000).toFixed(1)}s insns=${m.instructions} eip=${(m.cpu.r[R_EIP]>>>0).toString(16)} mips=${m.mips().toFixed(1)} idle=${(m.idleMs/1000).toFixed(1)}s irqs=${[...m.irqCounts].join(',')}]\n${process.env.PITDUMP ? m.pit.dump() + '\n' : ''}${process.env.KQ && m.kqemu ? m.kqemu.infoLines().join('\n') + '\n' : ''}`); }, 5000);
 const reason = await m.run();

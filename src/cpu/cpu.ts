@@ -1,7 +1,13 @@
 // The x86 CPU core: register file views, lazy flags, linear/physical memory access through the
 // software TLB, the decoded-instruction cache and the interpreter's run loop. Instruction
 // semantics live in cpu/ops/*, descriptor/gate/task logic in cpu/system.ts, paging in cpu/paging.ts.
-import { CODEPAGE_BYTE_OFFSET, type GuestMemory, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET, TLB_ENTRIES } from "../machine/memory.ts";
+import {
+  CODEPAGE_BYTE_OFFSET,
+  type GuestMemory,
+  RAM_BYTE_OFFSET,
+  TLB_BYTE_OFFSET,
+  TLB_ENTRIES,
+} from "../machine/memory.ts";
 import type { CpuBus } from "./bus.ts";
 import { decode } from "./decoder.ts";
 import { attachFpu } from "./fpu.ts";
@@ -130,6 +136,8 @@ export class CPU {
 
   eipStart = 0;
   events = 0;
+  /** run() returns after an instruction that leaves EIP anywhere but the next instruction. */
+  stopAtBranch = false;
   halted = false;
   /** Instructions retired (a float counter; 2^53 is far away). */
   icount = 0;
@@ -991,7 +999,8 @@ export class CPU {
           const eip = r[R_EIP];
           this.eipStart = eip;
           const ins = this.fetchInsn();
-          r[R_EIP] = (eip + ins.len) & this.eipMask;
+          const next = (eip + ins.len) & this.eipMask;
+          r[R_EIP] = next;
           ins.h(this, ins);
           if (this.events !== 0) {
             const ex = this.handleEvents(true);
@@ -1001,6 +1010,8 @@ export class CPU {
               return ex;
             }
           }
+          // The accelerator interprets cold code up to the next control transfer, where a block may start.
+          if (r[R_EIP] !== next && this.stopAtBranch) break;
         }
         this.icount += n;
         this.lastRun = n;
@@ -1022,8 +1033,27 @@ export class CPU {
         // with TF as the delivery left it (clear, unless a task gate loaded a task with TF set).
         this.stepping = (r[R_EFLAGS] & EFLAGS_TF) !== 0;
         if (this.stepping) this.events |= EV_TF;
+        if (this.stopAtBranch) {
+          this.icount += n;
+          this.lastRun = n;
+          return EXIT_BUDGET;
+        }
       }
     }
+  }
+
+  /**
+   * Execute the one instruction at EIP for compiled code that cannot translate it: no event handling
+   * around it, and a guest fault propagates as FAULT with eipStart set (the caller delivers it).
+   */
+  step(): void {
+    const r = this.r;
+    const eip = r[R_EIP];
+    this.eipStart = eip;
+    const ins = this.fetchInsn();
+    r[R_EIP] = (eip + ins.len) & this.eipMask;
+    ins.h(this, ins);
+    this.icount++;
   }
 
   /** Deliver the exception recorded by raise(), with #DF / triple-fault escalation. Returns false on shutdown. */

@@ -64,6 +64,10 @@ export const R_A20_MASK = 69;
 /** TSC offset, low/high, added to the virtual clock's count. */
 export const R_TSC_OFF_LO = 70;
 export const R_TSC_OFF_HI = 71;
+/** Pending events (EV_* in cpu.ts), in the block so compiled code can see them between blocks. */
+export const R_EVENTS = 72;
+/** Instructions the kqemu dispatcher had completed before the block it is running (exact count at a fault). */
+export const R_KQ_DONE = 73;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

@@ -1,11 +1,11 @@
 // The kqemu engine's contract: same results as the interpreter, precise state at faults inside
 // compiled blocks, self-modifying code, bounded interrupt latency, and the kqemu_is_ok() modes.
-import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { KqemuEngine } from '../../src/accel/kqemu/engine.ts';
-import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from '../../src/cpu/cpu.ts';
-import { EAX, EBX, ECX, EDI, EDX, ESI, ESP, R_CR2, R_EIP } from '../../src/cpu/state.ts';
-import { flat32, hex, load, makeCpu } from '../cpu/helpers.ts';
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
+import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from "../../src/cpu/cpu.ts";
+import { EAX, EBX, ECX, EDI, EDX, ESI, ESP, R_CR2, R_EIP } from "../../src/cpu/state.ts";
+import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
 function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
   const c = makeCpu(4);
@@ -14,17 +14,17 @@ function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
   if (code) load(c, 0x1000, hex(code));
   c.r[R_EIP] = 0x1000;
   c.r[ESP] = 0x80000;
-  return { c, e: new KqemuEngine(c, 'user', 1) };
+  return { c, e: new KqemuEngine(c, "user", 1) };
 }
 
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
 
-test('compiled loops give the interpreter’s registers, flags and memory', () => {
+test("compiled loops give the interpreter’s registers, flags and memory", () => {
   // ecx=1000; L: mov eax,[esi]; add eax,ecx; xor eax,0x5a5a; mov [esi+4*? ]... ; dec ecx; jnz L; ud2
   const code =
-    'b9e8030000 be00200000 8b06 01c8 355a5a0000 894604 83c604 81e6ff200000 0fafc1 31c3 49 75e4 0f0b';
+    "b9e8030000 be00200000 8b06 01c8 355a5a0000 894604 83c604 81e6ff200000 0fafc1 31c3 49 75e4 0f0b";
   const a = setup(code);
   const b = setup(code);
   for (let k = 0; k < 0x100; k++) a.c.ram[0x2000 + k] = b.c.ram[0x2000 + k] = (k * 37) & 0xff;
@@ -33,18 +33,18 @@ test('compiled loops give the interpreter’s registers, flags and memory', () =
   while (ex === EXIT_BUDGET);
   do ex = b.c.run(10_000);
   while (ex === EXIT_BUDGET);
-  assert.equal(a.c.excVector, 6, 'ends at UD2');
+  assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   assert.ok(a.e.stats.insnsCompiled > 5000, `compiled ${a.e.stats.insnsCompiled}`);
-  console.log(a.e.infoLines().join('\n'));
+  console.log(a.e.infoLines().join("\n"));
 });
 
-test('a fault at every position of a block leaves exact EIP, registers and CR2', () => {
+test("a fault at every position of a block leaves exact EIP, registers and CR2", () => {
   // Five instructions; the memory operand of instruction k points to an unmapped page (beyond RAM
   // with paging would be needed: use a user access to a supervisor page instead).
   // Page tables: identity-map 4 MiB, page 0x300000 supervisor-only.
   for (let k = 0; k < 5; k++) {
-    const { c, e } = setup('', 3);
+    const { c, e } = setup("", 3);
     const pd = 0x100000;
     const pt = 0x101000;
     c.ram.fill(0, pd, pt + 0x1000);
@@ -54,7 +54,7 @@ test('a fault at every position of a block leaves exact EIP, registers and CR2',
     c.r[48] |= 0x80000000; // CR0.PG
     c.flushTlb(true);
     // inc ebx; mov eax,[esi]; inc ebx; mov [edx],eax; inc ebx; add [edi],ecx; inc ebx; push eax; inc ebx; ud2
-    load(c, 0x1000, hex('43 8b06 43 8902 43 010f 43 50 43 0f0b'));
+    load(c, 0x1000, hex("43 8b06 43 8902 43 010f 43 50 43 0f0b"));
     c.r[R_EIP] = 0x1000;
     const bad = 0x300010;
     c.r[ESI] = k === 0 ? bad : 0x2000;
@@ -72,10 +72,10 @@ test('a fault at every position of a block leaves exact EIP, registers and CR2',
       assert.equal(c.excVector, 14, `#PF at position ${k}`);
       assert.equal(c.r[R_EIP], eips[k], `EIP at position ${k}`);
       assert.equal(c.r[EBX], k + 1, `instructions before the fault completed (${k})`);
-      assert.equal(c.r[R_CR2] >>> 0, k === 3 ? bad : bad, 'CR2');
+      assert.equal(c.r[R_CR2] >>> 0, k === 3 ? bad : bad, "CR2");
       const write = k === 1 || k === 2 || k === 3;
       assert.equal(c.excError, 5 | (write ? 2 : 0), `error code at position ${k}`);
-      assert.equal(c.r[ESP], k === 3 ? bad + 4 : 0x80000, 'ESP unchanged by a faulting push');
+      assert.equal(c.r[ESP], k === 3 ? bad + 4 : 0x80000, "ESP unchanged by a faulting push");
     } else {
       assert.equal(c.excVector, 6);
       assert.equal(c.r[EBX], 5);
@@ -85,20 +85,20 @@ test('a fault at every position of a block leaves exact EIP, registers and CR2',
   }
 });
 
-test('self-modifying code: a store into the running block is seen by the next execution', () => {
+test("self-modifying code: a store into the running block is seen by the next execution", () => {
   // L: mov byte [0x1011], 0x42 (patches the imm of "mov eax, imm32" below); nop; mov eax, 0x11111111; ud2
   // First execution writes 0x42 into the low byte of the immediate before reaching it.
-  const { c, e } = setup('c6051110000042 90 90 90 90 90 90 90 90 90 b811111111 0f0b');
+  const { c, e } = setup("c6051110000042 90 90 90 90 90 90 90 90 90 b811111111 0f0b");
   let ex: number;
   do ex = e.run(100);
   while (ex === EXIT_BUDGET);
   assert.equal(c.excVector, 6);
-  assert.equal(c.r[EAX] >>> 0, 0x11111142, 'the patched immediate was executed');
+  assert.equal(c.r[EAX] >>> 0, 0x11111142, "the patched immediate was executed");
   assert.ok(e.stats.invalidatedBlocks >= 1);
 });
 
-test('interrupts are taken within a bounded number of instructions in a compiled loop', () => {
-  const { c, e } = setup('eb fe'); // jmp $ forever
+test("interrupts are taken within a bounded number of instructions in a compiled loop", () => {
+  const { c, e } = setup("eb fe"); // jmp $ forever
   let iterations = 0;
   for (let k = 0; k < 100; k++) {
     e.run(1000);
@@ -109,17 +109,38 @@ test('interrupts are taken within a bounded number of instructions in a compiled
   assert.ok(e.stats.insnsCompiled > 90_000);
 });
 
-test('kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode compiles it', () => {
-  const user = setup('b9e8030000 49 75fd 0f0b', 0);
+test("kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode compiles it", () => {
+  const user = setup("b9e8030000 49 75fd 0f0b", 0);
   let ex: number;
   do ex = user.e.run(1000);
   while (ex === EXIT_BUDGET);
   assert.equal(user.e.stats.insnsCompiled, 0);
   assert.equal(user.c.r[ECX], 0);
-  const full = setup('b9e8030000 49 75fd 0f0b', 0);
-  full.e.mode = 'full';
+  const full = setup("b9e8030000 49 75fd 0f0b", 0);
+  full.e.mode = "full";
   do ex = full.e.run(1000);
   while (ex === EXIT_BUDGET);
   assert.ok(full.e.stats.insnsCompiled > 1000);
   assert.equal(full.c.r[ECX], 0);
+});
+
+test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslated instructions run from inside", () => {
+  // ecx=10000; L: call F; rol eax,3 (run by the interpreter from the block); add ebx,eax; dec ecx;
+  // jnz L; ud2.  F: lea eax,[ecx+ecx*2]; mul ecx; xor eax,edx; ret
+  // Blocks translated during one run() call are compiled at the start of the next.
+  const code = "b910270000 e80a000000 c1c003 01c3 49 75f3 0f0b 8d0449 f7e1 31d0 c3";
+  const a = setup(code);
+  const b = setup(code);
+  const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
+  let ex: number;
+  do ex = e.run(10_000);
+  while (ex === EXIT_BUDGET);
+  do ex = b.c.run(10_000);
+  while (ex === EXIT_BUDGET);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  const s = e.stats;
+  assert.ok(s.insnsCompiled > 50_000, `compiled ${s.insnsCompiled}`);
+  assert.ok(s.insnsHelped >= 9000, `rol run from compiled code ${s.insnsHelped} times`);
+  assert.ok(s.modules < s.blocksCompiled, `${s.blocksCompiled} blocks in ${s.modules} modules`);
 });

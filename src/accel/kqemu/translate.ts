@@ -5,9 +5,9 @@
 // pages holding code call back into TypeScript, which may raise a guest fault (a JS exception that
 // unwinds the wasm frame). Every instruction writes its registers only after its memory accesses,
 // and slow paths record the instruction's EIP first, so the guest state is exact at any fault.
-import type { CPU } from '../../cpu/cpu.ts';
-import { decode } from '../../cpu/decoder.ts';
-import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from '../../cpu/insn.ts';
+import type { CPU } from "../../cpu/cpu.ts";
+import { decode } from "../../cpu/decoder.ts";
+import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
   DS,
@@ -30,30 +30,32 @@ import {
   R_FSIZE,
   SS,
   TLB_IO,
-} from '../../cpu/state.ts';
-import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from '../../machine/memory.ts';
-import * as W from './wasm-builder.ts';
-import { FuncBuilder } from './wasm-builder.ts';
+} from "../../cpu/state.ts";
+import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
+import * as W from "./wasm-builder.ts";
+import { FuncBuilder } from "./wasm-builder.ts";
 
 /** Helper functions the generated code imports, in index order. */
 export const IMPORTS: W.ImportFunc[] = [
-  { name: 'rd8', params: 2, results: 1 },
-  { name: 'rd16', params: 2, results: 1 },
-  { name: 'rd32', params: 2, results: 1 },
-  { name: 'wr8', params: 3, results: 1 },
-  { name: 'wr16', params: 3, results: 1 },
-  { name: 'wr32', params: 3, results: 1 },
-  { name: 'cond', params: 1, results: 1 },
-  { name: 'getcf', params: 0, results: 1 },
-  { name: 'rdw8', params: 2, results: 1 },
-  { name: 'rdw16', params: 2, results: 1 },
-  { name: 'rdw32', params: 2, results: 1 },
+  { name: "rd8", params: 2, results: 1 },
+  { name: "rd16", params: 2, results: 1 },
+  { name: "rd32", params: 2, results: 1 },
+  { name: "wr8", params: 3, results: 1 },
+  { name: "wr16", params: 3, results: 1 },
+  { name: "wr32", params: 3, results: 1 },
+  { name: "cond", params: 1, results: 1 },
+  { name: "getcf", params: 0, results: 1 },
+  { name: "rdw8", params: 2, results: 1 },
+  { name: "rdw16", params: 2, results: 1 },
+  { name: "rdw32", params: 2, results: 1 },
+  { name: "interp", params: 2, results: 1 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
 const IMP_COND = 6;
 const IMP_GETCF = 7;
 const IMP_RDW = [0, 8, 9, 0, 10]; // read with write intent (read-modify-write destinations)
+const IMP_INTERP = 11;
 
 const MAX_BLOCK_INSNS = 64;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
@@ -140,10 +142,13 @@ export class Translator {
       }
       if (cur + ins.len > pageEnd) break;
       const nextEip = (curEip + ins.len) | 0;
-      const r = this.emit(ins, curEip, nextEip);
+      let r = this.emit(ins, curEip, nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
-        break;
+        // Instructions that change what the block was translated for end it (the dispatcher runs
+        // them); any other is run by the interpreter from inside the block.
+        if (changesMode(ins)) break;
+        r = this.emitInterp(ins, curEip, nextEip);
       }
       this.count++;
       cur += ins.len;
@@ -167,6 +172,28 @@ export class Translator {
     const f = this.f;
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
     this.returnCount();
+  }
+
+  /**
+   * Call the interpreter for one instruction. It returns non-zero when the block must end there:
+   * the instruction jumped, faulted into a handler, raised an event or wrote to code.
+   */
+  private emitInterp(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    this.count++;
+    f.const(eip).const(next).call(IMP_INTERP);
+    this.known = K_UNKNOWN;
+    if (isJump(i)) {
+      f.op(W.OP_DROP);
+      this.returnCount();
+      this.count--;
+      return EMIT_END;
+    }
+    f.if_();
+    this.returnCount();
+    f.op(W.OP_END);
+    this.count--;
+    return EMIT_OK;
   }
 
   /** Return the number of guest instructions completed (earlier loop iterations included). */
@@ -246,14 +273,23 @@ export class Translator {
     const need = forWrite ? this.wNeed : this.rNeed;
     f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
     f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
-    f.const(need | TLB_IO).op(W.OP_I32_AND).const(need).op(W.OP_I32_EQ);
-    f.get(this.LIN).const(0xfff).op(W.OP_I32_AND).const(0x1000 - size).op(W.OP_I32_LE_U);
+    f.const(need | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(need)
+      .op(W.OP_I32_EQ);
+    f.get(this.LIN)
+      .const(0xfff)
+      .op(W.OP_I32_AND)
+      .const(0x1000 - size)
+      .op(W.OP_I32_LE_U);
     f.op(W.OP_I32_AND);
     f.ifI32();
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
-    f.get(this.LIN).const(eip).call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
+    f.get(this.LIN)
+      .const(eip)
+      .call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
     f.op(W.OP_END);
   }
 
@@ -263,10 +299,21 @@ export class Translator {
     const need = this.wNeed;
     f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
     f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
-    f.const(need | TLB_IO).op(W.OP_I32_AND).const(need).op(W.OP_I32_EQ);
-    f.get(this.LIN).const(0xfff).op(W.OP_I32_AND).const(0x1000 - size).op(W.OP_I32_LE_U);
+    f.const(need | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(need)
+      .op(W.OP_I32_EQ);
+    f.get(this.LIN)
+      .const(0xfff)
+      .op(W.OP_I32_AND)
+      .const(0x1000 - size)
+      .op(W.OP_I32_LE_U);
     f.op(W.OP_I32_AND);
-    f.get(this.E).const(12).op(W.OP_I32_SHR_U).mem(W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0).op(W.OP_I32_EQZ);
+    f.get(this.E)
+      .const(12)
+      .op(W.OP_I32_SHR_U)
+      .mem(W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0)
+      .op(W.OP_I32_EQZ);
     f.op(W.OP_I32_AND);
     f.if_();
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
@@ -751,7 +798,12 @@ export class Translator {
     } else if (aluOp === 2 || aluOp === 3) {
       // FOP depends on the carry-in at run time.
       f.const(0);
-      f.get(this.T).ifI32().const(aluOp === 2 ? FOP_ADC : FOP_SBB).op(W.OP_ELSE).const(aluOp === 2 ? FOP_ADD : FOP_SUB).op(W.OP_END);
+      f.get(this.T)
+        .ifI32()
+        .const(aluOp === 2 ? FOP_ADC : FOP_SBB)
+        .op(W.OP_ELSE)
+        .const(aluOp === 2 ? FOP_ADD : FOP_SUB)
+        .op(W.OP_END);
       f.mem(W.OP_I32_STORE, off(R_FOP), 2);
       this.storeState(R_FA, this.A);
       this.storeState(R_FB, this.B);
@@ -780,10 +832,18 @@ export class Translator {
   private emitIncDec(isDec: boolean, bits: number): void {
     const f = this.f;
     if (this.known !== K_CFSTORED && this.known !== K_RES32) {
-      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_CF).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_OR);
+      f.const(0)
+        .const(0)
+        .mem(W.OP_I32_LOAD, off(R_EFLAGS), 2)
+        .const(~EFLAGS_CF)
+        .op(W.OP_I32_AND)
+        .get(this.T)
+        .op(W.OP_I32_OR);
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
     }
-    f.get(this.A).const(1).op(isDec ? W.OP_I32_SUB : W.OP_I32_ADD);
+    f.get(this.A)
+      .const(1)
+      .op(isDec ? W.OP_I32_SUB : W.OP_I32_ADD);
     if (bits !== 32) f.const(bits === 8 ? 0xff : 0xffff).op(W.OP_I32_AND);
     f.set(this.RES);
     f.const(1).set(this.B);
@@ -808,7 +868,10 @@ export class Translator {
         this.read(4, eip, true);
         f.set(this.A);
         // Compute without flags, store, then set flags (precise on a faulting store).
-        f.get(this.A).const(1).op(i.reg === 1 ? W.OP_I32_SUB : W.OP_I32_ADD).set(this.VAL);
+        f.get(this.A)
+          .const(1)
+          .op(i.reg === 1 ? W.OP_I32_SUB : W.OP_I32_ADD)
+          .set(this.VAL);
         this.write(4, eip, next);
         this.emitIncDec(i.reg === 1, 32);
         return EMIT_OK;
@@ -889,7 +952,14 @@ export class Translator {
     f.const(0);
     f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
     if (i.reg === 4) {
-      f.get(this.A).const(32).get(n).op(W.OP_I32_SUB).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND).tee(this.T);
+      f.get(this.A)
+        .const(32)
+        .get(n)
+        .op(W.OP_I32_SUB)
+        .op(W.OP_I32_SHR_U)
+        .const(1)
+        .op(W.OP_I32_AND)
+        .tee(this.T);
       f.op(W.OP_I32_OR);
       f.get(this.RES).const(31).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR);
     } else if (i.reg === 5) {
@@ -950,7 +1020,13 @@ export class Translator {
     let ofExpr: () => void;
     if (i.reg === 4) {
       f.get(this.A).const(count).op(W.OP_I32_SHL);
-      cfExpr = () => f.get(this.A).const(32 - count).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      cfExpr = () =>
+        f
+          .get(this.A)
+          .const(32 - count)
+          .op(W.OP_I32_SHR_U)
+          .const(1)
+          .op(W.OP_I32_AND);
       ofExpr = () => {
         f.get(this.RES).const(31).op(W.OP_I32_SHR_U);
         cfExpr();
@@ -958,11 +1034,23 @@ export class Translator {
       };
     } else if (i.reg === 5) {
       f.get(this.A).const(count).op(W.OP_I32_SHR_U);
-      cfExpr = () => f.get(this.A).const(count - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      cfExpr = () =>
+        f
+          .get(this.A)
+          .const(count - 1)
+          .op(W.OP_I32_SHR_U)
+          .const(1)
+          .op(W.OP_I32_AND);
       ofExpr = () => f.get(this.A).const(31).op(W.OP_I32_SHR_U);
     } else {
       f.get(this.A).const(count).op(W.OP_I32_SHR_S);
-      cfExpr = () => f.get(this.A).const(count - 1).op(W.OP_I32_SHR_S).const(1).op(W.OP_I32_AND);
+      cfExpr = () =>
+        f
+          .get(this.A)
+          .const(count - 1)
+          .op(W.OP_I32_SHR_S)
+          .const(1)
+          .op(W.OP_I32_AND);
       ofExpr = () => f.const(0);
     }
     f.set(this.RES);
@@ -1003,7 +1091,7 @@ function isMov16(op: number): boolean {
 }
 
 function isByteOp(op: number): boolean {
-    // Byte-sized forms whose meaning does not depend on the operand-size prefix.
+  // Byte-sized forms whose meaning does not depend on the operand-size prefix.
   return (
     op === 0x84 ||
     op === 0x88 ||
@@ -1012,6 +1100,76 @@ function isByteOp(op: number): boolean {
     op === 0xc6 ||
     (op >= 0xb0 && op <= 0xb7) ||
     (op >= 0x190 && op <= 0x19f)
+  );
+}
+
+/**
+ * Instructions that may change what a block is compiled for (CPL, CR0/CR3/CR4, segment registers,
+ * EFLAGS.IF/TF/IOPL/VM, the interrupt shadow), wait, or talk to devices: they end a block and the
+ * dispatcher runs them, so the run loop sees their effects before compiled code runs again.
+ */
+function changesMode(i: Insn): boolean {
+  const op = i.op;
+  if (op < 0x100) {
+    switch (op) {
+      case 0x07: // POP ES/SS/DS
+      case 0x17:
+      case 0x1f:
+      case 0x8e: // MOV Sreg
+      case 0x9a: // CALL far
+      case 0x9d: // POPF
+      case 0xc4: // LES/LDS
+      case 0xc5:
+      case 0xca: // RETF
+      case 0xcb:
+      case 0xcc: // INT3/INT n/INTO/IRET
+      case 0xcd:
+      case 0xce:
+      case 0xcf:
+      case 0xea: // JMP far
+      case 0xf1: // INT1
+      case 0xf4: // HLT
+      case 0xfa: // CLI/STI
+      case 0xfb:
+        return true;
+      case 0xff: // CALL/JMP far through memory
+        return i.reg === 3 || i.reg === 5;
+    }
+    // IN/OUT/INS/OUTS
+    return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+  }
+  const op2 = op & 0xff;
+  // 0F 00/01 (descriptor tables, LMSW, INVLPG), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD),
+  // 20-27 (MOV CRn/DRn), 30 (WRMSR), 34/35 (SYSENTER/SYSEXIT), A1/A9 (POP FS/GS), AA (RSM),
+  // B2/B4/B5 (LSS/LFS/LGS); 0B (UD2) always faults, so it ends a block where the interpreter raises it.
+  return (
+    op2 <= 0x01 ||
+    op2 === 0x0b ||
+    (op2 >= 0x05 && op2 <= 0x09) ||
+    (op2 >= 0x20 && op2 <= 0x27) ||
+    op2 === 0x30 ||
+    op2 === 0x34 ||
+    op2 === 0x35 ||
+    op2 === 0xa1 ||
+    op2 === 0xa9 ||
+    op2 === 0xaa ||
+    op2 === 0xb2 ||
+    op2 === 0xb4 ||
+    op2 === 0xb5
+  );
+}
+
+/** Near control transfers: after one runs through the interpreter the block ends unconditionally. */
+function isJump(i: Insn): boolean {
+  const op = i.op;
+  return (
+    (op >= 0x70 && op <= 0x7f) ||
+    (op >= 0xe0 && op <= 0xe3) ||
+    (op >= 0xe8 && op <= 0xeb) ||
+    op === 0xc2 ||
+    op === 0xc3 ||
+    (op >= 0x180 && op <= 0x18f) ||
+    (op === 0xff && (i.reg === 2 || i.reg === 4))
   );
 }
 

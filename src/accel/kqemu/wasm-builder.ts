@@ -14,6 +14,7 @@ export const OP_BR = 0x0c;
 export const OP_BR_IF = 0x0d;
 export const OP_RETURN = 0x0f;
 export const OP_CALL = 0x10;
+export const OP_CALL_INDIRECT = 0x11;
 export const OP_DROP = 0x1a;
 export const OP_SELECT = 0x1b;
 // Variables
@@ -204,10 +205,16 @@ export interface ImportFunc {
 }
 
 /**
- * Assemble a module: imports `env.mem` (the shared memory) and helper functions, defines `funcs`
- * (each `() -> i32`), exports them as "f0", "f1", ...
+ * Assemble a module: imports `env.mem` (the shared memory), helper functions and, with `table`,
+ * `env.tbl` (a funcref table of `() -> i32` blocks for call_indirect with type index 0); defines
+ * `funcs` (each `(i32 × nParams) -> i32`), exports them as "f0", "f1", ...
  */
-export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPages: number): Uint8Array<ArrayBuffer> {
+export function buildModule(
+  imports: ImportFunc[],
+  funcs: FuncBuilder[],
+  memPages: number,
+  table = false,
+): Uint8Array<ArrayBuffer> {
   const out = new ByteBuf();
   out.byte(0x00);
   out.byte(0x61);
@@ -228,8 +235,10 @@ export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPage
     }
     return k;
   };
+  // Type 0 is the blocks' () -> i32, the one call_indirect uses.
+  sigOf(0, 1);
   const importSig = imports.map((f) => sigOf(f.params, f.results));
-  const blockSig = sigOf(0, 1);
+  const funcSig = funcs.map((f) => sigOf(f.nParams, 1));
   const section = (id: number, content: ByteBuf) => {
     out.byte(id);
     out.u32(content.len);
@@ -238,7 +247,7 @@ export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPage
   const types = new ByteBuf();
   types.u32(sigs.length);
   for (const s of sigs) {
-    const [p, r] = s.split(':').map(Number);
+    const [p, r] = s.split(":").map(Number);
     types.byte(0x60);
     types.u32(p);
     for (let k = 0; k < p; k++) types.byte(I32);
@@ -247,19 +256,27 @@ export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPage
   }
   section(1, types);
   const imp = new ByteBuf();
-  imp.u32(imports.length + 1);
+  imp.u32(imports.length + 1 + (table ? 1 : 0));
   const name = (b: ByteBuf, s: string) => {
     b.u32(s.length);
     for (let k = 0; k < s.length; k++) b.byte(s.charCodeAt(k));
   };
-  name(imp, 'env');
-  name(imp, 'mem');
+  name(imp, "env");
+  name(imp, "mem");
   imp.byte(0x02);
   imp.byte(0x01); // limits with max
   imp.u32(memPages);
   imp.u32(memPages);
+  if (table) {
+    name(imp, "env");
+    name(imp, "tbl");
+    imp.byte(0x01);
+    imp.byte(0x70); // funcref
+    imp.byte(0x00); // limits without max
+    imp.u32(0);
+  }
   imports.forEach((f, k) => {
-    name(imp, 'env');
+    name(imp, "env");
     name(imp, f.name);
     imp.byte(0x00);
     imp.u32(importSig[k]);
@@ -267,7 +284,7 @@ export function buildModule(imports: ImportFunc[], funcs: FuncBuilder[], memPage
   section(2, imp);
   const fsec = new ByteBuf();
   fsec.u32(funcs.length);
-  for (let k = 0; k < funcs.length; k++) fsec.u32(blockSig);
+  for (const t of funcSig) fsec.u32(t);
   section(3, fsec);
   const exp = new ByteBuf();
   exp.u32(funcs.length);

@@ -1,0 +1,63 @@
+// Dev tool: boots the default guest and attributes host time to guest kernel functions (by the EIP
+// after each run-loop chunk), using the kernel's System.map. Usage:
+//   MAP=/path/System.map ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { R_EIP } from "../src/cpu/state.ts";
+import { PcMachine } from "../src/machine/pc.ts";
+
+const dir = `${homedir()}/.cache/tsqemu/debian12-686/`;
+const syms = readFileSync(process.env.MAP ?? "/tmp/lk/x/boot/System.map-6.1.0-50-686", "utf8")
+  .split("\n")
+  .map((l) => l.split(" "))
+  .filter((p) => p.length === 3 && /[tTwW]/.test(p[1]))
+  .map((p) => [Number.parseInt(p[0], 16), p[2]] as const)
+  .sort((a, b) => a[0] - b[0]);
+const symOf = (eip: number): string => {
+  let lo = 0;
+  let hi = syms.length - 1;
+  if (eip < syms[0][0]) return `?${eip.toString(16)}`;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (syms[mid][0] <= eip) lo = mid;
+    else hi = mid - 1;
+  }
+  return syms[lo][1];
+};
+const m = new PcMachine({
+  ramSize: 128 << 20,
+  kernel: readFileSync(`${dir}vmlinuz`),
+  initrd: readFileSync(`${dir}initrd.img`),
+  append: "console=ttyS0 nokaslr",
+  noReboot: true,
+  accel: (process.env.ACCEL ?? "kqemu-full") as "tcg" | "kqemu-user" | "kqemu-full",
+});
+let log = "";
+m.serial.onTransmit = (b) => {
+  log += String.fromCharCode(b);
+};
+const hist = new Map<string, number>();
+const eng = m.kqemu;
+const cpu = m.cpu;
+const target: { run(n: number): number } = eng ?? cpu;
+const orig = target.run.bind(target);
+let last = performance.now();
+target.run = (n: number) => {
+  const t0 = performance.now();
+  const ex = orig(n);
+  const t1 = performance.now();
+  const k = symOf(cpu.r[R_EIP] >>> 0);
+  hist.set(k, (hist.get(k) ?? 0) + (t1 - t0));
+  last = t1;
+  return ex;
+};
+const secs = Number(process.argv[2] ?? 60);
+setTimeout(() => {
+  const rows = [...hist].sort((a, b) => b[1] - a[1]).slice(0, 40);
+  for (const [k, v] of rows) console.log(v.toFixed(0).padStart(8), "ms", k);
+  console.log(log.split("\n").slice(-3).join("\n"));
+  if (eng) console.log(eng.infoLines().join("\n"));
+  process.exit(0);
+}, secs * 1000);
+void last;
+await m.run();
