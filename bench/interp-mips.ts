@@ -1,8 +1,8 @@
 // Interpreter speed on CPU-bound guest loops (flat 32-bit, CPL 3): guest MIPS per workload.
-import { nullBus } from '../src/cpu/bus.ts';
-import { CPU } from '../src/cpu/cpu.ts';
-import { CR0_PE, CS, DS, ES, ESP, FS, GS, R_CPL, R_CR0, R_EIP, SS } from '../src/cpu/state.ts';
-import { GuestMemory } from '../src/machine/memory.ts';
+import { nullBus } from "../src/cpu/bus.ts";
+import { CPU } from "../src/cpu/cpu.ts";
+import { CR0_PE, CS, DS, ES, ESP, FS, GS, R_CPL, R_CR0, R_EIP, SS } from "../src/cpu/state.ts";
+import { GuestMemory } from "../src/machine/memory.ts";
 
 function makeFlat(): CPU {
   const mem = new GuestMemory(16 << 20);
@@ -16,15 +16,19 @@ function makeFlat(): CPU {
   return c;
 }
 
-const hex = (s: string) => s.replace(/\s+/g, '').match(/../g)!.map((b) => Number.parseInt(b, 16));
+const hex = (s: string) =>
+  s
+    .replace(/\s+/g, "")
+    .match(/../g)!
+    .map((b) => Number.parseInt(b, 16));
 
 const WORKLOADS: Record<string, string> = {
   // ecx = big; L: add eax,ecx; xor edx,eax; dec ecx; jnz L
-  'alu loop': 'b900000001 01c8 31c2 49 75f9',
+  "alu loop": "b900000001 01c8 31c2 49 75f9",
   // esi=0x100000; L: mov eax,[esi]; add eax,1; mov [esi],eax; dec ecx; jnz L
-  'load/store loop': 'b900000001 be00001000 8b06 83c001 8906 49 75f6',
+  "load/store loop": "b900000001 be00001000 8b06 83c001 8906 49 75f6",
   // L: push eax; pop ebx; call f; dec ecx; jnz L; f: ret
-  'call/push loop': 'b900000001 50 5b e804000000 49 75f6 cc c3',
+  "call/push loop": "b900000001 50 5b e804000000 49 75f6 cc c3",
 };
 
 for (const [name, code] of Object.entries(WORKLOADS)) {
@@ -39,5 +43,7 @@ for (const [name, code] of Object.entries(WORKLOADS)) {
   const t0 = performance.now();
   c.run(N);
   const ms = performance.now() - t0;
-  console.log(`${name.padEnd(18)} ${(c.lastRun / ms / 1000).toFixed(1).padStart(7)} MIPS  (${c.lastRun} insns in ${ms.toFixed(0)} ms)`);
+  console.log(
+    `${name.padEnd(18)} ${(c.lastRun / ms / 1000).toFixed(1).padStart(7)} MIPS  (${c.lastRun} insns in ${ms.toFixed(0)} ms)`,
+  );
 }

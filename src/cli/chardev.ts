@@ -1,7 +1,7 @@
 // Character devices for the Node CLI: the stdio multiplexer with QEMU's Ctrl-A escapes, files,
 // TCP/unix servers. Each backend connects a byte sink (the guest's UART or the monitor) to the host.
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { closeSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 
 export interface ByteSink {
   /** Bytes from the host to the frontend (guest serial input or monitor keystrokes). */
@@ -11,14 +11,14 @@ export interface ByteSink {
 }
 
 export const MUX_HELP = [
-  'C-a h    print this help',
-  'C-a x    exit emulator',
-  'C-a s    save disk data back to file (if -snapshot)',
-  'C-a t    toggle console timestamps',
-  'C-a b    send break (magic sysrq)',
-  'C-a c    switch between console and monitor',
-  'C-a C-a  sends C-a',
-].join('\r\n');
+  "C-a h    print this help",
+  "C-a x    exit emulator",
+  "C-a s    save disk data back to file (if -snapshot)",
+  "C-a t    toggle console timestamps",
+  "C-a b    send break (magic sysrq)",
+  "C-a c    switch between console and monitor",
+  "C-a C-a  sends C-a",
+].join("\r\n");
 
 export interface MuxCallbacks {
   onExit(): void;
@@ -60,14 +60,14 @@ export class StdioMux {
     if (stdin.isTTY) {
       stdin.setRawMode(true);
       const restore = () => this.close();
-      process.once('exit', restore);
-      for (const sig of ['SIGTERM', 'SIGHUP'] as const)
+      process.once("exit", restore);
+      for (const sig of ["SIGTERM", "SIGHUP"] as const)
         process.once(sig, () => {
           restore();
           process.exit(1);
         });
     }
-    stdin.on('data', this.onData);
+    stdin.on("data", this.onData);
     stdin.resume();
   }
 
@@ -75,7 +75,7 @@ export class StdioMux {
   close(): void {
     if (this.restored) return;
     this.restored = true;
-    process.stdin.off('data', this.onData);
+    process.stdin.off("data", this.onData);
     if (process.stdin.isTTY) process.stdin.setRawMode(false);
     process.stdin.pause();
   }
@@ -86,15 +86,15 @@ export class StdioMux {
       process.stdout.write(data);
       return;
     }
-    const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
-    let out = '';
+    const text = typeof data === "string" ? data : Buffer.from(data).toString("latin1");
+    let out = "";
     for (const ch of text) {
       if (this.atLineStart) {
         const t = (Date.now() - this.start) / 1000;
         out += `[${t.toFixed(3).padStart(10)}] `;
       }
       out += ch;
-      this.atLineStart = ch === '\n';
+      this.atLineStart = ch === "\n";
     }
     process.stdout.write(out);
   }
@@ -114,7 +114,7 @@ export class StdioMux {
             break;
           case 0x78: // x
             flush();
-            process.stdout.write('QEMU: Terminated\r\n');
+            process.stdout.write("QEMU: Terminated\r\n");
             this.cb.onExit();
             return;
           case 0x68: // h
@@ -155,7 +155,7 @@ export class StdioMux {
 export class FileSink {
   private readonly fd: number;
   constructor(path: string) {
-    this.fd = openSync(path, 'w');
+    this.fd = openSync(path, "w");
   }
   write(data: Uint8Array): void {
     writeSync(this.fd, data);
@@ -188,11 +188,11 @@ export class SocketServer {
         return;
       }
       this.client = sock;
-      sock.on('data', (d) => this.sink.receive(new Uint8Array(d)));
-      sock.on('close', () => {
+      sock.on("data", (d) => this.sink.receive(new Uint8Array(d)));
+      sock.on("close", () => {
         if (this.client === sock) this.client = null;
       });
-      sock.on('error', () => {});
+      sock.on("error", () => {});
       this.onConnect?.((s) => sock.write(s));
       connected?.();
     });
@@ -202,7 +202,7 @@ export class SocketServer {
       connected = resolve;
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once("error", reject);
       if (path !== undefined) {
         // As QEMU: a stale socket file from an earlier run is replaced.
         try {
@@ -229,19 +229,19 @@ export class SocketServer {
 
 /** Parses `tcp:[host]:port,server[,nowait]` / `unix:PATH,server[,nowait]`; throws Error with the reason. */
 export function parseSocketSpec(spec: string): { path?: string; host: string; port: number; wait: boolean } {
-  const parts = spec.split(',');
-  const wait = !parts.includes('nowait') && !parts.includes('wait=off');
-  if (!parts.includes('server') && !parts.includes('server=on'))
-    throw new Error('only server sockets are supported yet (add ,server)');
+  const parts = spec.split(",");
+  const wait = !parts.includes("nowait") && !parts.includes("wait=off");
+  if (!parts.includes("server") && !parts.includes("server=on"))
+    throw new Error("only server sockets are supported yet (add ,server)");
   const head = parts[0];
   for (const p of parts.slice(1))
-    if (!['server', 'server=on', 'nowait', 'wait=off', 'wait', 'wait=on'].includes(p))
+    if (!["server", "server=on", "nowait", "wait=off", "wait", "wait=on"].includes(p))
       throw new Error(`invalid socket option '${p}'`);
-  if (head.startsWith('unix:')) {
-    if (head.length === 5) throw new Error('missing socket path');
-    return { path: head.slice(5), host: '', port: 0, wait };
+  if (head.startsWith("unix:")) {
+    if (head.length === 5) throw new Error("missing socket path");
+    return { path: head.slice(5), host: "", port: 0, wait };
   }
   const m = /^tcp:([^:]*):(\d+)$/.exec(head);
-  if (!m || Number(m[2]) > 65535) throw new Error('invalid socket address (tcp:[host]:port)');
-  return { host: m[1] === '' ? '127.0.0.1' : m[1], port: Number(m[2]), wait };
+  if (!m || Number(m[2]) > 65535) throw new Error("invalid socket address (tcp:[host]:port)");
+  return { host: m[1] === "" ? "127.0.0.1" : m[1], port: Number(m[2]), wait };
 }

@@ -1,17 +1,24 @@
 // tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { backRamWithFile, type RamFile, RamFileError } from '../host/node/ram-file.ts';
-import { LinuxBootError } from '../machine/boot/linux.ts';
-import type { GuestMemory } from '../machine/memory.ts';
-import type { StopReason } from '../machine/pc.ts';
-import { dumpCpu } from '../monitor/cpu-dump.ts';
-import { Monitor, type MonitorHost } from '../monitor/monitor.ts';
-import { ensureDefaultGuest, GuestFetchError } from '../util/guest-cache.ts';
-import { type ByteSink, FileSink, SocketServer, StdioMux } from './chardev.ts';
-import { HELP_TEXT, LOG_ITEMS, type MachineOptions, OptionError, parseOptions, VERSION_TEXT } from './options.ts';
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
+import { LinuxBootError } from "../machine/boot/linux.ts";
+import type { GuestMemory } from "../machine/memory.ts";
+import type { StopReason } from "../machine/pc.ts";
+import { dumpCpu } from "../monitor/cpu-dump.ts";
+import { Monitor, type MonitorHost } from "../monitor/monitor.ts";
+import { ensureDefaultGuest, GuestFetchError } from "../util/guest-cache.ts";
+import { type ByteSink, FileSink, SocketServer, StdioMux } from "./chardev.ts";
+import {
+  HELP_TEXT,
+  LOG_ITEMS,
+  type MachineOptions,
+  OptionError,
+  parseOptions,
+  VERSION_TEXT,
+} from "./options.ts";
 
-const QEMU_VERSION = '0.1.0 (tsqemu)';
+const QEMU_VERSION = "0.1.0 (tsqemu)";
 
 class Fatal extends Error {}
 
@@ -19,20 +26,20 @@ class Fatal extends Error {}
 export function errnoText(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   switch (code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EACCES':
-      return 'Permission denied';
-    case 'EISDIR':
-      return 'Is a directory';
-    case 'ENOTDIR':
-      return 'Not a directory';
-    case 'EADDRINUSE':
-      return 'Address already in use';
-    case 'EADDRNOTAVAIL':
-      return 'Cannot assign requested address';
-    case 'ENXIO':
-      return 'No such device or address';
+    case "ENOENT":
+      return "No such file or directory";
+    case "EACCES":
+      return "Permission denied";
+    case "EISDIR":
+      return "Is a directory";
+    case "ENOTDIR":
+      return "Not a directory";
+    case "EADDRINUSE":
+      return "Address already in use";
+    case "EADDRNOTAVAIL":
+      return "Cannot assign requested address";
+    case "ENXIO":
+      return "No such device or address";
     default:
       return e instanceof Error ? e.message : String(e);
   }
@@ -50,15 +57,15 @@ export async function main(argv: string[]): Promise<number> {
   let opts: MachineOptions;
   try {
     const parsed = parseOptions(argv);
-    if (parsed === 'help') {
+    if (parsed === "help") {
       process.stdout.write(HELP_TEXT);
       return 0;
     }
-    if (parsed === 'version') {
+    if (parsed === "version") {
       process.stdout.write(`${VERSION_TEXT}\n`);
       return 0;
     }
-    if (parsed === 'log-help') {
+    if (parsed === "log-help") {
       process.stdout.write(logHelp());
       return 0;
     }
@@ -90,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function logHelp(): string {
-  let s = 'Log items (comma separated):\n';
+  let s = "Log items (comma separated):\n";
   for (const [k, v] of Object.entries(LOG_ITEMS)) s += `${k.padEnd(12)} ${v}\n`;
   return s;
 }
@@ -113,28 +120,28 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   }
   if (!opts.kernel)
     throw new Fatal(
-      'no -kernel given: tsqemu has no BIOS yet and boots Linux kernels directly (try `npm start` for the default Debian guest)',
+      "no -kernel given: tsqemu has no BIOS yet and boots Linux kernels directly (try `npm start` for the default Debian guest)",
     );
-  const kernel = readImage('kernel', opts.kernel);
-  const initrd = opts.initrd ? readImage('initrd', opts.initrd) : undefined;
+  const kernel = readImage("kernel", opts.kernel);
+  const initrd = opts.initrd ? readImage("initrd", opts.initrd) : undefined;
 
   // Accelerators: report what cannot start, then run emulated (as QEMU did).
-  if (opts.accel === 'kvm') {
-    let why = 'Could not initialize KVM: the kvm engine is not part of this build yet';
+  if (opts.accel === "kvm") {
+    let why = "Could not initialize KVM: the kvm engine is not part of this build yet";
     try {
-      closeSync(openSync('/dev/kvm', 'r+'));
+      closeSync(openSync("/dev/kvm", "r+"));
     } catch (e) {
       why = `Could not open '/dev/kvm' - ${errnoText(e)}`;
     }
     process.stderr.write(`${why}, will disable KVM support (running emulated: tcg)\n`);
-    opts.accel = 'tcg';
+    opts.accel = "tcg";
   }
 
   // -D: opened (and truncated) at start, written synchronously so a crash loses nothing.
   let logFd = 2;
   if (opts.logFile) {
     try {
-      logFd = openSync(opts.logFile, 'w');
+      logFd = openSync(opts.logFile, "w");
     } catch (e) {
       throw new Fatal(`-D ${opts.logFile}: Error opening logfile: ${errnoText(e)}`);
     }
@@ -142,23 +149,23 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   const logItems = new Set(opts.logItems);
   const log = (item: string, line: string) => {
     let text = `${line}\n`;
-    if (item === 'cpu_reset') text += dumpCpu(machine.cpu);
+    if (item === "cpu_reset") text += dumpCpu(machine.cpu);
     writeSync(logFd, text);
   };
 
-  const { PcMachine } = await import('../machine/pc.ts');
-  const { Tracer } = await import('../machine/trace.ts');
+  const { PcMachine } = await import("../machine/pc.ts");
+  const { Tracer } = await import("../machine/trace.ts");
   // Loaded here, not at startup: -version, -help and option errors stay quick.
-  const { disassemble } = await import('../cpu/disasm.ts');
+  const { disassemble } = await import("../cpu/disasm.ts");
   let machine: InstanceType<typeof PcMachine>;
   // kqemu backs guest RAM with a hidden file in $QEMU_TMPDIR or /dev/shm, as QEMU did; -no-kqemu does not.
   let ramFile: RamFile | null = null;
   const backRam =
-    opts.accel === 'kqemu-user' || opts.accel === 'kqemu-full'
+    opts.accel === "kqemu-user" || opts.accel === "kqemu-full"
       ? (mem: GuestMemory) => {
           ramFile = backRamWithFile(mem, {
             debug: (t) => {
-              if (logItems.has('guest_errors') || process.env.TSQEMU_DEBUG) log('guest_errors', t);
+              if (logItems.has("guest_errors") || process.env.TSQEMU_DEBUG) log("guest_errors", t);
             },
           });
         }
@@ -172,7 +179,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
       append: opts.append,
       noReboot: opts.noReboot,
       noShutdown: opts.noShutdown,
-      clockMode: opts.icount ? 'deterministic' : 'realtime',
+      clockMode: opts.icount ? "deterministic" : "realtime",
       logItems,
       log,
       backRam,
@@ -189,7 +196,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     machine,
     name: opts.name,
     version: QEMU_VERSION,
-    kqemuMode: () => (machine.kqemu ? machine.kqemu.mode : 'disabled'),
+    kqemuMode: () => (machine.kqemu ? machine.kqemu.mode : "disabled"),
     kvmEnabled: () => false,
     kqemuStats: () =>
       machine.kqemu
@@ -197,15 +204,16 @@ async function runMachine(opts: MachineOptions): Promise<number> {
             ...machine.kqemu.infoLines(),
             ramFile
               ? `RAM file: ${ramFile.path} (deleted), ${ramFile.size >> 20} MB mapped over guest RAM`
-              : 'RAM file: none (guest RAM in the wasm memory)',
+              : "RAM file: none (guest RAM in the wasm memory)",
           ]
         : [],
     quit: () => {
       quitRequested = true;
-      machine.requestStop('quit');
+      machine.requestStop("quit");
     },
     setLogItems: (items) => {
-      for (const it of items) if (!(it in LOG_ITEMS)) throw new Error(`Invalid parameter 'log': unknown item '${it}'`);
+      for (const it of items)
+        if (!(it in LOG_ITEMS)) throw new Error(`Invalid parameter 'log': unknown item '${it}'`);
       logItems.clear();
       for (const it of items) logItems.add(it);
     },
@@ -223,17 +231,19 @@ async function runMachine(opts: MachineOptions): Promise<number> {
         try {
           d = disassemble(fetch, base, code32);
         } catch {
-          d = { length: 1, text: '(bad)' };
+          d = { length: 1, text: "(bad)" };
         }
-        lines.push(`0x${base.toString(16).padStart(physical ? 16 : 8, '0')}:  ${d.text}`);
+        lines.push(`0x${base.toString(16).padStart(physical ? 16 : 8, "0")}:  ${d.text}`);
         a = (a + d.length) >>> 0;
       }
       return lines;
     },
     roms: () => [
-      `addr=0000000000100000 size=0x${kernel.length.toString(16).padStart(6, '0')} mem=ram name="${opts.kernel}"`,
+      `addr=0000000000100000 size=0x${kernel.length.toString(16).padStart(6, "0")} mem=ram name="${opts.kernel}"`,
       ...(initrd
-        ? [`addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, '0')} mem=ram name="${opts.initrd}"`]
+        ? [
+            `addr=(top of RAM) size=0x${initrd.length.toString(16).padStart(6, "0")} mem=ram name="${opts.initrd}"`,
+          ]
         : []),
     ],
   };
@@ -241,11 +251,11 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   // Character devices.
   const closers: (() => void)[] = [];
   let mux: StdioMux | null = null;
-  const serialSpec = opts.serial[0] ?? (opts.nographic ? 'mon:stdio' : 'null');
-  const monitorSpec = opts.monitor ?? (opts.nographic && serialSpec.endsWith('stdio') ? 'mux' : 'none');
+  const serialSpec = opts.serial[0] ?? (opts.nographic ? "mon:stdio" : "null");
+  const monitorSpec = opts.monitor ?? (opts.nographic && serialSpec.endsWith("stdio") ? "mux" : "none");
   const serialSink: ByteSink = { receive: (d) => machine.serial.receive(d) };
   const needMux =
-    serialSpec === 'stdio' || serialSpec === 'mon:stdio' || monitorSpec === 'stdio' || monitorSpec === 'mux';
+    serialSpec === "stdio" || serialSpec === "mon:stdio" || monitorSpec === "stdio" || monitorSpec === "mux";
   if (needMux) {
     mux = new StdioMux({
       onExit: () => host.quit(),
@@ -253,10 +263,10 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     });
     closers.push(() => mux?.close());
   }
-  if (serialSpec === 'stdio' || serialSpec === 'mon:stdio') {
+  if (serialSpec === "stdio" || serialSpec === "mon:stdio") {
     mux!.add(serialSink);
     machine.serial.onTransmit = (b) => mux!.write(Uint8Array.of(b));
-  } else if (serialSpec.startsWith('file:')) {
+  } else if (serialSpec.startsWith("file:")) {
     let f: FileSink;
     try {
       f = new FileSink(serialSpec.slice(5));
@@ -265,16 +275,16 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     }
     machine.serial.onTransmit = (b) => f.write(Uint8Array.of(b));
     closers.push(() => f.close());
-  } else if (serialSpec.startsWith('tcp:')) {
+  } else if (serialSpec.startsWith("tcp:")) {
     const srv = new SocketServer(serialSpec, serialSink);
-    await listen(srv, '-serial');
+    await listen(srv, "-serial");
     machine.serial.onTransmit = (b) => srv.write(Uint8Array.of(b));
     closers.push(() => srv.close());
   }
 
   const attachMonitor = (write: (s: string) => void): ByteSink => {
     const mon = new Monitor(host, write);
-    let line = '';
+    let line = "";
     let lastCr = false;
     write(mon.banner());
     write(mon.prompt);
@@ -286,14 +296,14 @@ async function runMachine(opts: MachineOptions): Promise<number> {
           lastCr = b === 0x0d;
           if (crlf) continue;
           if (b === 0x0d || b === 0x0a) {
-            if (mux && write === muxWrite) write('\r\n');
+            if (mux && write === muxWrite) write("\r\n");
             mon.execute(line);
-            line = '';
+            line = "";
             if (!quitRequested) write(mon.prompt);
           } else if (b === 0x7f || b === 0x08) {
             if (line.length > 0) {
               line = line.slice(0, -1);
-              if (write === muxWrite) write('\b \b');
+              if (write === muxWrite) write("\b \b");
             }
           } else if (b >= 0x20) {
             line += String.fromCharCode(b);
@@ -303,9 +313,9 @@ async function runMachine(opts: MachineOptions): Promise<number> {
       },
     };
   };
-  const muxWrite = (s: string) => mux!.write(s.replace(/\r?\n/g, '\r\n'));
-  if (monitorSpec === 'mux' || monitorSpec === 'stdio') {
-    if (monitorSpec === 'stdio' && serialSpec !== 'stdio' && serialSpec !== 'mon:stdio') {
+  const muxWrite = (s: string) => mux!.write(s.replace(/\r?\n/g, "\r\n"));
+  if (monitorSpec === "mux" || monitorSpec === "stdio") {
+    if (monitorSpec === "stdio" && serialSpec !== "stdio" && serialSpec !== "mon:stdio") {
       mux!.add(attachMonitor(muxWrite));
     } else {
       // Created lazily so the banner appears when the user switches with Ctrl-A c.
@@ -317,19 +327,19 @@ async function runMachine(opts: MachineOptions): Promise<number> {
         },
         // The first switch shows the banner and prompt; later ones show the prompt again.
         focused: () => {
-          if (sink) muxWrite('\n(qemu) ');
+          if (sink) muxWrite("\n(qemu) ");
           else sink = attachMonitor(muxWrite);
         },
       });
     }
-  } else if (monitorSpec.startsWith('unix:') || monitorSpec.startsWith('tcp:')) {
+  } else if (monitorSpec.startsWith("unix:") || monitorSpec.startsWith("tcp:")) {
     let sink: ByteSink = { receive: () => {} };
     const srv = new SocketServer(monitorSpec, { receive: (d) => sink.receive(d) });
     closers.push(() => srv.close());
     srv.onConnect = (write) => {
-      sink = attachMonitor((s) => write(s.replace(/\r?\n/g, '\r\n')));
+      sink = attachMonitor((s) => write(s.replace(/\r?\n/g, "\r\n")));
     };
-    await listen(srv, '-monitor');
+    await listen(srv, "-monitor");
   }
   mux?.open();
 
@@ -342,8 +352,8 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   const machineStart = performance.now();
   const statsSignals: [NodeJS.Signals, () => void][] = process.env.TSQEMU_STATS
     ? [
-        ['SIGUSR2', () => statsLine('sample')],
-        ['SIGTERM', () => machine.requestStop('quit')],
+        ["SIGUSR2", () => statsLine("sample")],
+        ["SIGTERM", () => machine.requestStop("quit")],
       ]
     : [];
   for (const [sig, fn] of statsSignals) process.on(sig, fn);
@@ -354,18 +364,18 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   } finally {
     for (const c of closers) c();
     for (const [sig, fn] of statsSignals) process.off(sig, fn);
-    if (statsSignals.length > 0) statsLine('exit');
+    if (statsSignals.length > 0) statsLine("exit");
     if (logFd !== 2) closeSync(logFd);
   }
   switch (reason) {
-    case 'poweroff':
-    case 'quit':
+    case "poweroff":
+    case "quit":
       return 0;
-    case 'reset':
+    case "reset":
       // -no-reboot: the guest asked for a reboot; QEMU exits normally.
       return 0;
-    case 'triple-fault':
-      process.stderr.write('tsqemu: guest triple fault (shutdown) with -no-reboot; CPU state:\n');
+    case "triple-fault":
+      process.stderr.write("tsqemu: guest triple fault (shutdown) with -no-reboot; CPU state:\n");
       process.stderr.write(dumpCpu(machine.cpu));
       return 1;
     default:

@@ -139,7 +139,7 @@ export class CPU {
   /** run() returns after an instruction that leaves EIP anywhere but the next instruction. */
   stopAtBranch = false;
   halted = false;
-  /** Instructions retired (a float counter; 2^53 is far away). */
+  /** Instructions retired, counted as they go (a float counter; 2^53 is far away). */
   icount = 0;
 
   // Exception being raised.
@@ -996,6 +996,8 @@ export class CPU {
       try {
         while (n < budget) {
           n++;
+          // Counted live (not at the end of run()): the clock reads it while devices are accessed.
+          this.icount++;
           const eip = r[R_EIP];
           this.eipStart = eip;
           const ins = this.fetchInsn();
@@ -1005,7 +1007,6 @@ export class CPU {
           if (this.events !== 0) {
             const ex = this.handleEvents(true);
             if (ex >= 0) {
-              this.icount += n;
               this.lastRun = n;
               return ex;
             }
@@ -1013,19 +1014,16 @@ export class CPU {
           // The accelerator interprets cold code up to the next control transfer, where a block may start.
           if (r[R_EIP] !== next && this.stopAtBranch) break;
         }
-        this.icount += n;
         this.lastRun = n;
         return EXIT_BUDGET;
       } catch (e) {
         if (e !== FAULT) throw e;
         r[R_EIP] = this.eipStart;
         if (this.trapExceptions) {
-          this.icount += n;
           this.lastRun = n;
           return EXIT_EXCEPTION;
         }
         if (!this.deliverException()) {
-          this.icount += n;
           this.lastRun = n;
           return EXIT_SHUTDOWN;
         }
@@ -1034,7 +1032,6 @@ export class CPU {
         this.stepping = (r[R_EFLAGS] & EFLAGS_TF) !== 0;
         if (this.stepping) this.events |= EV_TF;
         if (this.stopAtBranch) {
-          this.icount += n;
           this.lastRun = n;
           return EXIT_BUDGET;
         }

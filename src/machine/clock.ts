@@ -9,6 +9,14 @@
 // Timers sit in a singly-linked list sorted by deadline. Device counts are tiny, so an O(n)
 // insert beats a heap and mod()/del()/runTimers() allocate nothing.
 
+/**
+ * The instruction cap of realtime clocks: between two reads, guest time may advance at most this
+ * much per instruction retired (a 10 MIPS floor: every engine is faster, so real work is never cut)...
+ */
+const CAP_NS_PER_INSN = 100;
+/** ...or this much, whatever ran: enough for any block of compiled code, far below a host stall. */
+const CAP_MIN_STEP_NS = 2000;
+
 export type ClockMode = "realtime" | "deterministic";
 
 export type TimerCallback = () => void;
@@ -44,6 +52,14 @@ export class Clock {
   /** Realtime mode: host ms at which we resumed, and the virtual time at that moment. */
   private hostBaseMs = 0;
   private head: Timer | null = null;
+  /** Instruction cap (see now()): the instruction counter, and the last read's count and time. */
+  private retired: (() => number) | null = null;
+  private lastInsns = 0;
+  private lastNs = 0;
+  /** Whether the cap applies now (the guest is running, not halted). */
+  capped = false;
+  /** Realtime mode: host ms left out of guest time by steal() and not yet paid back. */
+  private owedMs = 0;
 
   constructor(mode: ClockMode = "realtime") {
     this.mode = mode;
@@ -53,10 +69,34 @@ export class Clock {
 
   /** Current virtual time in nanoseconds. */
   now(): number {
-    if (this.mode === "realtime" && this.running) {
-      return this.frozenNs + (performance.now() - this.hostBaseMs) * 1e6;
+    if (this.mode !== "realtime" || !this.running) return this.frozenNs;
+    let t = this.frozenNs + (performance.now() - this.hostBaseMs) * 1e6;
+    if (this.capped && this.retired !== null) {
+      // Between two looks at the clock the guest sees at most what its instructions could have
+      // taken: a host stall (garbage collection, V8 compiling, the OS) is left out of guest time.
+      const insns = this.retired();
+      const max = this.lastNs + Math.max(CAP_MIN_STEP_NS, (insns - this.lastInsns) * CAP_NS_PER_INSN);
+      this.lastInsns = insns;
+      if (t > max) {
+        const ms = (t - max) / 1e6;
+        this.hostBaseMs += ms;
+        this.owedMs += ms;
+        t = max;
+      }
     }
-    return this.frozenNs;
+    if (t < this.lastNs) t = this.lastNs;
+    this.lastNs = t;
+    return t;
+  }
+
+  /**
+   * Realtime mode: from now on, cap the time that passes between two reads of the clock by the
+   * instructions the guest retired meanwhile (`retired` counts them live). The run loop turns the
+   * cap off while the guest is halted, when time must flow freely.
+   */
+  capByInstructions(retired: () => number): void {
+    this.retired = retired;
+    this.lastInsns = retired();
   }
 
   get isRunning(): boolean {
@@ -87,6 +127,36 @@ export class Clock {
   advanceTo(ns: number): void {
     if (this.mode !== "deterministic") throw new Error("Clock.advanceTo() needs deterministic mode");
     if (ns > this.frozenNs) this.frozenNs = ns;
+  }
+
+  /**
+   * Realtime mode: leave `ms` of host time that just passed out of the guest's time. The run loop
+   * calls this for host work the guest must not see as time passing while it runs (yields to the
+   * host's event loop, compiling code), so that tight guest loops timed against the PIT or the TSC
+   * (Linux's TSC calibration) see a steady clock. The time is owed and paid back by payBack().
+   */
+  steal(ms: number): void {
+    if (this.mode !== "realtime" || !this.running || ms <= 0) return;
+    this.hostBaseMs += ms;
+    this.owedMs += ms;
+  }
+
+  /**
+   * Realtime mode: give back up to `maxMs` of stolen time (a forward jump), so that guest time keeps
+   * following the host's over the long run. The run loop calls it while the guest is halted, where
+   * a jump looks like a late wake-up. Returns the ms paid back.
+   */
+  payBack(maxMs: number): number {
+    if (this.mode !== "realtime" || !this.running) return 0;
+    const ms = Math.min(maxMs, this.owedMs);
+    this.hostBaseMs -= ms;
+    this.owedMs -= ms;
+    return ms;
+  }
+
+  /** Stolen host time not paid back yet (ms). */
+  get owed(): number {
+    return this.owedMs;
   }
 
   newTimer(callback: TimerCallback): Timer {

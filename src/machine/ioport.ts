@@ -56,7 +56,7 @@ export class IoBus {
   in32(port: number): number {
     const h = this.handlers[port & 0xffff];
     if (h?.read32) return h.read32(port & 0xffff) | 0;
-    return (this.in16(port) | (this.in16(port + 2) << 16)) | 0;
+    return this.in16(port) | (this.in16(port + 2) << 16) | 0;
   }
 
   out32(port: number, value: number): void {

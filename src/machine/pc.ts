@@ -1,8 +1,8 @@
 // The PC board: guest RAM, port I/O, the chipset devices and the run loop that alternates between
 // the CPU engine and the devices' timers (DESIGN.md: "the run loop").
-import type { CpuBus } from '../cpu/bus.ts';
-import { CPU, EV_IRQ, EXIT_HLT, EXIT_SHUTDOWN } from '../cpu/cpu.ts';
-import type { X87 } from '../cpu/fpu.ts';
+import type { CpuBus } from "../cpu/bus.ts";
+import { CPU, EV_IRQ, EXIT_HLT, EXIT_SHUTDOWN } from "../cpu/cpu.ts";
+import type { X87 } from "../cpu/fpu.ts";
 import {
   CR0_ET,
   CR0_PE,
@@ -22,35 +22,36 @@ import {
   R_A20_MASK,
   R_CR0,
   R_EIP,
+  R_KQ_DONE,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
   R_CPL,
   R_SEGBASE,
   R_SEL,
   SS,
-} from '../cpu/state.ts';
-import { I8042 } from '../hw/i8042.ts';
-import { KqemuEngine } from '../accel/kqemu/engine.ts';
-import { Mc146818 } from '../hw/mc146818.ts';
-import { AcpiPm, buildAcpiTables } from '../hw/acpi.ts';
-import { HPET_BASE, HPET_FREQ_14MHZ, HPET_MMIO_SIZE, Hpet } from '../hw/hpet.ts';
-import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from '../hw/pci.ts';
-import { Pic8259 } from '../hw/pic8259.ts';
-import { Pit8254 } from '../hw/pit8254.ts';
-import { Port80 } from '../hw/port80.ts';
-import { Port92 } from '../hw/port92.ts';
-import { Uart16550 } from '../hw/uart16550.ts';
-import { loadLinux } from './boot/linux.ts';
-import { Clock, type ClockMode } from './clock.ts';
-import { IoBus } from './ioport.ts';
-import { MmioBus } from './mmio.ts';
-import type { Tracer } from './trace.ts';
-import { GuestMemory } from './memory.ts';
+} from "../cpu/state.ts";
+import { I8042 } from "../hw/i8042.ts";
+import { KqemuEngine } from "../accel/kqemu/engine.ts";
+import { Mc146818 } from "../hw/mc146818.ts";
+import { AcpiPm, buildAcpiTables } from "../hw/acpi.ts";
+import { HPET_BASE, HPET_FREQ_14MHZ, HPET_MMIO_SIZE, Hpet } from "../hw/hpet.ts";
+import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from "../hw/pci.ts";
+import { Pic8259 } from "../hw/pic8259.ts";
+import { Pit8254 } from "../hw/pit8254.ts";
+import { Port80 } from "../hw/port80.ts";
+import { Port92 } from "../hw/port92.ts";
+import { Uart16550 } from "../hw/uart16550.ts";
+import { loadLinux } from "./boot/linux.ts";
+import { Clock, type ClockMode } from "./clock.ts";
+import { IoBus } from "./ioport.ts";
+import { MmioBus } from "./mmio.ts";
+import type { Tracer } from "./trace.ts";
+import { GuestMemory } from "./memory.ts";
 
 export interface PcConfig {
   ramSize: number;
   /** Engine: the interpreter only (tcg), or kqemu for user code / for user and kernel code. */
-  accel?: 'tcg' | 'kqemu-user' | 'kqemu-full';
+  accel?: "tcg" | "kqemu-user" | "kqemu-full";
   kernel?: Uint8Array;
   initrd?: Uint8Array;
   append?: string;
@@ -72,7 +73,7 @@ const ACPI_RSDP = 0xf0000;
 const ACPI_TABLES = 0xf0100;
 
 /** Why the machine stopped running. */
-export type StopReason = 'poweroff' | 'reset' | 'triple-fault' | 'quit' | 'error';
+export type StopReason = "poweroff" | "reset" | "triple-fault" | "quit" | "error";
 
 /**
  * Let the host's event loop run (terminal input, sockets, worker messages). Node has setImmediate;
@@ -81,7 +82,7 @@ export type StopReason = 'poweroff' | 'reset' | 'triple-fault' | 'quit' | 'error
  */
 const hostSetImmediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
 const yieldToHost: () => Promise<void> =
-  typeof hostSetImmediate === 'function'
+  typeof hostSetImmediate === "function"
     ? () => new Promise((resolve) => hostSetImmediate(resolve))
     : (() => {
         const channel = new MessageChannel();
@@ -134,7 +135,7 @@ export class PcMachine {
     this.config = config;
     this.mem = new GuestMemory(config.ramSize);
     config.backRam?.(this.mem);
-    this.clock = new Clock(config.clockMode ?? 'realtime');
+    this.clock = new Clock(config.clockMode ?? "realtime");
     const io = this.io;
     this.pic = new Pic8259(io);
     // Count rising edges per IRQ line for `info irq`.
@@ -184,7 +185,7 @@ export class PcMachine {
     pm.setBase(PM_BASE);
     this.acpi.onPowerOff = () => {
       if (config.noShutdown) this.pause();
-      else this.requestStop('poweroff');
+      else this.requestStop("poweroff");
     };
     this.onPowerButton = () => this.acpi.powerButton();
     // The unused port 0xED is written by kernels for I/O delays.
@@ -215,8 +216,10 @@ export class PcMachine {
         },
       });
     }
-    if (config.accel === 'kqemu-user' || config.accel === 'kqemu-full')
-      this.kqemu = new KqemuEngine(this.cpu, config.accel === 'kqemu-full' ? 'full' : 'user');
+    if (config.accel === "kqemu-user" || config.accel === "kqemu-full") {
+      this.kqemu = new KqemuEngine(this.cpu, config.accel === "kqemu-full" ? "full" : "user");
+      this.kqemu.onHostWork = (ms) => this.clock.steal(ms);
+    }
     this.kbc.onReset = () => this.requestReset();
     this.port92.onReset = () => this.requestReset();
     const a20 = (enabled: boolean) => this.setA20(enabled);
@@ -229,37 +232,37 @@ export class PcMachine {
     // `-d` hooks stay installed and consult the item set at each call, so the monitor's `log` can
     // change it at run time.
     const logItems = config.logItems ?? new Set<string>();
-    const h8 = (v: number) => (v >>> 0).toString(16).padStart(8, '0');
-    const h4 = (v: number) => (v & 0xffff).toString(16).padStart(4, '0');
+    const h8 = (v: number) => (v >>> 0).toString(16).padStart(8, "0");
+    const h4 = (v: number) => (v & 0xffff).toString(16).padStart(4, "0");
     this.cpu.onUnimplemented = (eip, bytes) => {
-      if (!logItems.has('unimp') && !logItems.has('guest_errors')) return;
-      const hex = bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ');
-      config.log?.('unimp', `unimplemented instruction at ${h4(this.cpu.r[R_SEL + CS])}:${h8(eip)}: ${hex}`);
+      if (!logItems.has("unimp") && !logItems.has("guest_errors")) return;
+      const hex = bytes.map((b) => b.toString(16).padStart(2, "0")).join(" ");
+      config.log?.("unimp", `unimplemented instruction at ${h4(this.cpu.r[R_SEL + CS])}:${h8(eip)}: ${hex}`);
     };
     // QEMU's `-d int` line (do_interrupt_all): count, vector, error code, software int, CPL, CS:EIP.
     let intCount = 0;
     this.cpu.onInterrupt = (vector, error, hw) => {
-      if (!logItems.has('int')) return;
+      if (!logItems.has("int")) return;
       const r = this.cpu.r;
       const eip = hw ? r[R_EIP] : this.cpu.eipStart;
-      const head = `${String(intCount++).padStart(6)}: v=${vector.toString(16).padStart(2, '0')} e=${h4(Math.max(error, 0))}`;
+      const head = `${String(intCount++).padStart(6)}: v=${vector.toString(16).padStart(2, "0")} e=${h4(Math.max(error, 0))}`;
       config.log?.(
-        'int',
+        "int",
         `${head} i=${!hw && (vector === 3 || vector === 4 || vector >= 32) ? 1 : 0} cpl=${r[R_CPL]} IP=${h4(r[R_SEL + CS])}:${h8(eip)} pc=${h8(r[R_SEGBASE + CS] + eip)} SP=${h4(r[R_SEL + SS])}:${h8(r[ESP])} EAX=${h8(r[EAX])}`,
       );
     };
     this.mmio.onUnassigned = (addr, size, write, value) => {
-      if (!logItems.has('guest_errors')) return;
+      if (!logItems.has("guest_errors")) return;
       config.log?.(
-        'guest_errors',
-        `unassigned mmio ${write ? 'write' : 'read'} addr 0x${(addr >>> 0).toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
+        "guest_errors",
+        `unassigned mmio ${write ? "write" : "read"} addr 0x${(addr >>> 0).toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ""}`,
       );
     };
     io.onUnassigned = (port, size, write, value) => {
-      if (!logItems.has('guest_errors')) return;
+      if (!logItems.has("guest_errors")) return;
       config.log?.(
-        'guest_errors',
-        `unassigned io ${write ? 'write' : 'read'} port 0x${port.toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ''}`,
+        "guest_errors",
+        `unassigned io ${write ? "write" : "read"} port 0x${port.toString(16)} size ${size}${write ? ` value 0x${(value >>> 0).toString(16)}` : ""}`,
       );
     };
     this.loadFirmware();
@@ -285,10 +288,10 @@ export class PcMachine {
     });
     if (!cfg.kernel) return;
     const boot = loadLinux(this.mem.ram, cfg.kernel, {
-      cmdline: cfg.append ?? '',
+      cmdline: cfg.append ?? "",
       initrd: cfg.initrd,
       ramSize: cfg.ramSize,
-      video: 'none',
+      video: "none",
     });
     cpu.notifyRamWrite(0, cfg.ramSize);
     const r = cpu.r;
@@ -334,7 +337,7 @@ export class PcMachine {
   }
 
   powerButton(): void {
-    if (!this.onPowerButton) throw new Error('system_powerdown: no ACPI power button on this board');
+    if (!this.onPowerButton) throw new Error("system_powerdown: no ACPI power button on this board");
     this.onPowerButton();
   }
 
@@ -352,7 +355,7 @@ export class PcMachine {
 
   private doReset(): void {
     this.resetRequested = false;
-    if (this.config.logItems?.has('cpu_reset')) this.config.log?.('cpu_reset', 'CPU Reset (CPU 0)');
+    if (this.config.logItems?.has("cpu_reset")) this.config.log?.("cpu_reset", "CPU Reset (CPU 0)");
     this.tracer?.flush();
     this.pic.reset();
     this.pit.reset();
@@ -381,6 +384,8 @@ export class PcMachine {
     this.clock.resume();
     const SLICE_MS = 10;
     const CHUNK = 20000;
+    const r = cpu.r;
+    clock.capByInstructions(() => cpu.icount + r[R_KQ_DONE]);
     for (;;) {
       if (this.stopReason) return this.stopReason;
       if (this.paused) {
@@ -392,22 +397,23 @@ export class PcMachine {
       }
       const sliceEnd = performance.now() + SLICE_MS;
       let halted = false;
+      clock.capped = true;
       do {
         const tracer = this.tracer?.active ? this.tracer : null;
         tracer?.step();
         const exit = tracer || !this.kqemu ? cpu.run(tracer ? 1 : CHUNK) : this.kqemu.run(CHUNK);
         this.instructions += cpu.lastRun;
-        if (clock.mode === 'deterministic') clock.advance(cpu.lastRun);
+        if (clock.mode === "deterministic") clock.advance(cpu.lastRun);
         clock.runTimers();
         if (this.resetRequested) {
-          if (this.config.noReboot) return 'reset';
+          if (this.config.noReboot) return "reset";
           this.doReset();
           continue;
         }
         if (this.stopReason) return this.stopReason;
         if (exit === EXIT_SHUTDOWN) {
-          if (this.config.noReboot) return 'triple-fault';
-          if (this.config.logItems?.has('cpu_reset')) this.config.log?.('guest_errors', 'Triple fault');
+          if (this.config.noReboot) return "triple-fault";
+          if (this.config.logItems?.has("cpu_reset")) this.config.log?.("guest_errors", "Triple fault");
           this.doReset();
           continue;
         }
@@ -417,15 +423,20 @@ export class PcMachine {
         }
         if (this.paused) break;
       } while (performance.now() < sliceEnd);
+      clock.capped = false;
       if (halted) {
         // Idle: sleep until the next timer or an interrupt from the host side (input).
-        if (clock.mode === 'deterministic') {
+        if (clock.mode === "deterministic") {
           clock.advanceTo(clock.nextDeadline());
           clock.runTimers();
-          if (clock.nextDeadline() === Number.POSITIVE_INFINITY && !this.pic.hasInterrupt()) await yieldToHost();
+          if (clock.nextDeadline() === Number.POSITIVE_INFINITY && !this.pic.hasInterrupt())
+            await yieldToHost();
           continue;
         }
-        const waitMs = Math.max(0, Math.min(50, (clock.nextDeadline() - clock.now()) / 1e6));
+        // Time stolen from the guest while it ran is given back here, as a shorter wait.
+        const untilDeadlineMs = (clock.nextDeadline() - clock.now()) / 1e6;
+        const paid = untilDeadlineMs > 0 ? clock.payBack(untilDeadlineMs) : 0;
+        const waitMs = Math.max(0, Math.min(50, untilDeadlineMs - paid));
         const idleStart = performance.now();
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, waitMs);
@@ -438,7 +449,10 @@ export class PcMachine {
         this.idleMs += performance.now() - idleStart;
         clock.runTimers();
       } else {
+        // The guest did not see the host run its event loop: its clock stands still meanwhile.
+        const y0 = performance.now();
         await yieldToHost();
+        clock.steal(performance.now() - y0);
       }
     }
   }

@@ -1,11 +1,11 @@
 // The human monitor: one command table, each command a small function, output through write().
 // Wording follows QEMU's monitor so scripts written for QEMU keep working.
-import { R_CPL, R_EIP, R_SEGBASE } from '../cpu/state.ts';
-import type { PcMachine } from '../machine/pc.ts';
-import { dumpCpu } from './cpu-dump.ts';
-import { type ExprContext, evalExpr } from './expr.ts';
+import { R_CPL, R_EIP, R_SEGBASE } from "../cpu/state.ts";
+import type { PcMachine } from "../machine/pc.ts";
+import { dumpCpu } from "./cpu-dump.ts";
+import { type ExprContext, evalExpr } from "./expr.ts";
 
-export type KqemuMode = 'disabled' | 'user' | 'full';
+export type KqemuMode = "disabled" | "user" | "full";
 
 export interface MonitorHost {
   machine: PcMachine;
@@ -43,16 +43,16 @@ export class Monitor {
     return `QEMU ${this.host.version} monitor - type 'help' for more information\n`;
   }
 
-  readonly prompt = '(qemu) ';
+  readonly prompt = "(qemu) ";
 
   /** Execute one command line; errors are printed, never thrown. */
   execute(line: string): void {
     const text = line.trim();
-    if (text === '') return;
+    if (text === "") return;
     this.history.push(text);
     const sp = text.search(/\s/);
     const name = sp < 0 ? text : text.slice(0, sp);
-    const args = sp < 0 ? '' : text.slice(sp).trim();
+    const args = sp < 0 ? "" : text.slice(sp).trim();
     // `x/4x` is written without a space as often as with one.
     const m = /^(x|xp|p|print)(\/.*)$/.exec(name);
     const cmdName = m ? m[1] : name;
@@ -76,86 +76,88 @@ export class Monitor {
 }
 
 const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
-  version: { help: 'show the version of QEMU', run: (m) => m.write(`${m.host.version}\n`) },
+  version: { help: "show the version of QEMU", run: (m) => m.write(`${m.host.version}\n`) },
   status: {
-    help: 'show the current VM status (running|paused)',
-    run: (m) => m.write(`VM status: ${m.host.machine.paused ? 'paused' : 'running'}\n`),
+    help: "show the current VM status (running|paused)",
+    run: (m) => m.write(`VM status: ${m.host.machine.paused ? "paused" : "running"}\n`),
   },
   name: {
-    help: 'show the current VM name',
+    help: "show the current VM name",
     run: (m) => {
       if (m.host.name) m.write(`${m.host.name}\n`);
     },
   },
-  registers: { help: 'show the cpu registers', run: (m) => m.write(dumpCpu(m.host.machine.cpu)) },
+  registers: { help: "show the cpu registers", run: (m) => m.write(dumpCpu(m.host.machine.cpu)) },
   cpus: {
-    help: 'show infos for each CPU',
+    help: "show infos for each CPU",
     run: (m) => {
       const c = m.host.machine.cpu;
       const pc = (c.r[R_SEGBASE + 1] + c.r[R_EIP]) >>> 0;
-      m.write(`* CPU #0: pc=0x${pc.toString(16).padStart(8, '0')}${c.halted ? ' (halted)' : ''} thread_id=${m.host.threadId?.() ?? 0}\n`);
+      m.write(
+        `* CPU #0: pc=0x${pc.toString(16).padStart(8, "0")}${c.halted ? " (halted)" : ""} thread_id=${m.host.threadId?.() ?? 0}\n`,
+      );
     },
   },
   kqemu: {
-    help: 'show KQEMU information',
+    help: "show KQEMU information",
     run: (m) => {
       const mode = m.host.kqemuMode();
       const text =
-        mode === 'disabled'
-          ? 'kqemu support: disabled'
-          : mode === 'user'
-            ? 'kqemu support: enabled for user code'
-            : 'kqemu support: enabled for user and kernel code';
+        mode === "disabled"
+          ? "kqemu support: disabled"
+          : mode === "user"
+            ? "kqemu support: enabled for user code"
+            : "kqemu support: enabled for user and kernel code";
       m.write(`${text}\n`);
       for (const l of m.host.kqemuStats()) m.write(`${l}\n`);
     },
   },
   kvm: {
-    help: 'show KVM information',
-    run: (m) => m.write(`kvm support: ${m.host.kvmEnabled() ? 'enabled' : 'disabled'}\n`),
+    help: "show KVM information",
+    run: (m) => m.write(`kvm support: ${m.host.kvmEnabled() ? "enabled" : "disabled"}\n`),
   },
   mtree: {
-    help: 'show memory tree',
+    help: "show memory tree",
     run: (m) => {
       const ram = m.host.machine.mem.ramSize;
-      const h = (v: number) => v.toString(16).padStart(16, '0');
-      m.write('address-space: memory\n');
+      const h = (v: number) => v.toString(16).padStart(16, "0");
+      m.write("address-space: memory\n");
       m.write(`  ${h(0)}-${h(0xffffffff)} (prio 0, i/o): system\n`);
       m.write(`    ${h(0)}-${h(0x9ffff)} (prio 0, ram): pc.ram\n`);
       m.write(`    ${h(0xa0000)}-${h(0xbffff)} (prio 1, i/o): vga-lowmem (unassigned)\n`);
       m.write(`    ${h(0xc0000)}-${h(ram - 1)} (prio 0, ram): pc.ram\n`);
-      m.write('address-space: I/O\n');
+      m.write("address-space: I/O\n");
       m.write(`  ${h(0)}-${h(0xffff)} (prio 0, i/o): io\n`);
       for (const [a, b, n] of [
-        [0x20, 0x21, 'pic'],
-        [0x40, 0x43, 'pit'],
-        [0x61, 0x61, 'pcspk'],
-        [0x70, 0x71, 'rtc'],
-        [0x80, 0x80, 'ioport80'],
-        [0xa0, 0xa1, 'pic'],
-        [0x3f8, 0x3ff, 'serial'],
-        [0x4d0, 0x4d1, 'elcr'],
+        [0x20, 0x21, "pic"],
+        [0x40, 0x43, "pit"],
+        [0x61, 0x61, "pcspk"],
+        [0x70, 0x71, "rtc"],
+        [0x80, 0x80, "ioport80"],
+        [0xa0, 0xa1, "pic"],
+        [0x3f8, 0x3ff, "serial"],
+        [0x4d0, 0x4d1, "elcr"],
       ] as const)
         m.write(`    ${h(a)}-${h(b)} (prio 0, i/o): ${n}\n`);
     },
   },
   irq: {
-    help: 'show the interrupts statistics (if available)',
+    help: "show the interrupts statistics (if available)",
     run: (m) => {
       const counts = m.host.machine.irqCounts;
-      m.write('IRQ statistics:\n');
+      m.write("IRQ statistics:\n");
       for (let k = 0; k < 16; k++) if (counts[k] > 0) m.write(`${k.toString().padStart(2)}: ${counts[k]}\n`);
     },
   },
-  pic: { help: 'show PIC state', run: (m) => m.write(`${m.host.machine.pic.dump().replace(/\n+$/, '')}\n`) },
+  pic: { help: "show PIC state", run: (m) => m.write(`${m.host.machine.pic.dump().replace(/\n+$/, "")}\n`) },
   roms: {
-    help: 'show roms',
+    help: "show roms",
     run: (m) => {
       for (const l of m.host.roms()) m.write(`${l}\n`);
     },
   },
   history: {
-    help: 'show the command line history',
+    help: "show the command line history",
     run: (m) => {
       m.history.forEach((l, k) => {
         m.write(`${k}: '${l}'\n`);
@@ -166,15 +168,15 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
 
 function parseFmt(arg: string, defCount = 1): { count: number; fmt: string; size: number; rest: string } {
   let count = defCount;
-  let fmt = 'x';
+  let fmt = "x";
   let size = 4;
   let rest = arg;
   const m = /^\/(\d*)([xduoci]?)([bhwg]?)([xduoci]?)\s*(.*)$/.exec(arg);
   if (m) {
     if (m[1]) count = Number(m[1]);
-    fmt = m[2] || m[4] || 'x';
+    fmt = m[2] || m[4] || "x";
     if (m[3]) size = { b: 1, h: 2, w: 4, g: 8 }[m[3]] ?? 4;
-    else if (fmt === 'c') size = 1;
+    else if (fmt === "c") size = 1;
     rest = m[5];
   }
   return { count, fmt, size, rest };
@@ -184,28 +186,30 @@ function formatValue(v: bigint, fmt: string, size: number): string {
   const bits = BigInt(size * 8);
   const u = BigInt.asUintN(Number(bits), v);
   switch (fmt) {
-    case 'd':
+    case "d":
       return BigInt.asIntN(Number(bits), v).toString();
-    case 'u':
+    case "u":
       return u.toString();
-    case 'o':
+    case "o":
       return `0${u.toString(8)}`;
-    case 'c': {
+    case "c": {
       const ch = Number(u & 0xffn);
-      return ch >= 32 && ch < 127 ? `'${String.fromCharCode(ch)}'` : `'\\x${ch.toString(16).padStart(2, '0')}'`;
+      return ch >= 32 && ch < 127
+        ? `'${String.fromCharCode(ch)}'`
+        : `'\\x${ch.toString(16).padStart(2, "0")}'`;
     }
     default:
-      return `0x${u.toString(16).padStart(size * 2, '0')}`;
+      return `0x${u.toString(16).padStart(size * 2, "0")}`;
   }
 }
 
 function memoryDump(m: Monitor, args: string, physical: boolean): void {
   const { count, fmt, size, rest } = parseFmt(args);
-  if (rest === '') throw new Error('memory dump: missing address');
+  if (rest === "") throw new Error("memory dump: missing address");
   const addr = Number(BigInt.asUintN(32, evalExpr(rest, m.exprContext())));
   const cpu = m.host.machine.cpu;
-  if (fmt === 'i') {
-    if (!m.host.disassemble) throw new Error('disassembler not available');
+  if (fmt === "i") {
+    if (!m.host.disassemble) throw new Error("disassembler not available");
     const code32 = (cpu.codeMode & 1) !== 0;
     for (const l of m.host.disassemble(addr, code32, count, physical)) m.write(`${l}\n`);
     return;
@@ -218,13 +222,13 @@ function memoryDump(m: Monitor, args: string, physical: boolean): void {
       throw new Error(`Cannot access memory at 0x${(a >>> 0).toString(16)}`);
     }
   };
-  const perLine = fmt === 'c' ? 16 : Math.max(1, 16 / size);
-  let line = '';
+  const perLine = fmt === "c" ? 16 : Math.max(1, 16 / size);
+  let line = "";
   for (let k = 0; k < count; k++) {
     const a = (addr + k * size) >>> 0;
     if (k % perLine === 0) {
       if (line) m.write(`${line}\n`);
-      line = physical ? `${a.toString(16).padStart(16, '0')}:` : `${a.toString(16).padStart(8, '0')}:`;
+      line = physical ? `${a.toString(16).padStart(16, "0")}:` : `${a.toString(16).padStart(8, "0")}:`;
     }
     let v = 0n;
     for (let b = size - 1; b >= 0; b--) v = (v << 8n) | BigInt(readByte(a + b));
@@ -235,25 +239,25 @@ function memoryDump(m: Monitor, args: string, physical: boolean): void {
 
 const COMMANDS: Command[] = [
   {
-    name: 'help',
-    aliases: ['?'],
-    args: '[cmd]',
-    help: 'show the help',
+    name: "help",
+    aliases: ["?"],
+    args: "[cmd]",
+    help: "show the help",
     run: (m, args) => {
       for (const c of COMMANDS) {
         if (args && c.name !== args && !c.aliases?.includes(args)) continue;
-        const names = [c.name, ...(c.aliases ?? [])].join('|');
+        const names = [c.name, ...(c.aliases ?? [])].join("|");
         m.write(`${names} ${c.args} -- ${c.help}\n`);
       }
     },
   },
   {
-    name: 'info',
-    args: '[subcommand]',
-    help: 'show various information about the system state',
+    name: "info",
+    args: "[subcommand]",
+    help: "show various information about the system state",
     run: (m, args) => {
       const sub = args.split(/\s+/)[0];
-      if (sub === '') {
+      if (sub === "") {
         for (const [k, v] of Object.entries(INFO)) m.write(`info ${k}  -- ${v.help}\n`);
         return;
       }
@@ -263,65 +267,67 @@ const COMMANDS: Command[] = [
     },
   },
   {
-    name: 'stop',
-    aliases: ['s'],
-    args: '',
-    help: 'stop emulation',
+    name: "stop",
+    aliases: ["s"],
+    args: "",
+    help: "stop emulation",
     run: (m) => m.host.machine.pause(),
   },
   {
-    name: 'cont',
-    aliases: ['c'],
-    args: '',
-    help: 'resume emulation',
+    name: "cont",
+    aliases: ["c"],
+    args: "",
+    help: "resume emulation",
     run: (m) => m.host.machine.resume(),
   },
   {
-    name: 'system_reset',
-    args: '',
-    help: 'reset the system',
+    name: "system_reset",
+    args: "",
+    help: "reset the system",
     run: (m) => m.host.machine.requestReset(),
   },
   {
-    name: 'system_powerdown',
-    args: '',
-    help: 'send system power down event',
+    name: "system_powerdown",
+    args: "",
+    help: "send system power down event",
     run: (m) => m.host.machine.powerButton(),
   },
-  { name: 'quit', aliases: ['q'], args: '', help: 'quit the emulator', run: (m) => m.host.quit() },
+  { name: "quit", aliases: ["q"], args: "", help: "quit the emulator", run: (m) => m.host.quit() },
   {
-    name: 'x',
-    args: '/fmt addr',
-    help: 'virtual memory dump starting at addr',
+    name: "x",
+    args: "/fmt addr",
+    help: "virtual memory dump starting at addr",
     run: (m, args) => memoryDump(m, args, false),
   },
   {
-    name: 'xp',
-    args: '/fmt addr',
-    help: 'physical memory dump starting at addr',
+    name: "xp",
+    args: "/fmt addr",
+    help: "physical memory dump starting at addr",
     run: (m, args) => memoryDump(m, args, true),
   },
   {
-    name: 'print',
-    aliases: ['p'],
-    args: '/fmt expr',
-    help: 'print expression value (use $reg for CPU register access)',
+    name: "print",
+    aliases: ["p"],
+    args: "/fmt expr",
+    help: "print expression value (use $reg for CPU register access)",
     run: (m, args) => {
       const { fmt, rest } = parseFmt(args);
       const v = evalExpr(rest, m.exprContext());
-      m.write(`${fmt === 'x' && !args.startsWith('/') ? `0x${BigInt.asUintN(32, v).toString(16)}` : formatValue(v, fmt, 4)}\n`);
+      m.write(
+        `${fmt === "x" && !args.startsWith("/") ? `0x${BigInt.asUintN(32, v).toString(16)}` : formatValue(v, fmt, 4)}\n`,
+      );
     },
   },
   {
-    name: 'log',
-    args: 'item1[,...]',
-    help: 'activate logging of the specified items',
+    name: "log",
+    args: "item1[,...]",
+    help: "activate logging of the specified items",
     run: (m, args) => {
-      if (args === '' || args === 'help' || args === '?') {
+      if (args === "" || args === "help" || args === "?") {
         m.write(m.host.logItemsHelp());
         return;
       }
-      m.host.setLogItems(args === 'none' ? [] : args.split(','));
+      m.host.setLogItems(args === "none" ? [] : args.split(","));
     },
   },
 ];

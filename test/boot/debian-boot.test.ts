@@ -1,13 +1,13 @@
 // Boots the default Debian 12 686 guest with the interpreter (-no-kqemu) through the CLI, as a user
 // would: waits for /init, types commands on the serial console, powers off, checks the exit status
 // and the kernel log.
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { test } from 'node:test';
-import { defaultGuestPaths, INIT_MARKER } from '../../src/util/guest-cache.ts';
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { test } from "node:test";
+import { defaultGuestPaths, INIT_MARKER } from "../../src/util/guest-cache.ts";
 
-const BIN = new URL('../../bin/tsqemu.mjs', import.meta.url).pathname;
+const BIN = new URL("../../bin/tsqemu.mjs", import.meta.url).pathname;
 
 export interface BootRun {
   output: string;
@@ -20,14 +20,27 @@ export interface BootRun {
 /** Boot with extra CLI args; send `commands` once /init has started; resolve when the process exits. */
 export function bootDefaultGuest(extraArgs: string[], commands: string, timeoutMs: number): Promise<BootRun> {
   const { kernel, initrd } = defaultGuestPaths();
-  const args = [BIN, '-m', '128', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0', '-nographic', '-no-reboot', ...extraArgs];
+  const args = [
+    BIN,
+    "-m",
+    "128",
+    "-kernel",
+    kernel,
+    "-initrd",
+    initrd,
+    "-append",
+    "console=ttyS0",
+    "-nographic",
+    "-no-reboot",
+    ...extraArgs,
+  ];
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
   let bootMs = -1;
   let sent = false;
   const onData = (d: Buffer) => {
-    output += d.toString('latin1');
+    output += d.toString("latin1");
     if (!sent && output.includes(INIT_MARKER)) {
       sent = true;
       bootMs = performance.now() - t0;
@@ -35,25 +48,26 @@ export function bootDefaultGuest(extraArgs: string[], commands: string, timeoutM
       setTimeout(() => child.stdin.write(commands), 500);
     }
   };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (status, signal) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (status, signal) => {
       clearTimeout(timer);
       resolve({ output, status, signal, bootMs, totalMs: performance.now() - t0 });
     });
   });
 }
 
-const BAD_LINES = /WARNING:|BUG:|Oops|Call Trace|unknown (CPU|instruction|opcode)|invalid opcode|unstable|lost \d+ ticks/i;
+const BAD_LINES =
+  /WARNING:|BUG:|Oops|Call Trace|unknown (CPU|instruction|opcode)|invalid opcode|unstable|lost \d+ ticks/i;
 
 // The same boot with each engine: the interpreter (-no-kqemu), kqemu normal mode (the default:
 // user code compiled) and full virtualization (-kernel-kqemu: kernel code compiled too).
 const MODES: [string, string[]][] = [
-  ['-kernel-kqemu', ['-kernel-kqemu']],
-  ['kqemu normal mode', []],
-  ['-no-kqemu', ['-no-kqemu']],
+  ["-kernel-kqemu", ["-kernel-kqemu"]],
+  ["kqemu normal mode", []],
+  ["-no-kqemu", ["-no-kqemu"]],
 ];
 
 for (const [name, args] of MODES) {
@@ -64,29 +78,32 @@ for (const [name, args] of MODES) {
     }
     const run = await bootDefaultGuest(
       args,
-      'uname -a; cat /proc/cpuinfo; date -u +%s; echo BOOT-OK\npoweroff\n',
+      "uname -a; cat /proc/cpuinfo; date -u +%s; echo BOOT-OK\npoweroff\n",
       12 * 60_000,
     );
     const msg = `boot to /init: ${(run.bootMs / 1000).toFixed(1)} s, to power-off: ${(run.totalMs / 1000).toFixed(1)} s`;
     t.diagnostic(msg);
     console.log(`${name}: ${msg}`);
     const tail = run.output.slice(-3000);
-    assert.ok(run.output.includes('BOOT-OK\r\n') || run.output.includes('BOOT-OK\n'), `no BOOT-OK; output tail:\n${tail}`);
-    assert.match(run.output, /Linux \S+ 6\.1\.\S+ .*i686/, 'uname -a output');
-    assert.match(run.output, /model name\s*: tsqemu virtual CPU/, '/proc/cpuinfo');
+    assert.ok(
+      run.output.includes("BOOT-OK\r\n") || run.output.includes("BOOT-OK\n"),
+      `no BOOT-OK; output tail:\n${tail}`,
+    );
+    assert.match(run.output, /Linux \S+ 6\.1\.\S+ .*i686/, "uname -a output");
+    assert.match(run.output, /model name\s*: tsqemu virtual CPU/, "/proc/cpuinfo");
     // The guest's clock is the host's (RTC at power-on, then kept by the kernel): within a minute.
     const dates = [...run.output.matchAll(/^(\d{10})\r?$/gm)].map((m) => Number(m[1]));
-    assert.ok(dates.length > 0, 'date -u +%s printed');
+    assert.ok(dates.length > 0, "date -u +%s printed");
     const skew = Math.abs(dates[dates.length - 1] - Date.now() / 1000);
     assert.ok(skew < 60, `guest time off by ${skew.toFixed(0)} s`);
     assert.equal(run.signal, null, `killed by ${run.signal}; output tail:\n${tail}`);
     assert.equal(run.status, 0, `exit status; output tail:\n${tail}`);
     const bad = run.output.split(/\r?\n/).filter((l) => BAD_LINES.test(l));
-    assert.deepEqual(bad, [], 'kernel log has warnings');
+    assert.deepEqual(bad, [], "kernel log has warnings");
     // The HPET (hw/hpet.ts) is the clockevent and the TSC's watchdog; the PIT clocksource, which is
     // bogus once the tick is one-shot, is never registered.
-    assert.match(run.output, /hpet0: at MMIO 0xfed00000/, 'HPET found through the ACPI HPET table');
-    assert.match(run.output, /clocksource: Switched to clocksource (tsc|hpet)\r?$/m, 'final clocksource');
-    assert.doesNotMatch(run.output, /clocksource: pit:/, 'PIT clocksource registered');
+    assert.match(run.output, /hpet0: at MMIO 0xfed00000/, "HPET found through the ACPI HPET table");
+    assert.match(run.output, /clocksource: Switched to clocksource (tsc|hpet)\r?$/m, "final clocksource");
+    assert.doesNotMatch(run.output, /clocksource: pit:/, "PIT clocksource registered");
   });
 }

@@ -125,7 +125,10 @@ describe("-monitor stdio", () => {
   it("info version, name, kqemu, kvm", async () => {
     assert.equal(await cmd("info version"), "0.1.0 (tsqemu)\n");
     assert.equal(await cmd("info name"), "mon-test\n");
-    assert.match(await cmd("info kqemu"), /^kqemu support: enabled for user code\ncompiled code: \d+ guest instructions/);
+    assert.match(
+      await cmd("info kqemu"),
+      /^kqemu support: enabled for user code\ncompiled code: \d+ guest instructions/,
+    );
     assert.equal(await cmd("info kvm"), "kvm support: disabled\n");
   });
 

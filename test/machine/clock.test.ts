@@ -69,3 +69,55 @@ test("realtime clock stands still while paused", async () => {
   assert.ok(t3 > t2 && t3 - t2 < 15e6, `resumed without jumping: ${t3 - t2}`);
   assert.throws(() => c.advance(1));
 });
+
+/** Spin for `ms` of host time (a host stall, as the guest would see it). */
+function stall(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test("realtime: a host stall between two reads is capped by the instructions retired meanwhile", () => {
+  const c = new Clock("realtime");
+  let retired = 0;
+  c.resume();
+  c.capByInstructions(() => retired);
+  c.capped = true;
+  const t0 = c.now();
+  stall(5);
+  const t1 = c.now();
+  // No instruction ran: at most the minimum step (2 µs) passed for the guest; the rest is owed.
+  assert.ok(t1 - t0 <= 2000, `guest saw ${t1 - t0} ns`);
+  assert.ok(c.owed >= 4.9, `owed ${c.owed} ms`);
+  // 1e6 instructions allow 100 ms: a 5 ms wait passes in full.
+  retired += 1e6;
+  stall(5);
+  const t2 = c.now();
+  assert.ok(t2 - t1 >= 5e6, `guest saw ${t2 - t1} ns for 1e6 instructions over 5 ms`);
+  // While halted (cap off) time flows freely.
+  c.capped = false;
+  stall(3);
+  assert.ok(c.now() - t2 >= 3e6);
+  // Paying back moves guest time forward by the owed amount, no more.
+  const owed = c.owed;
+  const before = c.now();
+  assert.equal(c.payBack(1000), owed);
+  assert.ok(c.now() - before >= owed * 1e6);
+  assert.equal(c.owed, 0);
+});
+
+test("realtime: steal() leaves host work out of guest time, payBack() is bounded by its argument", () => {
+  const c = new Clock("realtime");
+  c.resume();
+  const t0 = c.now();
+  stall(4);
+  c.steal(4);
+  assert.ok(c.now() - t0 < 1.5e6, "the stolen 4 ms are not seen");
+  assert.equal(c.owed, 4);
+  assert.equal(c.payBack(1.5), 1.5);
+  assert.equal(c.owed, 2.5);
+  // Deterministic clocks ignore both.
+  const d = new Clock("deterministic");
+  d.steal(5);
+  assert.equal(d.owed, 0);
+  assert.equal(d.now(), 0);
+});

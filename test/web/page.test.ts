@@ -224,12 +224,19 @@ describe("web page (Chromium, headless)", { timeout: BUDGET_MS + 60_000 }, () =>
   it("answers info kqemu in the monitor panel", async () => {
     await page.fill("#monitor-input", "info kqemu");
     await page.press("#monitor-input", "Enter");
-    await page.waitForFunction(() => window.tsqemu.monitorText().includes("kqemu support: enabled for user and kernel code"), null, {
-      timeout: 10_000,
-    });
+    await page.waitForFunction(
+      () => window.tsqemu.monitorText().includes("kqemu support: enabled for user and kernel code"),
+      null,
+      {
+        timeout: 10_000,
+      },
+    );
     const text = await page.evaluate(() => window.tsqemu.monitorText());
     assert.match(text, /QEMU 0\.1\.0 \(tsqemu\) monitor/);
-    assert.match(text, /\(qemu\) info kqemu\nkqemu support: enabled for user and kernel code\ncompiled code: \d+ guest instructions/);
+    assert.match(
+      text,
+      /\(qemu\) info kqemu\nkqemu support: enabled for user and kernel code\ncompiled code: \d+ guest instructions/,
+    );
     await page.fill("#monitor-input", "info cpus");
     await page.press("#monitor-input", "Enter");
     await page.waitForFunction(() => /\* CPU #0: pc=0x[0-9a-f]{8}/.test(window.tsqemu.monitorText()), null, {

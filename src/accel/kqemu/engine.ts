@@ -107,6 +107,8 @@ export class KqemuEngine {
   private readonly translator: Translator;
   private readonly imports: WebAssembly.ModuleImports;
   private invalidations = 0;
+  /** Told how long host-side work took (compiling), which the board keeps out of guest time. */
+  onHostWork: ((ms: number) => void) | null = null;
   /** Set by lookup() when it returns null for a block not yet hot (rather than untranslatable). */
   private cold = false;
 
@@ -252,6 +254,8 @@ export class KqemuEngine {
           // The blocks before the faulting one completed.
           n += r[R_KQ_DONE];
           stats.insnsCompiled += r[R_KQ_DONE];
+          c.icount += r[R_KQ_DONE];
+          r[R_KQ_DONE] = 0;
           const ex = this.fault();
           if (ex >= 0) {
             c.lastRun = n;
@@ -259,9 +263,11 @@ export class KqemuEngine {
           }
           continue;
         }
+        r[R_KQ_DONE] = 0;
         if (k > 0) {
           n += k;
           stats.insnsCompiled += k;
+          c.icount += k;
           continue;
         }
         const b = this.lookup(r[R_EIP]);
@@ -491,7 +497,9 @@ export class KqemuEngine {
     }
     s.modules++;
     s.wasmBytes += bytes.length;
-    s.compileMs += performance.now() - t0;
+    const ms = performance.now() - t0;
+    s.compileMs += ms;
+    this.onHostWork?.(ms);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
   }

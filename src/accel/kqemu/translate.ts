@@ -1105,8 +1105,8 @@ function isByteOp(op: number): boolean {
 
 /**
  * Instructions that may change what a block is compiled for (CPL, CR0/CR3/CR4, segment registers,
- * EFLAGS.IF/TF/IOPL/VM, the interrupt shadow), wait, or talk to devices: they end a block and the
- * dispatcher runs them, so the run loop sees their effects before compiled code runs again.
+ * EFLAGS.IF/TF/IOPL/VM, the interrupt shadow) or wait: they end a block and the dispatcher runs
+ * them, so the run loop sees their effects before compiled code runs again. (CLI only clears IF.)
  */
 function changesMode(i: Insn): boolean {
   const op = i.op;
@@ -1129,14 +1129,14 @@ function changesMode(i: Insn): boolean {
       case 0xea: // JMP far
       case 0xf1: // INT1
       case 0xf4: // HLT
-      case 0xfa: // CLI/STI
-      case 0xfb:
+      case 0xfb: // STI (interrupt shadow)
         return true;
       case 0xff: // CALL/JMP far through memory
         return i.reg === 3 || i.reg === 5;
     }
-    // IN/OUT/INS/OUTS
-    return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+    // IN/OUT stay inside blocks: a device that raises an IRQ or asks for a reset or power-off sets
+    // an event, and the interpreter helper ends the block right after the instruction.
+    return false;
   }
   const op2 = op & 0xff;
   // 0F 00/01 (descriptor tables, LMSW, INVLPG), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD),
