@@ -1012,7 +1012,7 @@ export class CPU {
             }
           }
           // The accelerator interprets cold code up to the next control transfer, where a block may start.
-          if (r[R_EIP] !== next && this.stopAtBranch) break;
+          if (this.stopAtBranch && r[R_EIP] !== next) break;
         }
         this.lastRun = n;
         return EXIT_BUDGET;

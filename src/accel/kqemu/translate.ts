@@ -617,14 +617,15 @@ export class Translator {
       return EMIT_OK;
     }
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      // A side exit: the taken branch leaves the block (or loops to its start), the fall-through
+      // path goes on in the same block, so branchy code runs longer between dispatches.
       this.count++;
       this.cond(op & 0xf);
       f.if_();
       this.jumpTo((next + i.imm) | 0, 1);
       f.op(W.OP_END);
-      this.exitPending(next);
       this.count--;
-      return EMIT_END;
+      return EMIT_OK;
     }
     if (op >= 0x190 && op <= 0x19f) {
       this.cond(op & 0xf);
