@@ -141,6 +141,7 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   const s = e.stats;
   assert.ok(s.insnsCompiled > 50_000, `compiled ${s.insnsCompiled}`);
-  assert.ok(s.insnsHelped >= 9000, `rol run from compiled code ${s.insnsHelped} times`);
+  // The iterations of the first run() call (about 1,100) are interpreted, before the batch compiles.
+  assert.ok(s.insnsHelped >= 8000, `rol run from compiled code ${s.insnsHelped} times`);
   assert.ok(s.modules < s.blocksCompiled, `${s.blocksCompiled} blocks in ${s.modules} modules`);
 });

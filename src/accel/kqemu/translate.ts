@@ -697,6 +697,7 @@ export class Translator {
           return EMIT_OK;
         }
         if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
+        if (i.reg === 4 || i.reg === 5) return this.emitMul1(i, i.reg === 5, eip);
         return EMIT_NO;
       case 0xc1:
       case 0xd1:
@@ -1008,6 +1009,37 @@ export class Translator {
     return EMIT_OK;
   }
 
+  /** MUL/IMUL r/m32 (F7 /4 /5): EDX:EAX = EAX * r/m32, flags as ops/alu.ts mul1() leaves them. */
+  private emitMul1(i: Insn, signed: boolean, eip: number): number {
+    const f = this.f;
+    const ext = signed ? OP_I64_EXTEND_I32_S : OP_I64_EXTEND_I32_U;
+    this.loadE(i, 32, eip);
+    f.set(this.B);
+    this.loadReg(0, 32);
+    f.set(this.A);
+    f.get(this.A).get(this.B).op(W.OP_I32_MUL).set(this.RES);
+    f.get(this.A).op(ext).get(this.B).op(ext).op(OP_I64_MUL);
+    f.op(OP_I64_CONST).op(32).op(OP_I64_SHR_U).op(OP_I32_WRAP_I64).set(this.VAL);
+    this.storeReg(0, 32, this.RES);
+    this.storeReg(2, 32, this.VAL);
+    // CF = OF = the high half is not the extension of the low half.
+    f.const(0);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    f.get(this.VAL);
+    if (signed) f.get(this.RES).const(31).op(W.OP_I32_SHR_S);
+    else f.const(0);
+    f.op(W.OP_I32_NE)
+      .const(EFLAGS_CF | (1 << 11))
+      .op(W.OP_I32_MUL);
+    f.op(W.OP_I32_OR);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    this.storeStateConst(R_FOP, FOP_RESULT);
+    this.storeState(R_FRES, this.RES);
+    this.storeStateConst(R_FSIZE, 32);
+    this.known = K_CFSTORED;
+    return EMIT_OK;
+  }
+
   /** SHL/SHR/SAR r/m32 by a constant count, flags as the interpreter computes them (ops/alu.ts shift()). */
   private emitShift(i: Insn, count: number, eip: number, next: number): number {
     const f = this.f;
@@ -1075,6 +1107,10 @@ export class Translator {
 }
 
 const OP_I64_EXTEND_I32_S = 0xac;
+const OP_I64_EXTEND_I32_U = 0xad;
+const OP_I64_CONST = 0x42;
+const OP_I64_SHR_U = 0x88;
+const OP_I32_WRAP_I64 = 0xa7;
 const OP_I64_MUL = 0x7e;
 const OP_I64_NE = 0x52;
 

@@ -288,6 +288,18 @@ export function shiftDouble(
 
 // ---------------------------------------------------------------- multiply and divide
 
+/** High 32 bits of the unsigned 64-bit product of two uint32 values. */
+export function mulHighU32(a: number, b: number): number {
+  const al = a & 0xffff;
+  const ah = a >>> 16;
+  const bl = b & 0xffff;
+  const bh = b >>> 16;
+  const lh = al * bh;
+  const hl = ah * bl;
+  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) | 0;
+}
+
 /** MUL/IMUL one-operand forms (F6/F7 /4 /5). */
 export function mul1(c: CPU, src: number, bits: number, signed: boolean): void {
   const r = c.r;
@@ -308,22 +320,14 @@ export function mul1(c: CPU, src: number, bits: number, signed: boolean): void {
     cfof = signed ? p !== (p << 16) >> 16 : p > 0xffff;
     setResultFlags(c, p & 0xffff, 16, cfof ? EFLAGS_CF | EFLAGS_OF : 0);
   } else {
-    let lo: number;
-    let hi: number;
-    if (signed) {
-      const p = BigInt(r[EAX]) * BigInt(src | 0);
-      lo = Number(BigInt.asIntN(32, p));
-      hi = Number(BigInt.asIntN(32, p >> 32n));
-      cfof = hi !== lo >> 31;
-    } else {
-      const a = r[EAX] >>> 0;
-      const b = src >>> 0;
-      // Split to stay within 2^53: a * b = (a * bh) << 16 + a * bl.
-      const p = BigInt(a) * BigInt(b);
-      lo = Number(BigInt.asIntN(32, p));
-      hi = Number(BigInt.asIntN(32, p >> 32n));
-      cfof = hi !== 0;
-    }
+    const a = r[EAX];
+    const b = src | 0;
+    // The 64-bit product from 16-bit halves (no BigInt: this is hot in compiled code's helper too).
+    const lo = Math.imul(a, b);
+    let hi = mulHighU32(a >>> 0, b >>> 0);
+    // Signed high half: subtract the other operand for each negative one (mod 2^32).
+    if (signed) hi = (hi - (a < 0 ? b : 0) - (b < 0 ? a : 0)) | 0;
+    cfof = signed ? hi !== lo >> 31 : hi !== 0;
     r[EAX] = lo;
     r[EDX] = hi;
     setResultFlags(c, lo, 32, cfof ? EFLAGS_CF | EFLAGS_OF : 0);
