@@ -1,13 +1,16 @@
-// Dev tool: boots the default guest and attributes host time to guest kernel functions (by the EIP
-// after each run-loop chunk), using the kernel's System.map. Usage:
-//   MAP=/path/System.map ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
+// Dev tool: boots the default guest (nokaslr) and attributes host time to guest kernel functions
+// by the EIP after each run-loop chunk. Debian's image ships no real System.map: capture the text
+// symbols from the guest once (boot with `-append "console=ttyS0 nokaslr"`, run
+// `grep " [tT] " /proc/kallsyms`) and pass that file. Usage:
+//   MAP=/path/kallsyms.txt ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
+import tsx bench/eip-sample.ts SECONDS
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { R_EIP } from "../src/cpu/state.ts";
 import { PcMachine } from "../src/machine/pc.ts";
 
 const dir = `${homedir()}/.cache/tsqemu/debian12-686/`;
-const syms = readFileSync(process.env.MAP ?? "/tmp/lk/x/boot/System.map-6.1.0-50-686", "utf8")
+const syms = readFileSync(process.env.MAP ?? "kallsyms.txt", "utf8")
   .split("\n")
   .map((l) => l.split(" "))
   .filter((p) => p.length === 3 && /[tTwW]/.test(p[1]))
