@@ -3,7 +3,6 @@
 // symbols from the guest once (boot with `-append "console=ttyS0 nokaslr"`, run
 // `grep " [tT] " /proc/kallsyms`) and pass that file. Usage:
 //   MAP=/path/kallsyms.txt ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
-import tsx bench/eip-sample.ts SECONDS
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { R_EIP } from "../src/cpu/state.ts";
