@@ -4,11 +4,9 @@
 // `grep " [tT] " /proc/kallsyms`) and pass that file. Usage:
 //   MAP=/path/kallsyms.txt ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { R_EIP } from "../src/cpu/state.ts";
-import { PcMachine } from "../src/machine/pc.ts";
+import { devMachine } from "./lib/dev-machine.ts";
 
-const dir = `${homedir()}/.cache/tsqemu/debian12-686/`;
 const syms = readFileSync(process.env.MAP ?? "kallsyms.txt", "utf8")
   .split("\n")
   .map((l) => l.split(" "))
@@ -26,18 +24,7 @@ const symOf = (eip: number): string => {
   }
   return syms[lo][1];
 };
-const m = new PcMachine({
-  ramSize: 128 << 20,
-  kernel: readFileSync(`${dir}vmlinuz`),
-  initrd: readFileSync(`${dir}initrd.img`),
-  append: "console=ttyS0 nokaslr",
-  noReboot: true,
-  accel: (process.env.ACCEL ?? "kqemu-full") as "tcg" | "kqemu-user" | "kqemu-full",
-});
-let log = "";
-m.serial.onTransmit = (b) => {
-  log += String.fromCharCode(b);
-};
+const { m, serial } = devMachine("console=ttyS0 nokaslr");
 const hist = new Map<string, number>();
 const eng = m.kqemu;
 const cpu = m.cpu;
@@ -57,7 +44,7 @@ const secs = Number(process.argv[2] ?? 60);
 setTimeout(() => {
   const rows = [...hist].sort((a, b) => b[1] - a[1]).slice(0, 40);
   for (const [k, v] of rows) console.log(v.toFixed(0).padStart(8), "ms", k);
-  console.log(log.split("\n").slice(-3).join("\n"));
+  console.log(serial().split("\n").slice(-3).join("\n"));
   if (eng) console.log(eng.infoLines().join("\n"));
   process.exit(0);
 }, secs * 1000);

@@ -1,22 +1,8 @@
 // Dev tool: records the guest's PIT reads (ports 42h and 61h) during early boot with guest and host
 // timestamps, to see what Linux's TSC calibration loops observe. Usage: node --import tsx bench/pit-trace.ts
-import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { PcMachine } from "../src/machine/pc.ts";
+import { devMachine } from "./lib/dev-machine.ts";
 
-const dir = `${homedir()}/.cache/tsqemu/debian12-686/`;
-const m = new PcMachine({
-  ramSize: 128 << 20,
-  kernel: readFileSync(`${dir}vmlinuz`),
-  initrd: readFileSync(`${dir}initrd.img`),
-  append: "console=ttyS0",
-  noReboot: true,
-  accel: (process.env.ACCEL ?? "kqemu-full") as "tcg" | "kqemu-user" | "kqemu-full",
-});
-let out = "";
-m.serial.onTransmit = (b) => {
-  out += String.fromCharCode(b);
-};
+const { m, serial } = devMachine("console=ttyS0");
 const N = 400_000;
 const port = new Uint16Array(N);
 const gt = new Float64Array(N);
@@ -66,7 +52,7 @@ setTimeout(
       }
     }
     console.log(
-      out
+      serial()
         .split("\n")
         .filter((l) => /tsc|calib/i.test(l))
         .join("\n"),

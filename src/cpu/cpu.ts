@@ -984,7 +984,9 @@ export class CPU {
   lastRun = 0;
   run(budget: number): number {
     const r = this.r;
-    let n = 0;
+    // icount is the only counter: counted live, since the clock reads it while devices are accessed.
+    const start = this.icount;
+    const end = start + budget;
     if (this.events !== 0 || this.halted) {
       const ex = this.handleEvents(false);
       if (ex >= 0) {
@@ -994,9 +996,7 @@ export class CPU {
     }
     for (;;) {
       try {
-        while (n < budget) {
-          n++;
-          // Counted live (not at the end of run()): the clock reads it while devices are accessed.
+        while (this.icount < end) {
           this.icount++;
           const eip = r[R_EIP];
           this.eipStart = eip;
@@ -1007,24 +1007,24 @@ export class CPU {
           if (this.events !== 0) {
             const ex = this.handleEvents(true);
             if (ex >= 0) {
-              this.lastRun = n;
+              this.lastRun = this.icount - start;
               return ex;
             }
           }
           // The accelerator interprets cold code up to the next control transfer, where a block may start.
           if (this.stopAtBranch && r[R_EIP] !== next) break;
         }
-        this.lastRun = n;
+        this.lastRun = this.icount - start;
         return EXIT_BUDGET;
       } catch (e) {
         if (e !== FAULT) throw e;
         r[R_EIP] = this.eipStart;
         if (this.trapExceptions) {
-          this.lastRun = n;
+          this.lastRun = this.icount - start;
           return EXIT_EXCEPTION;
         }
         if (!this.deliverException()) {
-          this.lastRun = n;
+          this.lastRun = this.icount - start;
           return EXIT_SHUTDOWN;
         }
         // A faulting instruction does not complete: no single-step trap for it; the handler starts
@@ -1032,7 +1032,7 @@ export class CPU {
         this.stepping = (r[R_EFLAGS] & EFLAGS_TF) !== 0;
         if (this.stepping) this.events |= EV_TF;
         if (this.stopAtBranch) {
-          this.lastRun = n;
+          this.lastRun = this.icount - start;
           return EXIT_BUDGET;
         }
       }
@@ -1042,6 +1042,7 @@ export class CPU {
   /**
    * Execute the one instruction at EIP for compiled code that cannot translate it: no event handling
    * around it, and a guest fault propagates as FAULT with eipStart set (the caller delivers it).
+   * Counted in icount at once, so the clock sees it (the engine leaves it out of the block's count).
    */
   step(): void {
     const r = this.r;

@@ -35,13 +35,8 @@ interface Block {
   slot: number;
   /** The EIP the block was translated for: EIPs are baked into the code, so an alias elsewhere differs. */
   eip: number;
-  /** CPL the translation assumed (TLB permission checks are baked in). */
-  cpl: number;
-  /** Physical address of its page (<< 12), to validate a jump-cache hit against the current TLB entry. */
-  physBase: number;
-  /** Executions before compilation (negative once compiled or rejected). */
+  /** Executions before compilation (negative once compiled or rejected, HEAT_PENDING while queued). */
   heat: number;
-  page: number;
 }
 
 /** Counters shown by `info kqemu`. */
@@ -232,8 +227,9 @@ export class KqemuEngine {
     let n = 0;
     if (this.pending.length > 0) this.compilePending();
     while (n < budget) {
-      // Instructions to hand to the interpreter this turn; stays 0 when a compiled block ran.
+      // Instructions to hand to the interpreter this turn, and whether to stop at a branch.
       let interp = 0;
+      let toBranch = false;
       if (c.events !== 0 || c.halted) {
         // Events and halts go through one interpreter step.
         interp = 1;
@@ -245,17 +241,24 @@ export class KqemuEngine {
       } else {
         // Chained compiled blocks, as long as the jump cache knows where to go next.
         let k = 0;
+        let faulted = false;
         r[R_KQ_DONE] = 0;
         r[R_EVENTS] = 0; // c.events is 0 here
+        const helped = stats.insnsHelped;
         try {
           k = this.dispatch(budget - n);
         } catch (err) {
           if (err !== FAULT) throw err;
           // The blocks before the faulting one completed.
-          n += r[R_KQ_DONE];
-          stats.insnsCompiled += r[R_KQ_DONE];
-          c.icount += r[R_KQ_DONE];
-          r[R_KQ_DONE] = 0;
+          k = r[R_KQ_DONE];
+          faulted = true;
+        }
+        r[R_KQ_DONE] = 0;
+        n += k;
+        stats.insnsCompiled += k;
+        // CPU.step() already counted the instructions it ran for the blocks.
+        c.icount += k - (stats.insnsHelped - helped);
+        if (faulted) {
           const ex = this.fault();
           if (ex >= 0) {
             c.lastRun = n;
@@ -263,32 +266,19 @@ export class KqemuEngine {
           }
           continue;
         }
-        r[R_KQ_DONE] = 0;
-        if (k > 0) {
-          n += k;
-          stats.insnsCompiled += k;
-          c.icount += k;
-          continue;
-        }
-        const b = this.lookup(r[R_EIP]);
-        if (b === null) {
-          if (this.cold) {
-            // Cold code: interpret up to the next control transfer, where the next block may start.
-            c.stopAtBranch = true;
-            const ex = c.run(Math.min(INTERP_BLOCK, budget - n));
-            c.stopAtBranch = false;
-            n += c.lastRun;
-            stats.insnsInterpreted += c.lastRun;
-            if (ex !== EXIT_BUDGET) {
-              c.lastRun = n;
-              return ex;
-            }
-            continue;
-          }
-          interp = 1;
-        } else continue; // now in the jump cache: the dispatcher runs it
+        if (k > 0) continue;
+        // A miss: now in the jump cache when lookup() finds a compiled block.
+        if (this.lookup(r[R_EIP]) !== null) continue;
+        // Cold code runs in the interpreter up to the next control transfer, where the next block
+        // may start; an untranslatable instruction or a fetch fault, one instruction.
+        if (this.cold) {
+          interp = Math.min(INTERP_BLOCK, budget - n);
+          toBranch = true;
+        } else interp = 1;
       }
+      c.stopAtBranch = toBranch;
       const ex = c.run(interp);
+      c.stopAtBranch = false;
       n += c.lastRun;
       stats.insnsInterpreted += c.lastRun;
       if (ex !== EXIT_BUDGET) {
@@ -334,17 +324,17 @@ export class KqemuEngine {
     let b = inPage.get(key);
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
-      b = { slot: -1, eip, cpl, physBase: e & ~0xfff, heat: 0, page };
+      b = { slot: -1, eip, heat: 0 };
       inPage.set(key, b);
       this.blockCount++;
     }
     if (b.slot < 0) {
-      if (b.heat === HEAT_PENDING) this.cold = true;
-      else if (b.heat >= 0) {
-        if (++b.heat >= this.threshold) this.compile(b, eip, eip);
-        this.cold = b.slot < 0 && b.heat !== -1;
+      if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, eip, eip);
+      if (b.slot < 0) {
+        // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
+        this.cold = b.heat !== -1;
+        return null;
       }
-      if (b.slot < 0) return null;
     }
     const j = this.jcIndex(eip);
     const jc = this.jc;

@@ -265,12 +265,11 @@ export class Translator {
   }
 
   /**
-   * Push the value read from [LIN] (size bytes). `forWrite`: the read of a read-modify-write, checked
-   * with write permission as hardware does (a fault reports W=1).
+   * Push 1 when the access of `size` bytes at [LIN] can use the TLB entry directly (loaded into E):
+   * the entry grants `need`, is not I/O, and the access does not cross the page.
    */
-  private read(size: number, eip: number, forWrite = false): void {
+  private tlbHit(size: number, need: number): void {
     const f = this.f;
-    const need = forWrite ? this.wNeed : this.rNeed;
     f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
     f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
     f.const(need | TLB_IO)
@@ -283,6 +282,15 @@ export class Translator {
       .const(0x1000 - size)
       .op(W.OP_I32_LE_U);
     f.op(W.OP_I32_AND);
+  }
+
+  /**
+   * Push the value read from [LIN] (size bytes). `forWrite`: the read of a read-modify-write, checked
+   * with write permission as hardware does (a fault reports W=1).
+   */
+  private read(size: number, eip: number, forWrite = false): void {
+    const f = this.f;
+    this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
     f.ifI32();
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
@@ -296,19 +304,7 @@ export class Translator {
   /** Write local VAL to [LIN]; a slow write that touched code exits the block after this instruction. */
   private write(size: number, eip: number, nextEip: number): void {
     const f = this.f;
-    const need = this.wNeed;
-    f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
-    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
-    f.const(need | TLB_IO)
-      .op(W.OP_I32_AND)
-      .const(need)
-      .op(W.OP_I32_EQ);
-    f.get(this.LIN)
-      .const(0xfff)
-      .op(W.OP_I32_AND)
-      .const(0x1000 - size)
-      .op(W.OP_I32_LE_U);
-    f.op(W.OP_I32_AND);
+    this.tlbHit(size, this.wNeed);
     f.get(this.E)
       .const(12)
       .op(W.OP_I32_SHR_U)
@@ -995,10 +991,22 @@ export class Translator {
     f.get(this.A).get(this.B).op(W.OP_I32_MUL).set(this.RES);
     this.storeReg(i.reg, 32, this.RES);
     // Overflow: the 64-bit product is not the sign extension of its low half.
+    this.multiplyFlags(() => {
+      f.get(this.A).op(OP_I64_EXTEND_I32_S).get(this.B).op(OP_I64_EXTEND_I32_S).op(OP_I64_MUL);
+      f.get(this.RES).op(OP_I64_EXTEND_I32_S).op(OP_I64_NE);
+    });
+    return EMIT_OK;
+  }
+
+  /**
+   * Flags of a 32-bit multiply as ops/alu.ts leaves them: a result-type lazy state on RES with
+   * CF = OF = overflow, where `overflow` pushes 0 or 1.
+   */
+  private multiplyFlags(overflow: () => void): void {
+    const f = this.f;
     f.const(0);
     f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-    f.get(this.A).op(OP_I64_EXTEND_I32_S).get(this.B).op(OP_I64_EXTEND_I32_S).op(OP_I64_MUL);
-    f.get(this.RES).op(OP_I64_EXTEND_I32_S).op(OP_I64_NE);
+    overflow();
     f.const(EFLAGS_CF | (1 << 11)).op(W.OP_I32_MUL);
     f.op(W.OP_I32_OR);
     f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
@@ -1006,7 +1014,6 @@ export class Translator {
     this.storeState(R_FRES, this.RES);
     this.storeStateConst(R_FSIZE, 32);
     this.known = K_CFSTORED;
-    return EMIT_OK;
   }
 
   /** MUL/IMUL r/m32 (F7 /4 /5): EDX:EAX = EAX * r/m32, flags as ops/alu.ts mul1() leaves them. */
@@ -1022,21 +1029,13 @@ export class Translator {
     f.op(OP_I64_CONST).op(32).op(OP_I64_SHR_U).op(OP_I32_WRAP_I64).set(this.VAL);
     this.storeReg(0, 32, this.RES);
     this.storeReg(2, 32, this.VAL);
-    // CF = OF = the high half is not the extension of the low half.
-    f.const(0);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-    f.get(this.VAL);
-    if (signed) f.get(this.RES).const(31).op(W.OP_I32_SHR_S);
-    else f.const(0);
-    f.op(W.OP_I32_NE)
-      .const(EFLAGS_CF | (1 << 11))
-      .op(W.OP_I32_MUL);
-    f.op(W.OP_I32_OR);
-    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
-    this.storeStateConst(R_FOP, FOP_RESULT);
-    this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, 32);
-    this.known = K_CFSTORED;
+    // Overflow: the high half is not the extension of the low half.
+    this.multiplyFlags(() => {
+      f.get(this.VAL);
+      if (signed) f.get(this.RES).const(31).op(W.OP_I32_SHR_S);
+      else f.const(0);
+      f.op(W.OP_I32_NE);
+    });
     return EMIT_OK;
   }
 

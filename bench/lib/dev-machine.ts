@@ -1,0 +1,23 @@
+// The default Debian guest on a PcMachine in this process, for the dev tools (eip-sample,
+// pit-trace, scripts/boot-try): engine from $ACCEL (tcg, kqemu-user, kqemu-full), serial output
+// collected in `serial()`.
+import { readFileSync } from "node:fs";
+import { PcMachine, type PcConfig } from "../../src/machine/pc.ts";
+import { defaultGuestPaths } from "../../src/util/guest-cache.ts";
+
+export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kqemu-full") {
+  const { kernel, initrd } = defaultGuestPaths();
+  const m = new PcMachine({
+    ramSize: 128 << 20,
+    kernel: readFileSync(kernel),
+    initrd: readFileSync(initrd),
+    append,
+    noReboot: true,
+    accel: (process.env.ACCEL as PcConfig["accel"]) ?? defaultAccel,
+  });
+  let out = "";
+  m.serial.onTransmit = (b) => {
+    out += String.fromCharCode(b);
+  };
+  return { m, serial: () => out };
+}
