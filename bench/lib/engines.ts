@@ -2,7 +2,7 @@
 // figures (milliseconds between marker lines, timestamped on the host as they arrive).
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { INIT_MARKER } from "../../src/util/guest-cache.ts";
+import { defaultGuestPaths, INIT_MARKER } from "../../src/util/guest-cache.ts";
 import { exec, which } from "./exec.ts";
 import { ensureSeaBios } from "./firmware.ts";
 import { BENCH_DONE, type BenchGuest, benchCmdline, type GuestWorkload, type WorkParams } from "./guest.ts";
@@ -387,6 +387,10 @@ export async function engineUnavailable(engine: Engine): Promise<string | null> 
   }
   if (engine.kind === "native") {
     if (process.arch !== "x64" && process.arch !== "ia32") return `host is ${process.arch}, not x86`;
+    // The programs are static i386 ELF: an x86-64 kernel without IA-32 emulation refuses them.
+    const busybox = join(defaultGuestPaths().dir, "busybox");
+    if ((await exec(busybox, ["true"])).code !== 0)
+      return "this host's kernel cannot run i386 ELF programs (no IA-32 emulation)";
   }
   return null;
 }

@@ -15,6 +15,8 @@ export interface CpuBus {
   /** True when the physical page holds RAM (addr is a page-aligned physical address). */
   isRam(addr: number): boolean;
   intc: InterruptController | null;
+  /** The local APIC's IA32_APIC_BASE MSR (SDM Vol. 3A §11.4.4), when the board has one. */
+  apicBase?: { read(): number; write(value: number): void } | null;
   /** Time-stamp counter source (virtual clock), in CPU cycles. */
   tsc(): number;
 }

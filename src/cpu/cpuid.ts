@@ -14,6 +14,7 @@ export const CPUID_PSE = 1 << 3;
 export const CPUID_TSC = 1 << 4;
 export const CPUID_MSR = 1 << 5;
 export const CPUID_CX8 = 1 << 8;
+export const CPUID_APIC = 1 << 9;
 export const CPUID_SEP = 1 << 11;
 export const CPUID_MTRR = 1 << 12;
 export const CPUID_PGE = 1 << 13;
@@ -22,7 +23,8 @@ export const CPUID_FXSR = 1 << 24;
 
 /**
  * Features reported in CPUID.1:EDX. The x87 bit and FXSR (FXSAVE/FXRSTOR of the x87 state and MXCSR)
- * are set when an FPU is attached. MMX and SSE are not implemented and never reported.
+ * are set when an FPU is attached. APIC follows the local APIC's global enable (SDM Vol. 3A §11.4.3).
+ * MMX and SSE are not implemented and never reported.
  */
 export function featureEdx(c: CPU): number {
   return (
@@ -35,8 +37,14 @@ export function featureEdx(c: CPU): number {
     CPUID_SEP |
     CPUID_MTRR |
     CPUID_PGE |
-    CPUID_CMOV
+    CPUID_CMOV |
+    (apicEnabled(c) ? CPUID_APIC : 0)
   );
+}
+
+function apicEnabled(c: CPU): boolean {
+  const base = c.bus.apicBase;
+  return base ? (base.read() & (1 << 11)) !== 0 : false;
 }
 
 function str4(s: string, k: number): number {
@@ -61,7 +69,7 @@ export function cpuid(c: CPU): void {
   } else if (leaf === 1) {
     // Family 6, model 3 (Pentium II class), stepping 3.
     a = 0x0633;
-    b = 0;
+    b = 0; // EBX[31:24]: initial APIC ID 0; no CLFLUSH, one logical processor
     cc = 0;
     d = featureEdx(c);
   } else if (leaf === 2) {

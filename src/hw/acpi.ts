@@ -346,6 +346,25 @@ export interface AcpiOptions {
   dsdtExtra?: Aml[];
   /** An HPET timer block to announce with an HPET table (IA-PC HPET 1.0a §3.2.4). */
   hpet?: AcpiHpet;
+  /** Local APIC and I/O APIC to announce with a MADT (ACPI 1.0b §5.2.8). */
+  apic?: AcpiApic;
+}
+
+export interface AcpiApic {
+  /** Physical address of the local APIC. */
+  lapicAddress: number;
+  /** The processor's local APIC ID (one processor). */
+  lapicId: number;
+  ioapicAddress: number;
+  ioapicId: number;
+  /**
+   * ISA IRQs that do not reach the I/O APIC pin of the same number, or not as ISA edge/high:
+   * Interrupt Source Override entries (§5.2.8.3.1). `flags`: MPS INTI flags (polarity bits 0-1,
+   * trigger mode bits 2-3; 0 = conforms to the bus).
+   */
+  overrides: { irq: number; gsi: number; flags: number }[];
+  /** LINT pin wired to NMI on every processor (Local APIC NMI entry), or -1 for none. */
+  nmiLint: number;
 }
 
 export interface AcpiHpet {
@@ -360,6 +379,10 @@ export interface AcpiHpet {
 }
 
 export const HPET_TABLE_SIZE = 56;
+/** MADT fixed part: SDT header, local APIC address, flags. */
+export const MADT_HEADER_SIZE = 44;
+
+const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 
 export interface AcpiTables {
   rsdp: number;
@@ -369,6 +392,8 @@ export interface AcpiTables {
   dsdt: number;
   /** The HPET table, when options.hpet was given. */
   hpet?: number;
+  /** The MADT, when options.apic was given. */
+  madt?: number;
   /** First guest-physical address after the tables (rsdp excluded). */
   end: number;
 }
@@ -488,6 +513,29 @@ export function buildAcpiTables(
     next = hpet + HPET_TABLE_SIZE;
   }
 
+  // MADT (ACPI 1.0b §5.2.8): local APIC address and PCAT_COMPAT (8259As present) after the header,
+  // then one Processor Local APIC entry, the I/O APIC, the interrupt source overrides and the
+  // Local APIC NMI entry.
+  let madt: number | undefined;
+  if (options.apic) {
+    const a = options.apic;
+    const entries: number[] = [];
+    entries.push(0, 8, 0, a.lapicId, 1, 0, 0, 0); // processor 0, enabled
+    entries.push(1, 12, a.ioapicId, 0, ...le32(a.ioapicAddress), ...le32(0)); // GSI base 0
+    for (const o of a.overrides) entries.push(2, 10, 0, o.irq, ...le32(o.gsi), o.flags & 0xff, o.flags >> 8);
+    if (a.nmiLint >= 0) entries.push(4, 6, 0xff, 0, 0, a.nmiLint); // all processors
+    const len = MADT_HEADER_SIZE + entries.length;
+    madt = align(next, 16);
+    mem.fill(0, madt, madt + len);
+    sdtHeader(mem, madt, "APIC", len, 1);
+    put32(mem, madt + 36, a.lapicAddress);
+    put32(mem, madt + 40, 1); // PCAT_COMPAT
+    mem.set(entries, madt + MADT_HEADER_SIZE);
+    checksum(mem, madt, len, 9);
+    tables.push(madt);
+    next = madt + len;
+  }
+
   const rsdt = align(next, 16);
   const rsdtLen = SDT_HEADER_SIZE + 4 * tables.length;
   mem.fill(0, rsdt, rsdt + rsdtLen);
@@ -503,5 +551,5 @@ export function buildAcpiTables(
   put32(mem, rsdpAddr + 16, rsdt);
   checksum(mem, rsdpAddr, RSDP_REV0_SIZE, 8);
 
-  return { rsdp: rsdpAddr, rsdt, fadt, facs, dsdt, hpet, end: rsdt + rsdtLen };
+  return { rsdp: rsdpAddr, rsdt, fadt, facs, dsdt, hpet, madt, end: rsdt + rsdtLen };
 }

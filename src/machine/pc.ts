@@ -1,5 +1,7 @@
 // The PC board: guest RAM, port I/O, the chipset devices and the run loop that alternates between
 // the CPU engine and the devices' timers (DESIGN.md: "the run loop").
+
+import { KqemuEngine } from "../accel/kqemu/engine.ts";
 import type { CpuBus } from "../cpu/bus.ts";
 import { CPU, EV_IRQ, EXIT_HLT, EXIT_SHUTDOWN } from "../cpu/cpu.ts";
 import type { X87 } from "../cpu/fpu.ts";
@@ -20,21 +22,22 @@ import {
   FS,
   GS,
   R_A20_MASK,
+  R_CPL,
   R_CR0,
   R_EIP,
-  R_KQ_DONE,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
-  R_CPL,
+  R_KQ_DONE,
   R_SEGBASE,
   R_SEL,
   SS,
 } from "../cpu/state.ts";
-import { I8042 } from "../hw/i8042.ts";
-import { KqemuEngine } from "../accel/kqemu/engine.ts";
-import { Mc146818 } from "../hw/mc146818.ts";
 import { AcpiPm, buildAcpiTables } from "../hw/acpi.ts";
+import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from "../hw/apic.ts";
 import { HPET_BASE, HPET_FREQ_14MHZ, HPET_MMIO_SIZE, Hpet } from "../hw/hpet.ts";
+import { I8042 } from "../hw/i8042.ts";
+import { IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, IoApic } from "../hw/ioapic.ts";
+import { Mc146818 } from "../hw/mc146818.ts";
 import { I440fx, PCI_DEVFN, PciBus, Piix3, Piix4Pm } from "../hw/pci.ts";
 import { Pic8259 } from "../hw/pic8259.ts";
 import { Pit8254 } from "../hw/pit8254.ts";
@@ -44,9 +47,9 @@ import { Uart16550 } from "../hw/uart16550.ts";
 import { loadLinux } from "./boot/linux.ts";
 import { Clock, type ClockMode } from "./clock.ts";
 import { IoBus } from "./ioport.ts";
+import { GuestMemory } from "./memory.ts";
 import { MmioBus } from "./mmio.ts";
 import type { Tracer } from "./trace.ts";
-import { GuestMemory } from "./memory.ts";
 
 export interface PcConfig {
   ramSize: number;
@@ -70,6 +73,13 @@ export interface PcConfig {
 
 const PM_BASE = 0x600;
 const ACPI_RSDP = 0xf0000;
+/** The I/O APIC's ID: after the processor's local APIC ID 0 (IDs must be unique on the APIC bus). */
+const IOAPIC_ID = 1;
+/** ACPI SCI (PIIX4 PM): ISA IRQ 9, level-triggered, active high as QEMU's tables announce it. */
+const SCI_IRQ = 9;
+// MPS INTI flags of an interrupt source override (ACPI 1.0b §5.2.8.3.1).
+const MPS_ACTIVE_HIGH = 1;
+const MPS_LEVEL = 3 << 2;
 const ACPI_TABLES = 0xf0100;
 
 /** Why the machine stopped running. */
@@ -102,6 +112,9 @@ export class PcMachine {
   readonly mmio = new MmioBus();
   readonly clock: Clock;
   readonly pic: Pic8259;
+  /** The boot processor's local APIC: the CPU's interrupt controller (8259A via LINT0). */
+  readonly lapic: LocalApic;
+  readonly ioapic: IoApic;
   readonly pit: Pit8254;
   readonly rtc: Mc146818;
   readonly hpet: Hpet;
@@ -138,12 +151,22 @@ export class PcMachine {
     this.clock = new Clock(config.clockMode ?? "realtime");
     const io = this.io;
     this.pic = new Pic8259(io);
+    this.lapic = new LocalApic(this.clock, this.pic, {
+      raiseNmi: () => this.cpu.raiseNmi(),
+      eoiBroadcast: (vector) => this.ioapic.eoi(vector),
+    });
+    this.ioapic = new IoApic(this.lapic, IOAPIC_ID);
+    this.mmio.register(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, this.lapic);
+    this.mmio.register(IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, this.ioapic);
+    // Every ISA line goes to the 8259A and to the I/O APIC pin of the same number, except IRQ0
+    // which drives pin 2 (announced by an interrupt source override in the MADT).
     // Count rising edges per IRQ line for `info irq`.
     const levels = new Uint8Array(16);
     const setIrq = (irq: number, level: boolean): void => {
       if (level && !levels[irq]) this.irqCounts[irq]++;
       levels[irq] = level ? 1 : 0;
       this.pic.setIrq(irq, level);
+      this.ioapic.setPin(irq === 0 ? 2 : irq, level);
     };
     // The HPET's LegacyReplacement route (IA-PC HPET 1.0a §2.3.5) takes IRQ0 and IRQ8 from the PIT
     // and the RTC: their outputs pass through this switch, which remembers their levels meanwhile.
@@ -200,7 +223,8 @@ export class PcMachine {
       mmioRead: (addr, size) => this.mmioRead(addr, size),
       mmioWrite: (addr, size, value) => this.mmioWrite(addr, size, value),
       isRam: (addr) => addr >>> 0 < config.ramSize,
-      intc: this.pic,
+      intc: this.lapic,
+      apicBase: { read: () => this.lapic.readBaseMsr(), write: (v) => this.lapic.writeBaseMsr(v) },
       tsc: () => this.clock.now(), // a 1 GHz time-stamp counter
     };
     this.cpu = new CPU(this.mem, bus);
@@ -225,7 +249,9 @@ export class PcMachine {
     const a20 = (enabled: boolean) => this.setA20(enabled);
     this.kbc.onA20 = a20;
     this.port92.onA20 = a20;
-    this.pic.onIntrChange = (level) => {
+    // The 8259A's INTR goes to LINT0 of the local APIC, which raises the CPU's interrupt line.
+    this.pic.onIntrChange = () => this.lapic.update();
+    this.lapic.onIntrChange = (level) => {
       if (level) this.cpu.events |= EV_IRQ;
       this.wake?.();
     };
@@ -285,6 +311,17 @@ export class PcMachine {
     buildAcpiTables(this.mem.ram, ACPI_TABLES, ACPI_RSDP, {
       pmBase: PM_BASE,
       hpet: { address: HPET_BASE, blockId: this.hpet.capabilities },
+      apic: {
+        lapicAddress: APIC_DEFAULT_BASE,
+        lapicId: 0,
+        ioapicAddress: IOAPIC_DEFAULT_BASE,
+        ioapicId: IOAPIC_ID,
+        overrides: [
+          { irq: 0, gsi: 2, flags: 0 },
+          { irq: SCI_IRQ, gsi: SCI_IRQ, flags: MPS_ACTIVE_HIGH | MPS_LEVEL },
+        ],
+        nmiLint: 1,
+      },
     });
     if (!cfg.kernel) return;
     const boot = loadLinux(this.mem.ram, cfg.kernel, {
@@ -358,6 +395,8 @@ export class PcMachine {
     if (this.config.logItems?.has("cpu_reset")) this.config.log?.("cpu_reset", "CPU Reset (CPU 0)");
     this.tracer?.flush();
     this.pic.reset();
+    this.lapic.reset();
+    this.ioapic.reset();
     this.pit.reset();
     this.rtc.reset();
     this.hpet.reset();
@@ -429,7 +468,7 @@ export class PcMachine {
         if (clock.mode === "deterministic") {
           clock.advanceTo(clock.nextDeadline());
           clock.runTimers();
-          if (clock.nextDeadline() === Number.POSITIVE_INFINITY && !this.pic.hasInterrupt())
+          if (clock.nextDeadline() === Number.POSITIVE_INFINITY && !this.lapic.hasInterrupt())
             await yieldToHost();
           continue;
         }

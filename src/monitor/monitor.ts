@@ -126,6 +126,9 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
       m.write(`    ${h(0)}-${h(0x9ffff)} (prio 0, ram): pc.ram\n`);
       m.write(`    ${h(0xa0000)}-${h(0xbffff)} (prio 1, i/o): vga-lowmem (unassigned)\n`);
       m.write(`    ${h(0xc0000)}-${h(ram - 1)} (prio 0, ram): pc.ram\n`);
+      m.write(`    ${h(0xfec00000)}-${h(0xfec00fff)} (prio 0, i/o): ioapic\n`);
+      m.write(`    ${h(0xfed00000)}-${h(0xfed003ff)} (prio 0, i/o): hpet\n`);
+      m.write(`    ${h(0xfee00000)}-${h(0xfee00fff)} (prio 4096, i/o): apic-msi\n`);
       m.write("address-space: I/O\n");
       m.write(`  ${h(0)}-${h(0xffff)} (prio 0, i/o): io\n`);
       for (const [a, b, n] of [
@@ -149,7 +152,14 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
       for (let k = 0; k < 16; k++) if (counts[k] > 0) m.write(`${k.toString().padStart(2)}: ${counts[k]}\n`);
     },
   },
-  pic: { help: "show PIC state", run: (m) => m.write(`${m.host.machine.pic.dump().replace(/\n+$/, "")}\n`) },
+  pic: {
+    help: "show PIC state",
+    run: (m) => {
+      const machine = m.host.machine;
+      m.write(`${machine.pic.dump().replace(/\n+$/, "")}\n${machine.ioapic.dump()}\n`);
+    },
+  },
+  lapic: { help: "show local apic state", run: (m) => m.write(`${m.host.machine.lapic.dump()}\n`) },
   roms: {
     help: "show roms",
     run: (m) => {

@@ -78,7 +78,7 @@ for (const [name, args] of MODES) {
     }
     const run = await bootDefaultGuest(
       args,
-      "uname -a; cat /proc/cpuinfo; date -u +%s; echo BOOT-OK\npoweroff\n",
+      "uname -a; cat /proc/cpuinfo /proc/interrupts; date -u +%s; echo BOOT-OK\npoweroff\n",
       12 * 60_000,
     );
     const msg = `boot to /init: ${(run.bootMs / 1000).toFixed(1)} s, to power-off: ${(run.totalMs / 1000).toFixed(1)} s`;
@@ -91,6 +91,7 @@ for (const [name, args] of MODES) {
     );
     assert.match(run.output, /Linux \S+ 6\.1\.\S+ .*i686/, "uname -a output");
     assert.match(run.output, /model name\s*: tsqemu virtual CPU/, "/proc/cpuinfo");
+    assert.match(run.output, /^flags\s*:.*\bapic\b/m, "CPUID reports the local APIC");
     // The guest's clock is the host's (RTC at power-on, then kept by the kernel): within a minute.
     const dates = [...run.output.matchAll(/^(\d{10})\r?$/gm)].map((m) => Number(m[1]));
     assert.ok(dates.length > 0, "date -u +%s printed");
@@ -112,5 +113,21 @@ for (const [name, args] of MODES) {
     assert.match(run.output, /hpet0: at MMIO 0xfed00000/, "HPET found through the ACPI HPET table");
     assert.match(run.output, /clocksource: Switched to clocksource (tsc|hpet)\r?$/m, "final clocksource");
     assert.doesNotMatch(run.output, /clocksource: pit:/, "PIT clocksource registered");
+    // Interrupts go through the local APIC and the I/O APIC the MADT announces (hw/apic.ts,
+    // hw/ioapic.ts): the boot CPU is listed, IRQ0 reaches pin 2, the local APIC timer ticks.
+    assert.doesNotMatch(run.output, /weird, boot CPU|not listed by the BIOS/, "boot CPU in the MADT");
+    assert.doesNotMatch(
+      run.output,
+      /MP-BIOS bug|APIC timer disabled|already used, trying|No IOAPIC entries|Local APIC \d+ not detected/,
+      "APIC setup complaints",
+    );
+    assert.match(run.output, /IOAPIC\[0\]: apic_id 1, version 17, address 0xfec00000, GSI 0-23/, "I/O APIC");
+    assert.match(run.output, /^\s*0:\s+\d+\s+IO-APIC\s+2-edge\s+timer/m, "IRQ0 on I/O APIC pin 2");
+    assert.match(
+      run.output,
+      /^\s*4:\s+[1-9]\d*\s+IO-APIC\s+4-edge\s+ttyS0/m,
+      "serial IRQ through the I/O APIC",
+    );
+    assert.match(run.output, /^\s*LOC:\s+[1-9]\d*\s+Local timer interrupts/m, "local APIC timer");
   });
 }

@@ -132,7 +132,7 @@ describe("-monitor stdio", () => {
     assert.equal(await cmd("info kvm"), "kvm support: disabled\n");
   });
 
-  it("info mtree, irq, pic, roms", async () => {
+  it("info mtree, irq, pic, lapic, roms", async () => {
     const mtree = await cmd("info mtree");
     assert.ok(mtree.startsWith("address-space: memory\n"), mtree);
     assert.ok(mtree.includes("    00000000000c0000-0000000007ffffff (prio 0, ram): pc.ram\n"), mtree);
@@ -140,7 +140,11 @@ describe("-monitor stdio", () => {
     assert.match(await cmd("info irq"), /^IRQ statistics:\n/);
     assert.match(
       await cmd("info pic"),
-      /^pic0: irr=[0-9a-f]{2} imr=[0-9a-f]{2} [^\n]*\npic1: [^\n]*elcr=0c[^\n]*\n$/,
+      /^pic0: irr=[0-9a-f]{2} imr=[0-9a-f]{2} [^\n]*\npic1: [^\n]*elcr=0c[^\n]*\nioapic0: ver=0x11 id=0x01 [^\n]*\n( {2}pin [ \d]\d 0x[0-9a-f]{16} [^\n]*\n){24}$/,
+    );
+    assert.match(
+      await cmd("info lapic"),
+      /^dumping local APIC state for CPU 0\nAPIC_BASE 0xfee00900 \(enabled\) [^\n]*\n(?:[^\n]*\n)*SPIV\t 0x000001ff APIC enabled/,
     );
     const size = readFileSync(loopImg).length.toString(16).padStart(6, "0");
     assert.equal(await cmd("info roms"), `addr=0000000000100000 size=0x${size} mem=ram name="${loopImg}"\n`);
@@ -159,6 +163,7 @@ describe("-monitor stdio", () => {
       "mtree",
       "irq",
       "pic",
+      "lapic",
       "roms",
       "history",
     ])

@@ -204,3 +204,44 @@ test("TMR_STS on bit 23 toggle raises SCI when TMR_EN", () => {
   runUntil(clock, 2 * toggleNs + 1000);
   assert.equal(irq.level[9], true);
 });
+
+test("MADT: local APIC address, PCAT_COMPAT, CPU 0, I/O APIC, overrides, LINT1 NMI; listed in the RSDT", () => {
+  const mem = new Uint8Array(0x100000);
+  const t = buildAcpiTables(mem, 0xf0100, 0xf0000, {
+    apic: {
+      lapicAddress: 0xfee00000,
+      lapicId: 0,
+      ioapicAddress: 0xfec00000,
+      ioapicId: 1,
+      overrides: [
+        { irq: 0, gsi: 2, flags: 0 },
+        { irq: 9, gsi: 9, flags: 0x0d },
+      ],
+      nmiLint: 1,
+    },
+  });
+  const madt = t.madt!;
+  assert.ok(madt);
+  const len = rd32(mem, madt + 4);
+  assert.equal(sig(mem, madt), "APIC");
+  assert.equal(sum(mem, madt, len), 0, "checksum");
+  assert.equal(len, 44 + 8 + 12 + 2 * 10 + 6);
+  const rsdtLen = rd32(mem, t.rsdt + 4);
+  const listed = Array.from({ length: (rsdtLen - 36) / 4 }, (_, i) => rd32(mem, t.rsdt + 36 + 4 * i));
+  assert.ok(listed.includes(madt), "RSDT points to the MADT");
+  assert.equal(rd32(mem, madt + 36), 0xfee00000);
+  assert.equal(rd32(mem, madt + 40), 1, "PCAT_COMPAT");
+  // Walk the entries: [type, length, ...].
+  const entries: number[][] = [];
+  for (let p = madt + 44; p < madt + len; p += mem[p + 1]!)
+    entries.push([...mem.subarray(p, p + mem[p + 1]!)]);
+  assert.deepEqual(entries[0], [0, 8, 0, 0, 1, 0, 0, 0], "processor local APIC: UID 0, APIC ID 0, enabled");
+  assert.deepEqual(
+    entries[1],
+    [1, 12, 1, 0, 0x00, 0x00, 0xc0, 0xfe, 0, 0, 0, 0],
+    "I/O APIC 1 at 0xFEC00000, GSI 0",
+  );
+  assert.deepEqual(entries[2], [2, 10, 0, 0, 2, 0, 0, 0, 0, 0], "IRQ0 -> GSI 2");
+  assert.deepEqual(entries[3], [2, 10, 0, 9, 9, 0, 0, 0, 0x0d, 0], "IRQ9 level, active high");
+  assert.deepEqual(entries[4], [4, 6, 0xff, 0, 0, 1], "NMI on LINT1 of every processor");
+});

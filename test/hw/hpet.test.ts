@@ -345,11 +345,15 @@ test("board: the HPET answers at 0xFED00000 through the CPU; legacy route takes 
   const m = new PcMachine({ ramSize: 16 << 20, clockMode: "deterministic" });
   // The CPU reaches the block through its TLB's I/O path (paging off: linear = physical).
   assert.equal(m.cpu.readLinear32Sup(HPET_BASE) >>> 0, 0x8086a201);
-  assert.equal(m.cpu.readLinear32Sup(0xfee00000) >>> 0, 0xffffffff, "nothing else is mapped");
-  // The ACPI tables built at power-on list an HPET table.
+  assert.equal(m.cpu.readLinear32Sup(0xfed01000) >>> 0, 0xffffffff, "nothing is mapped after the block");
+  // The ACPI tables built at power-on list an HPET table (after the FADT; the MADT follows).
   const ram = m.mem.ram;
-  const rsdt = ram[0xf0010]! | (ram[0xf0011]! << 8) | (ram[0xf0012]! << 16);
-  assert.equal(ram[rsdt + 4], 44);
+  const rd32 = (a: number): number =>
+    (ram[a]! | (ram[a + 1]! << 8) | (ram[a + 2]! << 16) | (ram[a + 3]! << 24)) >>> 0;
+  const rsdt = rd32(0xf0010);
+  const listed = Array.from({ length: (rd32(rsdt + 4) - 36) / 4 }, (_, i) => rd32(rsdt + 36 + 4 * i));
+  const sigs = listed.map((a) => String.fromCharCode(...ram.subarray(a, a + 4)));
+  assert.deepEqual(sigs, ["FACP", "HPET", "APIC"]);
   // PIT channel 0, mode 2 at ~1 kHz: IRQ0 edges reach the PIC.
   m.io.out8(0x43, 0x34);
   m.io.out8(0x40, 1193 & 0xff);

@@ -332,8 +332,8 @@ export function rdmsr(c: CPU): void {
       v = BigInt(c.r[R_SYSENTER_EIP] >>> 0);
       break;
     case MSR_APIC_BASE:
-      // No local APIC is modelled (CPUID does not report one): the enable bit stays clear.
-      v = c.msrs.get(n) ?? 0xfee00000n | 0x100n;
+      // Without a local APIC on the board (CPUID does not report one) the enable bit stays clear.
+      v = c.bus.apicBase ? BigInt(c.bus.apicBase.read() >>> 0) : (c.msrs.get(n) ?? 0xfee00000n | 0x100n);
       break;
     case 0xfe:
       v = 0x508n; // 8 variable ranges, fixed ranges, WC
@@ -372,6 +372,10 @@ export function wrmsr(c: CPU): void {
       break;
     case MSR_SYSENTER_EIP:
       c.r[R_SYSENTER_EIP] = c.r[EAX];
+      break;
+    case MSR_APIC_BASE:
+      if (c.bus.apicBase) c.bus.apicBase.write(c.r[EAX]);
+      else c.msrs.set(n, v);
       break;
     case 0xfe:
     case 0x179:
