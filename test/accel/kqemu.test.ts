@@ -125,10 +125,10 @@ test("kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode comp
 });
 
 test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslated instructions run from inside", () => {
-  // ecx=10000; L: call F; rol eax,3 (run by the interpreter from the block); add ebx,eax; dec ecx;
+  // ecx=10000; L: call F; rcl eax,3 (run by the interpreter from the block); add ebx,eax; dec ecx;
   // jnz L; ud2.  F: lea eax,[ecx+ecx*2]; mul ecx; xor eax,edx; ret
   // Blocks translated during one run() call are compiled at the start of the next.
-  const code = "b910270000 e80a000000 c1c003 01c3 49 75f3 0f0b 8d0449 f7e1 31d0 c3";
+  const code = "b910270000 e80a000000 c1d003 01c3 49 75f3 0f0b 8d0449 f7e1 31d0 c3";
   const a = setup(code);
   const b = setup(code);
   const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
@@ -142,6 +142,6 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   const s = e.stats;
   assert.ok(s.insnsCompiled > 50_000, `compiled ${s.insnsCompiled}`);
   // The iterations of the first run() call (about 1,100) are interpreted, before the batch compiles.
-  assert.ok(s.insnsHelped >= 8000, `rol run from compiled code ${s.insnsHelped} times`);
+  assert.ok(s.insnsHelped >= 8000, `rcl run from compiled code ${s.insnsHelped} times`);
   assert.ok(s.modules < s.blocksCompiled, `${s.blocksCompiled} blocks in ${s.modules} modules`);
 });

@@ -6,6 +6,8 @@ import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from "../
 import {
   CS,
   DS,
+  EFLAGS_CF,
+  EFLAGS_OF,
   EFLAGS_TF,
   EFLAGS_VM,
   ES,
@@ -13,8 +15,8 @@ import {
   R_CR0,
   R_EFLAGS,
   R_EIP,
-  R_INHIBIT_IRQ,
   R_EVENTS,
+  R_INHIBIT_IRQ,
   R_KQ_DONE,
   R_SEGBASE,
   SS,
@@ -141,6 +143,11 @@ export class KqemuEngine {
       rdw8: (lin: number, eip: number) => (at(eip), rd(c.rdw8(lin))),
       rdw16: (lin: number, eip: number) => (at(eip), rd(c.rdw16(lin))),
       rdw32: (lin: number, eip: number) => (at(eip), rd(c.rdw32(lin))),
+      // ROL/ROR: the other arithmetic flags made concrete, then CF and OF (EFLAGS bit positions).
+      setcfof: (cfof: number) => {
+        c.materializeFlags();
+        r[R_EFLAGS] = (r[R_EFLAGS] & ~(EFLAGS_CF | EFLAGS_OF)) | cfof;
+      },
       interp: (eip: number, next: number) => {
         at(eip);
         const before = this.invalidations;

@@ -49,6 +49,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "rdw16", params: 2, results: 1 },
   { name: "rdw32", params: 2, results: 1 },
   { name: "interp", params: 2, results: 1 },
+  { name: "setcfof", params: 1, results: 0 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -56,6 +57,7 @@ const IMP_COND = 6;
 const IMP_GETCF = 7;
 const IMP_RDW = [0, 8, 9, 0, 10]; // read with write intent (read-modify-write destinations)
 const IMP_INTERP = 11;
+const IMP_SETCFOF = 12;
 
 const MAX_BLOCK_INSNS = 64;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
@@ -110,7 +112,7 @@ export class Translator {
    */
   translate(lin: number, eip: number): TranslatedBlock | null {
     const c = this.c;
-    this.f = new FuncBuilder(0);
+    this.f = new FuncBuilder(0, 3); // i64 locals 0-2: DIV/IDIV's dividend, divisor, quotient
     const f = this.f;
     this.LIN = f.local();
     this.E = f.local();
@@ -694,9 +696,14 @@ export class Translator {
         }
         if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
         if (i.reg === 4 || i.reg === 5) return this.emitMul1(i, i.reg === 5, eip);
+        if (i.reg === 6 || i.reg === 7) return this.emitDiv(i, i.reg === 7, eip, next);
         return EMIT_NO;
+      case 0x69:
+      case 0x6b:
+        return this.emitImul(i, eip, i.imm);
       case 0xc1:
       case 0xd1:
+        if (i.reg === 0 || i.reg === 1) return this.emitRotate(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
         if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
         return this.emitShift(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
       case 0xd3:
@@ -980,13 +987,17 @@ export class Translator {
     return EMIT_OK;
   }
 
-  /** IMUL r32, r/m32: low half of the signed product; CF=OF when it differs from the full product. */
-  private emitImul(i: Insn, eip: number): number {
+  /**
+   * IMUL r32, r/m32 (0F AF), or IMUL r32, r/m32, imm (69/6B) when `imm` is given: low half of the
+   * signed product; CF=OF when it differs from the full product.
+   */
+  private emitImul(i: Insn, eip: number, imm?: number): number {
     const f = this.f;
     if (!((i.flags & IF_OP32) !== 0)) return EMIT_NO;
     this.loadE(i, 32, eip);
     f.set(this.B);
-    this.loadReg(i.reg, 32);
+    if (imm === undefined) this.loadReg(i.reg, 32);
+    else f.const(imm);
     f.set(this.A);
     f.get(this.A).get(this.B).op(W.OP_I32_MUL).set(this.RES);
     this.storeReg(i.reg, 32, this.RES);
@@ -1036,6 +1047,103 @@ export class Translator {
       else f.const(0);
       f.op(W.OP_I32_NE);
     });
+    return EMIT_OK;
+  }
+
+  /**
+   * DIV/IDIV r/m32 (F7 /6 /7): EDX:EAX divided by r/m32, quotient to EAX, remainder to EDX; flags
+   * are undefined (SDM Vol. 2A "DIV") and the interpreter leaves them unchanged, as here. A zero
+   * divisor or a quotient that does not fit is left to the interpreter, which raises #DE precisely.
+   */
+  private emitDiv(i: Insn, signed: boolean, eip: number, next: number): number {
+    const f = this.f;
+    const N = f.local64(0);
+    const D = f.local64(1);
+    const Q = f.local64(2);
+    this.loadE(i, 32, eip);
+    f.set(this.B);
+    this.loadReg(2, 32);
+    f.op(signed ? OP_I64_EXTEND_I32_S : OP_I64_EXTEND_I32_U)
+      .const64(32)
+      .op(OP_I64_SHL);
+    this.loadReg(0, 32);
+    f.op(OP_I64_EXTEND_I32_U).op(OP_I64_OR).set(N);
+    f.get(this.B)
+      .op(signed ? OP_I64_EXTEND_I32_S : OP_I64_EXTEND_I32_U)
+      .set(D);
+    // Fault cases: d = 0; IDIV of INT64_MIN by -1 (wasm's i64.div_s would trap); a quotient out of range.
+    f.get(this.B).op(W.OP_I32_EQZ);
+    if (signed) {
+      f.get(this.B).const(-1).op(W.OP_I32_EQ).op(W.OP_I32_OR);
+      f.ifI32();
+      f.const(1);
+      f.op(W.OP_ELSE);
+      f.get(N).get(D).op(OP_I64_DIV_S).tee(Q);
+      // In range when q + 2^31 < 2^32 (unsigned).
+      f.const64(2 ** 31).op(OP_I64_ADD);
+      f.const64(2 ** 32).op(OP_I64_GE_U);
+      f.op(W.OP_END);
+    } else {
+      f.ifI32();
+      f.const(1);
+      f.op(W.OP_ELSE);
+      f.get(N).get(D).op(OP_I64_DIV_U).tee(Q);
+      f.const64(32).op(OP_I64_SHR_U).const64(0).op(OP_I64_NE);
+      f.op(W.OP_END);
+    }
+    f.if_();
+    // IDIV by -1 that does fit (anything but INT64_MIN's quotient) also lands here: the interpreter
+    // computes it.
+    this.count++;
+    f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
+    this.returnCount();
+    this.count--;
+    f.op(W.OP_END);
+    f.get(Q).op(OP_I32_WRAP_I64).set(this.VAL);
+    f.get(N)
+      .get(D)
+      .op(signed ? OP_I64_REM_S : OP_I64_REM_U)
+      .op(OP_I32_WRAP_I64)
+      .set(this.T);
+    this.storeReg(0, 32, this.VAL);
+    this.storeReg(2, 32, this.T);
+    return EMIT_OK;
+  }
+
+  /**
+   * ROL/ROR r/m32 by a constant count: only CF and OF change (ops/alu.ts shift()); the other flags
+   * are made concrete by the setcfof helper, since they may still be lazy.
+   */
+  private emitRotate(i: Insn, count: number, eip: number, next: number): number {
+    const f = this.f;
+    if (count === 0) return EMIT_NO;
+    if (i.mod !== 3) {
+      this.ea(i);
+      this.read(4, eip, true);
+    } else this.loadReg(i.rm, 32);
+    f.const(count)
+      .op(i.reg === 0 ? OP_I32_ROTL : OP_I32_ROTR)
+      .set(this.VAL);
+    if (i.mod !== 3) this.write(4, eip, next);
+    else this.storeReg(i.rm, 32, this.VAL);
+    if (i.reg === 0) {
+      // CF = bit 0 of the result, OF = MSB xor CF.
+      f.get(this.VAL).const(1).op(W.OP_I32_AND).tee(this.T);
+      f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR);
+    } else {
+      // CF = MSB of the result, OF = MSB xor the bit below it.
+      f.get(this.VAL).const(31).op(W.OP_I32_SHR_U);
+      f.get(this.VAL)
+        .const(31)
+        .op(W.OP_I32_SHR_U)
+        .get(this.VAL)
+        .const(30)
+        .op(W.OP_I32_SHR_U)
+        .op(W.OP_I32_XOR);
+      f.const(1).op(W.OP_I32_AND);
+    }
+    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).call(IMP_SETCFOF);
+    this.known = K_CFSTORED;
     return EMIT_OK;
   }
 
@@ -1112,6 +1220,16 @@ const OP_I64_SHR_U = 0x88;
 const OP_I32_WRAP_I64 = 0xa7;
 const OP_I64_MUL = 0x7e;
 const OP_I64_NE = 0x52;
+const OP_I64_GE_U = 0x5a;
+const OP_I64_ADD = 0x7c;
+const OP_I64_DIV_S = 0x7f;
+const OP_I64_DIV_U = 0x80;
+const OP_I64_REM_S = 0x81;
+const OP_I64_REM_U = 0x82;
+const OP_I64_OR = 0x84;
+const OP_I64_SHL = 0x86;
+const OP_I32_ROTL = 0x77;
+const OP_I32_ROTR = 0x78;
 
 const EMIT_NO = 0;
 const EMIT_OK = 1;

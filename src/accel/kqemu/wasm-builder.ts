@@ -2,6 +2,7 @@
 // imported helper functions, i32 code). Opcodes from the WebAssembly core specification, 5.4.
 
 export const I32 = 0x7f;
+export const I64 = 0x7e;
 
 // Control
 export const OP_UNREACHABLE = 0x00;
@@ -30,6 +31,7 @@ export const OP_I32_STORE8 = 0x3a;
 export const OP_I32_STORE16 = 0x3b;
 // Numeric
 export const OP_I32_CONST = 0x41;
+export const OP_I64_CONST = 0x42;
 export const OP_I32_EQZ = 0x45;
 export const OP_I32_EQ = 0x46;
 export const OP_I32_NE = 0x47;
@@ -106,15 +108,39 @@ export class ByteBuf {
   }
 }
 
-/** Function body emitter: locals are all i32. */
+/** Function body emitter: `n64` i64 locals come first (right after the parameters), then i32 ones. */
 export class FuncBuilder {
   readonly code = new ByteBuf();
   private nLocals = 0;
 
-  constructor(readonly nParams: number) {}
+  constructor(
+    readonly nParams: number,
+    readonly n64 = 0,
+  ) {}
 
+  /** A new i32 local. */
   local(): number {
-    return this.nParams + this.nLocals++;
+    return this.nParams + this.n64 + this.nLocals++;
+  }
+
+  /** The k-th i64 local. */
+  local64(k: number): number {
+    return this.nParams + k;
+  }
+
+  /** i64.const of a safe integer (signed LEB128). */
+  const64(v: number): this {
+    this.code.byte(OP_I64_CONST);
+    let x = BigInt(v);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      if ((x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0)) {
+        this.code.byte(b);
+        return this;
+      }
+      this.code.byte(b | 0x80);
+    }
   }
 
   op(o: number): this {
@@ -187,11 +213,15 @@ export class FuncBuilder {
   /** The function body (locals declaration + code + end). */
   body(): ByteBuf {
     const b = new ByteBuf();
+    b.u32((this.n64 > 0 ? 1 : 0) + (this.nLocals > 0 ? 1 : 0));
+    if (this.n64 > 0) {
+      b.u32(this.n64);
+      b.byte(I64);
+    }
     if (this.nLocals > 0) {
-      b.u32(1);
       b.u32(this.nLocals);
       b.byte(I32);
-    } else b.u32(0);
+    }
     b.append(this.code);
     b.byte(OP_END);
     return b;
