@@ -68,9 +68,9 @@ const off = (reg: number) => reg * 4;
 
 /** What is known at translation time about the flags the last flag-setting instruction left. */
 const K_UNKNOWN = 0; // only the state block knows
-const K_SUB32 = 1; // FOP_SUB on 32-bit operands held in locals A, B, RES
-const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local
-const K_ADD32 = 3; // FOP_ADD, 32-bit, A, B, RES
+const K_SUB32 = 1; // FOP_SUB on operands held in locals A, B, RES (masked to kbits: 8 or 32)
+const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local (kbits wide)
+const K_ADD32 = 3; // FOP_ADD, A, B, RES (kbits wide)
 const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
 const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in RES (INC/DEC/shifts)
 
@@ -97,6 +97,8 @@ export class Translator {
   private ITER = 0;
   private startEip = 0;
   private known = K_UNKNOWN;
+  /** Operand size of a K_SUB32/K_ADD32/K_LOGIC32 state: 8 or 32. */
+  private kbits = 32;
   private count = 0;
   private rNeed = 0;
   private wNeed = 0;
@@ -362,6 +364,18 @@ export class Translator {
     this.storeStateConst(R_FSIZE, bits);
   }
 
+  /** The flags now live in A/B/RES as `k` describes, for `bits`-wide operands (8 or 32; 16 is unknown). */
+  private setKnown(k: number, bits: number): void {
+    this.known = bits === 16 ? K_UNKNOWN : k;
+    this.kbits = bits;
+  }
+
+  /** Push local `l` as a signed value of the known operand size. */
+  private getSigned(l: number): void {
+    this.f.get(l);
+    if (this.kbits === 8) this.f.op(W.OP_I32_EXTEND8_S);
+  }
+
   /** Push CF (0/1) of the current flags. */
   private getCF(): void {
     const f = this.f;
@@ -405,13 +419,19 @@ export class Translator {
           f.get(A).get(B).op(W.OP_I32_LE_U);
           break;
         case 4:
-          f.get(RES).const(31).op(W.OP_I32_SHR_U);
+          f.get(RES)
+            .const(this.kbits - 1)
+            .op(W.OP_I32_SHR_U);
           break;
         case 6:
-          f.get(A).get(B).op(W.OP_I32_LT_S);
+          this.getSigned(A);
+          this.getSigned(B);
+          f.op(W.OP_I32_LT_S);
           break;
         case 7:
-          f.get(A).get(B).op(W.OP_I32_LE_S);
+          this.getSigned(A);
+          this.getSigned(B);
+          f.op(W.OP_I32_LE_S);
           break;
         default:
           done = false;
@@ -428,10 +448,13 @@ export class Translator {
           break;
         case 4:
         case 6:
-          f.get(RES).const(31).op(W.OP_I32_SHR_U);
+          f.get(RES)
+            .const(this.kbits - 1)
+            .op(W.OP_I32_SHR_U);
           break;
         case 7:
-          f.get(RES).const(0).op(W.OP_I32_LE_S);
+          this.getSigned(RES);
+          f.const(0).op(W.OP_I32_LE_S);
           break;
         default:
           done = false;
@@ -491,7 +514,7 @@ export class Translator {
         this.loadReg(i.reg, bits);
         f.op(W.OP_I32_AND).set(this.RES);
         this.logicFlags(bits);
-        this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+        this.setKnown(K_LOGIC32, bits);
         return EMIT_OK;
       }
       case 0xa8:
@@ -500,7 +523,7 @@ export class Translator {
         this.loadReg(0, bits);
         f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
         this.logicFlags(bits);
-        this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+        this.setKnown(K_LOGIC32, bits);
         return EMIT_OK;
       }
       case 0x88:
@@ -691,7 +714,7 @@ export class Translator {
           this.loadE(i, 32, eip);
           f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
           this.logicFlags(32);
-          this.known = K_LOGIC32;
+          this.setKnown(K_LOGIC32, 32);
           return EMIT_OK;
         }
         if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
@@ -799,7 +822,7 @@ export class Translator {
     }
     if (logic) {
       this.logicFlags(bits);
-      this.known = bits === 32 ? K_LOGIC32 : K_CFSTORED;
+      this.setKnown(K_LOGIC32, bits);
     } else if (aluOp === 2 || aluOp === 3) {
       // FOP depends on the carry-in at run time.
       f.const(0);
@@ -817,7 +840,7 @@ export class Translator {
       this.known = K_UNKNOWN;
     } else {
       this.lazyFlags(fop, bits);
-      this.known = bits !== 32 ? K_UNKNOWN : fop === FOP_ADD ? K_ADD32 : K_SUB32;
+      this.setKnown(fop === FOP_ADD ? K_ADD32 : K_SUB32, bits);
     }
     return EMIT_OK;
   }
@@ -926,7 +949,7 @@ export class Translator {
     f.get(this.VAL).set(this.RES);
     f.const(0).set(this.A);
     this.lazyFlags(FOP_SUB, 32);
-    this.known = K_SUB32;
+    this.setKnown(K_SUB32, 32);
     return EMIT_OK;
   }
 
