@@ -67,6 +67,10 @@ const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
 
 /** What is known at translation time about the flags the last flag-setting instruction left. */
+const REG_NONE = 0;
+const REG_CLEAN = 1;
+const REG_DIRTY = 2;
+
 const K_UNKNOWN = 0; // only the state block knows
 const K_SUB32 = 1; // FOP_SUB on operands held in locals A, B, RES (masked to kbits: 8 or 32)
 const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local (kbits wide)
@@ -97,6 +101,11 @@ export class Translator {
   private ITER = 0;
   private startEip = 0;
   private known = K_UNKNOWN;
+  /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
+  private readonly regL: number[] = [];
+  private readonly regState = new Uint8Array(8);
+  /** Nesting of conditional code being emitted (CMOVcc, shifts by CL). */
+  private condDepth = 0;
   /** Operand size of a K_SUB32/K_ADD32/K_LOGIC32 state: 8 or 32. */
   private kbits = 32;
   private count = 0;
@@ -125,6 +134,10 @@ export class Translator {
     this.T = f.local();
     this.BASE = f.local();
     this.ITER = f.local();
+    this.regL.length = 0;
+    for (let r = 0; r < 8; r++) this.regL.push(f.local());
+    this.regState.fill(REG_NONE);
+    this.condDepth = 0;
     this.startEip = eip;
     this.known = K_UNKNOWN;
     this.count = 0;
@@ -185,7 +198,9 @@ export class Translator {
   private emitInterp(i: Insn, eip: number, next: number): number {
     const f = this.f;
     this.count++;
+    this.spill();
     f.const(eip).const(next).call(IMP_INTERP);
+    this.forgetRegs();
     this.known = K_UNKNOWN;
     if (isJump(i)) {
       f.op(W.OP_DROP);
@@ -202,6 +217,7 @@ export class Translator {
 
   /** Return the number of guest instructions completed (earlier loop iterations included). */
   private returnCount(): void {
+    this.spill();
     this.f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).op(W.OP_RETURN);
   }
 
@@ -214,6 +230,7 @@ export class Translator {
   private jumpTo(target: number, depth: number): void {
     const f = this.f;
     if (target === this.startEip) {
+      this.spill(); // the loop's head loads registers afresh
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
       f.brIf(depth);
@@ -232,19 +249,80 @@ export class Translator {
     this.returnCount();
   }
 
+  /**
+   * Guest registers are cached in wasm locals inside a block (V8 keeps them in host registers):
+   * loaded on first use, written back (spill) before every exit and every call that may fault or
+   * read them. Inside conditional code (condDepth > 0) an uncached register is accessed in memory,
+   * so that a local is never valid on one path only.
+   */
+  private cacheReg(full: number): boolean {
+    if (this.regState[full] !== REG_NONE) return true;
+    if (this.condDepth > 0) return false;
+    this.f.const(0).mem(W.OP_I32_LOAD, off(full), 2).set(this.regL[full]);
+    this.regState[full] = REG_CLEAN;
+    return true;
+  }
+
+  /** Write back the registers changed in locals (the cache stays valid). */
+  private spill(): void {
+    for (let r = 0; r < 8; r++)
+      if (this.regState[r] === REG_DIRTY) this.f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+  }
+
+  /** After a call that may have changed registers in memory (the interpreter helper): reload on use. */
+  private forgetRegs(): void {
+    this.regState.fill(REG_NONE);
+  }
+
   private loadReg(reg: number, bits: number): void {
     const f = this.f;
-    if (bits === 32) f.const(0).mem(W.OP_I32_LOAD, off(reg), 2);
-    else if (bits === 8) f.const(0).mem(W.OP_I32_LOAD8_U, REG8_OFF[reg], 0);
-    else f.const(0).mem(W.OP_I32_LOAD16_U, off(reg), 1);
+    const full = bits === 8 ? reg & 3 : reg;
+    if (!this.cacheReg(full)) {
+      if (bits === 32) f.const(0).mem(W.OP_I32_LOAD, off(reg), 2);
+      else if (bits === 8) f.const(0).mem(W.OP_I32_LOAD8_U, REG8_OFF[reg], 0);
+      else f.const(0).mem(W.OP_I32_LOAD16_U, off(reg), 1);
+      return;
+    }
+    f.get(this.regL[full]);
+    if (bits === 16) f.const(0xffff).op(W.OP_I32_AND);
+    else if (bits === 8) {
+      if (reg >= 4) f.const(8).op(W.OP_I32_SHR_U);
+      f.const(0xff).op(W.OP_I32_AND);
+    }
   }
 
   /** Store the value in local `l` to a register. */
   private storeReg(reg: number, bits: number, l: number): void {
     const f = this.f;
-    if (bits === 32) f.const(0).get(l).mem(W.OP_I32_STORE, off(reg), 2);
-    else if (bits === 8) f.const(0).get(l).mem(W.OP_I32_STORE8, REG8_OFF[reg], 0);
-    else f.const(0).get(l).mem(W.OP_I32_STORE16, off(reg), 1);
+    const full = bits === 8 ? reg & 3 : reg;
+    if (bits === 32 && this.condDepth === 0) {
+      f.get(l).set(this.regL[full]);
+      this.regState[full] = REG_DIRTY;
+      return;
+    }
+    if (!this.cacheReg(full)) {
+      if (bits === 32) f.const(0).get(l).mem(W.OP_I32_STORE, off(reg), 2);
+      else if (bits === 8) f.const(0).get(l).mem(W.OP_I32_STORE8, REG8_OFF[reg], 0);
+      else f.const(0).get(l).mem(W.OP_I32_STORE16, off(reg), 1);
+      return;
+    }
+    const R = this.regL[full];
+    if (bits === 32) f.get(l);
+    else if (bits === 16) {
+      f.get(R).const(0xffff0000).op(W.OP_I32_AND).get(l).const(0xffff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    } else {
+      const sh = reg >= 4 ? 8 : 0;
+      f.get(R)
+        .const(~(0xff << sh))
+        .op(W.OP_I32_AND)
+        .get(l)
+        .const(0xff)
+        .op(W.OP_I32_AND);
+      if (sh) f.const(8).op(W.OP_I32_SHL);
+      f.op(W.OP_I32_OR);
+    }
+    f.set(R);
+    this.regState[full] = REG_DIRTY;
   }
 
   private storeState(index: number, l: number): void {
@@ -299,6 +377,7 @@ export class Translator {
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
+    this.spill(); // the slow path may fault: the guest state in memory must be exact
     f.get(this.LIN)
       .const(eip)
       .call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
@@ -320,6 +399,7 @@ export class Translator {
     f.get(this.VAL);
     f.mem(size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
+    this.spill();
     f.get(this.LIN).get(this.VAL).const(eip).call(IMP_WR[size]);
     f.if_();
     // Code was modified: stop here so the rest of the block is re-translated (this instruction counts).
@@ -661,9 +741,12 @@ export class Translator {
     if (op >= 0x140 && op <= 0x14f) {
       this.loadE(i, 32, eip);
       f.set(this.VAL);
+      this.cacheReg(i.reg);
       this.cond(op & 0xf);
       f.if_();
+      this.condDepth++;
       this.storeReg(i.reg, 32, this.VAL);
+      this.condDepth--;
       f.op(W.OP_END);
       return EMIT_OK;
     }
@@ -968,6 +1051,7 @@ export class Translator {
     this.loadReg(1, 8);
     f.const(31).op(W.OP_I32_AND).tee(this.B);
     f.if_();
+    this.condDepth++;
     const n = this.B;
     if (i.reg === 4) f.get(this.A).get(n).op(W.OP_I32_SHL);
     else if (i.reg === 5) f.get(this.A).get(n).op(W.OP_I32_SHR_U);
@@ -1004,6 +1088,7 @@ export class Translator {
     this.storeStateConst(R_FOP, FOP_RESULT);
     this.storeState(R_FRES, this.RES);
     this.storeStateConst(R_FSIZE, 32);
+    this.condDepth--;
     f.op(W.OP_END);
     // Whether the flags changed is only known at run time.
     this.known = K_UNKNOWN;
@@ -1118,8 +1203,13 @@ export class Translator {
     // IDIV by -1 that does fit (anything but INT64_MIN's quotient) also lands here: the interpreter
     // computes it.
     this.count++;
+    this.spill();
     f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
+    // The interpreter's registers are final; only this path leaves, the other keeps its cache.
+    const cached = this.regState.slice();
+    this.forgetRegs();
     this.returnCount();
+    this.regState.set(cached);
     this.count--;
     f.op(W.OP_END);
     f.get(Q).op(OP_I32_WRAP_I64).set(this.VAL);
