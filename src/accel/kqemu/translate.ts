@@ -67,6 +67,10 @@ const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
 
 /** What is known at translation time about the flags the last flag-setting instruction left. */
+const PEND_NONE = 0;
+const PEND_LAZY = 1;
+const PEND_LOGIC = 2;
+
 const REG_NONE = 0;
 const REG_CLEAN = 1;
 const REG_DIRTY = 2;
@@ -106,6 +110,14 @@ export class Translator {
   private readonly regState = new Uint8Array(8);
   /** Nesting of conditional code being emitted (CMOVcc, shifts by CL). */
   private condDepth = 0;
+  /** Flag locals: the last flag-setting instruction's operands and result (see `known`, `pend`). */
+  private FA = 0;
+  private FB = 0;
+  private FRES = 0;
+  /** Flags computed but not yet written to the state block, and their FOP and size. */
+  private pend = PEND_NONE;
+  private pendFop = 0;
+  private pendBits = 32;
   /** Operand size of a K_SUB32/K_ADD32/K_LOGIC32 state: 8 or 32. */
   private kbits = 32;
   private count = 0;
@@ -138,6 +150,10 @@ export class Translator {
     for (let r = 0; r < 8; r++) this.regL.push(f.local());
     this.regState.fill(REG_NONE);
     this.condDepth = 0;
+    this.FA = f.local();
+    this.FB = f.local();
+    this.FRES = f.local();
+    this.pend = PEND_NONE;
     this.startEip = eip;
     this.known = K_UNKNOWN;
     this.count = 0;
@@ -199,6 +215,7 @@ export class Translator {
     const f = this.f;
     this.count++;
     this.spill();
+    this.flushFlags();
     f.const(eip).const(next).call(IMP_INTERP);
     this.forgetRegs();
     this.known = K_UNKNOWN;
@@ -218,6 +235,7 @@ export class Translator {
   /** Return the number of guest instructions completed (earlier loop iterations included). */
   private returnCount(): void {
     this.spill();
+    this.syncFlags();
     this.f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).op(W.OP_RETURN);
   }
 
@@ -230,7 +248,8 @@ export class Translator {
   private jumpTo(target: number, depth: number): void {
     const f = this.f;
     if (target === this.startEip) {
-      this.spill(); // the loop's head loads registers afresh
+      this.spill(); // the loop's head loads registers and flags afresh
+      this.syncFlags();
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
       f.brIf(depth);
@@ -378,6 +397,7 @@ export class Translator {
     f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
     this.spill(); // the slow path may fault: the guest state in memory must be exact
+    this.syncFlags();
     f.get(this.LIN)
       .const(eip)
       .call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
@@ -400,6 +420,7 @@ export class Translator {
     f.mem(size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
     this.spill();
+    this.syncFlags();
     f.get(this.LIN).get(this.VAL).const(eip).call(IMP_WR[size]);
     f.if_();
     // Code was modified: stop here so the rest of the block is re-translated (this instruction counts).
@@ -426,22 +447,49 @@ export class Translator {
     }
   }
 
-  /** Set lazy flags for an ADD/SUB-type op from locals A, B, RES. */
+  /**
+   * Lazy flags of an ADD/SUB-type op from locals A, B, RES. They are kept in the flag locals and
+   * written to the state block only when something may read them there (syncFlags): an exit, a slow
+   * path, a helper. Most are overwritten by the next flag-setting instruction first.
+   */
   private lazyFlags(fop: number, bits: number): void {
-    this.storeStateConst(R_FOP, fop);
-    this.storeState(R_FA, this.A);
-    this.storeState(R_FB, this.B);
-    this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, bits);
+    const f = this.f;
+    f.get(this.A).set(this.FA);
+    f.get(this.B).set(this.FB);
+    f.get(this.RES).set(this.FRES);
+    this.pend = PEND_LAZY;
+    this.pendFop = fop;
+    this.pendBits = bits;
   }
 
+  /** Flags of a logic op (CF=OF=AF=0, the rest from RES), deferred like lazyFlags(). */
   private logicFlags(bits: number): void {
+    this.f.get(this.RES).set(this.FRES);
+    this.pend = PEND_LOGIC;
+    this.pendBits = bits;
+  }
+
+  /** Write deferred flags to the state block (the translator still regards them as pending). */
+  private syncFlags(): void {
     const f = this.f;
-    f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
-    this.storeStateConst(R_FOP, FOP_RESULT);
-    this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, bits);
+    if (this.pend === PEND_NONE) return;
+    if (this.pend === PEND_LOGIC) {
+      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+      f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+      this.storeStateConst(R_FOP, FOP_RESULT);
+    } else {
+      this.storeStateConst(R_FOP, this.pendFop);
+      this.storeState(R_FA, this.FA);
+      this.storeState(R_FB, this.FB);
+    }
+    this.storeState(R_FRES, this.FRES);
+    this.storeStateConst(R_FSIZE, this.pendBits);
+  }
+
+  /** Write deferred flags now, in straight-line code: the state block is up to date from here on. */
+  private flushFlags(): void {
+    this.syncFlags();
+    this.pend = PEND_NONE;
   }
 
   /** The flags now live in A/B/RES as `k` describes, for `bits`-wide operands (8 or 32; 16 is unknown). */
@@ -461,10 +509,10 @@ export class Translator {
     const f = this.f;
     switch (this.known) {
       case K_SUB32:
-        f.get(this.A).get(this.B).op(W.OP_I32_LT_U);
+        f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U);
         return;
       case K_ADD32:
-        f.get(this.RES).get(this.A).op(W.OP_I32_LT_U);
+        f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U);
         return;
       case K_LOGIC32:
         f.const(0);
@@ -474,6 +522,7 @@ export class Translator {
         f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND);
         return;
       default:
+        this.flushFlags();
         f.call(IMP_GETCF);
     }
   }
@@ -483,9 +532,9 @@ export class Translator {
     const f = this.f;
     const neg = (cc & 1) !== 0;
     const k = this.known;
-    const A = this.A;
-    const B = this.B;
-    const RES = this.RES;
+    const A = this.FA;
+    const B = this.FB;
+    const RES = this.FRES;
     let done = true;
     if (k === K_SUB32) {
       switch (cc >> 1) {
@@ -552,6 +601,7 @@ export class Translator {
       }
     } else done = false;
     if (!done) {
+      this.flushFlags();
       f.const(cc).call(IMP_COND);
       return;
     }
@@ -907,7 +957,8 @@ export class Translator {
       this.logicFlags(bits);
       this.setKnown(K_LOGIC32, bits);
     } else if (aluOp === 2 || aluOp === 3) {
-      // FOP depends on the carry-in at run time.
+      // FOP depends on the carry-in at run time: written at once (these flags replace any deferred).
+      this.pend = PEND_NONE;
       f.const(0);
       f.get(this.T)
         .ifI32()
@@ -1042,6 +1093,8 @@ export class Translator {
    */
   private emitShiftCL(i: Insn, eip: number, next: number): number {
     const f = this.f;
+    // A zero count leaves the flags as they were: they must be in the state block.
+    this.flushFlags();
     if (i.mod !== 3) {
       this.ea(i);
       // The destination is checked for writing even when the count is 0 (as the interpreter does).
@@ -1123,6 +1176,7 @@ export class Translator {
    */
   private multiplyFlags(overflow: () => void): void {
     const f = this.f;
+    this.pend = PEND_NONE; // replaced: only EFLAGS' non-arithmetic bits are read below
     f.const(0);
     f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
     overflow();
@@ -1204,6 +1258,7 @@ export class Translator {
     // computes it.
     this.count++;
     this.spill();
+    this.syncFlags();
     f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
     // The interpreter's registers are final; only this path leaves, the other keeps its cache.
     const cached = this.regState.slice();
@@ -1255,6 +1310,8 @@ export class Translator {
         .op(W.OP_I32_XOR);
       f.const(1).op(W.OP_I32_AND);
     }
+    // The helper folds the other flags from the state block.
+    this.flushFlags();
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).call(IMP_SETCFOF);
     this.known = K_CFSTORED;
     return EMIT_OK;
@@ -1321,6 +1378,9 @@ export class Translator {
     this.storeStateConst(R_FOP, FOP_RESULT);
     this.storeState(R_FRES, this.RES);
     this.storeStateConst(R_FSIZE, 32);
+    // Written at once, replacing any deferred flags; ZF/SF conditions read FRES.
+    this.pend = PEND_NONE;
+    f.get(this.RES).set(this.FRES);
     this.known = K_RES32;
     return EMIT_OK;
   }
