@@ -635,6 +635,12 @@ export class Translator {
       if (bits === 16) return EMIT_NO;
       return this.emitAlu(i, i.reg, 6, bits, eip, next);
     }
+    if (op === 0xc0 || op === 0xd0 || ((op === 0xc1 || op === 0xd1) && !op32)) {
+      // Byte and word shifts by a constant.
+      if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
+      const bits = op === 0xc0 || op === 0xd0 ? 8 : 16;
+      return this.emitShift(i, op === 0xd0 || op === 0xd1 ? 1 : i.imm & 31, eip, next, bits);
+    }
     if (!op32 && !isByteOp(op) && !isMov16(op)) return EMIT_NO;
     switch (op) {
       case 0x84:
@@ -1317,14 +1323,23 @@ export class Translator {
     return EMIT_OK;
   }
 
-  /** SHL/SHR/SAR r/m32 by a constant count, flags as the interpreter computes them (ops/alu.ts shift()). */
-  private emitShift(i: Insn, count: number, eip: number, next: number): number {
+  /**
+   * SHL/SHR/SAR r/m8/16/32 by a constant count, flags as the interpreter computes them (ops/alu.ts
+   * shift()). Byte and word counts of the operand size or more are left to the interpreter.
+   */
+  private emitShift(i: Insn, count: number, eip: number, next: number, bits = 32): number {
     const f = this.f;
-    if (count === 0) return EMIT_NO;
+    if (count === 0 || (bits < 32 && count >= bits)) return EMIT_NO;
+    const size = bits >> 3;
+    const mask = bits === 32 ? -1 : (1 << bits) - 1;
+    const sign = bits - 1;
     if (i.mod !== 3) {
       this.ea(i);
-      this.read(4, eip, true);
-    } else this.loadReg(i.rm, 32);
+      this.read(size, eip, true);
+    } else this.loadReg(i.rm, bits);
+    // SAR works on the sign-extended operand.
+    if (i.reg === 7 && bits === 8) f.op(W.OP_I32_EXTEND8_S);
+    else if (i.reg === 7 && bits === 16) f.op(W.OP_I32_EXTEND16_S);
     f.set(this.A);
     let cfExpr: () => void;
     let ofExpr: () => void;
@@ -1333,12 +1348,12 @@ export class Translator {
       cfExpr = () =>
         f
           .get(this.A)
-          .const(32 - count)
+          .const(bits - count)
           .op(W.OP_I32_SHR_U)
           .const(1)
           .op(W.OP_I32_AND);
       ofExpr = () => {
-        f.get(this.RES).const(31).op(W.OP_I32_SHR_U);
+        f.get(this.RES).const(sign).op(W.OP_I32_SHR_U);
         cfExpr();
         f.op(W.OP_I32_XOR);
       };
@@ -1351,7 +1366,7 @@ export class Translator {
           .op(W.OP_I32_SHR_U)
           .const(1)
           .op(W.OP_I32_AND);
-      ofExpr = () => f.get(this.A).const(31).op(W.OP_I32_SHR_U);
+      ofExpr = () => f.get(this.A).const(sign).op(W.OP_I32_SHR_U);
     } else {
       f.get(this.A).const(count).op(W.OP_I32_SHR_S);
       cfExpr = () =>
@@ -1363,25 +1378,27 @@ export class Translator {
           .op(W.OP_I32_AND);
       ofExpr = () => f.const(0);
     }
+    if (mask !== -1) f.const(mask).op(W.OP_I32_AND);
     f.set(this.RES);
     f.get(this.RES).set(this.VAL);
-    if (i.mod !== 3) this.write(4, eip, next);
-    else this.storeReg(i.rm, 32, this.VAL);
+    if (i.mod !== 3) this.write(size, eip, next);
+    else this.storeReg(i.rm, bits, this.VAL);
     // r[R_EFLAGS] = (r[R_EFLAGS] & ~ARITH) | cf | of << 11; FOP_RESULT with RES.
     f.const(0);
     f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
     cfExpr();
     f.op(W.OP_I32_OR);
     ofExpr();
+    f.const(1).op(W.OP_I32_AND);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
     f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
     this.storeStateConst(R_FOP, FOP_RESULT);
     this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, 32);
+    this.storeStateConst(R_FSIZE, bits);
     // Written at once, replacing any deferred flags; ZF/SF conditions read FRES.
     this.pend = PEND_NONE;
     f.get(this.RES).set(this.FRES);
-    this.known = K_RES32;
+    this.known = bits === 32 ? K_RES32 : K_CFSTORED;
     return EMIT_OK;
   }
 }
