@@ -35,6 +35,14 @@ import {
   EXC_GP,
   EXC_SS,
   EXC_UD,
+  FOP_ADC,
+  FOP_ADD,
+  FOP_DEC,
+  FOP_INC,
+  FOP_NONE,
+  FOP_RESULT,
+  FOP_SBB,
+  FOP_SUB,
   FS,
   GS,
   LDTR,
@@ -48,34 +56,25 @@ import {
   R_FOP,
   R_FRES,
   R_FSIZE,
-  R_IDTR_LIMIT,
   R_GDTR_LIMIT,
+  R_IDTR_LIMIT,
   R_INHIBIT_IRQ,
   R_SEGATTR,
   R_SEGBASE,
+  R_SEGFAST,
   R_SEGLIMIT,
   R_SEL,
   SS,
   STATE_BASE,
-  TR,
-} from "./state.ts";
-import { deliverInterrupt } from "./system.ts";
-import {
-  FOP_ADC,
-  FOP_ADD,
-  FOP_DEC,
-  FOP_INC,
-  FOP_NONE,
-  FOP_RESULT,
-  FOP_SBB,
-  FOP_SUB,
   TLB_GLOBAL,
   TLB_IO,
   TLB_SUP_WRITE,
   TLB_USER_READ,
   TLB_USER_WRITE,
   TLB_VALID,
+  TR,
 } from "./state.ts";
+import { deliverInterrupt } from "./system.ts";
 
 // Events checked after each instruction (c.events).
 export const EV_IRQ = 1;
@@ -290,6 +289,10 @@ export class CPU {
       (attr & ATTR_P) !== 0 &&
       (attr & 0x10) !== 0 &&
       (type & 0xa) === 0x2
+        ? 1
+        : 0;
+    r[R_SEGFAST + seg] =
+      r[R_SEGLIMIT + seg] === -1 && (attr & ATTR_P) !== 0 && (attr & 0x10) !== 0 && (type & 0xe) === 0x2
         ? 1
         : 0;
     if (seg === CS) {

@@ -68,6 +68,11 @@ export const R_TSC_OFF_HI = 71;
 export const R_EVENTS = 72;
 /** Instructions the kqemu dispatcher had completed before the block it is running (exact count at a fault). */
 export const R_KQ_DONE = 73;
+/**
+ * Per segment (74..81): 1 when its cache holds a present, writable, expand-up data segment with a
+ * 4 GiB limit, whatever its base: compiled code may then add the base without limit checks.
+ */
+export const R_SEGFAST = 74;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

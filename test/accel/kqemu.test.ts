@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from "../../src/cpu/cpu.ts";
-import { EAX, EBX, ECX, EDI, EDX, ESI, ESP, R_CR2, R_EIP } from "../../src/cpu/state.ts";
+import { EAX, EBP, EBX, ECX, EDI, EDX, ESI, ESP, FS, GS, R_CR2, R_EIP } from "../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
 function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
@@ -144,4 +144,66 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   // The iterations of the first run() call (about 1,100) are interpreted, before the batch compiles.
   assert.ok(s.insnsHelped >= 8000, `rcl run from compiled code ${s.insnsHelped} times`);
   assert.ok(s.modules < s.blocksCompiled, `${s.blocksCompiled} blocks in ${s.modules} modules`);
+});
+
+test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, checked again when FS is reloaded", () => {
+  // L: mov eax,fs:[0x10]; add eax,ecx; mov fs:[0x14],eax; inc dword fs:[0x18]; mov [0x2020],al;
+  //    mov ebx,gs:[esi]; dec ecx; jnz L; ud2       (FS base 0x2000, GS base 0x2040, 4 GiB limits)
+  const code = "64a110000000 01c8 64a314000000 64ff0518000000 a220200000 658b1e 49 75e0 0f0b";
+  const seg = (c: CPU, limit: number) => {
+    c.setSegCache(FS, 0x33, 0x2000, limit, 0xc0f3);
+    c.setSegCache(GS, 0x3b, 0x2040, -1, 0xc0f3);
+  };
+  const a = setup(code);
+  const b = setup(code);
+  for (const x of [a, b]) {
+    seg(x.c, -1);
+    x.c.r[ECX] = 500;
+    x.c.r[ESI] = 8;
+    for (let k = 0; k < 0x100; k++) x.c.ram[0x2000 + k] = (k * 29) & 0xff;
+  }
+  let ex: number;
+  do ex = a.e.run(10_000);
+  while (ex === EXIT_BUDGET);
+  do ex = b.c.run(10_000);
+  while (ex === EXIT_BUDGET);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
+  // The same compiled block with FS now a 16-byte segment: fs:[0x10] is beyond the limit, #GP(0).
+  for (const x of [a, b]) {
+    seg(x.c, 0xf);
+    x.c.r[R_EIP] = 0x1000;
+    x.c.r[ECX] = 5;
+  }
+  const compiled = a.e.stats.insnsCompiled;
+  do ex = a.e.run(10_000);
+  while (ex === EXIT_BUDGET);
+  do ex = b.c.run(10_000);
+  while (ex === EXIT_BUDGET);
+  assert.equal(a.c.excVector, 13, "#GP from the limit check");
+  assert.equal(a.c.r[R_EIP], 0x1000);
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.equal(a.e.stats.insnsCompiled, compiled, "nothing completed in compiled code");
+});
+
+test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s results", () => {
+  // L: push ebp; mov ebp,esp; push ecx; mov eax,[0x2010]; add eax,[ebp-4]; mov [0x2014],eax;
+  //    mov al,[0x2018]; mov [0x2019],al; leave; dec ecx; jnz L; ud2
+  const code = "55 89e5 51 a110200000 0345fc a314200000 a018200000 a219200000 c9 49 75e1 0f0b";
+  const a = setup(code);
+  const b = setup(code);
+  for (const x of [a, b]) {
+    x.c.r[ECX] = 300;
+    x.c.r[EBP] = 0x1234;
+  }
+  let ex: number;
+  do ex = a.e.run(10_000);
+  while (ex === EXIT_BUDGET);
+  do ex = b.c.run(10_000);
+  while (ex === EXIT_BUDGET);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.equal(a.c.r[EBP], 0x1234);
+  assert.ok(a.e.stats.insnsCompiled > 2500, `compiled ${a.e.stats.insnsCompiled}`);
 });

@@ -21,6 +21,8 @@ import {
   FOP_RESULT,
   FOP_SBB,
   FOP_SUB,
+  FS,
+  GS,
   R_EFLAGS,
   R_EIP,
   R_FA,
@@ -28,6 +30,8 @@ import {
   R_FOP,
   R_FRES,
   R_FSIZE,
+  R_SEGBASE,
+  R_SEGFAST,
   SS,
   TLB_IO,
 } from "../../cpu/state.ts";
@@ -108,6 +112,11 @@ export class Translator {
   /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
   private readonly regL: number[] = [];
   private readonly regState = new Uint8Array(8);
+  /** The instruction being emitted: its EIP and the next one's. */
+  private curEip = 0;
+  private curNext = 0;
+  /** Segment whose base ea() adds, with a run-time check that it is a 4 GiB data segment (FS, GS); -1: flat. */
+  private segBased = -1;
   /** Nesting of conditional code being emitted (CMOVcc, shifts by CL). */
   private condDepth = 0;
   /** Flag locals: the last flag-setting instruction's operands and result (see `known`, `pend`). */
@@ -355,6 +364,14 @@ export class Translator {
   /** Effective address (flat segment, 32-bit addressing) into LIN. */
   private ea(i: Insn): void {
     const f = this.f;
+    const s = this.segBased;
+    if (s >= 0) {
+      // FS/GS may have been reloaded since the translation: check the cache's kind at run time.
+      f.const(0)
+        .mem(W.OP_I32_LOAD, off(R_SEGFAST + s), 2)
+        .op(W.OP_I32_EQZ);
+      this.interpExitIf(this.curEip, this.curNext);
+    }
     f.const(i.disp);
     if (i.base >= 0) this.loadReg(i.base, 32), f.op(W.OP_I32_ADD);
     if (i.index >= 0) {
@@ -362,7 +379,31 @@ export class Translator {
       if (i.scale) f.const(i.scale).op(W.OP_I32_SHL);
       f.op(W.OP_I32_ADD);
     }
+    if (s >= 0)
+      f.const(0)
+        .mem(W.OP_I32_LOAD, off(R_SEGBASE + s), 2)
+        .op(W.OP_I32_ADD);
     f.set(this.LIN);
+  }
+
+  /**
+   * With a condition on the stack: when true, the interpreter runs the current instruction (raising
+   * its fault, if any) and the block ends there. The other path keeps the register cache.
+   */
+  private interpExitIf(eip: number, next: number): void {
+    const f = this.f;
+    f.if_();
+    this.count++;
+    this.spill();
+    this.syncFlags();
+    f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
+    // The interpreter's registers are final; only this path leaves.
+    const cached = this.regState.slice();
+    this.forgetRegs();
+    this.returnCount();
+    this.regState.set(cached);
+    this.count--;
+    f.op(W.OP_END);
   }
 
   /**
@@ -615,11 +656,15 @@ export class Translator {
     if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) !== 0) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
     const op32 = (i.flags & IF_OP32) !== 0;
+    this.curEip = eip;
+    this.curNext = next;
+    this.segBased = -1;
     if (i.mod !== 3 || isMoffs(i.op)) {
+      // DS, ES and SS are flat whenever compiled code runs (kqemu_is_ok()), and cannot change inside a
+      // block; FS and GS (per-CPU data, TLS) get their base added and checked at run time.
       const s = i.seg;
-      if (s !== DS && s !== ES && s !== SS && s !== CS) return EMIT_NO;
-      if (this.c.segFlat[s] === 0 && !(s === CS)) return EMIT_NO;
-      if (s === CS) return EMIT_NO;
+      if (s === FS || s === GS) this.segBased = s;
+      else if (s === CS || this.c.segFlat[s] === 0) return EMIT_NO;
     }
     const f = this.f;
     const op = i.op;
@@ -696,8 +741,40 @@ export class Translator {
       }
       case 0x8d:
         if (i.mod === 3) return EMIT_NO;
+        this.segBased = -1; // an offset, no segment
         this.ea(i);
         this.storeReg(i.reg, 32, this.LIN);
+        return EMIT_OK;
+      case 0xa0:
+      case 0xa1: {
+        // MOV AL/EAX, moffs
+        const bits = op === 0xa0 ? 8 : 32;
+        this.ea(i);
+        this.read(bits >> 3, eip);
+        f.set(this.VAL);
+        this.storeReg(0, bits, this.VAL);
+        return EMIT_OK;
+      }
+      case 0xa2:
+      case 0xa3: {
+        // MOV moffs, AL/EAX
+        const bits = op === 0xa2 ? 8 : 32;
+        this.loadReg(0, bits);
+        f.set(this.VAL);
+        this.ea(i);
+        this.write(bits >> 3, eip, next);
+        return EMIT_OK;
+      }
+      case 0xc9:
+        // LEAVE: ESP = EBP, then POP EBP (the read comes first: a fault leaves both unchanged).
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.loadReg(5, 32);
+        f.set(this.LIN);
+        this.read(4, eip);
+        f.set(this.VAL);
+        f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.T);
+        this.storeReg(4, 32, this.T);
+        this.storeReg(5, 32, this.VAL);
         return EMIT_OK;
       case 0x90:
         return EMIT_OK;
@@ -1259,20 +1336,9 @@ export class Translator {
       f.const64(32).op(OP_I64_SHR_U).const64(0).op(OP_I64_NE);
       f.op(W.OP_END);
     }
-    f.if_();
-    // IDIV by -1 that does fit (anything but INT64_MIN's quotient) also lands here: the interpreter
+    // IDIV by -1 that does fit (anything but INT64_MIN's quotient) also lands there: the interpreter
     // computes it.
-    this.count++;
-    this.spill();
-    this.syncFlags();
-    f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
-    // The interpreter's registers are final; only this path leaves, the other keeps its cache.
-    const cached = this.regState.slice();
-    this.forgetRegs();
-    this.returnCount();
-    this.regState.set(cached);
-    this.count--;
-    f.op(W.OP_END);
+    this.interpExitIf(eip, next);
     f.get(Q).op(OP_I32_WRAP_I64).set(this.VAL);
     f.get(N)
       .get(D)
