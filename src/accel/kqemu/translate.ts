@@ -112,6 +112,9 @@ export class Translator {
   /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
   private readonly regL: number[] = [];
   private readonly regState = new Uint8Array(8);
+  /** EIP of the first byte of the block's page, and where a followed JMP/CALL goes (EMIT_FOLLOW). */
+  private pageLo = 0;
+  private follow = 0;
   /** The instruction being emitted: its EIP and the next one's. */
   private curEip = 0;
   private curNext = 0;
@@ -171,6 +174,7 @@ export class Translator {
     this.rNeed = c.rNeed;
     this.wNeed = c.wNeed;
     const pageEnd = (lin & ~0xfff) + 0x1000;
+    this.pageLo = eip - (lin & 0xfff);
     let cur = lin;
     let curEip = eip;
     let ended = false;
@@ -195,6 +199,12 @@ export class Translator {
       this.count++;
       cur += ins.len;
       curEip = nextEip;
+      if (r === EMIT_FOLLOW) {
+        // A direct JMP/CALL to elsewhere in this page: the block goes on at its target.
+        cur = (cur + this.follow - curEip) | 0;
+        curEip = this.follow;
+        continue;
+      }
       if (r === EMIT_END) {
         ended = true;
         break;
@@ -885,15 +895,19 @@ export class Translator {
     }
     switch (op) {
       case 0xe9:
-      case 0xeb:
+      case 0xeb: {
+        const target = (next + i.imm) | 0;
+        if (this.canFollow(target)) return EMIT_FOLLOW;
         this.count++;
-        this.jumpTo((next + i.imm) | 0, 0);
+        this.jumpTo(target, 0);
         this.count--;
         return EMIT_END;
+      }
       case 0xe8:
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         f.const(next).set(this.VAL);
         this.push(eip, next);
+        if (this.canFollow((next + i.imm) | 0)) return EMIT_FOLLOW;
         this.count++;
         this.exitPending((next + i.imm) | 0);
         this.count--;
@@ -952,6 +966,18 @@ export class Translator {
         return this.emitImul(i, eip);
     }
     return EMIT_NO;
+  }
+
+  /**
+   * Whether the block may go on at a direct jump's target: in this page, far enough from its end
+   * that the next instruction cannot straddle it, not the block's start (that is a loop) and with
+   * room left in the block.
+   */
+  private canFollow(target: number): boolean {
+    const o = (target - this.pageLo) | 0;
+    if (o < 0 || o > 0xff0 || target === this.startEip || this.count >= MAX_BLOCK_INSNS - 8) return false;
+    this.follow = target;
+    return true;
   }
 
   private push(eip: number, next: number): void {
@@ -1490,6 +1516,7 @@ const OP_I32_ROTR = 0x78;
 const EMIT_NO = 0;
 const EMIT_OK = 1;
 const EMIT_END = 2;
+const EMIT_FOLLOW = 3; // a direct jump the block follows to its target (this.follow)
 
 function isMoffs(op: number): boolean {
   return op >= 0xa0 && op <= 0xa3;
