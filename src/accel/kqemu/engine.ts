@@ -63,7 +63,7 @@ const HEAT_PENDING = -2;
 /** Most blocks compiled in one wasm module. */
 const BATCH_MAX = 128;
 /** Executions of a block address before it is compiled. */
-export const DEFAULT_THRESHOLD = 8;
+export const DEFAULT_THRESHOLD = 128;
 /** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
 const INTERP_STRETCH = 2048;
 /** Most instructions interpreted in one go in cold code (it stops earlier at a control transfer). */
