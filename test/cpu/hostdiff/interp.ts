@@ -62,8 +62,8 @@ export interface RunEngine {
   run(budget: number): number;
 }
 
-export function runInterp(c: CPU, hc: HostCase, codeAddr: number, engine?: RunEngine): StateOut {
-  flat32(c, 3);
+export function runInterp(c: CPU, hc: HostCase, codeAddr: number, engine?: RunEngine, cpl = 3): StateOut {
+  flat32(c, cpl);
   // 32-bit read/write data segment, DPL 3, byte granular: the host's LDT descriptor.
   c.setSegCache(FS, FS_SEL, WINDOW, FS_LIMIT, 0x40f3);
   // A 32-bit TSS whose I/O map base lies beyond its limit: IN/OUT at CPL 3 > IOPL are #GP(0), as

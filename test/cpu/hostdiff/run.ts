@@ -1,10 +1,10 @@
 // Drives the host-differential harness: generate cases, run them in batches on the host CPU (one
 // process per batch, several at once) and on the interpreter, compare, and collect statistics.
 import { availableParallelism } from "node:os";
+import type { CPU } from "../../../src/cpu/cpu.ts";
 import { hexBytes, REG32 } from "./asm.ts";
 import { HostCrash, runHost } from "./elf32.ts";
 import { type Case, generate } from "./gen.ts";
-import type { CPU } from "../../../src/cpu/cpu.ts";
 import { compare, flagText, hex32, makeDiffCpu, mapLikeHost, type RunEngine, runInterp } from "./interp.ts";
 
 export interface Mismatch {
