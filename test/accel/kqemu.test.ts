@@ -207,3 +207,53 @@ test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s r
   assert.equal(a.c.r[EBP], 0x1234);
   assert.ok(a.e.stats.insnsCompiled > 2500, `compiled ${a.e.stats.insnsCompiled}`);
 });
+
+test("an instruction straddling a page boundary: same results as the interpreter, and a precise #PF when the second page goes away", () => {
+  // 0x1fe0: mov ecx,100; L (0x1fe5): add eax,ecx; 23×nop; (0x1ffe) add eax,1 — its immediate lies in
+  // the next page —; dec ecx; jnz L; ud2. Paging identity-maps the first 4 MiB. The block at L is
+  // compiled up to where an instruction could reach into the next page; the rest is interpreted.
+  const code = `b964000000 01c8 ${"90".repeat(23)} 0501000000 49 75df 0f0b`;
+  const page = (c: CPU) => {
+    const pd = 0x100000;
+    const pt = 0x101000;
+    c.ram.fill(0, pd, pt + 0x1000);
+    c.ram32[pd >>> 2] = pt | 7;
+    for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
+    c.r[50] = pd; // CR3
+    c.r[48] |= 0x80000000; // CR0.PG
+    c.flushTlb(true);
+  };
+  const run = (x: { c: CPU; e?: KqemuEngine }) => {
+    let ex: number;
+    do ex = x.e ? x.e.run(1000) : x.c.run(1000);
+    while (ex === EXIT_BUDGET);
+    return ex;
+  };
+  const a = setup("");
+  const b = setup("");
+  for (const x of [a, b]) {
+    page(x.c);
+    load(x.c, 0x1fe0, hex(code));
+    x.c.r[R_EIP] = 0x1fe0;
+  }
+  run(a);
+  run({ c: b.c });
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.equal(a.c.r[EAX], 5050 + 100);
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.ok(a.e.stats.insnsCompiled >= 1000, `compiled ${a.e.stats.insnsCompiled}`);
+  // Unmap the second page: the fetch of the straddling instruction faults with CR2 = 0x2000 and
+  // EIP on the instruction; the ones before it in the block completed.
+  a.c.ram32[(0x101000 >>> 2) + 2] = 0;
+  a.c.flushTlb(true);
+  a.c.r[R_EIP] = 0x1fe5;
+  a.c.r[EAX] = 0;
+  a.c.r[ECX] = 3;
+  assert.equal(run(a), EXIT_EXCEPTION);
+  assert.equal(a.c.excVector, 14);
+  assert.equal(a.c.r[R_EIP], 0x1ffe);
+  assert.equal(a.c.r[R_CR2], 0x2000);
+  // User, not present, read: I/D (bit 4) is only reported with NX or SMEP on (SDM Vol. 3A 4.7).
+  assert.equal(a.c.excError, 4);
+  assert.equal(a.c.r[EAX], 3, "add eax,ecx completed");
+});
