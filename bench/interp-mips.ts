@@ -1,26 +1,6 @@
 // Interpreter speed on CPU-bound guest loops (flat 32-bit, CPL 3): guest MIPS per workload.
-import { nullBus } from "../src/cpu/bus.ts";
-import { CPU } from "../src/cpu/cpu.ts";
-import { CR0_PE, CS, DS, ES, ESP, FS, GS, R_CPL, R_CR0, R_EIP, SS } from "../src/cpu/state.ts";
-import { GuestMemory } from "../src/machine/memory.ts";
-
-function makeFlat(): CPU {
-  const mem = new GuestMemory(16 << 20);
-  const c = new CPU(mem, nullBus(16 << 20));
-  c.r[R_CR0] |= CR0_PE;
-  c.setSegCache(CS, 0x1b, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, 0x23, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.modeChanged();
-  return c;
-}
-
-const hex = (s: string) =>
-  s
-    .replace(/\s+/g, "")
-    .match(/../g)!
-    .map((b) => Number.parseInt(b, 16));
+import { ESP, R_EIP } from "../src/cpu/state.ts";
+import { hex, makeFlatCpu as makeFlat } from "./lib/flat-cpu.ts";
 
 const WORKLOADS: Record<string, string> = {
   // ecx = big; L: add eax,ecx; xor edx,eax; dec ecx; jnz L

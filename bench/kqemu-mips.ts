@@ -1,10 +1,12 @@
 import { KqemuEngine } from "../src/accel/kqemu/engine.ts";
-import { nullBus } from "../src/cpu/bus.ts";
-import { CPU } from "../src/cpu/cpu.ts";
 import {
   CR0_PE,
   CS,
   DS,
+  EAX,
+  EBX,
+  ECX,
+  EDX,
   ES,
   ESP,
   FS,
@@ -13,28 +15,9 @@ import {
   R_CR0,
   R_EIP,
   SS,
-  EAX,
-  EBX,
-  ECX,
-  EDX,
 } from "../src/cpu/state.ts";
-import { GuestMemory } from "../src/machine/memory.ts";
-function makeFlat(): CPU {
-  const mem = new GuestMemory(16 << 20);
-  const c = new CPU(mem, nullBus(16 << 20));
-  c.r[R_CR0] |= CR0_PE;
-  c.setSegCache(CS, 0x1b, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, 0x23, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.modeChanged();
-  return c;
-}
-const hex = (s: string) =>
-  s
-    .replace(/\s+/g, "")
-    .match(/../g)!
-    .map((b) => Number.parseInt(b, 16));
+import { hex, makeFlatCpu as makeFlat } from "./lib/flat-cpu.ts";
+
 const W: Record<string, string> = {
   "alu loop": "b900000010 01c8 31c2 49 75f9",
   "load/store loop": "b900000010 be00001000 8b06 83c001 8906 49 75f6",

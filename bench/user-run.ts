@@ -9,27 +9,9 @@
 // trapExceptions, comes back here as EXIT_EXCEPTION with EIP on the INT instruction.
 import { readFileSync } from "node:fs";
 import { KqemuEngine } from "../src/accel/kqemu/engine.ts";
-import { nullBus } from "../src/cpu/bus.ts";
-import { CPU, EXIT_EXCEPTION } from "../src/cpu/cpu.ts";
-import {
-  CR0_PE,
-  CS,
-  DS,
-  EAX,
-  EBX,
-  ECX,
-  EDX,
-  ES,
-  ESP,
-  FS,
-  GS,
-  R_CPL,
-  R_CR0,
-  R_EIP,
-  R_IDTR_LIMIT,
-  SS,
-} from "../src/cpu/state.ts";
-import { GuestMemory } from "../src/machine/memory.ts";
+import { EXIT_EXCEPTION } from "../src/cpu/cpu.ts";
+import { EAX, EBX, ECX, EDX, ESP, R_EIP, R_IDTR_LIMIT } from "../src/cpu/state.ts";
+import { makeFlatCpu } from "./lib/flat-cpu.ts";
 
 const [file, ...args] = process.argv.slice(2);
 if (!file) {
@@ -42,9 +24,7 @@ if (dv.getUint32(0) !== 0x7f454c46 || elf[4] !== 1 || dv.getUint16(18, true) !==
   console.error(`${file}: not an ELF32 i386 executable`);
   process.exit(1);
 }
-const MEM = 256 << 20;
-const mem = new GuestMemory(MEM);
-const c = new CPU(mem, nullBus(MEM));
+const c = makeFlatCpu(256 << 20);
 const phoff = dv.getUint32(28, true);
 const phentsize = dv.getUint16(42, true);
 for (let i = 0; i < dv.getUint16(44, true); i++) {
@@ -55,12 +35,6 @@ for (let i = 0; i < dv.getUint16(44, true); i++) {
   const filesz = dv.getUint32(ph + 16, true);
   c.ram.set(elf.subarray(off, off + filesz), vaddr); // bss stays zero: fresh memory
 }
-c.r[R_CR0] |= CR0_PE;
-c.setSegCache(CS, 0x1b, 0, -1, 0xc0fb);
-for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, 0x23, 0, -1, 0xc0f3);
-c.r[R_CPL] = 3;
-c.updateCpl();
-c.modeChanged();
 c.r[R_IDTR_LIMIT] = 0;
 c.trapExceptions = true;
 

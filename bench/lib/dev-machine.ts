@@ -2,7 +2,7 @@
 // pit-trace, scripts/boot-try): engine from $ACCEL (tcg, kqemu-user, kqemu-full), serial output
 // collected in `serial()`.
 import { readFileSync } from "node:fs";
-import { PcMachine, type PcConfig } from "../../src/machine/pc.ts";
+import { type PcConfig, PcMachine } from "../../src/machine/pc.ts";
 import { defaultGuestPaths } from "../../src/util/guest-cache.ts";
 
 export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kqemu-full") {

@@ -169,7 +169,8 @@ export function svgChart(rows: MetricRow[], engines: { id: string; label: string
   const width = labelW + plotW + valueW;
   const height = axisY + 30;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${xmlEscape(title)}: median wall time per workload and engine</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="8" y="22" font-size="15" font-weight="bold">${xmlEscape(title)}</text>`,
     `<text x="8" y="42" fill="#555">median wall time, log scale; whiskers: min–max; red: failed or not run</text>`,

@@ -17,6 +17,14 @@ function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
   return { c, e: new KqemuEngine(c, "user", 1) };
 }
 
+/** Run until something other than the end of the budget stops the engine (UD2, a fault...). */
+function runToEnd(engine: { run(budget: number): number }, budget: number): number {
+  let ex: number;
+  do ex = engine.run(budget);
+  while (ex === EXIT_BUDGET);
+  return ex;
+}
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -29,10 +37,8 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
   const b = setup(code);
   for (let k = 0; k < 0x100; k++) a.c.ram[0x2000 + k] = b.c.ram[0x2000 + k] = (k * 37) & 0xff;
   let ex: number;
-  do ex = a.e.run(10_000);
-  while (ex === EXIT_BUDGET);
-  do ex = b.c.run(10_000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(a.e, 10_000);
+  ex = runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   assert.ok(a.e.stats.insnsCompiled > 5000, `compiled ${a.e.stats.insnsCompiled}`);
@@ -64,8 +70,7 @@ test("a fault at every position of a block leaves exact EIP, registers and CR2",
     c.r[EBX] = 0;
     c.r[ECX] = 5;
     let ex: number;
-    do ex = e.run(100);
-    while (ex === EXIT_BUDGET);
+    ex = runToEnd(e, 100);
     assert.equal(ex, EXIT_EXCEPTION);
     const eips = [0x1001, 0x1004, 0x1007, 0x100a, 0x100c];
     if (k < 4) {
@@ -90,8 +95,7 @@ test("self-modifying code: a store into the running block is seen by the next ex
   // First execution writes 0x42 into the low byte of the immediate before reaching it.
   const { c, e } = setup("c6051110000042 90 90 90 90 90 90 90 90 90 b811111111 0f0b");
   let ex: number;
-  do ex = e.run(100);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(e, 100);
   assert.equal(c.excVector, 6);
   assert.equal(c.r[EAX] >>> 0, 0x11111142, "the patched immediate was executed");
   assert.ok(e.stats.invalidatedBlocks >= 1);
@@ -112,14 +116,12 @@ test("interrupts are taken within a bounded number of instructions in a compiled
 test("kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode compiles it", () => {
   const user = setup("b9e8030000 49 75fd 0f0b", 0);
   let ex: number;
-  do ex = user.e.run(1000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(user.e, 1000);
   assert.equal(user.e.stats.insnsCompiled, 0);
   assert.equal(user.c.r[ECX], 0);
   const full = setup("b9e8030000 49 75fd 0f0b", 0);
   full.e.mode = "full";
-  do ex = full.e.run(1000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(full.e, 1000);
   assert.ok(full.e.stats.insnsCompiled > 1000);
   assert.equal(full.c.r[ECX], 0);
 });
@@ -133,10 +135,8 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   const b = setup(code);
   const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
   let ex: number;
-  do ex = e.run(10_000);
-  while (ex === EXIT_BUDGET);
-  do ex = b.c.run(10_000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(e, 10_000);
+  ex = runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   const s = e.stats;
@@ -163,10 +163,8 @@ test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, che
     for (let k = 0; k < 0x100; k++) x.c.ram[0x2000 + k] = (k * 29) & 0xff;
   }
   let ex: number;
-  do ex = a.e.run(10_000);
-  while (ex === EXIT_BUDGET);
-  do ex = b.c.run(10_000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(a.e, 10_000);
+  ex = runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
@@ -177,10 +175,8 @@ test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, che
     x.c.r[ECX] = 5;
   }
   const compiled = a.e.stats.insnsCompiled;
-  do ex = a.e.run(10_000);
-  while (ex === EXIT_BUDGET);
-  do ex = b.c.run(10_000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(a.e, 10_000);
+  ex = runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 13, "#GP from the limit check");
   assert.equal(a.c.r[R_EIP], 0x1000);
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
@@ -198,10 +194,8 @@ test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s r
     x.c.r[EBP] = 0x1234;
   }
   let ex: number;
-  do ex = a.e.run(10_000);
-  while (ex === EXIT_BUDGET);
-  do ex = b.c.run(10_000);
-  while (ex === EXIT_BUDGET);
+  ex = runToEnd(a.e, 10_000);
+  ex = runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   assert.equal(a.c.r[EBP], 0x1234);
@@ -223,12 +217,6 @@ test("an instruction straddling a page boundary: same results as the interpreter
     c.r[48] |= 0x80000000; // CR0.PG
     c.flushTlb(true);
   };
-  const run = (x: { c: CPU; e?: KqemuEngine }) => {
-    let ex: number;
-    do ex = x.e ? x.e.run(1000) : x.c.run(1000);
-    while (ex === EXIT_BUDGET);
-    return ex;
-  };
   const a = setup("");
   const b = setup("");
   for (const x of [a, b]) {
@@ -236,8 +224,8 @@ test("an instruction straddling a page boundary: same results as the interpreter
     load(x.c, 0x1fe0, hex(code));
     x.c.r[R_EIP] = 0x1fe0;
   }
-  run(a);
-  run({ c: b.c });
+  runToEnd(a.e, 1000);
+  runToEnd(b.c, 1000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.equal(a.c.r[EAX], 5050 + 100);
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
@@ -249,7 +237,7 @@ test("an instruction straddling a page boundary: same results as the interpreter
   a.c.r[R_EIP] = 0x1fe5;
   a.c.r[EAX] = 0;
   a.c.r[ECX] = 3;
-  assert.equal(run(a), EXIT_EXCEPTION);
+  assert.equal(runToEnd(a.e, 1000), EXIT_EXCEPTION);
   assert.equal(a.c.excVector, 14);
   assert.equal(a.c.r[R_EIP], 0x1ffe);
   assert.equal(a.c.r[R_CR2], 0x2000);
