@@ -245,3 +245,22 @@ test("an instruction straddling a page boundary: same results as the interpreter
   assert.equal(a.c.excError, 4);
   assert.equal(a.c.r[EAX], 3, "add eax,ecx completed");
 });
+
+test("INC at the start of a block takes CF from the state block exactly (ADC with a full carry-out)", () => {
+  // stc; adc eax,ebx (1 + 0xffffffff + 1: result 1 = the first operand, CF=1); push 0x1009; ret
+  // 0x1009: inc ecx (keeps CF, read back from the state block: FOP_ADC); setc dl; ud2
+  const code = "f9 11d8 6809100000 c3 41 0f92c2 0f0b";
+  const a = setup(code);
+  const b = setup(code);
+  for (const x of [a, b]) {
+    x.c.r[EAX] = 1;
+    x.c.r[EBX] = -1;
+    x.c.r[EDX] = 0;
+  }
+  runToEnd(a.e, 100);
+  runToEnd(b.c, 100);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.equal(a.c.r[EDX], 1, "CF survived INC");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.ok(a.e.stats.insnsCompiled >= 4, `compiled ${a.e.stats.insnsCompiled}`);
+});

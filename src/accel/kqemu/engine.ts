@@ -139,7 +139,6 @@ export class KqemuEngine {
       wr16: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 2),
       wr32: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 4),
       cond: (cc: number) => (c.cond(cc) ? 1 : 0),
-      getcf: () => c.getCF(),
       rdw8: (lin: number, eip: number) => (at(eip), rd(c.rdw8(lin))),
       rdw16: (lin: number, eip: number) => (at(eip), rd(c.rdw16(lin))),
       rdw32: (lin: number, eip: number) => (at(eip), rd(c.rdw32(lin))),

@@ -48,7 +48,6 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "wr16", params: 3, results: 1 },
   { name: "wr32", params: 3, results: 1 },
   { name: "cond", params: 1, results: 1 },
-  { name: "getcf", params: 0, results: 1 },
   { name: "rdw8", params: 2, results: 1 },
   { name: "rdw16", params: 2, results: 1 },
   { name: "rdw32", params: 2, results: 1 },
@@ -58,10 +57,9 @@ export const IMPORTS: W.ImportFunc[] = [
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
 const IMP_COND = 6;
-const IMP_GETCF = 7;
-const IMP_RDW = [0, 8, 9, 0, 10]; // read with write intent (read-modify-write destinations)
-const IMP_INTERP = 11;
-const IMP_SETCFOF = 12;
+const IMP_RDW = [0, 7, 8, 0, 9]; // read with write intent (read-modify-write destinations)
+const IMP_INTERP = 10;
+const IMP_SETCFOF = 11;
 
 const MAX_BLOCK_INSNS = 64;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
@@ -126,6 +124,8 @@ export class Translator {
   private FA = 0;
   private FB = 0;
   private FRES = 0;
+  /** Scratch for the FOP read from the state block. */
+  private FOPL = 0;
   /** Flags computed but not yet written to the state block, and their FOP and size. */
   private pend = PEND_NONE;
   private pendFop = 0;
@@ -165,6 +165,7 @@ export class Translator {
     this.FA = f.local();
     this.FB = f.local();
     this.FRES = f.local();
+    this.FOPL = f.local();
     this.pend = PEND_NONE;
     this.startEip = eip;
     this.known = K_UNKNOWN;
@@ -572,9 +573,25 @@ export class Translator {
       case K_RES32:
         f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND);
         return;
-      default:
+      default: {
+        // CF from the state block, as CPU.getCF() computes it (values there are masked to their
+        // size, so unsigned compares work for every size); the flag locals are free to reuse.
         this.flushFlags();
-        f.call(IMP_GETCF);
+        const fop = this.FOPL;
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2).set(fop);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FA), 2).set(this.FA);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FB), 2).set(this.FB);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).set(this.FRES);
+        f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U); // ADD
+        f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U); // SUB
+        f.get(this.FRES).get(this.FA).op(W.OP_I32_LE_U); // ADC
+        f.get(this.FA).get(this.FB).op(W.OP_I32_LE_U); // SBB
+        f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND); // stored
+        f.get(fop).const(FOP_SBB).op(W.OP_I32_EQ).op(W.OP_SELECT);
+        f.get(fop).const(FOP_ADC).op(W.OP_I32_EQ).op(W.OP_SELECT);
+        f.get(fop).const(FOP_SUB).op(W.OP_I32_EQ).op(W.OP_SELECT);
+        f.get(fop).const(FOP_ADD).op(W.OP_I32_EQ).op(W.OP_SELECT);
+      }
     }
   }
 
