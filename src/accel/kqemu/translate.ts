@@ -670,10 +670,41 @@ export class Translator {
     } else done = false;
     if (!done) {
       this.flushFlags();
-      f.const(cc).call(IMP_COND);
-      return;
+      const c2 = cc >> 1;
+      if (c2 === 1) this.getCF();
+      else if (c2 === 2) this.stateZF();
+      else if (c2 === 3) {
+        this.getCF();
+        this.stateZF();
+        f.op(W.OP_I32_OR);
+      } else if (c2 === 4) {
+        // SF, as CPU.getSF() computes it.
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2);
+        f.ifI32();
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).const(1).op(W.OP_I32_SUB);
+        f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+        f.op(W.OP_ELSE);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(7).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+        f.op(W.OP_END);
+      } else {
+        // O, P, L, LE: the interpreter's helper.
+        f.const(cc).call(IMP_COND);
+        return;
+      }
     }
     if (neg) f.op(W.OP_I32_EQZ);
+  }
+
+  /** Push ZF from the state block (flags written there), as CPU.getZF() computes it. */
+  private stateZF(): void {
+    const f = this.f;
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2);
+    f.ifI32();
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).op(W.OP_I32_EQZ);
+    f.op(W.OP_ELSE);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(6).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+    f.op(W.OP_END);
   }
 
   // ---------------------------------------------------------------- instructions
