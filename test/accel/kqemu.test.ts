@@ -25,6 +25,23 @@ function runToEnd(engine: { run(budget: number): number }, budget: number): numb
   return ex;
 }
 
+/**
+ * Run `code` from 0x1000 compiled (threshold 1) and on the interpreter alone, from the same state
+ * (`init` applied to both), up to its final UD2; both must end there with the same registers,
+ * flags and memory.
+ */
+function runBoth(code: string, init: (c: CPU) => void): { a: { c: CPU; e: KqemuEngine }; b: { c: CPU } } {
+  const a = setup(code);
+  const b = setup(code);
+  init(a.c);
+  init(b.c);
+  runToEnd(a.e, 10_000);
+  runToEnd(b.c, 10_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  return { a, b };
+}
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -187,17 +204,10 @@ test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s r
   // L: push ebp; mov ebp,esp; push ecx; mov eax,[0x2010]; add eax,[ebp-4]; mov [0x2014],eax;
   //    mov al,[0x2018]; mov [0x2019],al; leave; dec ecx; jnz L; ud2
   const code = "55 89e5 51 a110200000 0345fc a314200000 a018200000 a219200000 c9 49 75e1 0f0b";
-  const a = setup(code);
-  const b = setup(code);
-  for (const x of [a, b]) {
-    x.c.r[ECX] = 300;
-    x.c.r[EBP] = 0x1234;
-  }
-  let ex: number;
-  ex = runToEnd(a.e, 10_000);
-  ex = runToEnd(b.c, 10_000);
-  assert.equal(a.c.excVector, 6, "ends at UD2");
-  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  const { a } = runBoth(code, (c) => {
+    c.r[ECX] = 300;
+    c.r[EBP] = 0x1234;
+  });
   assert.equal(a.c.r[EBP], 0x1234);
   assert.ok(a.e.stats.insnsCompiled > 2500, `compiled ${a.e.stats.insnsCompiled}`);
 });
@@ -250,17 +260,11 @@ test("INC at the start of a block takes CF from the state block exactly (ADC wit
   // stc; adc eax,ebx (1 + 0xffffffff + 1: result 1 = the first operand, CF=1); push 0x1009; ret
   // 0x1009: inc ecx (keeps CF, read back from the state block: FOP_ADC); setc dl; ud2
   const code = "f9 11d8 6809100000 c3 41 0f92c2 0f0b";
-  const a = setup(code);
-  const b = setup(code);
-  for (const x of [a, b]) {
-    x.c.r[EAX] = 1;
-    x.c.r[EBX] = -1;
-    x.c.r[EDX] = 0;
-  }
-  runToEnd(a.e, 100);
-  runToEnd(b.c, 100);
-  assert.equal(a.c.excVector, 6, "ends at UD2");
+  const { a } = runBoth(code, (c) => {
+    c.r[EAX] = 1;
+    c.r[EBX] = -1;
+    c.r[EDX] = 0;
+  });
   assert.equal(a.c.r[EDX], 1, "CF survived INC");
-  assert.deepEqual(snapshot(a.c), snapshot(b.c));
   assert.ok(a.e.stats.insnsCompiled >= 4, `compiled ${a.e.stats.insnsCompiled}`);
 });
