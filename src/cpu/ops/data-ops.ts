@@ -29,6 +29,7 @@ import {
   R_INHIBIT_IRQ,
   R_SEL,
   SS,
+  TLB_IO,
 } from "../state.ts";
 import { checkIoPermission, isIoplOk, loadSeg } from "../system.ts";
 import { ALU_CMP, alu } from "./alu.ts";
@@ -424,8 +425,26 @@ function stringOp(c: CPU, i: Insn, kind: number, bits: number): void {
   const wantZ = (i.flags & IF_REP) !== 0 ? 1 : 0;
   let si = r[ESI] & amask;
   let di = r[EDI] & amask;
+  // REP MOVS/STOS forward through flat segments: a page at a time where that cannot be told
+  // apart from element-by-element execution (bulkString()).
+  const bulk =
+    rep &&
+    ad32 &&
+    delta > 0 &&
+    (kind === STR_STOS || (kind === STR_MOVS && c.segFlat[srcSeg] === 1)) &&
+    c.segFlat[ES] === 1;
   try {
     while (n > 0) {
+      if (bulk && n > 1) {
+        const k = bulkString(c, kind, size, si, di, n);
+        if (k > 0) {
+          if (kind === STR_MOVS) si = (si + k * size) | 0;
+          di = (di + k * size) | 0;
+          n -= k;
+          count -= k;
+          continue;
+        }
+      }
       switch (kind) {
         case STR_MOVS: {
           const v = readLin(c, c.segRead(srcSeg, si, size), bits);
@@ -494,6 +513,46 @@ function stringOp(c: CPU, i: Insn, kind: number, bits: number): void {
     // Not finished: run the instruction again (interrupts may be taken in between).
     r[8] = c.eipStart;
   }
+}
+
+/**
+ * Up to `n` iterations of a forward REP MOVS/STOS (element `size`, flat segments, 32-bit addresses)
+ * as one block copy or fill, within the current page of the destination (and source): both pages are
+ * translated first, in the order the first element's accesses would be, so a fault is raised
+ * exactly as by that element, before anything is written. Returns the iterations done; 0 when the
+ * element-by-element loop must take the next one (page end within reach, MMIO, the VGA hole, or a
+ * MOVS whose destination overlaps the source ahead of it, which replicates data element by element).
+ */
+function bulkString(c: CPU, kind: number, size: number, si: number, di: number, n: number): number {
+  let k = ((0x1000 - (di & 0xfff)) / size) | 0;
+  if (kind === STR_MOVS) k = Math.min(k, ((0x1000 - (si & 0xfff)) / size) | 0);
+  if (k > n) k = n;
+  if (k < 2) return 0;
+  const user = c.r[R_CPL] === 3;
+  let sp = 0;
+  if (kind === STR_MOVS) {
+    const e = c.tlbLookup(si, false, user);
+    if ((e & TLB_IO) !== 0) return 0;
+    sp = (e & ~0xfff) | (si & 0xfff);
+  }
+  const e = c.tlbLookup(di, true, user);
+  if ((e & TLB_IO) !== 0) return 0;
+  const dp = (e & ~0xfff) | (di & 0xfff);
+  const bytes = k * size;
+  const inRam = (p: number) => p >>> 0 < 0xa0000 || (p >>> 0 >= 0x100000 && (p >>> 0) + bytes <= c.ramSize);
+  if (!inRam(dp) || (kind === STR_MOVS && !inRam(sp))) return 0;
+  const ram = c.ram;
+  if (kind === STR_MOVS) {
+    if (dp > sp && dp < sp + bytes) return 0;
+    ram.copyWithin(dp, sp, sp + bytes);
+  } else {
+    const v = c.r[EAX];
+    if (size === 1) ram.fill(v & 0xff, dp, dp + bytes);
+    else if (size === 4 && (dp & 3) === 0) c.ram32.fill(v, dp >>> 2, (dp + bytes) >>> 2);
+    else for (let j = 0; j < bytes; j++) ram[dp + j] = v >>> (8 * (j % size));
+  }
+  c.notifyRamWrite(dp, bytes);
+  return k;
 }
 
 export function movs(c: CPU, i: Insn): void {
