@@ -281,20 +281,15 @@ export class CPU {
     const r = this.r;
     const attr = r[R_SEGATTR + seg];
     const type = attr & 0xf;
-    // Data segment, writable, expand-up (type 2/3) or conforming/non-conforming code read (for reads only we
-    // still check), base 0, 4 GiB limit, present.
-    this.segFlat[seg] =
-      r[R_SEGBASE + seg] === 0 &&
-      r[R_SEGLIMIT + seg] === -1 &&
-      (attr & ATTR_P) !== 0 &&
-      (attr & 0x10) !== 0 &&
-      (type & 0xa) === 0x2
-        ? 1
-        : 0;
-    r[R_SEGFAST + seg] =
+    // A present, writable, expand-up data segment (type 2/3) with a 4 GiB limit needs no limit or
+    // type checks (R_SEGFAST, for compiled code adding any base); with base 0 it is flat. An
+    // expand-down one with that limit admits no offset at all, so it is neither.
+    const fast =
       r[R_SEGLIMIT + seg] === -1 && (attr & ATTR_P) !== 0 && (attr & 0x10) !== 0 && (type & 0xe) === 0x2
         ? 1
         : 0;
+    r[R_SEGFAST + seg] = fast;
+    this.segFlat[seg] = fast === 1 && r[R_SEGBASE + seg] === 0 ? 1 : 0;
     if (seg === CS) {
       const d = (attr & ATTR_DB) !== 0 && this.protectedMode && !this.v86;
       this.codeMode = d ? 1 : 0;

@@ -50,14 +50,9 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
   // ecx=1000; L: mov eax,[esi]; add eax,ecx; xor eax,0x5a5a; mov [esi+4*? ]... ; dec ecx; jnz L; ud2
   const code =
     "b9e8030000 be00200000 8b06 01c8 355a5a0000 894604 83c604 81e6ff200000 0fafc1 31c3 49 75e4 0f0b";
-  const a = setup(code);
-  const b = setup(code);
-  for (let k = 0; k < 0x100; k++) a.c.ram[0x2000 + k] = b.c.ram[0x2000 + k] = (k * 37) & 0xff;
-  let ex: number;
-  ex = runToEnd(a.e, 10_000);
-  ex = runToEnd(b.c, 10_000);
-  assert.equal(a.c.excVector, 6, "ends at UD2");
-  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  const { a } = runBoth(code, (c) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 37) & 0xff;
+  });
   assert.ok(a.e.stats.insnsCompiled > 5000, `compiled ${a.e.stats.insnsCompiled}`);
   console.log(a.e.infoLines().join("\n"));
 });
@@ -86,9 +81,7 @@ test("a fault at every position of a block leaves exact EIP, registers and CR2",
     c.r[ESP] = k === 3 ? bad + 4 : 0x80000;
     c.r[EBX] = 0;
     c.r[ECX] = 5;
-    let ex: number;
-    ex = runToEnd(e, 100);
-    assert.equal(ex, EXIT_EXCEPTION);
+    assert.equal(runToEnd(e, 100), EXIT_EXCEPTION);
     const eips = [0x1001, 0x1004, 0x1007, 0x100a, 0x100c];
     if (k < 4) {
       assert.equal(c.excVector, 14, `#PF at position ${k}`);
@@ -111,8 +104,7 @@ test("self-modifying code: a store into the running block is seen by the next ex
   // L: mov byte [0x1011], 0x42 (patches the imm of "mov eax, imm32" below); nop; mov eax, 0x11111111; ud2
   // First execution writes 0x42 into the low byte of the immediate before reaching it.
   const { c, e } = setup("c6051110000042 90 90 90 90 90 90 90 90 90 b811111111 0f0b");
-  let ex: number;
-  ex = runToEnd(e, 100);
+  runToEnd(e, 100);
   assert.equal(c.excVector, 6);
   assert.equal(c.r[EAX] >>> 0, 0x11111142, "the patched immediate was executed");
   assert.ok(e.stats.invalidatedBlocks >= 1);
@@ -132,13 +124,12 @@ test("interrupts are taken within a bounded number of instructions in a compiled
 
 test("kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode compiles it", () => {
   const user = setup("b9e8030000 49 75fd 0f0b", 0);
-  let ex: number;
-  ex = runToEnd(user.e, 1000);
+  runToEnd(user.e, 1000);
   assert.equal(user.e.stats.insnsCompiled, 0);
   assert.equal(user.c.r[ECX], 0);
   const full = setup("b9e8030000 49 75fd 0f0b", 0);
   full.e.mode = "full";
-  ex = runToEnd(full.e, 1000);
+  runToEnd(full.e, 1000);
   assert.ok(full.e.stats.insnsCompiled > 1000);
   assert.equal(full.c.r[ECX], 0);
 });
@@ -151,9 +142,8 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   const a = setup(code);
   const b = setup(code);
   const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
-  let ex: number;
-  ex = runToEnd(e, 10_000);
-  ex = runToEnd(b.c, 10_000);
+  runToEnd(e, 10_000);
+  runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 6, "ends at UD2");
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
   const s = e.stats;
@@ -171,19 +161,12 @@ test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, che
     c.setSegCache(FS, 0x33, 0x2000, limit, 0xc0f3);
     c.setSegCache(GS, 0x3b, 0x2040, -1, 0xc0f3);
   };
-  const a = setup(code);
-  const b = setup(code);
-  for (const x of [a, b]) {
-    seg(x.c, -1);
-    x.c.r[ECX] = 500;
-    x.c.r[ESI] = 8;
-    for (let k = 0; k < 0x100; k++) x.c.ram[0x2000 + k] = (k * 29) & 0xff;
-  }
-  let ex: number;
-  ex = runToEnd(a.e, 10_000);
-  ex = runToEnd(b.c, 10_000);
-  assert.equal(a.c.excVector, 6, "ends at UD2");
-  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  const { a, b } = runBoth(code, (c) => {
+    seg(c, -1);
+    c.r[ECX] = 500;
+    c.r[ESI] = 8;
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 29) & 0xff;
+  });
   assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
   // The same compiled block with FS now a 16-byte segment: fs:[0x10] is beyond the limit, #GP(0).
   for (const x of [a, b]) {
@@ -192,8 +175,8 @@ test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, che
     x.c.r[ECX] = 5;
   }
   const compiled = a.e.stats.insnsCompiled;
-  ex = runToEnd(a.e, 10_000);
-  ex = runToEnd(b.c, 10_000);
+  runToEnd(a.e, 10_000);
+  runToEnd(b.c, 10_000);
   assert.equal(a.c.excVector, 13, "#GP from the limit check");
   assert.equal(a.c.r[R_EIP], 0x1000);
   assert.deepEqual(snapshot(a.c), snapshot(b.c));

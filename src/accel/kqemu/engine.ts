@@ -3,11 +3,10 @@
 // CPL 3 unless in full virtualization mode), and the interpreter otherwise. Blocks are compiled
 // once hot, cached by physical address and mode, and dropped when their page is written.
 import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from "../../cpu/cpu.ts";
+import { setCfOf } from "../../cpu/ops/alu.ts";
 import {
   CS,
   DS,
-  EFLAGS_CF,
-  EFLAGS_OF,
   EFLAGS_TF,
   EFLAGS_VM,
   ES,
@@ -142,11 +141,8 @@ export class KqemuEngine {
       rdw8: (lin: number, eip: number) => (at(eip), rd(c.rdw8(lin))),
       rdw16: (lin: number, eip: number) => (at(eip), rd(c.rdw16(lin))),
       rdw32: (lin: number, eip: number) => (at(eip), rd(c.rdw32(lin))),
-      // ROL/ROR: the other arithmetic flags made concrete, then CF and OF (EFLAGS bit positions).
-      setcfof: (cfof: number) => {
-        c.materializeFlags();
-        r[R_EFLAGS] = (r[R_EFLAGS] & ~(EFLAGS_CF | EFLAGS_OF)) | cfof;
-      },
+      // ROL/ROR: CF and OF set as the interpreter's rotate does.
+      setcfof: (cf: number, of: number) => setCfOf(c, cf, of),
       interp: (eip: number, next: number) => {
         at(eip);
         const before = this.invalidations;

@@ -1,6 +1,7 @@
 // The kqemu translator: a straight-line run of guest instructions (a block, within one page) to one
-// WebAssembly function. Guest registers and lazy flags stay in the shared state block, exactly as
-// the interpreter keeps them, so both engines can run the same guest alternately. Memory accesses
+// WebAssembly function. Guest registers and lazy flags live in the shared state block, exactly as
+// the interpreter keeps them, so both engines can run the same guest alternately; inside a block
+// they are cached in wasm locals and written back at every exit, slow path and helper call. Memory accesses
 // go through an inlined software-TLB check; misses, MMIO, page-crossing accesses and stores to
 // pages holding code call back into TypeScript, which may raise a guest fault (a JS exception that
 // unwinds the wasm frame). Every instruction writes its registers only after its memory accesses,
@@ -52,7 +53,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "rdw16", params: 2, results: 1 },
   { name: "rdw32", params: 2, results: 1 },
   { name: "interp", params: 2, results: 1 },
-  { name: "setcfof", params: 1, results: 0 },
+  { name: "setcfof", params: 2, results: 0 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -68,21 +69,23 @@ const LOOP_LIMIT = 256;
 const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
 
-/** What is known at translation time about the flags the last flag-setting instruction left. */
+/** Deferred flags: none, an ADD/SUB-type lazy state (FA, FB, FRES), a logic result (FRES). */
 const PEND_NONE = 0;
 const PEND_LAZY = 1;
 const PEND_LOGIC = 2;
 
+/** A guest register's cache local: not loaded, equal to the state block, newer than it. */
 const REG_NONE = 0;
 const REG_CLEAN = 1;
 const REG_DIRTY = 2;
 
+/** What is known at translation time about the flags the last flag-setting instruction left. */
 const K_UNKNOWN = 0; // only the state block knows
-const K_SUB32 = 1; // FOP_SUB on operands held in locals A, B, RES (masked to kbits: 8 or 32)
-const K_LOGIC32 = 2; // FOP_RESULT with CF=OF=0, RES in a local (kbits wide)
-const K_ADD32 = 3; // FOP_ADD, A, B, RES (kbits wide)
+const K_SUB = 1; // FOP_SUB on operands held in the flag locals FA, FB, FRES (kbits wide: 8 or 32)
+const K_LOGIC = 2; // FOP_RESULT with CF=OF=0, FRES (kbits wide)
+const K_ADD = 3; // FOP_ADD, FA, FB, FRES (kbits wide)
 const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
-const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in RES (INC/DEC/shifts)
+const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in FRES (INC/DEC/shifts)
 
 export interface TranslatedBlock {
   /** Guest instructions in the block. */
@@ -130,7 +133,7 @@ export class Translator {
   private pend = PEND_NONE;
   private pendFop = 0;
   private pendBits = 32;
-  /** Operand size of a K_SUB32/K_ADD32/K_LOGIC32 state: 8 or 32. */
+  /** Operand size of a K_SUB/K_ADD/K_LOGIC state: 8 or 32. */
   private kbits = 32;
   private count = 0;
   private rNeed = 0;
@@ -234,9 +237,8 @@ export class Translator {
   private emitInterp(i: Insn, eip: number, next: number): number {
     const f = this.f;
     this.count++;
-    this.spill();
-    this.flushFlags();
-    f.const(eip).const(next).call(IMP_INTERP);
+    this.callInterp(eip, next);
+    this.pend = PEND_NONE;
     this.forgetRegs();
     this.known = K_UNKNOWN;
     if (isJump(i)) {
@@ -250,6 +252,16 @@ export class Translator {
     f.op(W.OP_END);
     this.count--;
     return EMIT_OK;
+  }
+
+  /**
+   * Call the interpreter helper for the instruction at `eip` (leaves its "block must end" result on
+   * the stack): registers and deferred flags are written back first, since it reads them there.
+   */
+  private callInterp(eip: number, next: number): void {
+    this.spill();
+    this.syncFlags();
+    this.f.const(eip).const(next).call(IMP_INTERP);
   }
 
   /** Return the number of guest instructions completed (earlier loop iterations included). */
@@ -405,9 +417,8 @@ export class Translator {
     const f = this.f;
     f.if_();
     this.count++;
-    this.spill();
-    this.syncFlags();
-    f.const(eip).const(next).call(IMP_INTERP).op(W.OP_DROP);
+    this.callInterp(eip, next);
+    f.op(W.OP_DROP);
     // The interpreter's registers are final; only this path leaves.
     const cached = this.regState.slice();
     this.forgetRegs();
@@ -544,7 +555,7 @@ export class Translator {
     this.pend = PEND_NONE;
   }
 
-  /** The flags now live in A/B/RES as `k` describes, for `bits`-wide operands (8 or 32; 16 is unknown). */
+  /** The flags now live in FA/FB/FRES as `k` describes, for `bits`-wide operands (8 or 32; 16 is unknown). */
   private setKnown(k: number, bits: number): void {
     this.known = bits === 16 ? K_UNKNOWN : k;
     this.kbits = bits;
@@ -560,13 +571,13 @@ export class Translator {
   private getCF(): void {
     const f = this.f;
     switch (this.known) {
-      case K_SUB32:
+      case K_SUB:
         f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U);
         return;
-      case K_ADD32:
+      case K_ADD:
         f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U);
         return;
-      case K_LOGIC32:
+      case K_LOGIC:
         f.const(0);
         return;
       case K_CFSTORED:
@@ -604,7 +615,7 @@ export class Translator {
     const B = this.FB;
     const RES = this.FRES;
     let done = true;
-    if (k === K_SUB32) {
+    if (k === K_SUB) {
       switch (cc >> 1) {
         case 1:
           f.get(A).get(B).op(W.OP_I32_LT_U);
@@ -633,7 +644,7 @@ export class Translator {
         default:
           done = false;
       }
-    } else if (k === K_LOGIC32) {
+    } else if (k === K_LOGIC) {
       switch (cc >> 1) {
         case 0:
         case 1:
@@ -679,14 +690,11 @@ export class Translator {
         f.op(W.OP_I32_OR);
       } else if (c2 === 4) {
         // SF, as CPU.getSF() computes it.
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2);
-        f.ifI32();
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).const(1).op(W.OP_I32_SUB);
-        f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
-        f.op(W.OP_ELSE);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(7).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
-        f.op(W.OP_END);
+        this.stateFlag(7, () => {
+          f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2);
+          f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).const(1).op(W.OP_I32_SUB);
+          f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+        });
       } else {
         // O, P, L, LE: the interpreter's helper.
         f.const(cc).call(IMP_COND);
@@ -698,12 +706,20 @@ export class Translator {
 
   /** Push ZF from the state block (flags written there), as CPU.getZF() computes it. */
   private stateZF(): void {
+    this.stateFlag(6, () => this.f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).op(W.OP_I32_EQZ));
+  }
+
+  /**
+   * Push a flag from the state block: EFLAGS bit `bit` when FOP_NONE says all flags are there, else
+   * what `lazy` computes from the lazy state.
+   */
+  private stateFlag(bit: number, lazy: () => void): void {
     const f = this.f;
     f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2);
     f.ifI32();
-    f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).op(W.OP_I32_EQZ);
+    lazy();
     f.op(W.OP_ELSE);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(6).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
     f.op(W.OP_END);
   }
 
@@ -738,11 +754,13 @@ export class Translator {
       if (bits === 16) return EMIT_NO;
       return this.emitAlu(i, i.reg, 6, bits, eip, next);
     }
-    if (op === 0xc0 || op === 0xd0 || ((op === 0xc1 || op === 0xd1) && !op32)) {
-      // Byte and word shifts by a constant.
+    if (op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) {
+      // Group 2 by a constant: SHL/SHR/SAR of every size, ROL/ROR of dwords.
+      const bits = (op & 1) === 0 ? 8 : op32 ? 32 : 16;
+      const count = op >= 0xd0 ? 1 : i.imm & 31;
+      if ((i.reg === 0 || i.reg === 1) && bits === 32) return this.emitRotate(i, count, eip, next);
       if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
-      const bits = op === 0xc0 || op === 0xd0 ? 8 : 16;
-      return this.emitShift(i, op === 0xd0 || op === 0xd1 ? 1 : i.imm & 31, eip, next, bits);
+      return this.emitShift(i, count, eip, next, bits);
     }
     if (!op32 && !isByteOp(op) && !isMov16(op)) return EMIT_NO;
     switch (op) {
@@ -753,7 +771,7 @@ export class Translator {
         this.loadReg(i.reg, bits);
         f.op(W.OP_I32_AND).set(this.RES);
         this.logicFlags(bits);
-        this.setKnown(K_LOGIC32, bits);
+        this.setKnown(K_LOGIC, bits);
         return EMIT_OK;
       }
       case 0xa8:
@@ -762,7 +780,7 @@ export class Translator {
         this.loadReg(0, bits);
         f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
         this.logicFlags(bits);
-        this.setKnown(K_LOGIC32, bits);
+        this.setKnown(K_LOGIC, bits);
         return EMIT_OK;
       }
       case 0x88:
@@ -992,7 +1010,7 @@ export class Translator {
           this.loadE(i, 32, eip);
           f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
           this.logicFlags(32);
-          this.setKnown(K_LOGIC32, 32);
+          this.setKnown(K_LOGIC, 32);
           return EMIT_OK;
         }
         if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
@@ -1002,11 +1020,6 @@ export class Translator {
       case 0x69:
       case 0x6b:
         return this.emitImul(i, eip, i.imm);
-      case 0xc1:
-      case 0xd1:
-        if (i.reg === 0 || i.reg === 1) return this.emitRotate(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
-        if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
-        return this.emitShift(i, op === 0xd1 ? 1 : i.imm & 31, eip, next);
       case 0xd3:
         if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
         return this.emitShiftCL(i, eip, next);
@@ -1112,7 +1125,7 @@ export class Translator {
     }
     if (logic) {
       this.logicFlags(bits);
-      this.setKnown(K_LOGIC32, bits);
+      this.setKnown(K_LOGIC, bits);
     } else if (aluOp === 2 || aluOp === 3) {
       // FOP depends on the carry-in at run time: written at once (these flags replace any deferred).
       this.pend = PEND_NONE;
@@ -1131,7 +1144,7 @@ export class Translator {
       this.known = K_UNKNOWN;
     } else {
       this.lazyFlags(fop, bits);
-      this.setKnown(fop === FOP_ADD ? K_ADD32 : K_SUB32, bits);
+      this.setKnown(fop === FOP_ADD ? K_ADD : K_SUB, bits);
     }
     return EMIT_OK;
   }
@@ -1240,7 +1253,7 @@ export class Translator {
     f.get(this.VAL).set(this.RES);
     f.const(0).set(this.A);
     this.lazyFlags(FOP_SUB, 32);
-    this.setKnown(K_SUB32, 32);
+    this.setKnown(K_SUB, 32);
     return EMIT_OK;
   }
 
@@ -1440,25 +1453,18 @@ export class Translator {
       .set(this.VAL);
     if (i.mod !== 3) this.write(4, eip, next);
     else this.storeReg(i.rm, 32, this.VAL);
+    // The helper folds the other flags from the state block.
+    this.flushFlags();
     if (i.reg === 0) {
       // CF = bit 0 of the result, OF = MSB xor CF.
       f.get(this.VAL).const(1).op(W.OP_I32_AND).tee(this.T);
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR);
     } else {
       // CF = MSB of the result, OF = MSB xor the bit below it.
-      f.get(this.VAL).const(31).op(W.OP_I32_SHR_U);
-      f.get(this.VAL)
-        .const(31)
-        .op(W.OP_I32_SHR_U)
-        .get(this.VAL)
-        .const(30)
-        .op(W.OP_I32_SHR_U)
-        .op(W.OP_I32_XOR);
-      f.const(1).op(W.OP_I32_AND);
+      f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).tee(this.T);
+      f.get(this.VAL).const(30).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR).const(1).op(W.OP_I32_AND);
     }
-    // The helper folds the other flags from the state block.
-    this.flushFlags();
-    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).call(IMP_SETCFOF);
+    f.call(IMP_SETCFOF);
     this.known = K_CFSTORED;
     return EMIT_OK;
   }

@@ -242,7 +242,8 @@ function shiftAf(_c: CPU): number {
   return 0;
 }
 
-function setCfOf(c: CPU, cf: number, of: number): void {
+/** Set CF and OF (0/1 each) after making the other arithmetic flags concrete (rotates). */
+export function setCfOf(c: CPU, cf: number, of: number): void {
   c.materializeFlags();
   const r = c.r;
   r[R_EFLAGS] = (r[R_EFLAGS] & ~(EFLAGS_CF | EFLAGS_OF)) | cf | (of << 11);

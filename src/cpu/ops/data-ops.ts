@@ -539,8 +539,7 @@ function bulkString(c: CPU, kind: number, size: number, si: number, di: number, 
   if ((e & TLB_IO) !== 0) return 0;
   const dp = (e & ~0xfff) | (di & 0xfff);
   const bytes = k * size;
-  const inRam = (p: number) => p >>> 0 < 0xa0000 || (p >>> 0 >= 0x100000 && (p >>> 0) + bytes <= c.ramSize);
-  if (!inRam(dp) || (kind === STR_MOVS && !inRam(sp))) return 0;
+  if (!plainRam(c, dp, bytes) || (kind === STR_MOVS && !plainRam(c, sp, bytes))) return 0;
   const ram = c.ram;
   if (kind === STR_MOVS) {
     if (dp > sp && dp < sp + bytes) return 0;
@@ -553,6 +552,12 @@ function bulkString(c: CPU, kind: number, size: number, si: number, di: number, 
   }
   c.notifyRamWrite(dp, bytes);
   return k;
+}
+
+/** Whether [p, p+bytes) (within one page) is ordinary RAM: below the VGA hole or above 1 MiB. */
+function plainRam(c: CPU, p: number, bytes: number): boolean {
+  const a = p >>> 0;
+  return a < 0xa0000 || (a >= 0x100000 && a + bytes <= c.ramSize);
 }
 
 export function movs(c: CPU, i: Insn): void {
