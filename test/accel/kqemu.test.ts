@@ -251,3 +251,24 @@ test("INC at the start of a block takes CF from the state block exactly (ADC wit
   assert.equal(a.c.r[EDX], 1, "CF survived INC");
   assert.ok(a.e.stats.insnsCompiled >= 4, `compiled ${a.e.stats.insnsCompiled}`);
 });
+
+test("forward branches inside a block: both paths join with the interpreter’s registers, flags and memory", () => {
+  // L: movzbl (%esi),%ebx; test $1,%bl; je skip1; add %ebx,%edx; inc %edi; test $2,%bl; jne skip2;
+  //    sub $3,%edx; cmp $0x80,%bl; ja skip1; push %edx; pop %ebp; skip2: xor %ebx,%eax;
+  //    skip1: adc %ecx,%eax (CF from either path); inc %esi; and $0x20ff,%esi; dec %ecx; jne L
+  // then test/js/mov/jmp (a skip whose straight path jumps away), and M: dec %ecx; je out; test $1,%cl;
+  // jne M (a loop back-edge inside a skip); ...; jne M2; jmp far (out of the page: the taken path
+  // goes on alone); M2: jmp M; out: ud2. far (0x2800): xor $0x55,%edx; jmp M2.
+  const code =
+    "b92c01000031c031d2be002000000fb61ef6c301741401da47f6c302750a83ea0380fb807704525d31d811c84681e6ff2000004975d885c07807bd01000000eb05bd02000000b928000000497413f6c10175f801ca83f9077505e9a1170000ebea0f0b";
+  const { a, b } = runBoth(code, (c) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 113 + 7) & 0xff;
+    load(c, 0x2800, hex("83f255e957e8ffff"));
+  });
+  assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
+  // The taken paths ran fewer instructions than the straight ones: the count is still exact.
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  // Taken skips stay in their block: no block starts at skip1, skip2, done or M2 (6 blocks without).
+  assert.ok(a.e.stats.blocksCompiled <= 4, `${a.e.stats.blocksCompiled} blocks`);
+  console.log(a.e.infoLines().join("\n"));
+});

@@ -63,6 +63,22 @@ const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
 
 const MAX_BLOCK_INSNS = 64;
+/** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
+const FWD_MAX_BYTES = 256;
+const FWD_MAX_OPEN = 4;
+
+/** A forward conditional branch inside a block, and the translator's state where it was taken. */
+interface FwdBranch {
+  target: number;
+  /** Instructions counted on the taken path (the branch included). */
+  count0: number;
+  regs: Uint8Array;
+  pend: number;
+  pendFop: number;
+  pendBits: number;
+  known: number;
+  kbits: number;
+}
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
 
@@ -123,6 +139,10 @@ export class Translator {
   private segBased = -1;
   /** Nesting of conditional code being emitted (CMOVcc, shifts by CL). */
   private condDepth = 0;
+  /** Forward branches inside the block whose target is not reached yet, innermost last. */
+  private readonly fwd: FwdBranch[] = [];
+  /** Wasm blocks the open forward branches add between the code and the block's loop. */
+  private fwdDepth = 0;
   /** Flag locals: the last flag-setting instruction's operands and result (see `known`, `pend`). */
   private FA = 0;
   private FB = 0;
@@ -165,6 +185,8 @@ export class Translator {
     for (let r = 0; r < 8; r++) this.regL.push(f.local());
     this.regState.fill(REG_NONE);
     this.condDepth = 0;
+    this.fwd.length = 0;
+    this.fwdDepth = 0;
     this.FA = f.local();
     this.FB = f.local();
     this.FRES = f.local();
@@ -182,7 +204,9 @@ export class Translator {
     let cur = lin;
     let curEip = eip;
     let ended = false;
-    while (this.count < MAX_BLOCK_INSNS) {
+    let emitted = 0;
+    while (emitted < MAX_BLOCK_INSNS) {
+      if (this.fwd.length > 0) this.joinAt(curEip);
       if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd) break; // may straddle the page: leave it to the interpreter
       let ins: Insn;
       try {
@@ -201,24 +225,39 @@ export class Translator {
         r = this.emitInterp(ins, curEip, nextEip);
       }
       this.count++;
+      emitted++;
       cur += ins.len;
       curEip = nextEip;
       if (r === EMIT_FOLLOW) {
-        // A direct JMP/CALL to elsewhere in this page: the block goes on at its target.
+        // A direct JMP/CALL to elsewhere in this page: the block goes on at its target. Forward
+        // branches still open leave the block there (their taken paths exit).
+        while (this.fwd.length > 0) this.closeFwd(false);
         cur = (cur + this.follow - curEip) | 0;
         curEip = this.follow;
         continue;
       }
       if (r === EMIT_END) {
+        // The straight path ended; if a forward branch is open, its taken path is now the only one
+        // still running: the block goes on at the innermost target, in the state of that branch.
+        const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
+        if (b !== null && b.target >= curEip) {
+          this.closeFwd(true);
+          cur = (cur + b.target - curEip) | 0;
+          curEip = b.target;
+          continue;
+        }
         ended = true;
         break;
       }
     }
-    if (this.count === 0) return null;
-    if (!ended) this.exit(curEip);
+    if (emitted === 0) return null;
+    if (!ended) {
+      while (this.fwd.length > 0) this.closeFwd(false);
+      this.exit(curEip);
+    } else while (this.fwd.length > 0) this.closeFwd(false);
     f.op(W.OP_END);
     f.op(W.OP_UNREACHABLE);
-    return { count: this.count, length: cur - lin, func: f };
+    return { count: emitted, length: cur - lin, func: f };
   }
 
   // ---------------------------------------------------------------- emit helpers
@@ -284,7 +323,7 @@ export class Translator {
       this.syncFlags();
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
-      f.brIf(depth);
+      f.brIf(depth + this.fwdDepth);
       // Out of iterations: leave with the loop's instructions already in BASE.
       f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
       f.get(this.BASE).op(W.OP_RETURN);
@@ -927,12 +966,31 @@ export class Translator {
       return EMIT_OK;
     }
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      const target = (next + i.imm) | 0;
+      if (this.canBranchForward(target, next)) {
+        // A forward branch inside the block: the taken path skips to the target in wasm (see joinAt).
+        f.block().block();
+        this.cond(op & 0xf);
+        f.brIf(0);
+        this.fwd.push({
+          target,
+          count0: this.count + 1,
+          regs: this.regState.slice(),
+          pend: this.pend,
+          pendFop: this.pendFop,
+          pendBits: this.pendBits,
+          known: this.known,
+          kbits: this.kbits,
+        });
+        this.fwdDepth += 2;
+        return EMIT_OK;
+      }
       // A side exit: the taken branch leaves the block (or loops to its start), the fall-through
       // path goes on in the same block, so branchy code runs longer between dispatches.
       this.count++;
       this.cond(op & 0xf);
       f.if_();
-      this.jumpTo((next + i.imm) | 0, 1);
+      this.jumpTo(target, 1);
       f.op(W.OP_END);
       this.count--;
       return EMIT_OK;
@@ -1039,6 +1097,137 @@ export class Translator {
     if (o < 0 || o > 0xff0 || target === this.startEip || this.count >= MAX_BLOCK_INSNS - 8) return false;
     this.follow = target;
     return true;
+  }
+
+  /**
+   * Whether a conditional branch to `target` may stay inside the block as a forward skip: a little
+   * way ahead in this page (so the straight path reaches it soon) and few branches open already.
+   */
+  private canBranchForward(target: number, next: number): boolean {
+    const o = (target - this.pageLo) | 0;
+    return (
+      target > next &&
+      target - next <= FWD_MAX_BYTES &&
+      o <= 0xff0 &&
+      this.fwd.length < FWD_MAX_OPEN &&
+      this.count < MAX_BLOCK_INSNS - 8
+    );
+  }
+
+  /**
+   * At the instruction boundary `eip`: join the forward branches that target it (both paths go on
+   * from here) and close those that can no longer be joined (their target was passed, or is beyond
+   * an outer branch's, which must close first as wasm blocks nest): their taken paths exit.
+   */
+  private joinAt(eip: number): void {
+    const fwd = this.fwd;
+    while (fwd.length > 0) {
+      const top = fwd[fwd.length - 1];
+      if (top.target === eip) {
+        this.mergeFwd();
+        continue;
+      }
+      let outerDue = top.target < eip;
+      for (let k = 0; k < fwd.length - 1 && !outerDue; k++) outerDue = fwd[k].target <= eip;
+      if (!outerDue) return;
+      this.closeFwd(false);
+    }
+  }
+
+  /**
+   * The straight path reached the innermost branch's target: bring both paths to one state (a
+   * register stays cached only when it is on both; deferred flags and what is known of them stay
+   * only when both paths agree, else they go to the state block) and join them. The taken path ran
+   * fewer instructions: BASE, which every exit adds to the count, is lowered on it.
+   */
+  private mergeFwd(): void {
+    const f = this.f;
+    const b = this.fwd.pop() as FwdBranch;
+    this.fwdDepth -= 2;
+    const rs = this.regState;
+    const joined = new Uint8Array(8);
+    for (let r = 0; r < 8; r++) {
+      const x = rs[r];
+      const y = b.regs[r];
+      joined[r] = x === REG_NONE || y === REG_NONE ? REG_NONE : x === REG_DIRTY || y === REG_DIRTY ? REG_DIRTY : REG_CLEAN;
+    }
+    const samePend = this.pend === b.pend && (b.pend === PEND_NONE || (this.pendFop === b.pendFop && this.pendBits === b.pendBits));
+    const known = this.known === b.known && this.kbits === b.kbits ? b.known : K_UNKNOWN;
+    // The straight path, then the taken one.
+    this.toJoin(joined, samePend);
+    f.br(1);
+    f.op(W.OP_END);
+    const fallCount = this.count;
+    rs.set(b.regs);
+    this.pend = b.pend;
+    this.pendFop = b.pendFop;
+    this.pendBits = b.pendBits;
+    this.toJoin(joined, samePend);
+    f.get(this.BASE)
+      .const(fallCount - b.count0)
+      .op(W.OP_I32_SUB)
+      .set(this.BASE);
+    f.op(W.OP_END);
+    rs.set(joined);
+    if (!samePend) this.pend = PEND_NONE;
+    this.known = known;
+  }
+
+  /** Code that takes the current path's register cache and deferred flags to the join's state. */
+  private toJoin(joined: Uint8Array, samePend: boolean): void {
+    for (let r = 0; r < 8; r++)
+      if (this.regState[r] === REG_DIRTY && joined[r] === REG_NONE)
+        this.f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+    if (!samePend) this.syncFlags();
+  }
+
+  /**
+   * Close the innermost forward branch without joining it. `takenGoesOn`: the straight path has
+   * already left the block (it ended in a jump or exit), so the code that follows is the taken
+   * path's, in the state the branch left. Otherwise the taken path exits to the target and the
+   * straight path goes on.
+   */
+  private closeFwd(takenGoesOn: boolean): void {
+    const f = this.f;
+    const b = this.fwd.pop() as FwdBranch;
+    this.fwdDepth -= 2;
+    if (takenGoesOn) {
+      f.op(W.OP_END).op(W.OP_END);
+      this.restoreFwd(b);
+      this.count = b.count0;
+      return;
+    }
+    f.br(1);
+    f.op(W.OP_END);
+    const fall = {
+      regs: this.regState.slice(),
+      pend: this.pend,
+      pendFop: this.pendFop,
+      pendBits: this.pendBits,
+      known: this.known,
+      kbits: this.kbits,
+      count: this.count,
+    };
+    this.restoreFwd(b);
+    this.count = b.count0;
+    this.exitPending(b.target);
+    f.op(W.OP_END);
+    this.regState.set(fall.regs);
+    this.pend = fall.pend;
+    this.pendFop = fall.pendFop;
+    this.pendBits = fall.pendBits;
+    this.known = fall.known;
+    this.kbits = fall.kbits;
+    this.count = fall.count;
+  }
+
+  private restoreFwd(b: FwdBranch): void {
+    this.regState.set(b.regs);
+    this.pend = b.pend;
+    this.pendFop = b.pendFop;
+    this.pendBits = b.pendBits;
+    this.known = b.known;
+    this.kbits = b.kbits;
   }
 
   private push(eip: number, next: number): void {
