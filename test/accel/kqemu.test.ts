@@ -272,3 +272,21 @@ test("forward branches inside a block: both paths join with the interpreter’s 
   assert.ok(a.e.stats.blocksCompiled <= 4, `${a.e.stats.blocksCompiled} blocks`);
   console.log(a.e.infoLines().join("\n"));
 });
+
+test("if/else inside a block: then and else parts join with the interpreter’s registers, flags and memory", () => {
+  // L: movzbl (%esi),%ebx; cmp $0x40,%bl; jb else1; add %ebx,%eax; test $4,%bl; je else2; inc %edi;
+  //    jmp join2; else2: dec %ebp; sub $1,%edx; join2: jmp join1 (nested if/else in the then part);
+  //    else1: sub %ebx,%edx; lea 1(%eax),%eax; cmp $0x20,%bl; ja join1 (a skip in the else part);
+  //    xor $0x11,%edx; join1: adc %ecx,%eax; sbb %edx,%ebp (CF from either part); test $0x80,%bl;
+  //    jne else3; cmp $0x7f,%bl; jne outside (leaves the page); jmp join3; else3: rol $3,%eax;
+  //    join3: inc %esi; and $0x20ff,%esi; back: dec %ecx; jne L; ud2. outside (0x2800): xor $0x3c,%eax; jmp back.
+  const code =
+    "b9c800000031c031d2be002000000fb61e80fb40721001d8f6c304740347eb044d83ea01eb0d29da8d400180fb20770383f21111c819d5f6c380750b80fb7f0f85bb170000eb03c1c0034681e6ff2000004975ba0f0b";
+  const { a, b } = runBoth(code, (c) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 167 + 91) & 0xff;
+    load(c, 0x2800, hex("83f03ce949e8ffff"));
+  });
+  assert.ok(a.e.stats.insnsCompiled > 2500, `compiled ${a.e.stats.insnsCompiled}`);
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  console.log(a.e.infoLines().join("\n"));
+});

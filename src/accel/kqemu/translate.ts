@@ -69,6 +69,9 @@ const FWD_MAX_OPEN = 4;
 
 /** A forward conditional branch inside a block, and the translator's state where it was taken. */
 interface FwdBranch {
+  /** FWD_SKIP: `Jcc target` seen, on its straight path. FWD_ELSE: the straight path ended in a
+   * `JMP target` right before the Jcc's target (if/else); the Jcc's taken path (the else part) runs. */
+  kind: number;
   target: number;
   /** Instructions counted on the taken path (the branch included). */
   count0: number;
@@ -78,7 +81,14 @@ interface FwdBranch {
   pendBits: number;
   known: number;
   kbits: number;
+  /** FWD_ELSE: the then part's register cache, flag knowledge and count at its JMP (flags synced). */
+  thenRegs: Uint8Array | null;
+  thenKnown: number;
+  thenKbits: number;
+  thenCount: number;
 }
+const FWD_SKIP = 0;
+const FWD_ELSE = 1;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
 
@@ -206,7 +216,15 @@ export class Translator {
     let ended = false;
     let emitted = 0;
     while (emitted < MAX_BLOCK_INSNS) {
-      if (this.fwd.length > 0) this.joinAt(curEip);
+      if (this.fwd.length > 0) {
+        const to = this.joinAt(curEip);
+        if (to !== curEip) {
+          // An if/else closed without its join: the then part goes on at its JMP's target.
+          cur = (cur + to - curEip) | 0;
+          curEip = to;
+          continue;
+        }
+      }
       if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd) break; // may straddle the page: leave it to the interpreter
       let ins: Insn;
       try {
@@ -229,19 +247,28 @@ export class Translator {
       cur += ins.len;
       curEip = nextEip;
       if (r === EMIT_FOLLOW) {
+        const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
+        if (b !== null && b.kind === FWD_SKIP && b.target === curEip && this.canBranchForward(this.follow, curEip)) {
+          // `Jcc else; then part; JMP join; else: ...`: the else part runs next, then both join.
+          this.toElse(b, this.follow);
+          continue;
+        }
         // A direct JMP/CALL to elsewhere in this page: the block goes on at its target. Forward
-        // branches still open leave the block there (their taken paths exit).
-        while (this.fwd.length > 0) this.closeFwd(false);
-        cur = (cur + this.follow - curEip) | 0;
-        curEip = this.follow;
+        // branches still open are closed there.
+        let to = this.follow;
+        while (this.fwd.length > 0) to = this.closeFwd(to);
+        cur = (cur + to - curEip) | 0;
+        curEip = to;
         continue;
       }
       if (r === EMIT_END) {
-        // The straight path ended; if a forward branch is open, its taken path is now the only one
-        // still running: the block goes on at the innermost target, in the state of that branch.
+        // The straight path ended; if a forward branch is open, its other path is now the only one
+        // still running: the block goes on at the innermost target, in the state of that path.
         const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
-        if (b !== null && b.target >= curEip) {
-          this.closeFwd(true);
+        if (b !== null && (b.kind === FWD_ELSE || b.target >= curEip)) {
+          this.fwd.pop();
+          this.fwdDepth -= b.kind === FWD_ELSE ? 1 : 2;
+          this.otherGoesOn(b);
           cur = (cur + b.target - curEip) | 0;
           curEip = b.target;
           continue;
@@ -251,10 +278,12 @@ export class Translator {
       }
     }
     if (emitted === 0) return null;
-    if (!ended) {
-      while (this.fwd.length > 0) this.closeFwd(false);
-      this.exit(curEip);
-    } else while (this.fwd.length > 0) this.closeFwd(false);
+    let here = curEip;
+    while (this.fwd.length > 0) {
+      if (this.fwd[this.fwd.length - 1].kind === FWD_ELSE) ended = false; // its then part goes on
+      here = this.closeFwd(here);
+    }
+    if (!ended) this.exit(here);
     f.op(W.OP_END);
     f.op(W.OP_UNREACHABLE);
     return { count: emitted, length: cur - lin, func: f };
@@ -973,6 +1002,7 @@ export class Translator {
         this.cond(op & 0xf);
         f.brIf(0);
         this.fwd.push({
+          kind: FWD_SKIP,
           target,
           count0: this.count + 1,
           regs: this.regState.slice(),
@@ -981,6 +1011,10 @@ export class Translator {
           pendBits: this.pendBits,
           known: this.known,
           kbits: this.kbits,
+          thenRegs: null,
+          thenKnown: K_UNKNOWN,
+          thenKbits: 32,
+          thenCount: 0,
         });
         this.fwdDepth += 2;
         return EMIT_OK;
@@ -1063,6 +1097,14 @@ export class Translator {
       }
       case 0xff:
         return this.emitGrp5(i, eip, next);
+      case 0xf6:
+        // TEST Eb,Ib (/1 is an alias of /0, SDM Vol. 2 opcode map, group 3).
+        if (i.reg > 1) return EMIT_NO;
+        this.loadE(i, 8, eip);
+        f.const(i.imm & 0xff).op(W.OP_I32_AND).set(this.RES);
+        this.logicFlags(8);
+        this.setKnown(K_LOGIC, 8);
+        return EMIT_OK;
       case 0xf7:
         if (i.reg === 0) {
           this.loadE(i, 32, eip);
@@ -1117,21 +1159,25 @@ export class Translator {
   /**
    * At the instruction boundary `eip`: join the forward branches that target it (both paths go on
    * from here) and close those that can no longer be joined (their target was passed, or is beyond
-   * an outer branch's, which must close first as wasm blocks nest): their taken paths exit.
+   * an outer branch's, which must close first as wasm blocks nest). Returns where translation goes
+   * on: `eip`, or the target of an if/else whose then part goes on alone.
    */
-  private joinAt(eip: number): void {
+  private joinAt(eip: number): number {
     const fwd = this.fwd;
     while (fwd.length > 0) {
       const top = fwd[fwd.length - 1];
       if (top.target === eip) {
-        this.mergeFwd();
+        if (top.kind === FWD_SKIP) this.mergeFwd();
+        else this.mergeElse();
         continue;
       }
       let outerDue = top.target < eip;
       for (let k = 0; k < fwd.length - 1 && !outerDue; k++) outerDue = fwd[k].target <= eip;
-      if (!outerDue) return;
-      this.closeFwd(false);
+      if (!outerDue) return eip;
+      const to = this.closeFwd(eip);
+      if (to !== eip) return to;
     }
+    return eip;
   }
 
   /**
@@ -1163,10 +1209,7 @@ export class Translator {
     this.pendFop = b.pendFop;
     this.pendBits = b.pendBits;
     this.toJoin(joined, samePend);
-    f.get(this.BASE)
-      .const(fallCount - b.count0)
-      .op(W.OP_I32_SUB)
-      .set(this.BASE);
+    this.addBase(b.count0 - fallCount);
     f.op(W.OP_END);
     rs.set(joined);
     if (!samePend) this.pend = PEND_NONE;
@@ -1181,22 +1224,74 @@ export class Translator {
     if (!samePend) this.syncFlags();
   }
 
+  /** BASE += n (a path that ran a different number of instructions than the count says). */
+  private addBase(n: number): void {
+    if (n !== 0) this.f.get(this.BASE).const(n).op(W.OP_I32_ADD).set(this.BASE);
+  }
+
   /**
-   * Close the innermost forward branch without joining it. `takenGoesOn`: the straight path has
-   * already left the block (it ended in a jump or exit), so the code that follows is the taken
-   * path's, in the state the branch left. Otherwise the taken path exits to the target and the
-   * straight path goes on.
+   * If/else: the then part (the straight path of `b`) ends in a JMP to `join`, just before b's
+   * target. Its flags go to the state block (the else part's cannot be known yet), it leaves the
+   * inner wasm block to the end of the outer one, and the else part is translated next, in the
+   * state b's branch left; mergeElse() joins the two at `join`.
    */
-  private closeFwd(takenGoesOn: boolean): void {
+  private toElse(b: FwdBranch, join: number): void {
+    const f = this.f;
+    this.flushFlags();
+    f.br(1);
+    f.op(W.OP_END);
+    this.fwdDepth -= 1;
+    b.kind = FWD_ELSE;
+    b.thenRegs = this.regState.slice();
+    b.thenKnown = this.known;
+    b.thenKbits = this.kbits;
+    b.thenCount = this.count;
+    b.target = join;
+    this.restoreFwd(b);
+    this.count = b.count0;
+  }
+
+  /**
+   * The else part reached the join: it takes the then part's register cache (storing registers the
+   * then part does not cache, loading those it does) and flushes its flags; then the two meet.
+   */
+  private mergeElse(): void {
     const f = this.f;
     const b = this.fwd.pop() as FwdBranch;
-    this.fwdDepth -= 2;
-    if (takenGoesOn) {
-      f.op(W.OP_END).op(W.OP_END);
-      this.restoreFwd(b);
-      this.count = b.count0;
-      return;
+    this.fwdDepth -= 1;
+    const rs = this.regState;
+    const then = b.thenRegs as Uint8Array;
+    for (let r = 0; r < 8; r++) {
+      if (then[r] === REG_NONE) {
+        if (rs[r] === REG_DIRTY) f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+        rs[r] = REG_NONE;
+      } else if (rs[r] === REG_NONE) {
+        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regL[r]);
+        rs[r] = then[r];
+      } else if (then[r] === REG_DIRTY) rs[r] = REG_DIRTY;
     }
+    this.flushFlags();
+    this.addBase(this.count - b.thenCount);
+    this.count = b.thenCount;
+    f.op(W.OP_END);
+    if (this.known !== b.thenKnown || this.kbits !== b.thenKbits) this.known = K_UNKNOWN;
+  }
+
+  /**
+   * Close the innermost forward branch without joining it, the current path being at `here` (where
+   * it goes on). A skip: its taken path exits to the target; returns `here`. An if/else: the else
+   * part (current) exits at `here` and the then part goes on alone; returns the join's address.
+   */
+  private closeFwd(here: number): number {
+    const f = this.f;
+    const b = this.fwd.pop() as FwdBranch;
+    if (b.kind === FWD_ELSE) {
+      this.fwdDepth -= 1;
+      this.exit(here);
+      this.otherGoesOn(b);
+      return b.target;
+    }
+    this.fwdDepth -= 2;
     f.br(1);
     f.op(W.OP_END);
     const fall = {
@@ -1219,6 +1314,28 @@ export class Translator {
     this.known = fall.known;
     this.kbits = fall.kbits;
     this.count = fall.count;
+    return here;
+  }
+
+  /**
+   * The current path has left the block (it ended in an exit), inside `b` (already popped): close
+   * b's wasm blocks; the code that follows belongs to b's other path only (the Jcc's taken path of a
+   * skip, the then part of an if/else), in the state it had.
+   */
+  private otherGoesOn(b: FwdBranch): void {
+    const f = this.f;
+    if (b.kind === FWD_ELSE) {
+      f.op(W.OP_END);
+      this.regState.set(b.thenRegs as Uint8Array);
+      this.pend = PEND_NONE;
+      this.known = b.thenKnown;
+      this.kbits = b.thenKbits;
+      this.count = b.thenCount;
+      return;
+    }
+    f.op(W.OP_END).op(W.OP_END);
+    this.restoreFwd(b);
+    this.count = b.count0;
   }
 
   private restoreFwd(b: FwdBranch): void {
@@ -1778,6 +1895,7 @@ function isByteOp(op: number): boolean {
     op === 0x8a ||
     op === 0xa8 ||
     op === 0xc6 ||
+    op === 0xf6 ||
     (op >= 0xb0 && op <= 0xb7) ||
     (op >= 0x190 && op <= 0x19f)
   );
