@@ -290,3 +290,13 @@ test("if/else inside a block: then and else parts join with the interpreter’s 
   assert.equal(a.c.icount, b.c.icount, "instructions counted");
   console.log(a.e.infoLines().join("\n"));
 });
+
+test("INC/DEC keep CF unless the next instructions overwrite it without a chance to fault", () => {
+  // mov $-1,%eax; add $1,%eax (CF=1); inc %ecx; adc $0,%edx (CF read: kept); inc %esi;
+  // mov %esi,%edi; lea 3(%esi),%ebp; sub $2,%edi (CF overwritten: dead); setb %bl;
+  // xor %eax,%eax; sub $1,%eax (CF=1); inc %ebx; jb +2 (CF read: kept); xor %edi,%edi; ud2
+  const code = "b8ffffffff 83c001 41 83d200 46 89f7 8d6e03 83ef02 0f92c3 31c0 83e801 43 7202 31ff 0f0b";
+  runBoth(code, (c) => {
+    c.r[ESI] = 1;
+  });
+});

@@ -123,6 +123,11 @@ export interface TranslatedBlock {
 
 export class Translator {
   private readonly scratch = new Insn();
+  /** For looking at the instructions after the current one (flag liveness). */
+  private readonly peek = new Insn();
+  /** Linear address of the instruction being emitted, and how many more the block may take. */
+  private curLin = 0;
+  private room = 0;
   private f!: FuncBuilder;
   private LIN = 0;
   private E = 0;
@@ -234,6 +239,8 @@ export class Translator {
       }
       if (cur + ins.len > pageEnd) break;
       const nextEip = (curEip + ins.len) | 0;
+      this.curLin = cur;
+      this.room = MAX_BLOCK_INSNS - emitted;
       let r = this.emit(ins, curEip, nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
@@ -962,6 +969,9 @@ export class Translator {
       return EMIT_OK;
     }
     if (op >= 0x40 && op <= 0x4f) {
+      // CF is kept across INC/DEC unless it is dead (then the stale CF in the state block is never
+      // seen: K_RES32 still says where ZF/SF come from).
+      if (this.cfDeadAfterCurrent(i.len)) this.known = K_RES32;
       this.cfForIncDec();
       this.loadReg(op & 7, 32);
       f.set(this.A);
@@ -1459,6 +1469,42 @@ export class Translator {
    * INC/DEC keep CF: compute it into T before the operand is loaded (the previous flags may live in
    * A/B/RES). Pair with emitIncDec().
    */
+  /**
+   * Whether the carry flag an INC/DEC must preserve is dead: the instructions that follow in this
+   * page overwrite every arithmetic flag before anything reads one, and none of them can fault
+   * (register operands only), so no exception handler or exit can see the CF left stale. They
+   * must fit in this block: an interrupt taken between two blocks would see it.
+   */
+  private cfDeadAfterCurrent(len: number): boolean {
+    if (this.room < 6) return false;
+    let lin = this.curLin + len;
+    const i = this.peek;
+    for (let k = 0; k < 4; k++) {
+      if ((lin & 0xfff) > 0xff0) return false; // the next instruction may leave the page
+      try {
+        decode(this.c, i, lin, this.c.codeMode);
+      } catch {
+        return false;
+      }
+      if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) !== 0) return false;
+      const op = i.op;
+      // Writes all of CF, PF, AF, ZF, SF, OF without reading them: ADD/OR/AND/SUB/XOR/CMP (not
+      // ADC/SBB), TEST, on registers or immediates.
+      if (op < 0x40 && (op & 7) < 6) {
+        const aluOp = (op >> 3) & 7;
+        return aluOp !== 2 && aluOp !== 3 && ((op & 7) >= 4 || i.mod === 3);
+      }
+      if (op === 0x80 || op === 0x81 || op === 0x83) return i.mod === 3 && i.reg !== 2 && i.reg !== 3;
+      if (op === 0x84 || op === 0x85) return i.mod === 3;
+      if (op === 0xa8 || op === 0xa9) return true;
+      // Neither flags nor faults: MOV between registers, MOV of an immediate, LEA.
+      const inert = ((op === 0x89 || op === 0x8b) && i.mod === 3) || (op >= 0xb8 && op <= 0xbf) || op === 0x8d;
+      if (!inert) return false;
+      lin += i.len;
+    }
+    return false;
+  }
+
   private cfForIncDec(): void {
     if (this.known !== K_CFSTORED && this.known !== K_RES32) {
       this.getCF();
