@@ -222,6 +222,8 @@ export class Translator {
     let emitted = 0;
     while (emitted < MAX_BLOCK_INSNS) {
       if (this.fwd.length > 0) {
+        this.curLin = cur;
+        this.room = MAX_BLOCK_INSNS - emitted;
         const to = this.joinAt(curEip);
         if (to !== curEip) {
           // An if/else closed without its join: the then part goes on at its JMP's target.
@@ -1207,8 +1209,15 @@ export class Translator {
       const y = b.regs[r];
       joined[r] = x === REG_NONE || y === REG_NONE ? REG_NONE : x === REG_DIRTY || y === REG_DIRTY ? REG_DIRTY : REG_CLEAN;
     }
-    const samePend = this.pend === b.pend && (b.pend === PEND_NONE || (this.pendFop === b.pendFop && this.pendBits === b.pendBits));
-    const known = this.known === b.known && this.kbits === b.kbits ? b.known : K_UNKNOWN;
+    let samePend = this.pend === b.pend && (b.pend === PEND_NONE || (this.pendFop === b.pendFop && this.pendBits === b.pendBits));
+    let known = this.known === b.known && this.kbits === b.kbits ? b.known : K_UNKNOWN;
+    // Flags both paths would write back, dead at the join: neither path writes them, and nothing
+    // after the join reads the state block's before they are set again.
+    const dead = !samePend && this.room >= 6 && this.flagsDeadAt(this.curLin);
+    if (dead) {
+      samePend = true;
+      known = K_UNKNOWN;
+    }
     // The straight path, then the taken one.
     this.toJoin(joined, samePend);
     f.br(1);
@@ -1222,7 +1231,7 @@ export class Translator {
     this.addBase(b.count0 - fallCount);
     f.op(W.OP_END);
     rs.set(joined);
-    if (!samePend) this.pend = PEND_NONE;
+    if (!samePend || dead) this.pend = PEND_NONE;
     this.known = known;
   }
 
@@ -1476,8 +1485,15 @@ export class Translator {
    * must fit in this block: an interrupt taken between two blocks would see it.
    */
   private cfDeadAfterCurrent(len: number): boolean {
-    if (this.room < 6) return false;
-    let lin = this.curLin + len;
+    return this.room >= 6 && this.flagsDeadAt(this.curLin + len);
+  }
+
+  /**
+   * Whether every arithmetic flag is dead at `lin` (an instruction boundary in this block's page):
+   * the instructions from there overwrite them all before anything reads one, with no chance to
+   * fault or leave the block on the way. INC/DEC of a register pass (they write all but CF).
+   */
+  private flagsDeadAt(lin: number): boolean {
     const i = this.peek;
     for (let k = 0; k < 4; k++) {
       if ((lin & 0xfff) > 0xff0) return false; // the next instruction may leave the page
@@ -1497,8 +1513,9 @@ export class Translator {
       if (op === 0x80 || op === 0x81 || op === 0x83) return i.mod === 3 && i.reg !== 2 && i.reg !== 3;
       if (op === 0x84 || op === 0x85) return i.mod === 3;
       if (op === 0xa8 || op === 0xa9) return true;
-      // Neither flags nor faults: MOV between registers, MOV of an immediate, LEA.
-      const inert = ((op === 0x89 || op === 0x8b) && i.mod === 3) || (op >= 0xb8 && op <= 0xbf) || op === 0x8d;
+      // Neither CF nor faults: MOV between registers, MOV of an immediate, LEA, INC/DEC of a register.
+      const inert =
+        ((op === 0x89 || op === 0x8b) && i.mod === 3) || (op >= 0xb8 && op <= 0xbf) || op === 0x8d || (op >= 0x40 && op <= 0x4f);
       if (!inert) return false;
       lin += i.len;
     }
