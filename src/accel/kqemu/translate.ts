@@ -517,6 +517,7 @@ export class Translator {
       .op(W.OP_I32_AND)
       .const(need)
       .op(W.OP_I32_EQ);
+    if (size === 1) return; // a byte cannot cross a page
     f.get(this.LIN)
       .const(0xfff)
       .op(W.OP_I32_AND)
