@@ -72,6 +72,7 @@ import {
   TLB_USER_READ,
   TLB_USER_WRITE,
   TLB_VALID,
+  TLB_WRITE,
   TR,
 } from "./state.ts";
 import { deliverInterrupt } from "./system.ts";
@@ -117,6 +118,8 @@ export class CPU {
   private readonly tlbList: Int32Array;
   /** 1 while a linear page is in tlbList (INVLPG zeroes the entry but leaves it listed: no duplicates). */
   private readonly tlbListed: Uint8Array;
+  /** 1 for a physical RAM page that may have TLB entries granting writes (see markCodePage()). */
+  private readonly physWritable: Uint8Array;
   private tlbCount = 0;
   /** Required bits of a TLB entry for a read / write at the current privilege (and with IO clear). */
   rNeed = TLB_VALID;
@@ -185,6 +188,7 @@ export class CPU {
     this.tlbList = new Int32Array(TLB_ENTRIES);
     this.tlbListed = new Uint8Array(TLB_ENTRIES);
     const pages = mem.ramSize >>> 12;
+    this.physWritable = new Uint8Array(pages);
     this.codeCache = new Array(pages).fill(undefined);
     // In the shared memory so compiled code can test it on stores (self-modifying code detection).
     this.codePage = new Uint8Array(mem.buffer, CODEPAGE_BYTE_OFFSET, pages);
@@ -513,6 +517,13 @@ export class CPU {
     phys &= this.r[R_A20_MASK];
     let e = (phys & ~0xfff) | perms;
     if (!this.bus.isRam(phys & ~0xfff) || (phys >= 0xa0000 && phys < 0xc0000)) e |= TLB_IO;
+    else if ((perms & TLB_WRITE) !== 0) {
+      // Writes to a page holding decoded or compiled code take the slow path, which invalidates
+      // it: the fast paths need not look at codePage.
+      const pp = phys >>> 12;
+      if (this.codePage[pp] !== 0) e &= ~TLB_WRITE;
+      else this.physWritable[pp] = 1;
+    }
     if (this.tlbListed[page] === 0) {
       this.tlbListed[page] = 1;
       this.tlbList[this.tlbCount++] = page;
@@ -532,6 +543,24 @@ export class CPU {
   /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */
   notifyRamWrite(phys: number, len: number): void {
     for (let p = phys >>> 12; p <= (phys + len - 1) >>> 12; p++) if (this.codePage[p]) this.invalidateCode(p);
+  }
+
+  /**
+   * Physical RAM page `page` now holds decoded or compiled code: TLB entries that let writes to it
+   * take a fast path lose their write rights (the next write goes through a slow path, which sees
+   * codePage and invalidates the code).
+   */
+  markCodePage(page: number): void {
+    this.codePage[page] = 1;
+    if (this.physWritable[page] === 0) return;
+    this.physWritable[page] = 0;
+    const tlb = this.tlb;
+    const list = this.tlbList;
+    for (let k = 0; k < this.tlbCount; k++) {
+      const lin = list[k];
+      const e = tlb[lin];
+      if ((e & TLB_WRITE) !== 0 && e >>> 12 === page) tlb[lin] = e & ~TLB_WRITE;
+    }
   }
 
   invalidateCode(page: number): void {
@@ -616,7 +645,6 @@ export class CPU {
     const e = this.tlb[lin >>> 12];
     if ((e & (this.wNeed | TLB_IO)) === this.wNeed) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
       this.ram[p] = v;
       return;
     }
@@ -627,7 +655,6 @@ export class CPU {
     const e = this.tlb[lin >>> 12];
     if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xfff) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
       if ((p & 1) === 0) this.ram16[p >>> 1] = v;
       else {
         this.ram[p] = v;
@@ -642,7 +669,6 @@ export class CPU {
     const e = this.tlb[lin >>> 12];
     if ((e & (this.wNeed | TLB_IO)) === this.wNeed && (lin & 0xfff) < 0xffd) {
       const p = (e & ~0xfff) | (lin & 0xfff);
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
       if ((p & 3) === 0) this.ram32[p >>> 2] = v;
       else {
         const m = this.ram;
@@ -953,7 +979,7 @@ export class CPU {
     if (insns === undefined) {
       insns = new Array(4096);
       this.codeCache[page] = insns;
-      this.codePage[page] = 1;
+      this.markCodePage(page);
     }
     const ins = new Insn();
     decode(this, ins, lin, this.codeMode);
@@ -967,7 +993,7 @@ export class CPU {
     if (insns === undefined) {
       insns = new Array(4096);
       this.codeCache[page] = insns;
-      this.codePage[page] = 1;
+      this.markCodePage(page);
     }
     const ins = new Insn();
     Object.assign(ins, src);

@@ -161,5 +161,7 @@ export const TLB_VALID = 1;
 export const TLB_USER_READ = 2;
 export const TLB_SUP_WRITE = 4;
 export const TLB_USER_WRITE = 8;
+/** Either write right: stripped from entries of pages holding code (CPU.markCodePage()). */
+export const TLB_WRITE = TLB_SUP_WRITE | TLB_USER_WRITE;
 export const TLB_IO = 16;
 export const TLB_GLOBAL = 32;

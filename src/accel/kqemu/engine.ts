@@ -338,7 +338,7 @@ export class KqemuEngine {
       inPage = new Map();
       this.blocks.set(page, inPage);
       // The page now holds code we depend on: writes to it must invalidate.
-      if (page < c.codePage.length) c.codePage[page] = 1;
+      if (page < c.codePage.length) c.markCodePage(page);
     }
     // Key: page offset and the CPL the translation assumed (TLB permission checks are baked in).
     const key = ((phys & 0xfff) << 2) | cpl;

@@ -36,7 +36,7 @@ import {
   SS,
   TLB_IO,
 } from "../../cpu/state.ts";
-import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
+import { RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import * as W from "./wasm-builder.ts";
 import { FuncBuilder } from "./wasm-builder.ts";
 
@@ -548,13 +548,9 @@ export class Translator {
   /** Write local VAL to [LIN]; a slow write that touched code exits the block after this instruction. */
   private write(size: number, eip: number, nextEip: number): void {
     const f = this.f;
+    // Entries of pages holding code grant no write right (CPU.markCodePage()): such stores take
+    // the slow path, which invalidates the code.
     this.tlbHit(size, this.wNeed);
-    f.get(this.E)
-      .const(12)
-      .op(W.OP_I32_SHR_U)
-      .mem(W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0)
-      .op(W.OP_I32_EQZ);
-    f.op(W.OP_I32_AND);
     f.if_();
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.get(this.VAL);

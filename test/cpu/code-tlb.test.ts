@@ -1,0 +1,43 @@
+// Self-modifying code against TLB entries: pages holding decoded or compiled code have no write
+// right in the TLB (CPU.markCodePage()), so stores to them take the slow path, which invalidates.
+// The entry that matters here was filled *before* the page held code, for another linear page
+// mapping the same physical page (an alias), so no instruction fetch refills it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
+import { EXIT_BUDGET } from "../../src/cpu/cpu.ts";
+import { CR0_PG, EBX, ECX, R_CR0, R_CR3, R_EIP } from "../../src/cpu/state.ts";
+import { flat32, hex, load, makeCpu } from "./helpers.ts";
+
+// 1000: nop (patched through the alias 0x401000 into inc %ebx); dec %ecx; je 100d;
+// movb $0x43,0x401000; jmp 1000; 100d: ud2
+const CODE = "90 49 7409 c60500104000 43 ebf3 0f0b";
+
+for (const engine of ["interpreter", "kqemu"] as const) {
+  test(`${engine}: a store through a TLB entry filled before its page held code is seen by the next fetch`, () => {
+    const c = makeCpu(4);
+    flat32(c, 3);
+    c.trapExceptions = true;
+    load(c, 0x1000, hex(CODE));
+    // Paging: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table).
+    const pd = 0x300000;
+    const pt = 0x301000;
+    c.ram.fill(0, pd, pt + 0x1000);
+    c.ram32[pd >>> 2] = pt | 7;
+    c.ram32[(pd >>> 2) + 1] = pt | 7;
+    for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
+    c.r[R_CR3] = pd;
+    c.r[R_CR0] |= CR0_PG;
+    c.flushTlb(true);
+    c.wr8(0x401f00, 0); // a writable TLB entry for the alias, before any code in the page is decoded
+    c.r[R_EIP] = 0x1000;
+    c.r[ECX] = 3;
+    c.r[EBX] = 0;
+    const e = engine === "kqemu" ? new KqemuEngine(c, "user", 1) : c;
+    let ex: number;
+    do ex = e.run(1000);
+    while (ex === EXIT_BUDGET);
+    assert.equal(c.excVector, 6, "ends at UD2");
+    assert.equal(c.r[EBX], 2, "the patched instruction ran on the second and third passes");
+  });
+}
