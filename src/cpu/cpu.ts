@@ -140,6 +140,8 @@ export class CPU {
   events = 0;
   /** run() returns after an instruction that leaves EIP anywhere but the next instruction. */
   stopAtBranch = false;
+  /** With stopAtBranch: asked at each control transfer whether to stop there (null: always). */
+  atBranch: ((eip: number) => boolean) | null = null;
   halted = false;
   /** Instructions retired, counted as they go (a float counter; 2^53 is far away). */
   icount = 0;
@@ -1036,7 +1038,7 @@ export class CPU {
             }
           }
           // The accelerator interprets cold code up to the next control transfer, where a block may start.
-          if (this.stopAtBranch && r[R_EIP] !== next) break;
+          if (this.stopAtBranch && r[R_EIP] !== next && (this.atBranch === null || this.atBranch(r[R_EIP]))) break;
         }
         this.lastRun = this.icount - start;
         return EXIT_BUDGET;

@@ -74,8 +74,12 @@ const PENDING_HITS_MAX = 256;
 export const DEFAULT_THRESHOLD = 128;
 /** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
 const INTERP_STRETCH = 2048;
-/** Most instructions interpreted in one go in cold code (it stops earlier at a control transfer). */
-const INTERP_BLOCK = 256;
+/**
+ * Most instructions interpreted in one go in cold code. At each control transfer on the way the
+ * interpreter asks atBranch() (which counts the target's heat as lookup() does) whether a compiled
+ * block starts there, and stops only then: cold code runs without a turn of this loop per block.
+ */
+const INTERP_COLD = 2048;
 /** Jump-cache entries (a power of two), each JC_WORDS words: eip, physical page, TLB need, CPL, slot. */
 const JC_SIZE = 16384;
 const JC_WORDS = 8;
@@ -165,6 +169,7 @@ export class KqemuEngine {
         return r[R_EIP] !== next || c.events !== 0 || this.invalidations !== before ? 1 : 0;
       },
     };
+    c.atBranch = (eip) => !this.isOk() || this.lookup(eip) !== null;
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
     this.clearJumpCache();
     this.dispatch = this.buildDispatcher();
@@ -293,7 +298,7 @@ export class KqemuEngine {
         // Cold code runs in the interpreter up to the next control transfer, where the next block
         // may start; an untranslatable instruction or a fetch fault, one instruction.
         if (this.cold) {
-          interp = Math.min(INTERP_BLOCK, budget - n);
+          interp = Math.min(INTERP_COLD, budget - n);
           toBranch = true;
         } else interp = 1;
       }

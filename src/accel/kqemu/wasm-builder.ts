@@ -96,7 +96,16 @@ export class ByteBuf {
   }
 
   append(o: ByteBuf): void {
-    for (let k = 0; k < o.len; k++) this.byte(o.bytes[k]);
+    const need = this.len + o.len;
+    if (need > this.bytes.length) {
+      let size = this.bytes.length * 2;
+      while (size < need) size *= 2;
+      const n = new Uint8Array(size);
+      n.set(this.bytes.subarray(0, this.len));
+      this.bytes = n;
+    }
+    this.bytes.set(o.bytes.subarray(0, o.len), this.len);
+    this.len = need;
   }
 
   view(): Uint8Array {
