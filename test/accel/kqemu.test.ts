@@ -300,3 +300,19 @@ test("INC/DEC keep CF unless the next instructions overwrite it without a chance
     c.r[ESI] = 1;
   });
 });
+
+test("shift flags deferred in the block: every condition, ADC and INC after a shift read them as the interpreter does", () => {
+  // mov $0x80000001,%eax; shl %eax (CF=1, OF=1); seto %bl; setb %bh; sete %cl; setbe %ch; sets %dl;
+  // setl %dh; setle 0x2000; setp 0x2001; shr $2,%eax (zero result, CF=1, OF=0); sete 0x2002;
+  // seto 0x2005; setl 0x2006; adc $5,%esi;
+  // sar $3,%edi; inc %ebp (CF kept from the SAR); setb 0x2003; seto 0x2004; shl $1,%di (16-bit); ud2
+  const code =
+    "b801000080 d1e0 0f90c3 0f92c7 0f94c1 0f96c5 0f98c2 0f9cc6 0f9e0500200000 0f9a0501200000 c1e802 0f940502200000 0f900505200000 0f9c0506200000 83d605 c1ff03 45 0f920503200000 0f900504200000 66d1e7 0f0b";
+  for (const edi of [0x80000010, 0x7ffffff4, 0x12345678]) {
+    runBoth(code, (c) => {
+      c.r[EDI] = edi;
+      c.r[ESI] = 7;
+      c.r[EBP] = -1;
+    });
+  }
+});

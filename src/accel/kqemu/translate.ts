@@ -99,6 +99,7 @@ const off = (reg: number) => reg * 4;
 const PEND_NONE = 0;
 const PEND_LAZY = 1;
 const PEND_LOGIC = 2;
+const PEND_SHIFT = 3; // EFLAGS CF/OF from FA (bits 0 and 11), FOP_RESULT on FRES
 
 /** A guest register's cache local: not loaded, equal to the state block, newer than it. */
 const REG_NONE = 0;
@@ -112,6 +113,7 @@ const K_LOGIC = 2; // FOP_RESULT with CF=OF=0, FRES (kbits wide)
 const K_ADD = 3; // FOP_ADD, FA, FB, FRES (kbits wide)
 const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
 const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in FRES (INC/DEC/shifts)
+const K_SHIFT = 6; // a shift: CF in bit 0 and OF in bit 11 of FA, ZF/SF from FRES (kbits wide)
 
 export interface TranslatedBlock {
   /** Guest instructions in the block. */
@@ -614,6 +616,11 @@ export class Translator {
       f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
       this.storeStateConst(R_FOP, FOP_RESULT);
+    } else if (this.pend === PEND_SHIFT) {
+      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+      f.get(this.FA).op(W.OP_I32_OR);
+      f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+      this.storeStateConst(R_FOP, FOP_RESULT);
     } else {
       this.storeStateConst(R_FOP, this.pendFop);
       this.storeState(R_FA, this.FA);
@@ -653,6 +660,9 @@ export class Translator {
         return;
       case K_LOGIC:
         f.const(0);
+        return;
+      case K_SHIFT:
+        f.get(this.FA).const(1).op(W.OP_I32_AND);
         return;
       case K_CFSTORED:
       case K_RES32:
@@ -737,6 +747,38 @@ export class Translator {
         case 7:
           this.getSigned(RES);
           f.const(0).op(W.OP_I32_LE_S);
+          break;
+        default:
+          done = false;
+      }
+    } else if (k === K_SHIFT) {
+      const sf = () => f.get(RES).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      const of = () => f.get(A).const(11).op(W.OP_I32_SHR_U);
+      switch (cc >> 1) {
+        case 0:
+          of();
+          break;
+        case 1:
+          f.get(A).const(1).op(W.OP_I32_AND);
+          break;
+        case 2:
+          f.get(RES).op(W.OP_I32_EQZ);
+          break;
+        case 3:
+          f.get(A).const(1).op(W.OP_I32_AND).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+          break;
+        case 4:
+          sf();
+          break;
+        case 6:
+          sf();
+          of();
+          f.op(W.OP_I32_XOR);
+          break;
+        case 7:
+          sf();
+          of();
+          f.op(W.OP_I32_XOR).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
           break;
         default:
           done = false;
@@ -1895,22 +1937,19 @@ export class Translator {
     f.get(this.RES).set(this.VAL);
     if (i.mod !== 3) this.write(size, eip, next);
     else this.storeReg(i.rm, bits, this.VAL);
-    // r[R_EFLAGS] = (r[R_EFLAGS] & ~ARITH) | cf | of << 11; FOP_RESULT with RES.
-    f.const(0);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    // Flags deferred like an ALU op's: FA = cf | of << 11 (what goes into EFLAGS), FRES the result
+    // (FOP_RESULT); syncFlags() writes them where something may read the state block.
     cfExpr();
-    f.op(W.OP_I32_OR);
     ofExpr();
     f.const(1).op(W.OP_I32_AND);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
-    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
-    this.storeStateConst(R_FOP, FOP_RESULT);
-    this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, bits);
-    // Written at once, replacing any deferred flags; ZF/SF conditions read FRES.
-    this.pend = PEND_NONE;
+    f.set(this.FA);
     f.get(this.RES).set(this.FRES);
-    this.known = bits === 32 ? K_RES32 : K_CFSTORED;
+    this.pend = PEND_SHIFT;
+    this.pendBits = bits;
+    this.pendFop = FOP_RESULT;
+    this.known = K_SHIFT;
+    this.kbits = bits;
     return EMIT_OK;
   }
 }
