@@ -122,8 +122,6 @@ export class KqemuEngine {
   private invalidations = 0;
   /** Told how long host-side work took (compiling), which the board keeps out of guest time. */
   onHostWork: ((ms: number) => void) | null = null;
-  /** Set by lookup() when it returns null for a block not yet hot (rather than untranslatable). */
-  private cold = false;
 
   constructor(
     readonly c: CPU,
@@ -295,12 +293,10 @@ export class KqemuEngine {
         if (k > 0) continue;
         // A miss: now in the jump cache when lookup() finds a compiled block.
         if (this.lookup(r[R_EIP]) !== null) continue;
-        // Cold code runs in the interpreter up to the next control transfer, where the next block
-        // may start; an untranslatable instruction or a fetch fault, one instruction.
-        if (this.cold) {
-          interp = Math.min(INTERP_COLD, budget - n);
-          toBranch = true;
-        } else interp = 1;
+        // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes on
+        // until a control transfer reaches a compiled block (see INTERP_COLD).
+        interp = Math.min(INTERP_COLD, budget - n);
+        toBranch = true;
       }
       c.stopAtBranch = toBranch;
       const ex = c.run(interp);
@@ -322,7 +318,6 @@ export class KqemuEngine {
    */
   private lookup(eip: number): Block | null {
     const c = this.c;
-    this.cold = false;
     const r = c.r;
     const cpl = r[R_CPL];
     let e = c.tlb[eip >>> 12];
@@ -359,7 +354,6 @@ export class KqemuEngine {
       if (b.slot < 0) {
         // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
         if (b.heat === HEAT_PENDING) this.pendingHits++;
-        this.cold = b.heat !== -1;
         return null;
       }
     }
