@@ -316,3 +316,42 @@ test("shift flags deferred in the block: every condition, ADC and INC after a sh
     });
   }
 });
+
+test("MOVS/STOS/LODS/SCAS without REP (bytes, words, dwords, both directions) and BSWAP run compiled with the interpreter’s results", () => {
+  // mov $0x2010,%esi; mov $0x2080,%edi; then twice (DF=0, then after STD DF=1): lodsb; lodsl; lodsw;
+  // stosb; stosl; stosw; movsb; movsl; movsw; scasb; sbb %ecx,%ecx; scasl; setb %dl; scasw; seto %dh;
+  // bswap %eax; finally cld; ud2
+  const seq = "ac ad 66ad aa ab 66ab a4 a5 66a5 ae 19c9 af 0f92c2 66af 0f90c6 0fc8";
+  const code = `be10200000 bf80200000 ${seq} fd ${seq} fc 0f0b`;
+  for (const eax of [0x12345678, 0xffffff80]) {
+    const { a } = runBoth(code, (c) => {
+      for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 29 + 3) & 0xff;
+      c.r[EAX] = eax;
+    });
+    // Only STD and CLD go to the interpreter.
+    assert.ok(a.e.stats.insnsHelped <= 2, `${a.e.stats.insnsHelped} instructions helped`);
+  }
+});
+
+test("CMPXCHG (register and memory, equal and unequal, EAX as destination) runs compiled with the interpreter’s results", () => {
+  // cmpxchg %ebx,0x2000 (ds prefix); setz %cl; cmpxchg %edx,0x2004; cmpxchg %esi,%edi;
+  // cmpxchg %ebp,%eax; setz %ch; ud2
+  const code = "3e0fb11d00200000 0f94c1 0fb11504200000 0fb1f7 0fb1e8 0f94c5 0f0b";
+  for (const [eax, m0, edi] of [
+    [5, 5, 9],
+    [5, 6, 5],
+    [0x2a, 0x2a, 0x2a],
+  ]) {
+    const { a } = runBoth(code, (c) => {
+      c.r[EAX] = eax;
+      c.ram32[0x2000 >> 2] = m0;
+      c.ram32[0x2004 >> 2] = 0x2a;
+      c.r[EBX] = 0x111;
+      c.r[EDX] = 0x222;
+      c.r[ESI] = 0x333;
+      c.r[EDI] = edi;
+      c.r[EBP] = 0x444;
+    });
+    assert.equal(a.e.stats.insnsHelped, 0);
+  }
+});

@@ -63,6 +63,8 @@ const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
 
 const MAX_BLOCK_INSNS = 64;
+/** EFLAGS.DF's bit number (string instructions step backwards when set). */
+const EFLAGS_DF_BIT = 10;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
@@ -842,6 +844,9 @@ export class Translator {
   // ---------------------------------------------------------------- instructions
 
   private emit(i: Insn, eip: number, next: number): number {
+    // NOP, XCHG AX,AX (66 90, a 2-byte NOP) and PAUSE (F3 90, a spin-wait hint): nothing to do.
+    // LOCK makes any of them #UD, which the interpreter raises.
+    if (i.op === 0x90 && (i.flags & IF_LOCK) === 0) return EMIT_OK;
     // 32-bit operand and address size, no REP/LOCK; memory operands only through flat segments.
     if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) !== 0) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
@@ -968,8 +973,73 @@ export class Translator {
         this.storeReg(4, 32, this.T);
         this.storeReg(5, 32, this.VAL);
         return EMIT_OK;
-      case 0x90:
+      case 0xa4:
+      case 0xa5:
+      case 0xaa:
+      case 0xab:
+      case 0xac:
+      case 0xad:
+      case 0xae:
+      case 0xaf:
+        return this.emitString(i, op32 ? 4 : 2, eip, next);
+      case 0x1c8:
+      case 0x1c9:
+      case 0x1ca:
+      case 0x1cb:
+      case 0x1cc:
+      case 0x1cd:
+      case 0x1ce:
+      case 0x1cf: {
+        // BSWAP r32 (with a 66 prefix the result is undefined: left to the interpreter).
+        if (!op32) return EMIT_NO;
+        const r = op & 7;
+        this.loadReg(r, 32);
+        f.set(this.A);
+        f.get(this.A).const(24).op(W.OP_I32_SHL);
+        f.get(this.A).const(0xff00).op(W.OP_I32_AND).const(8).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+        f.get(this.A).const(8).op(W.OP_I32_SHR_U).const(0xff00).op(W.OP_I32_AND).op(W.OP_I32_OR);
+        f.get(this.A).const(24).op(W.OP_I32_SHR_U).op(W.OP_I32_OR);
+        f.set(this.VAL);
+        this.storeReg(r, 32, this.VAL);
         return EMIT_OK;
+      }
+      case 0x1b1: {
+        // CMPXCHG r/m32, r32 (SDM Vol. 2A): flags as CMP EAX, dest; dest ← src if equal, else
+        // EAX ← dest. A memory destination is always written (the old value when unequal), after
+        // a read with write intent, so a fault leaves everything unchanged.
+        if (!op32) return EMIT_NO;
+        if (i.mod === 3) this.loadReg(i.rm, 32);
+        else {
+          this.ea(i);
+          this.read(4, eip, true);
+        }
+        f.set(this.B);
+        this.loadReg(0, 32);
+        f.set(this.A);
+        this.loadReg(i.reg, 32);
+        f.get(this.B)
+          .get(this.A)
+          .get(this.B)
+          .op(W.OP_I32_EQ)
+          .op(W.OP_SELECT)
+          .set(this.VAL);
+        if (i.mod === 3) this.storeReg(i.rm, 32, this.VAL);
+        else this.write(4, eip, next);
+        // EAX ← dest when unequal (when equal it keeps its value, which a register destination that
+        // is EAX itself has just replaced).
+        this.loadReg(0, 32);
+        f.get(this.B)
+          .get(this.A)
+          .get(this.B)
+          .op(W.OP_I32_EQ)
+          .op(W.OP_SELECT)
+          .set(this.T);
+        this.storeReg(0, 32, this.T);
+        f.get(this.A).get(this.B).op(W.OP_I32_SUB).set(this.RES);
+        this.lazyFlags(FOP_SUB, 32);
+        this.setKnown(K_SUB, 32);
+        return EMIT_OK;
+      }
       case 0x98:
         this.loadReg(0, 32);
         f.op(W.OP_I32_EXTEND16_S).set(this.VAL);
@@ -1403,6 +1473,78 @@ export class Translator {
     this.pendBits = b.pendBits;
     this.known = b.known;
     this.kbits = b.kbits;
+  }
+
+  /**
+   * MOVS/STOS/LODS/SCAS without a REP prefix, 32-bit addressing: DS:ESI (or its override, which must
+   * be flat) and ES:EDI, stepped by the operand size, backwards when EFLAGS.DF is set (read at run
+   * time). Memory first, registers after, so a fault leaves them as they were.
+   */
+  private emitString(i: Insn, wordSize: number, eip: number, next: number): number {
+    const f = this.f;
+    const op = i.op;
+    const size = (op & 1) === 0 ? 1 : wordSize;
+    const bits = size * 8;
+    const usesSrc = op === 0xa4 || op === 0xa5 || op === 0xac || op === 0xad;
+    const usesDst = !(op === 0xac || op === 0xad);
+    if (usesSrc && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
+    // Step: size, or -size when DF is set.
+    f.const(size)
+      .const(0)
+      .mem(W.OP_I32_LOAD, off(R_EFLAGS), 2)
+      .const(EFLAGS_DF_BIT)
+      .op(W.OP_I32_SHR_U)
+      .const(1)
+      .op(W.OP_I32_AND)
+      .const(2 * size)
+      .op(W.OP_I32_MUL)
+      .op(W.OP_I32_SUB)
+      .set(this.B);
+    if (usesSrc) {
+      this.loadReg(6, 32);
+      f.set(this.LIN);
+      this.read(size, eip);
+      f.set(this.VAL);
+    }
+    if (op === 0xaa || op === 0xab) {
+      this.loadReg(0, bits);
+      f.set(this.VAL);
+    }
+    if (op === 0xae || op === 0xaf) {
+      // SCAS: compare eAX with [EDI], flags as CMP.
+      this.loadReg(7, 32);
+      f.set(this.LIN);
+      this.read(size, eip);
+      f.set(this.T);
+      this.loadReg(0, bits);
+      f.set(this.A);
+      f.get(this.A).get(this.T).op(W.OP_I32_SUB);
+      if (bits !== 32) f.const(bits === 8 ? 0xff : 0xffff).op(W.OP_I32_AND);
+      f.set(this.RES);
+      f.get(this.T).set(this.VAL); // B holds the step until the registers are done
+    } else if (usesDst) {
+      this.loadReg(7, 32);
+      f.set(this.LIN);
+      this.write(size, eip, next);
+    }
+    // Registers: ESI/EDI step, AL/EAX for LODS.
+    if (usesSrc) {
+      this.loadReg(6, 32);
+      f.get(this.B).op(W.OP_I32_ADD).set(this.E);
+      this.storeReg(6, 32, this.E);
+    }
+    if (usesDst) {
+      this.loadReg(7, 32);
+      f.get(this.B).op(W.OP_I32_ADD).set(this.E);
+      this.storeReg(7, 32, this.E);
+    }
+    if (op === 0xac || op === 0xad) this.storeReg(0, bits, this.VAL);
+    if (op === 0xae || op === 0xaf) {
+      f.get(this.VAL).set(this.B);
+      this.lazyFlags(FOP_SUB, bits);
+      this.setKnown(K_SUB, bits);
+    }
+    return EMIT_OK;
   }
 
   private push(eip: number, next: number): void {
@@ -1981,9 +2123,9 @@ function isMoffs(op: number): boolean {
   return op >= 0xa0 && op <= 0xa3;
 }
 
-/** MOV forms translated with a 16-bit operand size too (66 prefix). */
+/** MOV forms (and string instructions) translated with a 16-bit operand size too (66 prefix). */
 function isMov16(op: number): boolean {
-  return op === 0x89 || op === 0x8b || op === 0xc7;
+  return op === 0x89 || op === 0x8b || op === 0xc7 || (op >= 0xa4 && op <= 0xaf && op !== 0xa8 && op !== 0xa9);
 }
 
 function isByteOp(op: number): boolean {
