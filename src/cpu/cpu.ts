@@ -140,6 +140,12 @@ export class CPU {
   events = 0;
   /** run() returns after an instruction that leaves EIP anywhere but the next instruction. */
   stopAtBranch = false;
+  /**
+   * Bumped whenever a decoded instruction's successor may no longer be what Insn.link says: code
+   * invalidated, TLB entries dropped, CS reloaded (code mode, CPL). run() follows links only while
+   * it is unchanged.
+   */
+  fetchEpoch = 0;
   /** With stopAtBranch: asked at each control transfer whether to stop there (null: always). */
   atBranch: ((eip: number) => boolean) | null = null;
   halted = false;
@@ -297,6 +303,7 @@ export class CPU {
     r[R_SEGFAST + seg] = fast;
     this.segFlat[seg] = fast === 1 && r[R_SEGBASE + seg] === 0 ? 1 : 0;
     if (seg === CS) {
+      this.fetchEpoch++;
       const d = (attr & ATTR_DB) !== 0 && this.protectedMode && !this.v86;
       this.codeMode = d ? 1 : 0;
       this.eipMask = d ? -1 : 0xffff;
@@ -483,6 +490,7 @@ export class CPU {
   // ---------------------------------------------------------------- TLB and physical memory
 
   flushTlb(global: boolean): void {
+    this.fetchEpoch++;
     const tlb = this.tlb;
     const list = this.tlbList;
     let kept = 0;
@@ -498,6 +506,7 @@ export class CPU {
   }
 
   invlpg(lin: number): void {
+    this.fetchEpoch++;
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -566,6 +575,7 @@ export class CPU {
   }
 
   invalidateCode(page: number): void {
+    this.fetchEpoch++;
     this.codeCache[page] = undefined;
     this.codePage[page] = 0;
     this.onCodeInvalidate?.(page);
@@ -576,6 +586,7 @@ export class CPU {
 
   /** Drop every decoded instruction (e.g. after a reset or a snapshot load). */
   flushCodeCache(): void {
+    this.fetchEpoch++;
     this.codeCache.fill(undefined);
     this.codePage.fill(0);
   }
@@ -985,6 +996,7 @@ export class CPU {
     }
     const ins = new Insn();
     decode(this, ins, lin, this.codeMode);
+    ins.cached = true;
     // The decode may have written nothing, but a fault during it would have thrown before here.
     insns[phys & 0xfff] = ins;
     return ins;
@@ -999,6 +1011,8 @@ export class CPU {
     }
     const ins = new Insn();
     Object.assign(ins, src);
+    ins.link = null;
+    ins.cached = true;
     insns[phys & 0xfff] = ins;
     return ins;
   }
@@ -1021,14 +1035,35 @@ export class CPU {
       }
     }
     for (;;) {
+      // The instruction that ran last, where it would have fallen through to, and the fetch epoch
+      // then: when execution does fall through, the decoded successor is taken from its link.
+      let prev: Insn | null = null;
+      let prevNext = 0;
+      let prevEpoch = 0;
+      let prevEip = 0;
       try {
         while (this.icount < end) {
           this.icount++;
           const eip = r[R_EIP];
           this.eipStart = eip;
-          const ins = this.fetchInsn();
+          let ins: Insn;
+          if (prev !== null && eip === prevNext && this.fetchEpoch === prevEpoch) {
+            const l = prev.link;
+            if (l !== null) ins = l;
+            else {
+              ins = this.fetchInsn();
+              // Only within a page: the next linear page may map elsewhere through another alias
+              // of this physical page.
+              const base = r[R_SEGBASE + CS];
+              if (prev.cached && ins.cached && ((base + prevEip) ^ (base + eip)) >>> 12 === 0) prev.link = ins;
+            }
+          } else ins = this.fetchInsn();
           const next = (eip + ins.len) & this.eipMask;
           r[R_EIP] = next;
+          prev = ins;
+          prevNext = next;
+          prevEpoch = this.fetchEpoch;
+          prevEip = eip;
           ins.h(this, ins);
           if (this.events !== 0) {
             const ex = this.handleEvents(true);

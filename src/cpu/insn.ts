@@ -34,7 +34,13 @@ export class Insn {
   seg = 0;
   imm = 0;
   imm2 = 0;
-  /** Next instruction in the same page when physically contiguous (not used by the core yet). */
+  /**
+   * The decoded instruction that followed this one the last time it fell through (see CPU.run()):
+   * valid while CPU.fetchEpoch is unchanged. Only instructions kept in the decode cache link.
+   */
+  link: Insn | null = null;
+  /** Whether this object lives in the decode cache (a straddling instruction reuses a scratch one). */
+  cached = false;
 }
 
 export function undefHandler(c: CPU, _i: Insn): void {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { EXIT_BUDGET } from "../../src/cpu/cpu.ts";
-import { CR0_PG, EBX, ECX, R_CR0, R_CR3, R_EIP } from "../../src/cpu/state.ts";
+import { CR0_PG, EBX, ECX, EDX, ESI, R_CR0, R_CR3, R_EIP } from "../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "./helpers.ts";
 
 // 1000: nop (patched through the alias 0x401000 into inc %ebx); dec %ecx; je 100d;
@@ -39,5 +39,28 @@ for (const engine of ["interpreter", "kqemu"] as const) {
     while (ex === EXIT_BUDGET);
     assert.equal(c.excVector, 6, "ends at UD2");
     assert.equal(c.r[EBX], 2, "the patched instruction ran on the second and third passes");
+  });
+}
+
+for (const engine of ["interpreter", "kqemu"] as const) {
+  test(`${engine}: a store to the very next instruction is seen (a decoded successor is not reused)`, () => {
+    // 1000: mov %bl,(%esi) — to data on the first pass, then to 1002; 1002: nop (becomes inc %edx);
+    // mov $0x1002,%esi; dec %ecx; jne 1000; ud2. The store's decoded form stays cached across
+    // passes (its first store hit data), so it is the one that already knows its old successor.
+    const c = makeCpu(4);
+    flat32(c, 3);
+    c.trapExceptions = true;
+    load(c, 0x1000, hex("881e 90 be02100000 49 75f5 0f0b"));
+    c.r[R_EIP] = 0x1000;
+    c.r[ECX] = 3;
+    c.r[EBX] = 0x42;
+    c.r[ESI] = 0x2000;
+    c.r[EDX] = 0;
+    const e = engine === "kqemu" ? new KqemuEngine(c, "user", 1) : c;
+    let ex: number;
+    do ex = e.run(1000);
+    while (ex === EXIT_BUDGET);
+    assert.equal(c.excVector, 6, "ends at UD2");
+    assert.equal(c.r[EDX], 2, "passes 2 and 3 ran the patched instruction");
   });
 }
