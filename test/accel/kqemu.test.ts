@@ -252,6 +252,21 @@ test("INC at the start of a block takes CF from the state block exactly (ADC wit
   assert.ok(a.e.stats.insnsCompiled >= 4, `compiled ${a.e.stats.insnsCompiled}`);
 });
 
+/**
+ * runBoth() for branchy code reading bytes `data(k)` at 0x2000 and with more code at 0x2800 (in
+ * another page); at least `minCompiled` instructions must run compiled, and the instruction count
+ * must be exact although paths of different lengths were taken.
+ */
+function runBranchy(code: string, data: (k: number) => number, far: string, minCompiled: number) {
+  const { a, b } = runBoth(code, (c) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = data(k) & 0xff;
+    load(c, 0x2800, hex(far));
+  });
+  assert.ok(a.e.stats.insnsCompiled > minCompiled, `compiled ${a.e.stats.insnsCompiled}`);
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  return a;
+}
+
 test("forward branches inside a block: both paths join with the interpreter’s registers, flags and memory", () => {
   // L: movzbl (%esi),%ebx; test $1,%bl; je skip1; add %ebx,%edx; inc %edi; test $2,%bl; jne skip2;
   //    sub $3,%edx; cmp $0x80,%bl; ja skip1; push %edx; pop %ebp; skip2: xor %ebx,%eax;
@@ -261,13 +276,7 @@ test("forward branches inside a block: both paths join with the interpreter’s 
   // goes on alone); M2: jmp M; out: ud2. far (0x2800): xor $0x55,%edx; jmp M2.
   const code =
     "b92c01000031c031d2be002000000fb61ef6c301741401da47f6c302750a83ea0380fb807704525d31d811c84681e6ff2000004975d885c07807bd01000000eb05bd02000000b928000000497413f6c10175f801ca83f9077505e9a1170000ebea0f0b";
-  const { a, b } = runBoth(code, (c) => {
-    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 113 + 7) & 0xff;
-    load(c, 0x2800, hex("83f255e957e8ffff"));
-  });
-  assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
-  // The taken paths ran fewer instructions than the straight ones: the count is still exact.
-  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  const a = runBranchy(code, (k) => k * 113 + 7, "83f255e957e8ffff", 3000);
   // Taken skips stay in their block: no block starts at skip1, skip2, done or M2 (6 blocks without).
   assert.ok(a.e.stats.blocksCompiled <= 4, `${a.e.stats.blocksCompiled} blocks`);
   console.log(a.e.infoLines().join("\n"));
@@ -282,12 +291,7 @@ test("if/else inside a block: then and else parts join with the interpreter’s 
   //    join3: inc %esi; and $0x20ff,%esi; back: dec %ecx; jne L; ud2. outside (0x2800): xor $0x3c,%eax; jmp back.
   const code =
     "b9c800000031c031d2be002000000fb61e80fb40721001d8f6c304740347eb044d83ea01eb0d29da8d400180fb20770383f21111c819d5f6c380750b80fb7f0f85bb170000eb03c1c0034681e6ff2000004975ba0f0b";
-  const { a, b } = runBoth(code, (c) => {
-    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 167 + 91) & 0xff;
-    load(c, 0x2800, hex("83f03ce949e8ffff"));
-  });
-  assert.ok(a.e.stats.insnsCompiled > 2500, `compiled ${a.e.stats.insnsCompiled}`);
-  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  const a = runBranchy(code, (k) => k * 167 + 91, "83f03ce949e8ffff", 2500);
   console.log(a.e.infoLines().join("\n"));
 });
 

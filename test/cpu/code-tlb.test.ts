@@ -5,20 +5,38 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
-import { EXIT_BUDGET } from "../../src/cpu/cpu.ts";
+import { type CPU, EXIT_BUDGET } from "../../src/cpu/cpu.ts";
 import { CR0_PG, EBX, ECX, EDX, ESI, R_CR0, R_CR3, R_EIP } from "../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "./helpers.ts";
+
+type Engine = "interpreter" | "kqemu";
+
+/** A flat CPL-3 CPU with `code` at 0x1000 (EIP there), exceptions trapped. */
+function setup(code: string): CPU {
+  const c = makeCpu(4);
+  flat32(c, 3);
+  c.trapExceptions = true;
+  load(c, 0x1000, hex(code));
+  c.r[R_EIP] = 0x1000;
+  return c;
+}
+
+/** Run on `engine` (kqemu compiles everything at once) until the final UD2. */
+function runToUd2(c: CPU, engine: Engine): void {
+  const e = engine === "kqemu" ? new KqemuEngine(c, "user", 1) : c;
+  let ex: number;
+  do ex = e.run(1000);
+  while (ex === EXIT_BUDGET);
+  assert.equal(c.excVector, 6, "ends at UD2");
+}
 
 // 1000: nop (patched through the alias 0x401000 into inc %ebx); dec %ecx; je 100d;
 // movb $0x43,0x401000; jmp 1000; 100d: ud2
 const CODE = "90 49 7409 c60500104000 43 ebf3 0f0b";
 
-for (const engine of ["interpreter", "kqemu"] as const) {
+for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   test(`${engine}: a store through a TLB entry filled before its page held code is seen by the next fetch`, () => {
-    const c = makeCpu(4);
-    flat32(c, 3);
-    c.trapExceptions = true;
-    load(c, 0x1000, hex(CODE));
+    const c = setup(CODE);
     // Paging: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table).
     const pd = 0x300000;
     const pt = 0x301000;
@@ -30,37 +48,24 @@ for (const engine of ["interpreter", "kqemu"] as const) {
     c.r[R_CR0] |= CR0_PG;
     c.flushTlb(true);
     c.wr8(0x401f00, 0); // a writable TLB entry for the alias, before any code in the page is decoded
-    c.r[R_EIP] = 0x1000;
     c.r[ECX] = 3;
     c.r[EBX] = 0;
-    const e = engine === "kqemu" ? new KqemuEngine(c, "user", 1) : c;
-    let ex: number;
-    do ex = e.run(1000);
-    while (ex === EXIT_BUDGET);
-    assert.equal(c.excVector, 6, "ends at UD2");
+    runToUd2(c, engine);
     assert.equal(c.r[EBX], 2, "the patched instruction ran on the second and third passes");
   });
 }
 
-for (const engine of ["interpreter", "kqemu"] as const) {
+for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   test(`${engine}: a store to the very next instruction is seen (a decoded successor is not reused)`, () => {
     // 1000: mov %bl,(%esi) — to data on the first pass, then to 1002; 1002: nop (becomes inc %edx);
     // mov $0x1002,%esi; dec %ecx; jne 1000; ud2. The store's decoded form stays cached across
     // passes (its first store hit data), so it is the one that already knows its old successor.
-    const c = makeCpu(4);
-    flat32(c, 3);
-    c.trapExceptions = true;
-    load(c, 0x1000, hex("881e 90 be02100000 49 75f5 0f0b"));
-    c.r[R_EIP] = 0x1000;
+    const c = setup("881e 90 be02100000 49 75f5 0f0b");
     c.r[ECX] = 3;
     c.r[EBX] = 0x42;
     c.r[ESI] = 0x2000;
     c.r[EDX] = 0;
-    const e = engine === "kqemu" ? new KqemuEngine(c, "user", 1) : c;
-    let ex: number;
-    do ex = e.run(1000);
-    while (ex === EXIT_BUDGET);
-    assert.equal(c.excVector, 6, "ends at UD2");
+    runToUd2(c, engine);
     assert.equal(c.r[EDX], 2, "passes 2 and 3 ran the patched instruction");
   });
 }

@@ -1016,24 +1016,17 @@ export class Translator {
         f.set(this.B);
         this.loadReg(0, 32);
         f.set(this.A);
+        // The value on the stack if EAX (A) equals dest (B), else dest, into local `into`.
+        const ifEqualElseDest = (into: number) =>
+          f.get(this.B).get(this.A).get(this.B).op(W.OP_I32_EQ).op(W.OP_SELECT).set(into);
         this.loadReg(i.reg, 32);
-        f.get(this.B)
-          .get(this.A)
-          .get(this.B)
-          .op(W.OP_I32_EQ)
-          .op(W.OP_SELECT)
-          .set(this.VAL);
+        ifEqualElseDest(this.VAL);
         if (i.mod === 3) this.storeReg(i.rm, 32, this.VAL);
         else this.write(4, eip, next);
         // EAX ← dest when unequal (when equal it keeps its value, which a register destination that
         // is EAX itself has just replaced).
         this.loadReg(0, 32);
-        f.get(this.B)
-          .get(this.A)
-          .get(this.B)
-          .op(W.OP_I32_EQ)
-          .op(W.OP_SELECT)
-          .set(this.T);
+        ifEqualElseDest(this.T);
         this.storeReg(0, 32, this.T);
         f.get(this.A).get(this.B).op(W.OP_I32_SUB).set(this.RES);
         this.lazyFlags(FOP_SUB, 32);
