@@ -90,6 +90,8 @@ const JC_CPL = 12;
 const JC_SLOT = 16;
 /** A JC_PHYS value no TLB entry matches (its low bits are never set in a page address). */
 const JC_INVALID = 1;
+/** Entries of the hashed heat table for cold branch targets (a power of two). */
+const COLD_HEAT_SIZE = 65536;
 /** Blocks kept before the whole cache is flushed. */
 const MAX_BLOCKS = 65536;
 
@@ -105,6 +107,8 @@ export class KqemuEngine {
    * so that the wasm dispatcher chains from block to block without returning to JavaScript.
    */
   private readonly jc: Int32Array;
+  /** Executions of cold branch targets, hashed (see atBranch()); collisions only compile sooner. */
+  private readonly coldHeat = new Uint32Array(COLD_HEAT_SIZE);
   /** Compiled blocks by slot, for call_indirect. */
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly freeSlots: number[] = [];
@@ -167,7 +171,7 @@ export class KqemuEngine {
         return r[R_EIP] !== next || c.events !== 0 || this.invalidations !== before ? 1 : 0;
       },
     };
-    c.atBranch = (eip) => !this.isOk() || this.lookup(eip) !== null;
+    c.atBranch = (eip) => this.atBranch(eip);
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
     this.clearJumpCache();
     this.dispatch = this.buildDispatcher();
@@ -316,7 +320,7 @@ export class KqemuEngine {
    * The compiled block to run at `eip` (CS base is 0 when isOk()), compiling it once hot; null when
    * the interpreter must take the next instruction (fetch fault pending, cold or untranslatable code).
    */
-  private lookup(eip: number): Block | null {
+  private lookup(eip: number, hot = false): Block | null {
     const c = this.c;
     const r = c.r;
     const cpl = r[R_CPL];
@@ -350,7 +354,7 @@ export class KqemuEngine {
       this.blockCount++;
     }
     if (b.slot < 0) {
-      if (b.heat >= 0 && ++b.heat >= this.threshold) this.compile(b, eip, eip);
+      if (b.heat >= 0 && (hot || ++b.heat >= this.threshold)) this.compile(b, eip, eip);
       if (b.slot < 0) {
         // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
         if (b.heat === HEAT_PENDING) this.pendingHits++;
@@ -365,6 +369,39 @@ export class KqemuEngine {
     jc[j + (JC_CPL >> 2)] = cpl;
     jc[j + (JC_SLOT >> 2)] = b.slot;
     return b;
+  }
+
+  /**
+   * Asked by the interpreter at each control transfer in cold code: stop there when compiled code
+   * may run and a compiled block starts at `eip`. Most targets are cold and stay cold (code run a
+   * few times, such as a program's start-up at each exec): they are counted in a small hashed
+   * table first, and only targets that got hot there go through lookup(), with its maps.
+   */
+  private atBranch(eip: number): boolean {
+    if (!this.isOk()) return true;
+    if (this.jcHit(eip)) return true;
+    const h = (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
+    const heat = this.coldHeat[h] + 1;
+    if (heat < this.threshold) {
+      this.coldHeat[h] = heat;
+      return false;
+    }
+    return this.lookup(eip, true) !== null;
+  }
+
+  /** Whether the jump cache holds a compiled block for `eip` valid now (the dispatcher's test). */
+  private jcHit(eip: number): boolean {
+    const c = this.c;
+    const jc = this.jc;
+    const j = this.jcIndex(eip);
+    if (jc[j + (JC_EIP >> 2)] !== eip) return false;
+    const e = c.tlb[eip >>> 12];
+    const need = jc[j + (JC_NEED >> 2)];
+    return (
+      (e & (need | TLB_IO)) === need &&
+      (e & ~0xfff) === jc[j + (JC_PHYS >> 2)] &&
+      c.r[R_CPL] === jc[j + (JC_CPL >> 2)]
+    );
   }
 
   /** Index in this.jc of the entry for `eip`. */
