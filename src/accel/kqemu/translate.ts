@@ -69,20 +69,24 @@ const EFLAGS_DF_BIT = 10;
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
 
-/** A forward conditional branch inside a block, and the translator's state where it was taken. */
-interface FwdBranch {
-  /** FWD_SKIP: `Jcc target` seen, on its straight path. FWD_ELSE: the straight path ended in a
-   * `JMP target` right before the Jcc's target (if/else); the Jcc's taken path (the else part) runs. */
-  kind: number;
-  target: number;
-  /** Instructions counted on the taken path (the branch included). */
-  count0: number;
+/** What the translator knows on one path: its register cache and its flags. */
+interface PathState {
   regs: Uint8Array;
   pend: number;
   pendFop: number;
   pendBits: number;
   known: number;
   kbits: number;
+}
+
+/** A forward conditional branch inside a block, and the translator's state where it was taken. */
+interface FwdBranch extends PathState {
+  /** FWD_SKIP: `Jcc target` seen, on its straight path. FWD_ELSE: the straight path ended in a
+   * `JMP target` right before the Jcc's target (if/else); the Jcc's taken path (the else part) runs. */
+  kind: number;
+  target: number;
+  /** Instructions counted on the taken path (the branch included). */
+  count0: number;
   /** FWD_ELSE: the then part's register cache, flag knowledge and count at its JMP (flags synced). */
   thenRegs: Uint8Array | null;
   thenKnown: number;
@@ -1119,12 +1123,7 @@ export class Translator {
           kind: FWD_SKIP,
           target,
           count0: this.count + 1,
-          regs: this.regState.slice(),
-          pend: this.pend,
-          pendFop: this.pendFop,
-          pendBits: this.pendBits,
-          known: this.known,
-          kbits: this.kbits,
+          ...this.saveState(),
           thenRegs: null,
           thenKnown: K_UNKNOWN,
           thenKbits: 32,
@@ -1368,7 +1367,7 @@ export class Translator {
     b.thenKbits = this.kbits;
     b.thenCount = this.count;
     b.target = join;
-    this.restoreFwd(b);
+    this.restoreState(b);
     this.count = b.count0;
   }
 
@@ -1415,27 +1414,27 @@ export class Translator {
     this.fwdDepth -= 2;
     f.br(1);
     f.op(W.OP_END);
-    const fall = {
+    const fall = this.saveState();
+    const fallCount = this.count;
+    this.restoreState(b);
+    this.count = b.count0;
+    this.exitPending(b.target);
+    f.op(W.OP_END);
+    this.restoreState(fall);
+    this.count = fallCount;
+    return here;
+  }
+
+  /** The translator's view of a path: register cache and flag state. */
+  private saveState(): PathState {
+    return {
       regs: this.regState.slice(),
       pend: this.pend,
       pendFop: this.pendFop,
       pendBits: this.pendBits,
       known: this.known,
       kbits: this.kbits,
-      count: this.count,
     };
-    this.restoreFwd(b);
-    this.count = b.count0;
-    this.exitPending(b.target);
-    f.op(W.OP_END);
-    this.regState.set(fall.regs);
-    this.pend = fall.pend;
-    this.pendFop = fall.pendFop;
-    this.pendBits = fall.pendBits;
-    this.known = fall.known;
-    this.kbits = fall.kbits;
-    this.count = fall.count;
-    return here;
   }
 
   /**
@@ -1455,11 +1454,11 @@ export class Translator {
       return;
     }
     f.op(W.OP_END).op(W.OP_END);
-    this.restoreFwd(b);
+    this.restoreState(b);
     this.count = b.count0;
   }
 
-  private restoreFwd(b: FwdBranch): void {
+  private restoreState(b: PathState): void {
     this.regState.set(b.regs);
     this.pend = b.pend;
     this.pendFop = b.pendFop;
