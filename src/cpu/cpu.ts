@@ -996,7 +996,6 @@ export class CPU {
     }
     const ins = new Insn();
     decode(this, ins, lin, this.codeMode);
-    ins.cached = true;
     // The decode may have written nothing, but a fault during it would have thrown before here.
     insns[phys & 0xfff] = ins;
     return ins;
@@ -1012,7 +1011,6 @@ export class CPU {
     const ins = new Insn();
     Object.assign(ins, src);
     ins.link = null;
-    ins.cached = true;
     insns[phys & 0xfff] = ins;
     return ins;
   }
@@ -1040,7 +1038,6 @@ export class CPU {
       let prev: Insn | null = null;
       let prevNext = 0;
       let prevEpoch = 0;
-      let prevEip = 0;
       try {
         while (this.icount < end) {
           this.icount++;
@@ -1052,10 +1049,13 @@ export class CPU {
             if (l !== null) ins = l;
             else {
               ins = this.fetchInsn();
-              // Only within a page: the next linear page may map elsewhere through another alias
-              // of this physical page.
+              // Only between decode-cache entries (not the scratch a straddling instruction is
+              // decoded into) and within a page: the next linear page may map elsewhere through
+              // another alias of this physical page.
               const base = r[R_SEGBASE + CS];
-              if (prev.cached && ins.cached && ((base + prevEip) ^ (base + eip)) >>> 12 === 0) prev.link = ins;
+              const lin = base + eip;
+              const prevLin = base + ((eip - prev.len) & this.eipMask);
+              if (prev !== this.scratch && ins !== this.scratch && ((prevLin ^ lin) & ~0xfff) === 0) prev.link = ins;
             }
           } else ins = this.fetchInsn();
           const next = (eip + ins.len) & this.eipMask;
@@ -1063,7 +1063,6 @@ export class CPU {
           prev = ins;
           prevNext = next;
           prevEpoch = this.fetchEpoch;
-          prevEip = eip;
           ins.h(this, ins);
           if (this.events !== 0) {
             const ex = this.handleEvents(true);

@@ -14,7 +14,7 @@ import {
   OPTABLE,
   type OpSpec,
 } from "./optable.ts";
-import { CS, DS, EBP, ESP, EXC_GP, EXC_UD, R_CPL, R_SEGBASE, R_SEGLIMIT, SS, TLB_IO } from "./state.ts";
+import { CS, DS, EBP, ESP, EXC_GP, EXC_UD, R_SEGBASE, R_SEGLIMIT, SS } from "./state.ts";
 
 const MAX_INSN_LEN = 15;
 
@@ -23,19 +23,14 @@ const MAX_INSN_LEN = 15;
  * Instruction bytes are read with the current privilege; a fetch fault raises #PF as hardware does.
  */
 export function decode(c: CPU, i: Insn, lin: number, mode: number): Insn {
-  const user = c.r[R_CPL] === 3;
   const csLimit = c.r[R_SEGLIMIT + CS] >>> 0;
   const start = (lin - c.r[R_SEGBASE + CS]) >>> 0;
   let p = 0;
   const fetch = (): number => {
     if (p >= MAX_INSN_LEN) c.raise(EXC_GP, 0);
     if (mode === 0 ? ((start + p) & 0xffff) > csLimit : start + p > csLimit) c.raise(EXC_GP, 0);
-    const a = (lin + p++) | 0;
-    // Through the TLB when it already grants the fetch (rNeed is the current privilege's), else a
-    // page walk that may raise #PF.
-    const e = c.tlb[a >>> 12];
-    if ((e & (c.rNeed | TLB_IO)) === c.rNeed) return c.ram[(e & ~0xfff) | (a & 0xfff)];
-    return c.rd8Slow(a, user);
+    // Through the TLB at the current privilege; a miss walks the page tables and may raise #PF.
+    return c.rd8((lin + p++) | 0);
   };
 
   let flags = mode & 1 ? IF_OP32 | IF_AD32 : 0;

@@ -39,8 +39,6 @@ export class Insn {
    * valid while CPU.fetchEpoch is unchanged. Only instructions kept in the decode cache link.
    */
   link: Insn | null = null;
-  /** Whether this object lives in the decode cache (a straddling instruction reuses a scratch one). */
-  cached = false;
 }
 
 export function undefHandler(c: CPU, _i: Insn): void {

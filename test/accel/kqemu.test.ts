@@ -279,7 +279,6 @@ test("forward branches inside a block: both paths join with the interpreter’s 
   const a = runBranchy(code, (k) => k * 113 + 7, "83f255e957e8ffff", 3000);
   // Taken skips stay in their block: no block starts at skip1, skip2, done or M2 (6 blocks without).
   assert.ok(a.e.stats.blocksCompiled <= 4, `${a.e.stats.blocksCompiled} blocks`);
-  console.log(a.e.infoLines().join("\n"));
 });
 
 test("if/else inside a block: then and else parts join with the interpreter’s registers, flags and memory", () => {
@@ -291,8 +290,7 @@ test("if/else inside a block: then and else parts join with the interpreter’s 
   //    join3: inc %esi; and $0x20ff,%esi; back: dec %ecx; jne L; ud2. outside (0x2800): xor $0x3c,%eax; jmp back.
   const code =
     "b9c800000031c031d2be002000000fb61e80fb40721001d8f6c304740347eb044d83ea01eb0d29da8d400180fb20770383f21111c819d5f6c380750b80fb7f0f85bb170000eb03c1c0034681e6ff2000004975ba0f0b";
-  const a = runBranchy(code, (k) => k * 167 + 91, "83f03ce949e8ffff", 2500);
-  console.log(a.e.infoLines().join("\n"));
+  runBranchy(code, (k) => k * 167 + 91, "83f03ce949e8ffff", 2500);
 });
 
 test("INC/DEC keep CF unless the next instructions overwrite it without a chance to fault", () => {

@@ -76,8 +76,8 @@ export const DEFAULT_THRESHOLD = 128;
 const INTERP_STRETCH = 2048;
 /**
  * Most instructions interpreted in one go in cold code. At each control transfer on the way the
- * interpreter asks atBranch() (which counts the target's heat as lookup() does) whether a compiled
- * block starts there, and stops only then: cold code runs without a turn of this loop per block.
+ * interpreter asks atBranch() (which counts the target's heat) whether a compiled block starts
+ * there, and stops only then: cold code runs without a turn of this loop per block.
  */
 const INTERP_COLD = 2048;
 /** Jump-cache entries (a power of two), each JC_WORDS words: eip, physical page, TLB need, CPL, slot. */

@@ -13,6 +13,7 @@ import {
   CS,
   DS,
   EFLAGS_ARITH,
+  EFLAGS_DF,
   EFLAGS_CF,
   ES,
   FOP_ADC,
@@ -63,8 +64,6 @@ const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
 
 const MAX_BLOCK_INSNS = 64;
-/** EFLAGS.DF's bit number (string instructions step backwards when set). */
-const EFLAGS_DF_BIT = 10;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
@@ -87,10 +86,8 @@ interface FwdBranch extends PathState {
   target: number;
   /** Instructions counted on the taken path (the branch included). */
   count0: number;
-  /** FWD_ELSE: the then part's register cache, flag knowledge and count at its JMP (flags synced). */
-  thenRegs: Uint8Array | null;
-  thenKnown: number;
-  thenKbits: number;
+  /** FWD_ELSE: the then part's state and count at its JMP (its flags are in the state block). */
+  then: PathState | null;
   thenCount: number;
 }
 const FWD_SKIP = 0;
@@ -618,13 +615,10 @@ export class Translator {
   private syncFlags(): void {
     const f = this.f;
     if (this.pend === PEND_NONE) return;
-    if (this.pend === PEND_LOGIC) {
+    if (this.pend === PEND_LOGIC || this.pend === PEND_SHIFT) {
+      // FOP_RESULT: CF and OF in EFLAGS (0 for a logic op, FA's for a shift), the rest from FRES.
       f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-      f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
-      this.storeStateConst(R_FOP, FOP_RESULT);
-    } else if (this.pend === PEND_SHIFT) {
-      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-      f.get(this.FA).op(W.OP_I32_OR);
+      if (this.pend === PEND_SHIFT) f.get(this.FA).op(W.OP_I32_OR);
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
       this.storeStateConst(R_FOP, FOP_RESULT);
     } else {
@@ -765,13 +759,14 @@ export class Translator {
           of();
           break;
         case 1:
-          f.get(A).const(1).op(W.OP_I32_AND);
+          this.getCF();
           break;
         case 2:
           f.get(RES).op(W.OP_I32_EQZ);
           break;
         case 3:
-          f.get(A).const(1).op(W.OP_I32_AND).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+          this.getCF();
+          f.get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
           break;
         case 4:
           sf();
@@ -887,7 +882,7 @@ export class Translator {
       if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
       return this.emitShift(i, count, eip, next, bits);
     }
-    if (!op32 && !isByteOp(op) && !isMov16(op)) return EMIT_NO;
+    if (!op32 && !isByteOp(op) && !hasWordForm(op)) return EMIT_NO;
     switch (op) {
       case 0x84:
       case 0x85: {
@@ -1124,9 +1119,7 @@ export class Translator {
           target,
           count0: this.count + 1,
           ...this.saveState(),
-          thenRegs: null,
-          thenKnown: K_UNKNOWN,
-          thenKbits: 32,
+          then: null,
           thenCount: 0,
         });
         this.fwdDepth += 2;
@@ -1324,10 +1317,7 @@ export class Translator {
     f.br(1);
     f.op(W.OP_END);
     const fallCount = this.count;
-    rs.set(b.regs);
-    this.pend = b.pend;
-    this.pendFop = b.pendFop;
-    this.pendBits = b.pendBits;
+    this.restoreState(b);
     this.toJoin(joined, samePend);
     this.addBase(b.count0 - fallCount);
     f.op(W.OP_END);
@@ -1362,9 +1352,7 @@ export class Translator {
     f.op(W.OP_END);
     this.fwdDepth -= 1;
     b.kind = FWD_ELSE;
-    b.thenRegs = this.regState.slice();
-    b.thenKnown = this.known;
-    b.thenKbits = this.kbits;
+    b.then = this.saveState();
     b.thenCount = this.count;
     b.target = join;
     this.restoreState(b);
@@ -1380,21 +1368,22 @@ export class Translator {
     const b = this.fwd.pop() as FwdBranch;
     this.fwdDepth -= 1;
     const rs = this.regState;
-    const then = b.thenRegs as Uint8Array;
+    const then = b.then as PathState;
     for (let r = 0; r < 8; r++) {
-      if (then[r] === REG_NONE) {
+      const t = then.regs[r];
+      if (t === REG_NONE) {
         if (rs[r] === REG_DIRTY) f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
         rs[r] = REG_NONE;
       } else if (rs[r] === REG_NONE) {
         f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regL[r]);
-        rs[r] = then[r];
-      } else if (then[r] === REG_DIRTY) rs[r] = REG_DIRTY;
+        rs[r] = t;
+      } else if (t === REG_DIRTY) rs[r] = REG_DIRTY;
     }
     this.flushFlags();
     this.addBase(this.count - b.thenCount);
     this.count = b.thenCount;
     f.op(W.OP_END);
-    if (this.known !== b.thenKnown || this.kbits !== b.thenKbits) this.known = K_UNKNOWN;
+    if (this.known !== then.known || this.kbits !== then.kbits) this.known = K_UNKNOWN;
   }
 
   /**
@@ -1446,10 +1435,7 @@ export class Translator {
     const f = this.f;
     if (b.kind === FWD_ELSE) {
       f.op(W.OP_END);
-      this.regState.set(b.thenRegs as Uint8Array);
-      this.pend = PEND_NONE;
-      this.known = b.thenKnown;
-      this.kbits = b.thenKbits;
+      this.restoreState(b.then as PathState);
       this.count = b.thenCount;
       return;
     }
@@ -1484,10 +1470,10 @@ export class Translator {
     f.const(size)
       .const(0)
       .mem(W.OP_I32_LOAD, off(R_EFLAGS), 2)
-      .const(EFLAGS_DF_BIT)
-      .op(W.OP_I32_SHR_U)
-      .const(1)
+      .const(EFLAGS_DF)
       .op(W.OP_I32_AND)
+      .const(0)
+      .op(W.OP_I32_NE)
       .const(2 * size)
       .op(W.OP_I32_MUL)
       .op(W.OP_I32_SUB)
@@ -1507,13 +1493,12 @@ export class Translator {
       this.loadReg(7, 32);
       f.set(this.LIN);
       this.read(size, eip);
-      f.set(this.T);
+      f.set(this.VAL); // moved to B (CMP's second operand) once B no longer holds the step
       this.loadReg(0, bits);
       f.set(this.A);
-      f.get(this.A).get(this.T).op(W.OP_I32_SUB);
+      f.get(this.A).get(this.VAL).op(W.OP_I32_SUB);
       if (bits !== 32) f.const(bits === 8 ? 0xff : 0xffff).op(W.OP_I32_AND);
       f.set(this.RES);
-      f.get(this.T).set(this.VAL); // B holds the step until the registers are done
     } else if (usesDst) {
       this.loadReg(7, 32);
       f.set(this.LIN);
@@ -1648,10 +1633,6 @@ export class Translator {
   }
 
   /**
-   * INC/DEC keep CF: compute it into T before the operand is loaded (the previous flags may live in
-   * A/B/RES). Pair with emitIncDec().
-   */
-  /**
    * Whether the carry flag an INC/DEC must preserve is dead: the instructions that follow in this
    * page overwrite every arithmetic flag before anything reads one, and none of them can fault
    * (register operands only), so no exception handler or exit can see the CF left stale. They
@@ -1695,6 +1676,10 @@ export class Translator {
     return false;
   }
 
+  /**
+   * INC/DEC keep CF: compute it into T before the operand is loaded (the previous flags may live in
+   * A/B/RES). Pair with emitIncDec().
+   */
   private cfForIncDec(): void {
     if (this.known !== K_CFSTORED && this.known !== K_RES32) {
       this.getCF();
@@ -2115,9 +2100,9 @@ function isMoffs(op: number): boolean {
   return op >= 0xa0 && op <= 0xa3;
 }
 
-/** MOV forms (and string instructions) translated with a 16-bit operand size too (66 prefix). */
-function isMov16(op: number): boolean {
-  return op === 0x89 || op === 0x8b || op === 0xc7 || (op >= 0xa4 && op <= 0xaf && op !== 0xa8 && op !== 0xa9);
+/** MOV and string forms translated with a 16-bit operand size too (66 prefix). */
+function hasWordForm(op: number): boolean {
+  return op === 0x89 || op === 0x8b || op === 0xc7 || op === 0xa4 || op === 0xa5 || (op >= 0xaa && op <= 0xaf);
 }
 
 function isByteOp(op: number): boolean {
