@@ -85,6 +85,8 @@ export const EV_STOP = 8;
 export const EV_NMI = 16;
 /** HLT executed: leave the instruction loop (run() reports EXIT_HLT unless an interrupt wakes the CPU). */
 export const EV_HALT = 32;
+/** run() returns at this boundary (yieldAtUser: the CPU just entered CPL 3). */
+export const EV_YIELD = 64;
 
 // Why run() returned.
 export const EXIT_BUDGET = 0;
@@ -140,6 +142,11 @@ export class CPU {
   events = 0;
   /** run() returns after an instruction that leaves EIP anywhere but the next instruction. */
   stopAtBranch = false;
+  /**
+   * Set by the accelerator in normal mode while the interpreter runs kernel code: entering CPL 3
+   * makes run() return at the next instruction boundary (EV_YIELD), so user code runs compiled.
+   */
+  yieldAtUser = false;
   /**
    * Bumped whenever a decoded instruction's successor may no longer be what Insn.link says: code
    * invalidated, TLB entries dropped, CS reloaded (code mode, CPL). run() follows links only while
@@ -252,6 +259,7 @@ export class CPU {
   /** Recompute the privilege-dependent access masks after CPL or CR0.WP changes. */
   updateCpl(): void {
     if (this.r[R_CPL] === 3) {
+      if (this.yieldAtUser) this.events |= EV_YIELD;
       this.rNeed = TLB_VALID | TLB_USER_READ;
       this.wNeed = TLB_VALID | TLB_USER_WRITE;
     } else {
@@ -813,23 +821,66 @@ export class CPU {
     }
   }
 
-  /** Supervisor-privilege accesses for system structures (GDT, IDT, TSS): SDM Vol. 3A, 4.6.1. */
+  /**
+   * Supervisor-privilege accesses for system structures (GDT, IDT, TSS) and the stack switch of an
+   * interrupt (SDM Vol. 3A, 4.6.1). Every valid TLB entry allows supervisor reads, and writes with
+   * TLB_SUP_WRITE (only once the page is dirty, never on a code page): the fast paths need no walk.
+   */
   readLinear8Sup(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_IO)) === TLB_VALID) return this.ram[(e & ~0xfff) | (lin & 0xfff)];
     return this.rd8Slow(lin, false);
   }
   readLinear16Sup(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_IO)) === TLB_VALID && (lin & 0xfff) < 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      return this.ram[p] | (this.ram[p + 1] << 8);
+    }
     return this.rd16Slow(lin, false);
   }
   readLinear32Sup(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_IO)) === TLB_VALID && (lin & 0xfff) < 0xffd) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if ((p & 3) === 0) return this.ram32[p >>> 2];
+      const m = this.ram;
+      return m[p] | (m[p + 1] << 8) | (m[p + 2] << 16) | (m[p + 3] << 24);
+    }
     return this.rd32Slow(lin, false);
   }
   writeLinear8Sup(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_SUP_WRITE | TLB_IO)) === (TLB_VALID | TLB_SUP_WRITE)) {
+      this.ram[(e & ~0xfff) | (lin & 0xfff)] = v;
+      return;
+    }
     this.wr8Slow(lin, v, false);
   }
   writeLinear16Sup(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_SUP_WRITE | TLB_IO)) === (TLB_VALID | TLB_SUP_WRITE) && (lin & 0xfff) < 0xfff) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      this.ram[p] = v;
+      this.ram[p + 1] = v >>> 8;
+      return;
+    }
     this.wr16Slow(lin, v, false);
   }
   writeLinear32Sup(lin: number, v: number): void {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (TLB_VALID | TLB_SUP_WRITE | TLB_IO)) === (TLB_VALID | TLB_SUP_WRITE) && (lin & 0xfff) < 0xffd) {
+      const p = (e & ~0xfff) | (lin & 0xfff);
+      if ((p & 3) === 0) this.ram32[p >>> 2] = v;
+      else {
+        const m = this.ram;
+        m[p] = v;
+        m[p + 1] = v >>> 8;
+        m[p + 2] = v >>> 16;
+        m[p + 3] = v >>> 24;
+      }
+      return;
+    }
     this.wr32Slow(lin, v, false);
   }
 
@@ -1199,6 +1250,11 @@ export class CPU {
           this.checkIrq();
         }
       }
+    }
+    if ((this.events & EV_YIELD) !== 0) {
+      this.events &= ~EV_YIELD;
+      // Unless an interrupt was delivered on the way back to user code.
+      if (r[R_CPL] === 3 && !this.halted) return EXIT_BUDGET;
     }
     if ((this.events & EV_STOP) !== 0) {
       this.events &= ~EV_STOP;

@@ -523,6 +523,12 @@ function callGate(c: CPU, sel: number, g: Desc, retEip: number): void {
   r[R_EIP] = goff;
 }
 
+/** The word (op32: dword) at SS:(sp + o) for RETF and IRET, read before any state changes. */
+function stackAt(c: CPU, sp: number, o: number, ssMask: number, op32: boolean): number {
+  const lin = c.segRead(SS, (sp + o) & ssMask, op32 ? 4 : 2);
+  return op32 ? c.rd32(lin) : c.rd16(lin);
+}
+
 /** RETF [imm16] (SDM Vol. 2B, RET). */
 export function farReturn(c: CPU, op32: boolean, extra: number): void {
   const r = c.r;
@@ -530,12 +536,8 @@ export function farReturn(c: CPU, op32: boolean, extra: number): void {
   const ssMask = c.ss32 ? -1 : 0xffff;
   const sp = r[ESP] & ssMask;
   const ssBase = r[R_SEGBASE + SS];
-  const rd = (o: number) => {
-    const lin = c.segRead(SS, (sp + o) & ssMask, size);
-    return op32 ? c.rd32(lin) : c.rd16(lin);
-  };
-  const eip = rd(0);
-  const sel = rd(size) & 0xffff;
+  const eip = stackAt(c, sp, 0, ssMask, op32);
+  const sel = stackAt(c, sp, size, ssMask, op32) & 0xffff;
   if (!c.protectedMode || c.v86) {
     c.loadSegReal(CS, sel);
     r[R_EIP] = op32 ? eip : eip & 0xffff;
@@ -562,8 +564,8 @@ export function farReturn(c: CPU, op32: boolean, extra: number): void {
     return;
   }
   // Return to an outer privilege level: pop SS:ESP too.
-  const newEsp = rd(2 * size + extra);
-  const newSs = rd(3 * size + extra) & 0xffff;
+  const newEsp = stackAt(c, sp, 2 * size + extra, ssMask, op32);
+  const newSs = stackAt(c, sp, 3 * size + extra, ssMask, op32) & 0xffff;
   returnToOuter(c, sel, d, off, newSs, newEsp, extra, rpl);
 }
 
@@ -634,23 +636,19 @@ export function iret(c: CPU, op32: boolean): void {
   }
   const ssMask = c.ss32 ? -1 : 0xffff;
   const sp = r[ESP] & ssMask;
-  const rd = (o: number) => {
-    const lin = c.segRead(SS, (sp + o) & ssMask, size);
-    return op32 ? c.rd32(lin) : c.rd16(lin);
-  };
-  const eip = rd(0);
-  const sel = rd(size) & 0xffff;
-  let fl = rd(2 * size);
+  const eip = stackAt(c, sp, 0, ssMask, op32);
+  const sel = stackAt(c, sp, size, ssMask, op32) & 0xffff;
+  let fl = stackAt(c, sp, 2 * size, ssMask, op32);
   if (!op32) fl = (fl & 0xffff) | (c.getEflags() & 0xffff0000);
   const cpl = r[R_CPL];
   if (op32 && (fl & EFLAGS_VM) !== 0 && cpl === 0) {
     // Return to virtual-8086 mode: pop ESP, SS, ES, DS, FS, GS too.
-    const newEsp = rd(12);
-    const newSs = rd(16);
-    const es = rd(20);
-    const ds = rd(24);
-    const fs = rd(28);
-    const gs = rd(32);
+    const newEsp = stackAt(c, sp, 12, ssMask, op32);
+    const newSs = stackAt(c, sp, 16, ssMask, op32);
+    const es = stackAt(c, sp, 20, ssMask, op32);
+    const ds = stackAt(c, sp, 24, ssMask, op32);
+    const fs = stackAt(c, sp, 28, ssMask, op32);
+    const gs = stackAt(c, sp, 32, ssMask, op32);
     c.setEflags(fl);
     r[R_CPL] = 3;
     c.updateCpl();
@@ -690,8 +688,8 @@ export function iret(c: CPU, op32: boolean): void {
     c.setEflags(newFlags);
     return;
   }
-  const newEsp = rd(3 * size);
-  const newSs = rd(4 * size) & 0xffff;
+  const newEsp = stackAt(c, sp, 3 * size, ssMask, op32);
+  const newSs = stackAt(c, sp, 4 * size, ssMask, op32) & 0xffff;
   returnToOuter(c, sel, d, off, newSs, newEsp, 0, rpl);
   c.setEflags(newFlags);
 }

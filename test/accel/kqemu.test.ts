@@ -4,7 +4,23 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from "../../src/cpu/cpu.ts";
-import { EAX, EBP, EBX, ECX, EDI, EDX, ESI, ESP, FS, GS, R_CR2, R_EIP } from "../../src/cpu/state.ts";
+import {
+  EAX,
+  EBP,
+  EBX,
+  ECX,
+  EDI,
+  EDX,
+  ESI,
+  ESP,
+  FS,
+  GS,
+  R_CR2,
+  R_EIP,
+  R_SYSENTER_CS,
+  R_SYSENTER_EIP,
+  R_SYSENTER_ESP,
+} from "../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
 function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
@@ -132,6 +148,23 @@ test("kqemu_is_ok(): normal mode leaves CPL 0 to the interpreter, full mode comp
   runToEnd(full.e, 1000);
   assert.ok(full.e.stats.insnsCompiled > 1000);
   assert.equal(full.c.r[ECX], 0);
+});
+
+test("normal mode: user code after a system call runs compiled at once, not in the kernel's interpreter stretch", () => {
+  // User (CPL 3): 1000: inc %ebx; cmp $1000,%ebx; je 1012; mov %esp,%ecx; mov $1000,%edx; sysenter;
+  // 1012: ud2. Kernel (CPL 0, SYSENTER_EIP): 3000: inc %esi; sysexit (to EDX with ESP = ECX).
+  const { c, e } = setup("43 81fbe8030000 7409 89e1 ba00100000 0f34 0f0b");
+  load(c, 0x3000, hex("46 0f35"));
+  c.r[R_SYSENTER_CS] = 0x08;
+  c.r[R_SYSENTER_ESP] = 0x70000;
+  c.r[R_SYSENTER_EIP] = 0x3000;
+  assert.equal(runToEnd(e, 100_000), EXIT_EXCEPTION);
+  assert.equal(c.excVector, 6, `ends at UD2 (eip ${c.r[R_EIP].toString(16)} ebx ${c.r[EBX]} esi ${c.r[ESI]})`);
+  assert.equal(c.r[EBX], 1000);
+  assert.equal(c.r[ESI], 999, "one kernel entry per pass but the last");
+  // 999 passes of five user instructions before SYSENTER: compiled, unless the interpreter kept
+  // running after SYSEXIT (it did, up to 2,048 instructions per turn, before EV_YIELD).
+  assert.ok(e.stats.insnsCompiled >= 999 * 5 - 50, `compiled ${e.stats.insnsCompiled}`);
 });
 
 test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslated instructions run from inside", () => {

@@ -69,3 +69,54 @@ for (const engine of ["interpreter", "kqemu"] as Engine[]) {
     assert.equal(c.r[EDX], 2, "passes 2 and 3 ran the patched instruction");
   });
 }
+
+// Supervisor accesses (descriptor tables, TSS, interrupt frames) take the TLB fast path too: only
+// with the rights the walk would grant, so a clean page still gets its dirty bit and a page holding
+// code still has its decoded instructions dropped.
+test("supervisor writes through the TLB: the first write to a clean page sets its dirty bit", () => {
+  const c = setup("0f0b");
+  const { pt } = identityPaging(c);
+  const pte = (pt >>> 2) + 5;
+  c.ram32[pte] = 0x5000 | 3; // present, writable, not accessed, clean
+  assert.equal(c.readLinear32Sup(0x5000), 0, "a read fills the TLB entry");
+  assert.equal(c.ram32[pte] & 0x60, 0x20, "accessed, still clean");
+  c.writeLinear32Sup(0x5000, 0x12345678);
+  assert.equal(c.ram32[pte] & 0x60, 0x60, "accessed and dirty");
+  assert.equal(c.readLinear32Sup(0x5000), 0x12345678);
+  c.writeLinear16Sup(0x5ffe, 0xabcd);
+  c.writeLinear8Sup(0x5001, 0x99);
+  assert.equal(c.readLinear16Sup(0x5ffe), 0xabcd);
+  assert.equal(c.readLinear8Sup(0x5001), 0x99);
+  assert.equal(c.readLinear32Sup(0x5000), 0x12349978);
+});
+
+for (const engine of ["interpreter", "kqemu"] as Engine[]) {
+  test(`${engine}: a supervisor write into decoded code (an interrupt frame pushed over it) is seen by the next fetch`, () => {
+    // 1000: nop (becomes inc %ebx); dec %ecx; jne 1000; ud2
+    const c = setup("90 49 75fc 0f0b");
+    identityPaging(c);
+    c.wr8(0x1f00, 0); // a writable, dirty TLB entry for the page before it holds code
+    c.r[ECX] = 1;
+    runToUd2(c, engine);
+    c.writeLinear32Sup(0x1000, 0xfc754943 | 0); // inc %ebx; dec %ecx; jne 1000
+    c.r[R_EIP] = 0x1000;
+    c.r[ECX] = 2;
+    c.r[EBX] = 0;
+    runToUd2(c, engine);
+    assert.equal(c.r[EBX], 2, "the patched instruction ran on both passes");
+  });
+}
+
+/** Paging on: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table). */
+function identityPaging(c: CPU): { pd: number; pt: number } {
+  const pd = 0x300000;
+  const pt = 0x301000;
+  c.ram.fill(0, pd, pt + 0x1000);
+  c.ram32[pd >>> 2] = pt | 7;
+  c.ram32[(pd >>> 2) + 1] = pt | 7;
+  for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
+  c.r[R_CR3] = pd;
+  c.r[R_CR0] |= CR0_PG;
+  c.flushTlb(true);
+  return { pd, pt };
+}

@@ -266,6 +266,9 @@ export class KqemuEngine {
         // non-flat segments) gets a longer stretch.
         stats.exitsNotOk++;
         interp = Math.min(INTERP_STRETCH, budget - n);
+        // In normal mode it stops as soon as the kernel returns to user code (IRET, SYSEXIT), so
+        // user code after a system call or an interrupt runs compiled at once.
+        c.yieldAtUser = this.mode === "user";
       } else {
         // Chained compiled blocks, as long as the jump cache knows where to go next.
         let k = 0;
@@ -305,6 +308,7 @@ export class KqemuEngine {
       c.stopAtBranch = toBranch;
       const ex = c.run(interp);
       c.stopAtBranch = false;
+      c.yieldAtUser = false;
       n += c.lastRun;
       stats.insnsInterpreted += c.lastRun;
       if (ex !== EXIT_BUDGET) {

@@ -530,12 +530,16 @@ function bulkString(c: CPU, kind: number, size: number, si: number, di: number, 
   if (k < 2) return 0;
   const user = c.r[R_CPL] === 3;
   let sp = 0;
+  // The TLB entry when it grants the access (as the fast paths check it), else a walk.
+  const tlb = c.tlb;
   if (kind === STR_MOVS) {
-    const e = c.tlbLookup(si, false, user);
+    const t = tlb[si >>> 12];
+    const e = (t & (c.rNeed | TLB_IO)) === c.rNeed ? t : c.tlbLookup(si, false, user);
     if ((e & TLB_IO) !== 0) return 0;
     sp = (e & ~0xfff) | (si & 0xfff);
   }
-  const e = c.tlbLookup(di, true, user);
+  const t = tlb[di >>> 12];
+  const e = (t & (c.wNeed | TLB_IO)) === c.wNeed ? t : c.tlbLookup(di, true, user);
   if ((e & TLB_IO) !== 0) return 0;
   const dp = (e & ~0xfff) | (di & 0xfff);
   const bytes = k * size;
