@@ -1106,7 +1106,8 @@ export class CPU {
               const base = r[R_SEGBASE + CS];
               const lin = base + eip;
               const prevLin = base + ((eip - prev.len) & this.eipMask);
-              if (prev !== this.scratch && ins !== this.scratch && ((prevLin ^ lin) & ~0xfff) === 0) prev.link = ins;
+              if (prev !== this.scratch && ins !== this.scratch && ((prevLin ^ lin) & ~0xfff) === 0)
+                prev.link = ins;
             }
           } else ins = this.fetchInsn();
           const next = (eip + ins.len) & this.eipMask;
@@ -1123,7 +1124,8 @@ export class CPU {
             }
           }
           // The accelerator interprets cold code up to the next control transfer, where a block may start.
-          if (this.stopAtBranch && r[R_EIP] !== next && (this.atBranch === null || this.atBranch(r[R_EIP]))) break;
+          if (this.stopAtBranch && r[R_EIP] !== next && (this.atBranch === null || this.atBranch(r[R_EIP])))
+            break;
         }
         this.lastRun = this.icount - start;
         return EXIT_BUDGET;

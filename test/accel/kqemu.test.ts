@@ -159,7 +159,11 @@ test("normal mode: user code after a system call runs compiled at once, not in t
   c.r[R_SYSENTER_ESP] = 0x70000;
   c.r[R_SYSENTER_EIP] = 0x3000;
   assert.equal(runToEnd(e, 100_000), EXIT_EXCEPTION);
-  assert.equal(c.excVector, 6, `ends at UD2 (eip ${c.r[R_EIP].toString(16)} ebx ${c.r[EBX]} esi ${c.r[ESI]})`);
+  assert.equal(
+    c.excVector,
+    6,
+    `ends at UD2 (eip ${c.r[R_EIP].toString(16)} ebx ${c.r[EBX]} esi ${c.r[ESI]})`,
+  );
   assert.equal(c.r[EBX], 1000);
   assert.equal(c.r[ESI], 999, "one kernel entry per pass but the last");
   // 999 passes of five user instructions before SYSENTER: compiled, unless the interpreter kept

@@ -116,7 +116,10 @@ test("realtime: steal() leaves host work out of guest time, payBack() is bounded
   // The guest sees the host's elapsed time minus the 4 stolen ms. The host time is measured, not
   // assumed: under load stall(4) can take longer than 4 ms (the process was preempted).
   const hostNs = (performance.now() - h0) * 1e6;
-  assert.ok(t1 - t0 <= hostNs - 4e6 + 0.2e6, `the stolen 4 ms are not seen (guest ${t1 - t0} ns, host ${hostNs} ns)`);
+  assert.ok(
+    t1 - t0 <= hostNs - 4e6 + 0.2e6,
+    `the stolen 4 ms are not seen (guest ${t1 - t0} ns, host ${hostNs} ns)`,
+  );
   assert.equal(c.owed, 4);
   assert.equal(c.payBack(1.5), 1.5);
   assert.equal(c.owed, 2.5);

@@ -13,8 +13,8 @@ import {
   CS,
   DS,
   EFLAGS_ARITH,
-  EFLAGS_DF,
   EFLAGS_CF,
+  EFLAGS_DF,
   ES,
   FOP_ADC,
   FOP_ADD,
@@ -262,7 +262,12 @@ export class Translator {
       curEip = nextEip;
       if (r === EMIT_FOLLOW) {
         const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
-        if (b !== null && b.kind === FWD_SKIP && b.target === curEip && this.canBranchForward(this.follow, curEip)) {
+        if (
+          b !== null &&
+          b.kind === FWD_SKIP &&
+          b.target === curEip &&
+          this.canBranchForward(this.follow, curEip)
+        ) {
           // `Jcc else; then part; JMP join; else: ...`: the else part runs next, then both join.
           this.toElse(b, this.follow);
           continue;
@@ -752,7 +757,13 @@ export class Translator {
           done = false;
       }
     } else if (k === K_SHIFT) {
-      const sf = () => f.get(RES).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      const sf = () =>
+        f
+          .get(RES)
+          .const(this.kbits - 1)
+          .op(W.OP_I32_SHR_U)
+          .const(1)
+          .op(W.OP_I32_AND);
       const of = () => f.get(A).const(11).op(W.OP_I32_SHR_U);
       switch (cc >> 1) {
         case 0:
@@ -1207,7 +1218,9 @@ export class Translator {
         // TEST Eb,Ib (/1 is an alias of /0, SDM Vol. 2 opcode map, group 3).
         if (i.reg > 1) return EMIT_NO;
         this.loadE(i, 8, eip);
-        f.const(i.imm & 0xff).op(W.OP_I32_AND).set(this.RES);
+        f.const(i.imm & 0xff)
+          .op(W.OP_I32_AND)
+          .set(this.RES);
         this.logicFlags(8);
         this.setKnown(K_LOGIC, 8);
         return EMIT_OK;
@@ -1301,9 +1314,16 @@ export class Translator {
     for (let r = 0; r < 8; r++) {
       const x = rs[r];
       const y = b.regs[r];
-      joined[r] = x === REG_NONE || y === REG_NONE ? REG_NONE : x === REG_DIRTY || y === REG_DIRTY ? REG_DIRTY : REG_CLEAN;
+      joined[r] =
+        x === REG_NONE || y === REG_NONE
+          ? REG_NONE
+          : x === REG_DIRTY || y === REG_DIRTY
+            ? REG_DIRTY
+            : REG_CLEAN;
     }
-    let samePend = this.pend === b.pend && (b.pend === PEND_NONE || (this.pendFop === b.pendFop && this.pendBits === b.pendBits));
+    let samePend =
+      this.pend === b.pend &&
+      (b.pend === PEND_NONE || (this.pendFop === b.pendFop && this.pendBits === b.pendBits));
     let known = this.known === b.known && this.kbits === b.kbits ? b.known : K_UNKNOWN;
     // Flags both paths would write back, dead at the join: neither path writes them, and nothing
     // after the join reads the state block's before they are set again.
@@ -1465,7 +1485,8 @@ export class Translator {
     const bits = size * 8;
     const usesSrc = op === 0xa4 || op === 0xa5 || op === 0xac || op === 0xad;
     const usesDst = !(op === 0xac || op === 0xad);
-    if (usesSrc && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
+    if (usesSrc && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0))
+      return EMIT_NO;
     // Step: size, or -size when DF is set.
     f.const(size)
       .const(0)
@@ -1669,7 +1690,10 @@ export class Translator {
       if (op === 0xa8 || op === 0xa9) return true;
       // Neither CF nor faults: MOV between registers, MOV of an immediate, LEA, INC/DEC of a register.
       const inert =
-        ((op === 0x89 || op === 0x8b) && i.mod === 3) || (op >= 0xb8 && op <= 0xbf) || op === 0x8d || (op >= 0x40 && op <= 0x4f);
+        ((op === 0x89 || op === 0x8b) && i.mod === 3) ||
+        (op >= 0xb8 && op <= 0xbf) ||
+        op === 0x8d ||
+        (op >= 0x40 && op <= 0x4f);
       if (!inert) return false;
       lin += i.len;
     }
@@ -2102,7 +2126,9 @@ function isMoffs(op: number): boolean {
 
 /** MOV and string forms translated with a 16-bit operand size too (66 prefix). */
 function hasWordForm(op: number): boolean {
-  return op === 0x89 || op === 0x8b || op === 0xc7 || op === 0xa4 || op === 0xa5 || (op >= 0xaa && op <= 0xaf);
+  return (
+    op === 0x89 || op === 0x8b || op === 0xc7 || op === 0xa4 || op === 0xa5 || (op >= 0xaa && op <= 0xaf)
+  );
 }
 
 function isByteOp(op: number): boolean {
