@@ -22,16 +22,29 @@ const MAX_INSN_LEN = 15;
  * Decode the instruction at linear address `lin` into `i`, for code mode `mode` (bit 0: 32-bit CS).
  * Instruction bytes are read with the current privilege; a fetch fault raises #PF as hardware does.
  */
+// The instruction being decoded (module state rather than a closure per decode: no allocation).
+let fc: CPU;
+let fLin = 0;
+let fStart = 0;
+let fLimit = 0;
+let fMode = 0;
+let p = 0;
+
+/** The next instruction byte, with the CS limit and length checks. */
+function fetch(): number {
+  if (p >= MAX_INSN_LEN) fc.raise(EXC_GP, 0);
+  if (fMode === 0 ? ((fStart + p) & 0xffff) > fLimit : fStart + p > fLimit) fc.raise(EXC_GP, 0);
+  // Through the TLB at the current privilege; a miss walks the page tables and may raise #PF.
+  return fc.rd8((fLin + p++) | 0);
+}
+
 export function decode(c: CPU, i: Insn, lin: number, mode: number): Insn {
-  const csLimit = c.r[R_SEGLIMIT + CS] >>> 0;
-  const start = (lin - c.r[R_SEGBASE + CS]) >>> 0;
-  let p = 0;
-  const fetch = (): number => {
-    if (p >= MAX_INSN_LEN) c.raise(EXC_GP, 0);
-    if (mode === 0 ? ((start + p) & 0xffff) > csLimit : start + p > csLimit) c.raise(EXC_GP, 0);
-    // Through the TLB at the current privilege; a miss walks the page tables and may raise #PF.
-    return c.rd8((lin + p++) | 0);
-  };
+  fc = c;
+  fLin = lin;
+  fLimit = c.r[R_SEGLIMIT + CS] >>> 0;
+  fStart = (lin - c.r[R_SEGBASE + CS]) >>> 0;
+  fMode = mode;
+  p = 0;
 
   let flags = mode & 1 ? IF_OP32 | IF_AD32 : 0;
   let seg = -1;

@@ -36,8 +36,12 @@ function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
 /** Run until something other than the end of the budget stops the engine (UD2, a fault...). */
 function runToEnd(engine: { run(budget: number): number }, budget: number): number {
   let ex: number;
-  do ex = engine.run(budget);
-  while (ex === EXIT_BUDGET);
+  let turns = 0;
+  do {
+    ex = engine.run(budget);
+    // A guest loop that never ends (a register lost in compiled code) fails instead of hanging.
+    assert.ok(++turns < 10_000, "the program ends");
+  } while (ex === EXIT_BUDGET);
   return ex;
 }
 
@@ -71,6 +75,26 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
   });
   assert.ok(a.e.stats.insnsCompiled > 5000, `compiled ${a.e.stats.insnsCompiled}`);
   console.log(a.e.infoLines().join("\n"));
+});
+
+test("a block's own loop: exact state at a fault in a later iteration, and across the iteration limit", () => {
+  // L: mov %ecx,%eax; shl $3,%eax; add %eax,%ebx; xor %edx,%edx; mov $1000000,%eax; div %ecx;
+  // add %eax,%esi; inc %edi; dec %ecx; jmp L — #DE once ECX reaches 0, after 5,000 iterations (more
+  // than one call's iteration limit).
+  const code = "89c8 c1e003 01c3 31d2 b840420f00 f7f1 01c6 47 49 ebea";
+  const a = setup(code);
+  const b = setup(code);
+  for (const c of [a.c, b.c]) {
+    c.r[ECX] = 5000;
+    c.r[EBX] = 7;
+  }
+  assert.equal(runToEnd(a.e, 10_000), EXIT_EXCEPTION);
+  assert.equal(runToEnd(b.c, 10_000), EXIT_EXCEPTION);
+  assert.equal(a.c.excVector, 0, "#DE");
+  assert.equal(b.c.excVector, 0, "#DE");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.equal(a.c.r[EDI], 5000);
+  assert.ok(a.e.stats.insnsCompiled > 40_000, `compiled ${a.e.stats.insnsCompiled}`);
 });
 
 test("a fault at every position of a block leaves exact EIP, registers and CR2", () => {
