@@ -90,6 +90,11 @@ const JC_CPL = 12;
 const JC_SLOT = 16;
 /** A JC_PHYS value no TLB entry matches (its low bits are never set in a page address). */
 const JC_INVALID = 1;
+/**
+ * JC_SLOT of an instruction no block can start with (INT, IRET, POP DS...): the dispatcher stops
+ * there and the interpreter takes it at once, without lookup()'s maps.
+ */
+const JC_SLOT_INTERP = -1;
 /** Entries of the hashed heat table for cold branch targets (a power of two). */
 const COLD_HEAT_SIZE = 65536;
 /** Blocks kept before the whole cache is flushed. */
@@ -202,6 +207,11 @@ export class KqemuEngine {
     this.stats.invalidatedBlocks += inPage.size;
     // Jump-cache entries may still point at these blocks: make them fail validation.
     for (const b of inPage.values()) {
+      if (b.slot < 0 && b.heat === -1) {
+        const j = this.jcIndex(b.eip);
+        if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === JC_SLOT_INTERP)
+          this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
+      }
       if (b.slot >= 0) {
         const j = this.jcIndex(b.eip);
         if (this.jc[j + (JC_SLOT >> 2)] === b.slot) this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
@@ -297,9 +307,14 @@ export class KqemuEngine {
           }
           continue;
         }
-        if (k > 0) continue;
-        // A miss: now in the jump cache when lookup() finds a compiled block.
-        if (this.lookup(r[R_EIP]) !== null) continue;
+        // The dispatcher stopped: budget, event, a miss, or an instruction only the interpreter
+        // takes (its jump-cache entry says so: no dispatch and lookup() to find out again).
+        const interpNext = n < budget && c.events === 0 && this.jcSlot(r[R_EIP]) === JC_SLOT_INTERP;
+        if (!interpNext) {
+          if (k > 0) continue;
+          // A miss: now in the jump cache when lookup() finds a compiled block.
+          if (this.lookup(r[R_EIP]) !== null) continue;
+        }
         // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes on
         // until a control transfer reaches a compiled block (see INTERP_COLD).
         interp = Math.min(INTERP_COLD, budget - n);
@@ -362,17 +377,23 @@ export class KqemuEngine {
       if (b.slot < 0) {
         // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
         if (b.heat === HEAT_PENDING) this.pendingHits++;
+        else if (b.heat === -1) this.setJc(eip, e, JC_SLOT_INTERP);
         return null;
       }
     }
+    this.setJc(eip, e, b.slot);
+    return b;
+  }
+
+  /** Jump-cache entry for `eip` (TLB entry `e` of its page, current CPL). */
+  private setJc(eip: number, e: number, slot: number): void {
     const j = this.jcIndex(eip);
     const jc = this.jc;
     jc[j + (JC_EIP >> 2)] = eip;
     jc[j + (JC_PHYS >> 2)] = e & ~0xfff;
-    jc[j + (JC_NEED >> 2)] = c.rNeed;
-    jc[j + (JC_CPL >> 2)] = cpl;
-    jc[j + (JC_SLOT >> 2)] = b.slot;
-    return b;
+    jc[j + (JC_NEED >> 2)] = this.c.rNeed;
+    jc[j + (JC_CPL >> 2)] = this.c.r[R_CPL];
+    jc[j + (JC_SLOT >> 2)] = slot;
   }
 
   /**
@@ -395,17 +416,22 @@ export class KqemuEngine {
 
   /** Whether the jump cache holds a compiled block for `eip` valid now (the dispatcher's test). */
   private jcHit(eip: number): boolean {
+    return this.jcSlot(eip) >= 0;
+  }
+
+  /** The slot (or JC_SLOT_INTERP) of the jump-cache entry valid now for `eip`; -2 when none is. */
+  private jcSlot(eip: number): number {
     const c = this.c;
     const jc = this.jc;
     const j = this.jcIndex(eip);
-    if (jc[j + (JC_EIP >> 2)] !== eip) return false;
+    if (jc[j + (JC_EIP >> 2)] !== eip) return -2;
     const e = c.tlb[eip >>> 12];
     const need = jc[j + (JC_NEED >> 2)];
-    return (
-      (e & (need | TLB_IO)) === need &&
+    return (e & (need | TLB_IO)) === need &&
       (e & ~0xfff) === jc[j + (JC_PHYS >> 2)] &&
       c.r[R_CPL] === jc[j + (JC_CPL >> 2)]
-    );
+      ? jc[j + (JC_SLOT >> 2)]
+      : -2;
   }
 
   /** Index in this.jc of the entry for `eip`. */
@@ -429,6 +455,7 @@ export class KqemuEngine {
     const EIP = f.local();
     const ENT = f.local();
     const E = f.local();
+    const SLOT = f.local();
     const JC = KQ_JC_BYTE_OFFSET;
     f.block();
     f.loop();
@@ -483,12 +510,17 @@ export class KqemuEngine {
       .mem(W.OP_I32_LOAD, JC + JC_CPL, 2)
       .op(W.OP_I32_NE)
       .brIf(1);
+    // An instruction the interpreter takes (JC_SLOT_INTERP): back to the run loop.
+    f.get(ENT)
+      .mem(W.OP_I32_LOAD, JC + JC_SLOT, 2)
+      .tee(SLOT)
+      .const(0)
+      .op(W.OP_I32_LT_S)
+      .brIf(1);
     f.const(0)
       .get(N)
       .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
-    f.get(N)
-      .get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_SLOT, 2);
+    f.get(N).get(SLOT);
     f.op(W.OP_CALL_INDIRECT).op(0).op(0);
     f.op(W.OP_I32_ADD).set(N);
     f.br(0);
