@@ -195,6 +195,17 @@ test("normal mode: user code after a system call runs compiled at once, not in t
   assert.ok(e.stats.insnsCompiled >= 999 * 5 - 50, `compiled ${e.stats.insnsCompiled}`);
 });
 
+test("an instruction no block can start with is sent to the interpreter by its jump-cache entry, without a block-map lookup each time", () => {
+  // L: inc %ebx; pushf; popf (ends the block: a block would start with it); dec %ecx; jnz L; ud2
+  const { a } = runBoth("43 9c 9d 49 75fa 0f0b", (c) => {
+    c.r[ECX] = 2000;
+  });
+  assert.equal(a.c.r[EBX], 2000);
+  assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
+  // Without the entry, every pass looked the POPF up in the block maps again.
+  assert.ok(a.e.stats.lookups < 100, `${a.e.stats.lookups} lookups`);
+});
+
 test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslated instructions run from inside", () => {
   // ecx=10000; L: call F; rcl eax,3 (run by the interpreter from the block); add ebx,eax; dec ecx;
   // jnz L; ud2.  F: lea eax,[ecx+ecx*2]; mul ecx; xor eax,edx; ret

@@ -55,6 +55,7 @@ export class KqemuStats {
   flushes = 0;
   exitsFault = 0;
   exitsNotOk = 0;
+  lookups = 0; // block-map lookups (jump-cache misses)
 }
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
@@ -341,6 +342,7 @@ export class KqemuEngine {
    */
   private lookup(eip: number, hot = false): Block | null {
     const c = this.c;
+    this.stats.lookups++;
     const r = c.r;
     const cpl = r[R_CPL];
     let e = c.tlb[eip >>> 12];
@@ -611,7 +613,7 @@ export class KqemuEngine {
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
-      `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok)`,
+      `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
       `most frequent untranslated: ${[...this.untranslated]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
