@@ -18,10 +18,6 @@ import { CS, DS, EBP, ESP, EXC_GP, EXC_UD, R_SEGBASE, R_SEGLIMIT, SS } from "./s
 
 const MAX_INSN_LEN = 15;
 
-/**
- * Decode the instruction at linear address `lin` into `i`, for code mode `mode` (bit 0: 32-bit CS).
- * Instruction bytes are read with the current privilege; a fetch fault raises #PF as hardware does.
- */
 // The instruction being decoded (module state rather than a closure per decode: no allocation).
 let fc: CPU;
 let fLin = 0;
@@ -38,6 +34,10 @@ function fetch(): number {
   return fc.rd8((fLin + p++) | 0);
 }
 
+/**
+ * Decode the instruction at linear address `lin` into `i`, for code mode `mode` (bit 0: 32-bit CS).
+ * Instruction bytes are read with the current privilege; a fetch fault raises #PF as hardware does.
+ */
 export function decode(c: CPU, i: Insn, lin: number, mode: number): Insn {
   fc = c;
   fLin = lin;

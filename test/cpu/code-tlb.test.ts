@@ -37,16 +37,7 @@ const CODE = "90 49 7409 c60500104000 43 ebf3 0f0b";
 for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   test(`${engine}: a store through a TLB entry filled before its page held code is seen by the next fetch`, () => {
     const c = setup(CODE);
-    // Paging: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table).
-    const pd = 0x300000;
-    const pt = 0x301000;
-    c.ram.fill(0, pd, pt + 0x1000);
-    c.ram32[pd >>> 2] = pt | 7;
-    c.ram32[(pd >>> 2) + 1] = pt | 7;
-    for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
-    c.r[R_CR3] = pd;
-    c.r[R_CR0] |= CR0_PG;
-    c.flushTlb(true);
+    identityPaging(c);
     c.wr8(0x401f00, 0); // a writable TLB entry for the alias, before any code in the page is decoded
     c.r[ECX] = 3;
     c.r[EBX] = 0;

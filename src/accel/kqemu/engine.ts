@@ -207,15 +207,12 @@ export class KqemuEngine {
     this.stats.invalidatedPages++;
     this.stats.invalidatedBlocks += inPage.size;
     // Jump-cache entries may still point at these blocks: make them fail validation.
+    // A block not compiled has slot -1, the value of an interpreter-only entry (JC_SLOT_INTERP).
     for (const b of inPage.values()) {
-      if (b.slot < 0 && b.heat === -1) {
-        const j = this.jcIndex(b.eip);
-        if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === JC_SLOT_INTERP)
-          this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
-      }
+      const j = this.jcIndex(b.eip);
+      if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === b.slot)
+        this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
       if (b.slot >= 0) {
-        const j = this.jcIndex(b.eip);
-        if (this.jc[j + (JC_SLOT >> 2)] === b.slot) this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
         this.table.set(b.slot, null);
         this.freeSlots.push(b.slot);
         b.slot = -1;
