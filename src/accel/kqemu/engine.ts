@@ -121,6 +121,8 @@ export class KqemuEngine {
   /** Blocks translated and waiting to be compiled, with their functions. */
   private readonly pending: Block[] = [];
   private readonly pendingFuncs: FuncBuilder[] = [];
+  /** The pending blocks' names in the module's name section (`eip_<hex>`), for profiles. */
+  private readonly pendingNames: string[] = [];
   /** When the oldest block waiting to be compiled was translated (performance.now()). */
   private pendingSince = 0;
   /** Lookups that found a block waiting for its batch since the last batch was compiled. */
@@ -526,7 +528,7 @@ export class KqemuEngine {
     f.op(W.OP_END);
     f.op(W.OP_END);
     f.get(N);
-    const bytes = buildModule([], [f], this.c.mem.memory.buffer.byteLength / 65536, true);
+    const bytes = buildModule([], [f], this.c.mem.memory.buffer.byteLength / 65536, true, ["kqemu_dispatch"]);
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
       env: { mem: this.c.mem.memory, tbl: this.table },
     });
@@ -557,6 +559,7 @@ export class KqemuEngine {
     if (this.pending.length === 0) this.pendingSince = performance.now();
     this.pending.push(b);
     this.pendingFuncs.push(tb.func);
+    this.pendingNames.push(`eip_${(eip >>> 0).toString(16)}`);
     // With a threshold of 1 (the differential tests) code runs compiled on first sight: no batching.
     if (this.pending.length >= BATCH_MAX || this.threshold <= 1) this.compilePending();
   }
@@ -567,7 +570,13 @@ export class KqemuEngine {
    */
   private compilePending(): void {
     const t0 = performance.now();
-    const bytes = buildModule(IMPORTS, this.pendingFuncs, this.c.mem.memory.buffer.byteLength / 65536);
+    const bytes = buildModule(
+      IMPORTS,
+      this.pendingFuncs,
+      this.c.mem.memory.buffer.byteLength / 65536,
+      false,
+      this.pendingNames,
+    );
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: this.imports });
     const ex = inst.exports;
     const s = this.stats;
@@ -586,6 +595,7 @@ export class KqemuEngine {
     this.onHostWork?.(ms);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
+    this.pendingNames.length = 0;
     this.pendingHits = 0;
   }
 

@@ -1893,21 +1893,20 @@ export class Translator {
 
   /**
    * Flags of a 32-bit multiply as ops/alu.ts leaves them: a result-type lazy state on RES with
-   * CF = OF = overflow, where `overflow` pushes 0 or 1.
+   * CF = OF = overflow, where `overflow` pushes 0 or 1. Deferred like a shift's (the same form:
+   * FA = CF | OF << 11, FRES the result), so a multiply whose flags the next instruction replaces
+   * costs no store to the state block.
    */
   private multiplyFlags(overflow: () => void): void {
     const f = this.f;
-    this.pend = PEND_NONE; // replaced: only EFLAGS' non-arithmetic bits are read below
-    f.const(0);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
     overflow();
-    f.const(EFLAGS_CF | (1 << 11)).op(W.OP_I32_MUL);
-    f.op(W.OP_I32_OR);
-    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
-    this.storeStateConst(R_FOP, FOP_RESULT);
-    this.storeState(R_FRES, this.RES);
-    this.storeStateConst(R_FSIZE, 32);
-    this.known = K_CFSTORED;
+    f.const(EFLAGS_CF | (1 << 11)).op(W.OP_I32_MUL).set(this.FA);
+    f.get(this.RES).set(this.FRES);
+    this.pend = PEND_SHIFT;
+    this.pendBits = 32;
+    this.pendFop = FOP_RESULT;
+    this.known = K_SHIFT;
+    this.kbits = 32;
   }
 
   /** MUL/IMUL r/m32 (F7 /4 /5): EDX:EAX = EAX * r/m32, flags as ops/alu.ts mul1() leaves them. */

@@ -253,6 +253,7 @@ export function buildModule(
   funcs: FuncBuilder[],
   memPages: number,
   table = false,
+  names?: string[],
 ): Uint8Array<ArrayBuffer> {
   const out = new ByteBuf();
   out.byte(0x00);
@@ -341,5 +342,21 @@ export function buildModule(
     code.append(body);
   }
   section(10, code);
+  if (names !== undefined) {
+    // The "name" custom section (function names): CPU profiles and stack traces then show which
+    // guest block a wasm function is, instead of wasm-function[N].
+    const sub = new ByteBuf();
+    sub.u32(names.length);
+    names.forEach((s, k) => {
+      sub.u32(imports.length + k);
+      name(sub, s);
+    });
+    const custom = new ByteBuf();
+    name(custom, "name");
+    custom.byte(1);
+    custom.u32(sub.len);
+    custom.append(sub);
+    section(0, custom);
+  }
   return new Uint8Array(out.view());
 }
