@@ -391,6 +391,46 @@ test("shift flags deferred in the block: every condition, ADC and INC after a sh
   }
 });
 
+test("conditions after ADD and after an ADC/SBB carry chain, read in the block, agree with the interpreter", () => {
+  // SETcc of all 16 conditions into memory after `add %ebx,%eax`, then after `add %bl,%cl`, then
+  // after `adc %esi,%edx` and `sbb %esi,%edi` (their flags deferred with a run-time FOP); ud2.
+  const le32 = (v: number) =>
+    [v, v >>> 8, v >>> 16, v >>> 24].map((b) => (b & 0xff).toString(16).padStart(2, "0")).join("");
+  const setAll = (at: number) =>
+    Array.from({ length: 16 }, (_, cc) => `0f${(0x90 + cc).toString(16)}05${le32(at + cc)}`).join(" ");
+  const code = [
+    "01d8",
+    setAll(0x2000),
+    "00d9",
+    setAll(0x2010),
+    "11f2",
+    setAll(0x2020),
+    "19f7",
+    setAll(0x2030),
+    "0f0b",
+  ].join(" ");
+  const pairs = [
+    [0x7fffffff, 1],
+    [0xffffffff, 1],
+    [0x80000000, 0x80000000],
+    [0x12345678, 0x11111111],
+    [0xfffffff0, 0x8],
+    [0x0000007f, 0x00000001],
+    [0x000000ff, 0x00000080],
+    [0, 0],
+  ];
+  for (const [x, y] of pairs) {
+    runBoth(code, (c) => {
+      c.r[EAX] = x;
+      c.r[EBX] = y;
+      c.r[ECX] = x ^ 0x5a;
+      c.r[EDX] = y;
+      c.r[ESI] = x;
+      c.r[EDI] = ~y;
+    });
+  }
+});
+
 test("MOVS/STOS/LODS/SCAS without REP (bytes, words, dwords, both directions) and BSWAP run compiled with the interpreter’s results", () => {
   // mov $0x2010,%esi; mov $0x2080,%edi; then twice (DF=0, then after STD DF=1): lodsb; lodsl; lodsw;
   // stosb; stosl; stosw; movsb; movsl; movsw; scasb; sbb %ecx,%ecx; scasl; setb %dl; scasw; seto %dh;

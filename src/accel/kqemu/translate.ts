@@ -110,6 +110,8 @@ const REG_CLEAN = 1;
 const REG_DIRTY = 2;
 
 /** What is known at translation time about the flags the last flag-setting instruction left. */
+/** pendFop of a deferred ADC/SBB: its FOP (which depends on the carry-in) is in local FOPL. */
+const PEND_FOP_LOCAL = -1;
 const K_UNKNOWN = 0; // only the state block knows
 const K_SUB = 1; // FOP_SUB on operands held in the flag locals FA, FB, FRES (kbits wide: 8 or 32)
 const K_LOGIC = 2; // FOP_RESULT with CF=OF=0, FRES (kbits wide)
@@ -167,7 +169,7 @@ export class Translator {
   private FA = 0;
   private FB = 0;
   private FRES = 0;
-  /** Scratch for the FOP read from the state block. */
+  /** The FOP of a deferred ADC/SBB (PEND_FOP_LOCAL); else scratch for the FOP read from the state block. */
   private FOPL = 0;
   /** Flags computed but not yet written to the state block, and their FOP and size. */
   private pend = PEND_NONE;
@@ -627,7 +629,8 @@ export class Translator {
       f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
       this.storeStateConst(R_FOP, FOP_RESULT);
     } else {
-      this.storeStateConst(R_FOP, this.pendFop);
+      if (this.pendFop === PEND_FOP_LOCAL) this.storeState(R_FOP, this.FOPL);
+      else this.storeStateConst(R_FOP, this.pendFop);
       this.storeState(R_FA, this.FA);
       this.storeState(R_FB, this.FB);
     }
@@ -729,6 +732,45 @@ export class Translator {
           this.getSigned(A);
           this.getSigned(B);
           f.op(W.OP_I32_LE_S);
+          break;
+        default:
+          done = false;
+      }
+    } else if (k === K_ADD) {
+      // RES = A + B (kbits wide, each masked to it): CF is the unsigned wrap, OF a sign change of
+      // the result when both operands have the same sign (SDM Vol. 1, 3.4.3.1).
+      const sf = () => f.get(RES).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      const of = () => {
+        f.get(A).get(RES).op(W.OP_I32_XOR);
+        f.get(B).get(RES).op(W.OP_I32_XOR);
+        f.op(W.OP_I32_AND).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      };
+      switch (cc >> 1) {
+        case 0:
+          of();
+          break;
+        case 1:
+          f.get(RES).get(A).op(W.OP_I32_LT_U);
+          break;
+        case 2:
+          f.get(RES).op(W.OP_I32_EQZ);
+          break;
+        case 3:
+          f.get(RES).get(A).op(W.OP_I32_LT_U);
+          f.get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+          break;
+        case 4:
+          sf();
+          break;
+        case 6:
+          sf();
+          of();
+          f.op(W.OP_I32_XOR);
+          break;
+        case 7:
+          sf();
+          of();
+          f.op(W.OP_I32_XOR).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
           break;
         default:
           done = false;
@@ -1631,20 +1673,14 @@ export class Translator {
       this.logicFlags(bits);
       this.setKnown(K_LOGIC, bits);
     } else if (aluOp === 2 || aluOp === 3) {
-      // FOP depends on the carry-in at run time: written at once (these flags replace any deferred).
-      this.pend = PEND_NONE;
-      f.const(0);
-      f.get(this.T)
-        .ifI32()
-        .const(aluOp === 2 ? FOP_ADC : FOP_SBB)
-        .op(W.OP_ELSE)
+      // FOP depends on the carry-in at run time: deferred with the FOP in local FOPL (PEND_FOP_LOCAL),
+      // so a carry chain whose flags the next instruction replaces stores nothing.
+      f.const(aluOp === 2 ? FOP_ADC : FOP_SBB)
         .const(aluOp === 2 ? FOP_ADD : FOP_SUB)
-        .op(W.OP_END);
-      f.mem(W.OP_I32_STORE, off(R_FOP), 2);
-      this.storeState(R_FA, this.A);
-      this.storeState(R_FB, this.B);
-      this.storeState(R_FRES, this.RES);
-      this.storeStateConst(R_FSIZE, bits);
+        .get(this.T)
+        .op(W.OP_SELECT)
+        .set(this.FOPL);
+      this.lazyFlags(PEND_FOP_LOCAL, bits);
       this.known = K_UNKNOWN;
     } else {
       this.lazyFlags(fop, bits);
