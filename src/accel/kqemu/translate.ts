@@ -119,6 +119,8 @@ const K_ADD = 3; // FOP_ADD, FA, FB, FRES (kbits wide)
 const K_CFSTORED = 4; // CF is in r[R_EFLAGS] (INC/DEC/RESULT-type ops)
 const K_RES32 = 5; // like K_CFSTORED, and ZF/SF come from the 32-bit result in FRES (INC/DEC/shifts)
 const K_SHIFT = 6; // a shift: CF in bit 0 and OF in bit 11 of FA, ZF/SF from FRES (kbits wide)
+const K_ADC = 7; // ADC: FA + FB + carry-in = FRES, FOPL FOP_ADC when the carry-in was 1 (kbits wide)
+const K_SBB = 8; // SBB: FA - FB - carry-in = FRES, FOPL FOP_SBB when the carry-in was 1 (kbits wide)
 
 export interface TranslatedBlock {
   /** Guest instructions in the block. */
@@ -669,6 +671,17 @@ export class Translator {
       case K_LOGIC:
         f.const(0);
         return;
+      case K_ADC:
+        // With a carry-in, RES == A is a carry-out too (A + 0xff..ff + 1).
+        f.get(this.FRES).get(this.FA).op(W.OP_I32_LE_U);
+        f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U);
+        f.get(this.FOPL).const(FOP_ADC).op(W.OP_I32_EQ).op(W.OP_SELECT);
+        return;
+      case K_SBB:
+        f.get(this.FA).get(this.FB).op(W.OP_I32_LE_U);
+        f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U);
+        f.get(this.FOPL).const(FOP_SBB).op(W.OP_I32_EQ).op(W.OP_SELECT);
+        return;
       case K_SHIFT:
         f.get(this.FA).const(1).op(W.OP_I32_AND);
         return;
@@ -736,13 +749,19 @@ export class Translator {
         default:
           done = false;
       }
-    } else if (k === K_ADD) {
-      // RES = A + B (kbits wide, each masked to it): CF is the unsigned wrap, OF a sign change of
-      // the result when both operands have the same sign (SDM Vol. 1, 3.4.3.1).
+    } else if (k === K_ADD || k === K_ADC || k === K_SBB) {
+      // RES = A + B (+ carry) or A - B (- carry), kbits wide, each masked to it. OF: for an add, a
+      // sign change of the result when both operands have the same sign; for a subtract, when
+      // they differ (SDM Vol. 1, 3.4.3.1; the interpreter's getOF()).
       const sf = () => f.get(RES).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
       const of = () => {
-        f.get(A).get(RES).op(W.OP_I32_XOR);
-        f.get(B).get(RES).op(W.OP_I32_XOR);
+        if (k === K_SBB) {
+          f.get(A).get(B).op(W.OP_I32_XOR);
+          f.get(A).get(RES).op(W.OP_I32_XOR);
+        } else {
+          f.get(A).get(RES).op(W.OP_I32_XOR);
+          f.get(B).get(RES).op(W.OP_I32_XOR);
+        }
         f.op(W.OP_I32_AND).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
       };
       switch (cc >> 1) {
@@ -750,13 +769,13 @@ export class Translator {
           of();
           break;
         case 1:
-          f.get(RES).get(A).op(W.OP_I32_LT_U);
+          this.getCF();
           break;
         case 2:
           f.get(RES).op(W.OP_I32_EQZ);
           break;
         case 3:
-          f.get(RES).get(A).op(W.OP_I32_LT_U);
+          this.getCF();
           f.get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
           break;
         case 4:
@@ -1681,7 +1700,7 @@ export class Translator {
         .op(W.OP_SELECT)
         .set(this.FOPL);
       this.lazyFlags(PEND_FOP_LOCAL, bits);
-      this.known = K_UNKNOWN;
+      this.setKnown(aluOp === 2 ? K_ADC : K_SBB, bits);
     } else {
       this.lazyFlags(fop, bits);
       this.setKnown(fop === FOP_ADD ? K_ADD : K_SUB, bits);
