@@ -103,6 +103,12 @@ const PEND_NONE = 0;
 const PEND_LAZY = 1;
 const PEND_LOGIC = 2;
 const PEND_SHIFT = 3; // EFLAGS CF/OF from FA (bits 0 and 11), FOP_RESULT on FRES
+/**
+ * The state block's five lazy-flag words (FOP, FA, FB, FRES, FSIZE) held in FOPL, FA, FB, FRES,
+ * FSIZEL, whatever they describe: the state at the head of a block that loops to its start, so the
+ * back edge carries the flags in locals instead of storing them at every iteration.
+ */
+const PEND_ALL_LOCAL = 4;
 
 /** A guest register's cache local: not loaded, equal to the state block, newer than it. */
 const REG_NONE = 0;
@@ -185,6 +191,12 @@ export class Translator {
 
   /** Called with each instruction that ends a block because it is not translated (statistics). */
   unsupported: ((i: Insn) => void) | null = null;
+  /** FSIZE of PEND_ALL_LOCAL. */
+  private FSIZEL = 0;
+  /** This translation carries the flags across its back edge in locals (PEND_ALL_LOCAL at the head). */
+  private loopFlags = false;
+  /** The translation branched back to its start. */
+  private looped = false;
 
   constructor(private readonly c: CPU) {}
 
@@ -193,6 +205,18 @@ export class Translator {
    * instruction cannot be translated (the interpreter runs it).
    */
   translate(lin: number, eip: number): TranslatedBlock | null {
+    const tb = this.translateOnce(lin, eip, false);
+    if (tb === null || !this.looped) return tb;
+    // A block that loops to its start is translated again with its flags carried in locals around
+    // the loop (one pass cannot know at the head whether a back edge will follow).
+    const report = this.unsupported;
+    this.unsupported = null;
+    const again = this.translateOnce(lin, eip, true);
+    this.unsupported = report;
+    return again ?? tb;
+  }
+
+  private translateOnce(lin: number, eip: number, loopFlags: boolean): TranslatedBlock | null {
     const c = this.c;
     this.f = new FuncBuilder(0, 3); // i64 locals 0-2: DIV/IDIV's dividend, divisor, quotient
     const f = this.f;
@@ -215,10 +239,14 @@ export class Translator {
     this.FB = f.local();
     this.FRES = f.local();
     this.FOPL = f.local();
+    this.FSIZEL = f.local();
     this.pend = PEND_NONE;
     this.startEip = eip;
     this.known = K_UNKNOWN;
     this.count = 0;
+    this.loopFlags = loopFlags;
+    this.looped = false;
+    if (loopFlags) this.flagsToLocals();
     // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
     f.loop();
     this.rNeed = c.rNeed;
@@ -371,14 +399,21 @@ export class Translator {
   private jumpTo(target: number, depth: number): void {
     const f = this.f;
     if (target === this.startEip) {
-      this.spill(); // the loop's head loads registers and flags afresh
-      this.syncFlags();
+      this.looped = true;
+      this.spill(); // the loop's head loads registers afresh
+      // The head takes the flags in the state block, or (loopFlags) in the locals: this path only
+      // (the caller's state goes on where the branch is not taken).
+      const saved = this.loopFlags ? this.saveState() : null;
+      if (saved !== null) this.flagsToLocals();
+      else this.syncFlags();
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
       f.brIf(depth + this.fwdDepth);
       // Out of iterations: leave with the loop's instructions already in BASE.
+      if (saved !== null) this.syncFlags();
       f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
       f.get(this.BASE).op(W.OP_RETURN);
+      if (saved !== null) this.restoreState(saved);
       return;
     }
     this.exitPending(target);
@@ -624,6 +659,14 @@ export class Translator {
   private syncFlags(): void {
     const f = this.f;
     if (this.pend === PEND_NONE) return;
+    if (this.pend === PEND_ALL_LOCAL) {
+      this.storeState(R_FOP, this.FOPL);
+      this.storeState(R_FA, this.FA);
+      this.storeState(R_FB, this.FB);
+      this.storeState(R_FRES, this.FRES);
+      this.storeState(R_FSIZE, this.FSIZEL);
+      return;
+    }
     if (this.pend === PEND_LOGIC || this.pend === PEND_SHIFT) {
       // FOP_RESULT: CF and OF in EFLAGS (0 for a logic op, FA's for a shift), the rest from FRES.
       f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
@@ -638,6 +681,41 @@ export class Translator {
     }
     this.storeState(R_FRES, this.FRES);
     this.storeStateConst(R_FSIZE, this.pendBits);
+  }
+
+  /**
+   * Bring the flags into the PEND_ALL_LOCAL form (the loop head's): deferred ones are described in
+   * the locals, flags in the state block are loaded into them. A logic/shift result's CF and OF go
+   * to EFLAGS, as syncFlags() would write them (FOP_RESULT reads neither FA nor FB).
+   */
+  private flagsToLocals(): void {
+    const f = this.f;
+    switch (this.pend) {
+      case PEND_ALL_LOCAL:
+        break;
+      case PEND_NONE:
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2).set(this.FOPL);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FA), 2).set(this.FA);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FB), 2).set(this.FB);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).set(this.FRES);
+        f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).set(this.FSIZEL);
+        break;
+      case PEND_LOGIC:
+      case PEND_SHIFT:
+        f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+        if (this.pend === PEND_SHIFT) f.get(this.FA).op(W.OP_I32_OR);
+        f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+        f.const(FOP_RESULT).set(this.FOPL);
+        f.const(this.pendBits).set(this.FSIZEL);
+        break;
+      default:
+        if (this.pendFop !== PEND_FOP_LOCAL) f.const(this.pendFop).set(this.FOPL);
+        f.const(this.pendBits).set(this.FSIZEL);
+    }
+    this.pend = PEND_ALL_LOCAL;
+    this.pendFop = 0;
+    this.pendBits = 0;
+    this.known = K_UNKNOWN;
   }
 
   /** Write deferred flags now, in straight-line code: the state block is up to date from here on. */
