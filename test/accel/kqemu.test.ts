@@ -195,6 +195,31 @@ test("normal mode: user code after a system call runs compiled at once, not in t
   assert.ok(e.stats.insnsCompiled >= 999 * 5 - 50, `compiled ${e.stats.insnsCompiled}`);
 });
 
+test("normal mode: a system call from interpreted user code runs the kernel in the same turn, which ends at the return to CPL 3", () => {
+  // The SYSENTER/SYSEXIT loop of the test above, with user code too cold to compile: the interpreter
+  // runs SYSENTER, the kernel and SYSEXIT in one stretch. It used to stop at the kernel's first
+  // branch (compiled code may not run there) for a second turn, 999 of them here.
+  const { c } = setup("43 81fbe8030000 7409 89e1 ba00100000 0f34 0f0b");
+  const e = new KqemuEngine(c, "user", 1_000_000);
+  load(c, 0x3000, hex("46 eb00 0f35")); // inc %esi; jmp .+2 (a branch in the kernel); sysexit
+  c.r[R_SYSENTER_CS] = 0x08;
+  c.r[R_SYSENTER_ESP] = 0x70000;
+  c.r[R_SYSENTER_EIP] = 0x3000;
+  let calls = 0;
+  const run = c.run.bind(c);
+  c.run = (n: number) => {
+    calls++;
+    return run(n);
+  };
+  assert.equal(runToEnd(e, 100_000), EXIT_EXCEPTION);
+  assert.equal(c.excVector, 6, "ends at UD2");
+  assert.equal(c.r[EBX], 1000);
+  assert.equal(c.r[ESI], 999, "one kernel entry per pass but the last");
+  assert.equal(e.stats.exitsNotOk, 0, "no turn started in the kernel");
+  // One stretch per kernel entry (it ends at SYSEXIT), not two.
+  assert.ok(calls <= 1000 + 10, `CPU.run called ${calls} times`);
+});
+
 test("an instruction no block can start with is sent to the interpreter by its jump-cache entry, without a block-map lookup each time", () => {
   // L: inc %ebx; pushf; popf (ends the block: a block would start with it); dec %ecx; jnz L; ud2
   const { a } = runBoth("43 9c 9d 49 75fa 0f0b", (c) => {

@@ -319,6 +319,9 @@ export class KqemuEngine {
         // until a control transfer reaches a compiled block (see INTERP_COLD).
         interp = Math.min(INTERP_COLD, budget - n);
         toBranch = true;
+        // An INT or SYSENTER here enters the kernel, which this stretch then runs (atBranch() does
+        // not stop it there) until it returns to user code, in one turn instead of two.
+        c.yieldAtUser = this.mode === "user";
       }
       c.stopAtBranch = toBranch;
       const ex = c.run(interp);
@@ -404,7 +407,9 @@ export class KqemuEngine {
    * table first, and only targets that got hot there go through lookup(), with its maps.
    */
   private atBranch(eip: number): boolean {
-    if (!this.isOk()) return true;
+    // Compiled code may not run here (the kernel in normal mode, after an INT from cold user code):
+    // go on interpreting; in normal mode the return to CPL 3 ends the stretch (yieldAtUser).
+    if (!this.isOk()) return false;
     if (this.jcHit(eip)) return true;
     const h = (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
     const heat = this.coldHeat[h] + 1;
