@@ -425,16 +425,22 @@ test("conditions after ADD, ADC and SBB (8 and 32 bits, carry-in 0 and 1, carry 
     [v, v >>> 8, v >>> 16, v >>> 24].map((b) => (b & 0xff).toString(16).padStart(2, "0")).join("");
   let at = 0x2000;
   const setAll = () => {
-    const t = Array.from({ length: 16 }, (_, cc) => `0f${(0x90 + cc).toString(16)}05${le32(at + cc)}`).join(" ");
+    const t = Array.from({ length: 16 }, (_, cc) => `0f${(0x90 + cc).toString(16)}05${le32(at + cc)}`).join(
+      " ",
+    );
     at += 16;
     return t;
   };
   const carry = (c: number | null) => (c === null ? "" : c ? "f9" : "f8"); // STC / CLC / the chain's
   // adc %esi,%edx (32) / adc %dh,%dl (8); sbb %esi,%edi (32) / sbb %cl,%bl (8)
-  const adc32 = (a: number, b: number, c: number | null) => `ba${le32(a)} be${le32(b)} ${carry(c)} 11f2 ${setAll()}`;
-  const sbb32 = (a: number, b: number, c: number | null) => `bf${le32(a)} be${le32(b)} ${carry(c)} 19f7 ${setAll()}`;
-  const adc8 = (a: number, b: number, c: number | null) => `ba${le32(a | (b << 8))} ${carry(c)} 10f2 ${setAll()}`;
-  const sbb8 = (a: number, b: number, c: number | null) => `bb${le32(a)} b9${le32(b)} ${carry(c)} 18cb ${setAll()}`;
+  const adc32 = (a: number, b: number, c: number | null) =>
+    `ba${le32(a)} be${le32(b)} ${carry(c)} 11f2 ${setAll()}`;
+  const sbb32 = (a: number, b: number, c: number | null) =>
+    `bf${le32(a)} be${le32(b)} ${carry(c)} 19f7 ${setAll()}`;
+  const adc8 = (a: number, b: number, c: number | null) =>
+    `ba${le32(a | (b << 8))} ${carry(c)} 10f2 ${setAll()}`;
+  const sbb8 = (a: number, b: number, c: number | null) =>
+    `bb${le32(a)} b9${le32(b)} ${carry(c)} 18cb ${setAll()}`;
   const code = [
     `01d8 ${setAll()}`, // add %ebx,%eax
     `00d9 ${setAll()}`, // add %bl,%cl

@@ -831,7 +831,13 @@ export class Translator {
       // RES = A + B (+ carry) or A - B (- carry), kbits wide, each masked to it. OF: for an add, a
       // sign change of the result when both operands have the same sign; for a subtract, when
       // they differ (SDM Vol. 1, 3.4.3.1; the interpreter's getOF()).
-      const sf = () => f.get(RES).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      const sf = () =>
+        f
+          .get(RES)
+          .const(this.kbits - 1)
+          .op(W.OP_I32_SHR_U)
+          .const(1)
+          .op(W.OP_I32_AND);
       const of = () => {
         if (k === K_SBB) {
           f.get(A).get(B).op(W.OP_I32_XOR);
@@ -840,7 +846,11 @@ export class Translator {
           f.get(A).get(RES).op(W.OP_I32_XOR);
           f.get(B).get(RES).op(W.OP_I32_XOR);
         }
-        f.op(W.OP_I32_AND).const(this.kbits - 1).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+        f.op(W.OP_I32_AND)
+          .const(this.kbits - 1)
+          .op(W.OP_I32_SHR_U)
+          .const(1)
+          .op(W.OP_I32_AND);
       };
       switch (cc >> 1) {
         case 0:
@@ -2033,7 +2043,9 @@ export class Translator {
   private multiplyFlags(overflow: () => void): void {
     const f = this.f;
     overflow();
-    f.const(EFLAGS_CF | (1 << 11)).op(W.OP_I32_MUL).set(this.FA);
+    f.const(EFLAGS_CF | (1 << 11))
+      .op(W.OP_I32_MUL)
+      .set(this.FA);
     f.get(this.RES).set(this.FRES);
     this.pend = PEND_SHIFT;
     this.pendBits = 32;
