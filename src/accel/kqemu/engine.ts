@@ -121,8 +121,6 @@ export class KqemuEngine {
   /** Blocks translated and waiting to be compiled, with their functions. */
   private readonly pending: Block[] = [];
   private readonly pendingFuncs: FuncBuilder[] = [];
-  /** The pending blocks' names in the module's name section (`eip_<hex>`), for profiles. */
-  private readonly pendingNames: string[] = [];
   /** When the oldest block waiting to be compiled was translated (performance.now()). */
   private pendingSince = 0;
   /** Lookups that found a block waiting for its batch since the last batch was compiled. */
@@ -564,7 +562,6 @@ export class KqemuEngine {
     if (this.pending.length === 0) this.pendingSince = performance.now();
     this.pending.push(b);
     this.pendingFuncs.push(tb.func);
-    this.pendingNames.push(`eip_${(eip >>> 0).toString(16)}`);
     // With a threshold of 1 (the differential tests) code runs compiled on first sight: no batching.
     if (this.pending.length >= BATCH_MAX || this.threshold <= 1) this.compilePending();
   }
@@ -580,7 +577,8 @@ export class KqemuEngine {
       this.pendingFuncs,
       this.c.mem.memory.buffer.byteLength / 65536,
       false,
-      this.pendingNames,
+      // Named for CPU profiles (a stale block's name no longer matters: it is left out below).
+      this.pending.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: this.imports });
     const ex = inst.exports;
@@ -600,7 +598,6 @@ export class KqemuEngine {
     this.onHostWork?.(ms);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
-    this.pendingNames.length = 0;
     this.pendingHits = 0;
   }
 

@@ -668,10 +668,7 @@ export class Translator {
       return;
     }
     if (this.pend === PEND_LOGIC || this.pend === PEND_SHIFT) {
-      // FOP_RESULT: CF and OF in EFLAGS (0 for a logic op, FA's for a shift), the rest from FRES.
-      f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-      if (this.pend === PEND_SHIFT) f.get(this.FA).op(W.OP_I32_OR);
-      f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+      this.resultCfOfToEflags();
       this.storeStateConst(R_FOP, FOP_RESULT);
     } else {
       if (this.pendFop === PEND_FOP_LOCAL) this.storeState(R_FOP, this.FOPL);
@@ -681,6 +678,23 @@ export class Translator {
     }
     this.storeState(R_FRES, this.FRES);
     this.storeStateConst(R_FSIZE, this.pendBits);
+  }
+
+  /** FOP_RESULT's CF and OF into EFLAGS: 0 for a logic op, FA's for a shift; the rest comes from FRES. */
+  private resultCfOfToEflags(): void {
+    const f = this.f;
+    f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
+    if (this.pend === PEND_SHIFT) f.get(this.FA).op(W.OP_I32_OR);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+  }
+
+  /** The state block's FOP, FA, FB and FRES into FOPL, FA, FB, FRES. */
+  private loadFlagWords(): void {
+    const f = this.f;
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2).set(this.FOPL);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FA), 2).set(this.FA);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FB), 2).set(this.FB);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).set(this.FRES);
   }
 
   /**
@@ -694,17 +708,12 @@ export class Translator {
       case PEND_ALL_LOCAL:
         break;
       case PEND_NONE:
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2).set(this.FOPL);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FA), 2).set(this.FA);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FB), 2).set(this.FB);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).set(this.FRES);
+        this.loadFlagWords();
         f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).set(this.FSIZEL);
         break;
       case PEND_LOGIC:
       case PEND_SHIFT:
-        f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(~EFLAGS_ARITH).op(W.OP_I32_AND);
-        if (this.pend === PEND_SHIFT) f.get(this.FA).op(W.OP_I32_OR);
-        f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+        this.resultCfOfToEflags();
         f.const(FOP_RESULT).set(this.FOPL);
         f.const(this.pendBits).set(this.FSIZEL);
         break;
@@ -772,10 +781,7 @@ export class Translator {
         // size, so unsigned compares work for every size); the flag locals are free to reuse.
         this.flushFlags();
         const fop = this.FOPL;
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2).set(fop);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FA), 2).set(this.FA);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FB), 2).set(this.FB);
-        f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).set(this.FRES);
+        this.loadFlagWords();
         f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U); // ADD
         f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U); // SUB
         f.get(this.FRES).get(this.FA).op(W.OP_I32_LE_U); // ADC
@@ -827,10 +833,11 @@ export class Translator {
         default:
           done = false;
       }
-    } else if (k === K_ADD || k === K_ADC || k === K_SBB) {
-      // RES = A + B (+ carry) or A - B (- carry), kbits wide, each masked to it. OF: for an add, a
-      // sign change of the result when both operands have the same sign; for a subtract, when
-      // they differ (SDM Vol. 1, 3.4.3.1; the interpreter's getOF()).
+    } else if (k === K_ADD || k === K_ADC || k === K_SBB || k === K_SHIFT) {
+      // RES = A + B (+ carry) or A - B (- carry), kbits wide, each masked to it, or a shift's
+      // result with OF in bit 11 of A. OF: for an add, a sign change of the result when both
+      // operands have the same sign; for a subtract, when they differ (SDM Vol. 1, 3.4.3.1; the
+      // interpreter's getOF()).
       const sf = () =>
         f
           .get(RES)
@@ -839,6 +846,10 @@ export class Translator {
           .const(1)
           .op(W.OP_I32_AND);
       const of = () => {
+        if (k === K_SHIFT) {
+          f.get(A).const(11).op(W.OP_I32_SHR_U);
+          return;
+        }
         if (k === K_SBB) {
           f.get(A).get(B).op(W.OP_I32_XOR);
           f.get(A).get(RES).op(W.OP_I32_XOR);
@@ -901,45 +912,6 @@ export class Translator {
         case 7:
           this.getSigned(RES);
           f.const(0).op(W.OP_I32_LE_S);
-          break;
-        default:
-          done = false;
-      }
-    } else if (k === K_SHIFT) {
-      const sf = () =>
-        f
-          .get(RES)
-          .const(this.kbits - 1)
-          .op(W.OP_I32_SHR_U)
-          .const(1)
-          .op(W.OP_I32_AND);
-      const of = () => f.get(A).const(11).op(W.OP_I32_SHR_U);
-      switch (cc >> 1) {
-        case 0:
-          of();
-          break;
-        case 1:
-          this.getCF();
-          break;
-        case 2:
-          f.get(RES).op(W.OP_I32_EQZ);
-          break;
-        case 3:
-          this.getCF();
-          f.get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
-          break;
-        case 4:
-          sf();
-          break;
-        case 6:
-          sf();
-          of();
-          f.op(W.OP_I32_XOR);
-          break;
-        case 7:
-          sf();
-          of();
-          f.op(W.OP_I32_XOR).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
           break;
         default:
           done = false;
