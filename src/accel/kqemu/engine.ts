@@ -56,6 +56,7 @@ export class KqemuStats {
   exitsFault = 0;
   exitsNotOk = 0;
   lookups = 0; // block-map lookups (jump-cache misses)
+  memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
 }
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
@@ -553,6 +554,7 @@ export class KqemuEngine {
     const t0 = performance.now();
     const tb = this.translator.translate(lin, eip);
     this.stats.compileMs += performance.now() - t0;
+    if (tb !== null) this.stats.memoAccesses += tb.memoAccesses;
     if (tb === null) {
       b.heat = -1;
       this.stats.rejected++;
@@ -618,7 +620,7 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,

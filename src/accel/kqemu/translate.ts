@@ -68,9 +68,10 @@ const MAX_BLOCK_INSNS = 64;
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
 
-/** What the translator knows on one path: its register cache and its flags. */
+/** What the translator knows on one path: its register cache, its flags and its page memos. */
 interface PathState {
   regs: Uint8Array;
+  memo: Uint8Array;
   pend: number;
   pendFop: number;
   pendBits: number;
@@ -94,6 +95,23 @@ const FWD_SKIP = 0;
 const FWD_ELSE = 1;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
+
+/**
+ * Page memos: the last page a block accessed through each base register (keys 0-7; 8: no base)
+ * passed its TLB check, so a later access through the same base, if it lands in that page, goes
+ * straight to RAM: a compare instead of the TLB load and checks. The memo is a fact about a page,
+ * not about the register (the page is compared at run time), so register writes do not void it;
+ * what voids it is anything that may take rights from a TLB entry (the interpreter helper: it can
+ * mark a page as code), and control flow where one path did not set it.
+ */
+const MEMO_KEYS = 9;
+const MEMO_NONE = 0;
+const MEMO_READ = 1; // checked with rNeed
+const MEMO_WRITE = 2; // checked with wNeed (which implies rNeed: writable TLB entries are readable)
+/** Memo hits need LIN ^ page < MEMO_LIMIT: in the page, and a 4-byte access cannot cross it. */
+const MEMO_LIMIT = 0xffd;
+/** Instructions looked at after an access for a later one through the same base (worth a memo). */
+const MEMO_LOOKAHEAD = 8;
 
 const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
@@ -129,6 +147,8 @@ const K_ADC = 7; // ADC: FA + FB + carry-in = FRES, FOPL FOP_ADC when the carry-
 const K_SBB = 8; // SBB: FA - FB - carry-in = FRES, FOPL FOP_SBB when the carry-in was 1 (kbits wide)
 
 export interface TranslatedBlock {
+  /** Memory accesses compiled with a page-memo path (statistics). */
+  memoAccesses: number;
   /** Guest instructions in the block. */
   count: number;
   /** Bytes of guest code covered (from the start address). */
@@ -159,6 +179,15 @@ export class Translator {
   /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
   private readonly regL: number[] = [];
   private readonly regState = new Uint8Array(8);
+  /** Page memo rights by key (MEMO_*), the key of the access being emitted, and the memo locals
+   * (allocated on first use): the page's linear base, host base minus linear base, and the limit
+   * LIN ^ page is compared with (MEMO_LIMIT, or 0 after a slow access: no hit). */
+  private readonly memo = new Uint8Array(MEMO_KEYS);
+  private memoKey = -1;
+  private memoAccesses = 0;
+  private readonly memoPage: number[] = [];
+  private readonly memoDelta: number[] = [];
+  private readonly memoLim: number[] = [];
   /** EIP of the first byte of the block's page, and where a followed JMP/CALL goes (EMIT_FOLLOW). */
   private pageLo = 0;
   private follow = 0;
@@ -232,6 +261,17 @@ export class Translator {
     this.regL.length = 0;
     for (let r = 0; r < 8; r++) this.regL.push(f.local());
     this.regState.fill(REG_NONE);
+    this.memo.fill(MEMO_NONE);
+    this.memoKey = -1;
+    this.memoAccesses = 0;
+    this.memoPage.length = 0;
+    this.memoDelta.length = 0;
+    this.memoLim.length = 0;
+    for (let k = 0; k < MEMO_KEYS; k++) {
+      this.memoPage.push(-1);
+      this.memoDelta.push(-1);
+      this.memoLim.push(-1);
+    }
     this.condDepth = 0;
     this.fwd.length = 0;
     this.fwdDepth = 0;
@@ -337,7 +377,7 @@ export class Translator {
     if (!ended) this.exit(here);
     f.op(W.OP_END);
     f.op(W.OP_UNREACHABLE);
-    return { count: emitted, length: cur - lin, func: f };
+    return { count: emitted, length: cur - lin, func: f, memoAccesses: this.memoAccesses };
   }
 
   // ---------------------------------------------------------------- emit helpers
@@ -449,6 +489,8 @@ export class Translator {
   /** After a call that may have changed registers in memory (the interpreter helper): reload on use. */
   private forgetRegs(): void {
     this.regState.fill(REG_NONE);
+    // The interpreter may have decoded a new code page, which takes write rights from TLB entries.
+    this.memo.fill(MEMO_NONE);
   }
 
   private loadReg(reg: number, bits: number): void {
@@ -521,6 +563,7 @@ export class Translator {
         .op(W.OP_I32_EQZ);
       this.interpExitIf(this.curEip, this.curNext);
     }
+    this.memoKey = i.base >= 0 ? i.base : 8;
     f.const(i.disp);
     if (i.base >= 0) this.loadReg(i.base, 32), f.op(W.OP_I32_ADD);
     if (i.index >= 0) {
@@ -547,9 +590,11 @@ export class Translator {
     f.op(W.OP_DROP);
     // The interpreter's registers are final; only this path leaves.
     const cached = this.regState.slice();
+    const memo = this.memo.slice();
     this.forgetRegs();
     this.returnCount();
     this.regState.set(cached);
+    this.memo.set(memo);
     this.count--;
     f.op(W.OP_END);
   }
@@ -581,30 +626,140 @@ export class Translator {
    */
   private read(size: number, eip: number, forWrite = false): void {
     const f = this.f;
+    const load = size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U;
+    const level = forWrite ? MEMO_WRITE : MEMO_READ;
+    const k = this.memoKey;
+    const hit = this.memoHit(k, level);
+    if (hit) {
+      f.ifI32();
+      this.memoAddress(k);
+      f.mem(load, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+    }
+    // A read-modify-write's write follows at once; otherwise look for a later use of the memo.
+    const keep = this.memoWanted(k, level, forWrite);
     this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
     f.ifI32();
+    if (keep) this.memoSet(k);
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
-    f.mem(size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
+    f.mem(load, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
+    if (keep) this.memoVoid(k);
     this.spill(); // the slow path may fault: the guest state in memory must be exact
     this.syncFlags();
     f.get(this.LIN)
       .const(eip)
       .call(forWrite ? IMP_RDW[size] : IMP_RD[size]);
     f.op(W.OP_END);
+    if (hit) f.op(W.OP_END);
+    if (keep && this.condDepth === 0) this.memo[k] = level;
+  }
+
+  /**
+   * Whether the access through memo key `k` needing `level` can try the memo: if so, pushes the
+   * run-time test (LIN in the memo's page, far enough from its end).
+   */
+  private memoHit(k: number, level: number): boolean {
+    if (k < 0 || this.memo[k] < level) return false;
+    this.memoAccesses++;
+    this.f.get(this.LIN).get(this.memoPage[k]).op(W.OP_I32_XOR).get(this.memoLim[k]).op(W.OP_I32_LT_U);
+    return true;
+  }
+
+  /** Host address of [LIN] through memo `k` (RAM_BYTE_OFFSET goes in the access's offset). */
+  private memoAddress(k: number): void {
+    this.f.get(this.LIN).get(this.memoDelta[k]).op(W.OP_I32_ADD);
+  }
+
+  /**
+   * Whether this access (not served by a memo at least as strong) should set memo `k`: it is not
+   * weaker than the memo there, and the block is about to use it (a later access through the same
+   * base among the next few instructions, or the write of this read-modify-write).
+   */
+  private memoWanted(k: number, level: number, rmw: boolean): boolean {
+    if (k < 0 || this.memo[k] > level) return false;
+    // Setting a memo costs about what one hit saves: worth it from two hits on.
+    if (this.baseUsesSoon(k) < (rmw ? 1 : 2)) return false;
+    if (this.memoPage[k] < 0) {
+      this.memoPage[k] = this.f.local();
+      this.memoDelta[k] = this.f.local();
+      this.memoLim[k] = this.f.local();
+    }
+    return true;
+  }
+
+  /** In the fast path of a TLB check (entry in E): memo `k` is LIN's page. */
+  private memoSet(k: number): void {
+    const f = this.f;
+    f.get(this.LIN).const(~0xfff).op(W.OP_I32_AND).set(this.memoPage[k]);
+    f.get(this.E)
+      .const(~0xfff)
+      .op(W.OP_I32_AND)
+      .get(this.memoPage[k])
+      .op(W.OP_I32_SUB)
+      .set(this.memoDelta[k]);
+    f.const(MEMO_LIMIT).set(this.memoLim[k]);
+  }
+
+  /**
+   * How many of the next few instructions (in a straight line from the current one, counting up to
+   * 2) access memory through the base register of memo key `k`.
+   */
+  private baseUsesSoon(k: number): number {
+    const i = this.peek;
+    let lin = this.curLin;
+    let uses = 0;
+    for (let n = 0; n <= MEMO_LOOKAHEAD && uses < 2; n++) {
+      if ((lin & 0xfff) > 0xff0) break;
+      try {
+        decode(this.c, i, lin, this.c.codeMode);
+      } catch {
+        break;
+      }
+      lin += i.len;
+      if (n === 0) continue; // the current instruction
+      const op = i.op;
+      if (i.mod !== 3 && (i.base >= 0 ? i.base : 8) === k) uses++;
+      else if (
+        k === 4 &&
+        ((op >= 0x50 && op <= 0x5f) || op === 0x68 || op === 0x6a || op === 0xe8 || op === 0xc3)
+      )
+        uses++;
+    }
+    return uses;
+  }
+
+  /** In a slow path: memo `k` hits nothing until set again. */
+  private memoVoid(k: number): void {
+    this.f.const(0).set(this.memoLim[k]);
   }
 
   /** Write local VAL to [LIN]; a slow write that touched code exits the block after this instruction. */
   private write(size: number, eip: number, nextEip: number): void {
     const f = this.f;
+    const store = size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8;
+    const k = this.memoKey;
+    // A memo with write rights was set from an entry granting them, so its page held no code then,
+    // and nothing inside a block marks a page as code (see forgetRegs()).
+    const hit = this.memoHit(k, MEMO_WRITE);
+    if (hit) {
+      f.if_();
+      this.memoAddress(k);
+      f.get(this.VAL);
+      f.mem(store, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+    }
+    const keep = this.memoWanted(k, MEMO_WRITE, false);
     // Entries of pages holding code grant no write right (CPU.markCodePage()): such stores take
     // the slow path, which invalidates the code.
     this.tlbHit(size, this.wNeed);
     f.if_();
+    if (keep) this.memoSet(k);
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.get(this.VAL);
-    f.mem(size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8, RAM_BYTE_OFFSET, 0);
+    f.mem(store, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
+    if (keep) this.memoVoid(k);
     this.spill();
     this.syncFlags();
     f.get(this.LIN).get(this.VAL).const(eip).call(IMP_WR[size]);
@@ -615,6 +770,8 @@ export class Translator {
     this.count--;
     f.op(W.OP_END);
     f.op(W.OP_END);
+    if (hit) f.op(W.OP_END);
+    if (keep && this.condDepth === 0) this.memo[k] = MEMO_WRITE;
   }
 
   /** Like exit(), used inside nested control flow (the count includes the current instruction). */
@@ -1097,6 +1254,7 @@ export class Translator {
         // LEAVE: ESP = EBP, then POP EBP (the read comes first: a fault leaves both unchanged).
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         this.loadReg(5, 32);
+        this.memoKey = 5;
         f.set(this.LIN);
         this.read(4, eip);
         f.set(this.VAL);
@@ -1230,6 +1388,7 @@ export class Translator {
     if (op >= 0x58 && op <= 0x5f) {
       if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
       this.loadReg(4, 32);
+      this.memoKey = 4;
       f.set(this.LIN);
       this.read(4, eip);
       f.set(this.VAL);
@@ -1311,6 +1470,7 @@ export class Translator {
       case 0xc3:
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         this.loadReg(4, 32);
+        this.memoKey = 4;
         f.set(this.LIN);
         this.read(4, eip);
         f.set(this.VAL);
@@ -1458,13 +1618,24 @@ export class Translator {
     f.br(1);
     f.op(W.OP_END);
     const fallCount = this.count;
+    const fallMemo = this.memo.slice();
     this.restoreState(b);
     this.toJoin(joined, samePend);
     this.addBase(b.count0 - fallCount);
     f.op(W.OP_END);
     rs.set(joined);
+    this.meetMemos(fallMemo);
     if (!samePend || dead) this.pend = PEND_NONE;
     this.known = known;
+  }
+
+  /**
+   * At a join, a memo holds what both paths guarantee: each path left its locals describing a page
+   * checked with at least its own rights (or voided), so the weaker rights hold whichever ran.
+   */
+  private meetMemos(other: Uint8Array): void {
+    const m = this.memo;
+    for (let k = 0; k < MEMO_KEYS; k++) if (other[k] < m[k]) m[k] = other[k];
   }
 
   /** Code that takes the current path's register cache and deferred flags to the join's state. */
@@ -1524,6 +1695,7 @@ export class Translator {
     this.addBase(this.count - b.thenCount);
     this.count = b.thenCount;
     f.op(W.OP_END);
+    this.meetMemos(then.memo);
     if (this.known !== then.known || this.kbits !== then.kbits) this.known = K_UNKNOWN;
   }
 
@@ -1559,6 +1731,7 @@ export class Translator {
   private saveState(): PathState {
     return {
       regs: this.regState.slice(),
+      memo: this.memo.slice(),
       pend: this.pend,
       pendFop: this.pendFop,
       pendBits: this.pendBits,
@@ -1587,6 +1760,7 @@ export class Translator {
 
   private restoreState(b: PathState): void {
     this.regState.set(b.regs);
+    this.memo.set(b.memo);
     this.pend = b.pend;
     this.pendFop = b.pendFop;
     this.pendBits = b.pendBits;
@@ -1622,6 +1796,7 @@ export class Translator {
       .set(this.B);
     if (usesSrc) {
       this.loadReg(6, 32);
+      this.memoKey = 6;
       f.set(this.LIN);
       this.read(size, eip);
       f.set(this.VAL);
@@ -1633,6 +1808,7 @@ export class Translator {
     if (op === 0xae || op === 0xaf) {
       // SCAS: compare eAX with [EDI], flags as CMP.
       this.loadReg(7, 32);
+      this.memoKey = 7;
       f.set(this.LIN);
       this.read(size, eip);
       f.set(this.VAL); // moved to B (CMP's second operand) once B no longer holds the step
@@ -1643,6 +1819,7 @@ export class Translator {
       f.set(this.RES);
     } else if (usesDst) {
       this.loadReg(7, 32);
+      this.memoKey = 7;
       f.set(this.LIN);
       this.write(size, eip, next);
     }
@@ -1669,6 +1846,7 @@ export class Translator {
   private push(eip: number, next: number): void {
     const f = this.f;
     this.loadReg(4, 32);
+    this.memoKey = 4;
     f.const(4).op(W.OP_I32_SUB).set(this.LIN);
     this.write(4, eip, next);
     this.storeReg(4, 32, this.LIN);
