@@ -10,7 +10,8 @@ import { devMachine } from "./lib/dev-machine.ts";
 const syms = readFileSync(process.env.MAP ?? "kallsyms.txt", "utf8")
   .split("\n")
   .map((l) => l.split(" "))
-  .filter((p) => p.length === 3 && /[tTwW]/.test(p[1]))
+  // Only "address type name" lines: a stray console line in a captured file would sort as NaN.
+  .filter((p) => p.length === 3 && /^[0-9a-f]+$/i.test(p[0]) && /^[tTwW]$/.test(p[1]))
   .map((p) => [Number.parseInt(p[0], 16), p[2]] as const)
   .sort((a, b) => a[0] - b[0]);
 const symOf = (eip: number): string => {
