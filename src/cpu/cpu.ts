@@ -153,7 +153,7 @@ export class CPU {
    * it is unchanged.
    */
   fetchEpoch = 0;
-  /** With stopAtBranch: asked at each control transfer whether to stop there (null: always). */
+  /** With stopAtBranch: asked at each control transfer and page crossing whether to stop there (null: always). */
   atBranch: ((eip: number) => boolean) | null = null;
   halted = false;
   /** Instructions retired, counted as they go (a float counter; 2^53 is far away). */
@@ -1123,8 +1123,14 @@ export class CPU {
               return ex;
             }
           }
-          // The accelerator interprets cold code up to the next control transfer, where a block may start.
-          if (this.stopAtBranch && r[R_EIP] !== next && (this.atBranch === null || this.atBranch(r[R_EIP])))
+          // The accelerator interprets cold code up to the next control transfer, where a block may
+          // start, or up to the next page: straight-line code goes on there, and a block may start
+          // at its first instruction (none can start at the instruction straddling the two).
+          if (
+            this.stopAtBranch &&
+            (r[R_EIP] !== next || ((next ^ eip) & ~0xfff) !== 0) &&
+            (this.atBranch === null || this.atBranch(r[R_EIP]))
+          )
             break;
         }
         this.lastRun = this.icount - start;

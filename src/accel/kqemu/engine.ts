@@ -72,6 +72,8 @@ const BATCH_MIN = 64;
 const BATCH_WAIT_MS = 50;
 /** ...or once blocks waiting in it were looked up this often (hot code kept waiting costs more). */
 const PENDING_HITS_MAX = 256;
+/** Fall-through successors translated along with a block cut by its instruction limit (see compile()). */
+const MAX_CHAIN = 32;
 /** Executions of a block address before it is compiled. */
 export const DEFAULT_THRESHOLD = 128;
 /** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
@@ -129,6 +131,8 @@ export class KqemuEngine {
   private nextSlot = 0;
   private readonly dispatch: DispatchFn;
   private readonly translator: Translator;
+  /** Successors being translated by compile() (bounded by MAX_CHAIN). */
+  private chainDepth = 0;
   private readonly imports: WebAssembly.ModuleImports;
   private invalidations = 0;
   /** Told how long host-side work took (compiling), which the board keeps out of guest time. */
@@ -564,6 +568,16 @@ export class KqemuEngine {
     if (this.pending.length === 0) this.pendingSince = performance.now();
     this.pending.push(b);
     this.pendingFuncs.push(tb.func);
+    // A block cut by its instruction limit falls through to the next one whenever it completes:
+    // that one is as hot, so it is translated now (in the same page: its TLB entry is the one this
+    // block was fetched through) instead of being interpreted until it gets hot on its own. Long
+    // straight-line code (the kernel's unrolled blake2s: ~1,400 instructions without a branch)
+    // compiles in one go.
+    if (tb.fallEip >= 0 && ((tb.fallEip ^ eip) & ~0xfff) === 0 && this.chainDepth < MAX_CHAIN) {
+      this.chainDepth++;
+      this.lookup(tb.fallEip, true);
+      this.chainDepth--;
+    }
     // With a threshold of 1 (the differential tests) code runs compiled on first sight: no batching.
     if (this.pending.length >= BATCH_MAX || this.threshold <= 1) this.compilePending();
   }

@@ -149,6 +149,12 @@ const K_SBB = 8; // SBB: FA - FB - carry-in = FRES, FOPL FOP_SBB when the carry-
 export interface TranslatedBlock {
   /** Memory accesses compiled with a page-memo path (statistics). */
   memoAccesses: number;
+  /**
+   * Where the block goes on when it stopped at its instruction limit in straight-line code, with no
+   * loop in it (the next instruction, run after this block's last one whenever that path runs);
+   * -1 when it ended otherwise.
+   */
+  fallEip: number;
   /** Guest instructions in the block. */
   count: number;
   /** Bytes of guest code covered (from the start address). */
@@ -297,6 +303,8 @@ export class Translator {
     let curEip = eip;
     let ended = false;
     let emitted = 0;
+    /** A JMP/CALL back to code already translated was followed: the block unrolls a loop. */
+    let backward = false;
     while (emitted < MAX_BLOCK_INSNS) {
       if (this.fwd.length > 0) {
         this.curLin = cur;
@@ -347,6 +355,7 @@ export class Translator {
         // A direct JMP/CALL to elsewhere in this page: the block goes on at its target. Forward
         // branches still open are closed there.
         let to = this.follow;
+        if (to <= curEip) backward = true;
         while (this.fwd.length > 0) to = this.closeFwd(to);
         cur = (cur + to - curEip) | 0;
         curEip = to;
@@ -377,7 +386,9 @@ export class Translator {
     if (!ended) this.exit(here);
     f.op(W.OP_END);
     f.op(W.OP_UNREACHABLE);
-    return { count: emitted, length: cur - lin, func: f, memoAccesses: this.memoAccesses };
+    // Only straight-line code cut by the limit: where a loop was unrolled, the cut falls anywhere in it.
+    const fallEip = !ended && emitted >= MAX_BLOCK_INSNS && !backward && !this.looped ? here : -1;
+    return { count: emitted, length: cur - lin, func: f, memoAccesses: this.memoAccesses, fallEip };
   }
 
   // ---------------------------------------------------------------- emit helpers

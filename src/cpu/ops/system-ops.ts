@@ -264,9 +264,13 @@ export function rsm(c: CPU): void {
 
 export function rdtsc(c: CPU): void {
   if ((c.r[R_CR4] & CR4_TSD) !== 0 && c.protectedMode && c.r[R_CPL] !== 0) c.raise(EXC_GP, 0);
-  const t = BigInt(Math.floor(c.bus.tsc())) + BigInt(c.tscOffset);
-  c.r[EAX] = Number(BigInt.asIntN(32, t));
-  c.r[EDX] = Number(BigInt.asIntN(32, t >> 32n));
+  // Plain numbers: the TSC and its offset stay far below 2^53 (a 3 GHz TSC needs 34 days to get
+  // there), so the sum and its halves are exact; BigInt cost ~3 allocations per RDTSC, and the
+  // kernel reads the TSC millions of times during a boot (sched_clock, delays, timekeeping).
+  const t = Math.floor(c.bus.tsc()) + c.tscOffset;
+  const hi = Math.floor(t / 4294967296);
+  c.r[EAX] = t - hi * 4294967296;
+  c.r[EDX] = hi;
 }
 
 export function rdpmc(c: CPU): void {
