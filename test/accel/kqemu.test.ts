@@ -587,6 +587,17 @@ test("page memos: accesses through one base register skip the TLB only inside th
     // fault): it leaves no write memo, so the store after it still checks page 0x3000's rights.
     // mov eax,[esi]; mov ebx,[esi+4]; mov ecx,[esi+8]; add [esi+0x1ffe],eax; mov [esi+0xc],ecx; ud2
     ["slow path voids", "8b06 8b5e04 8b4e08 0186fe1f0000 894e0c 0f0b"],
+    // Loops: the head assumes the memo the previous iteration left (see loopMemo), so each access
+    // is checked against the page the last one hit; 64 iterations walk ESI over the boundary.
+    // mov ecx,64; L: mov eax,[esi]; add esi,4; dec ecx; jnz L; ud2
+    ["loop reads", "b940000000 8b06 83c604 49 75f8 0f0b"],
+    // mov ecx,64; L: mov eax,[esi]; mov [esi],eax; add esi,4; dec ecx; jnz L; ud2
+    ["loop read and write", "b940000000 8b06 8906 83c604 49 75f6 0f0b"],
+    // lea esp,[esi+0x1010]; mov ecx,1100; L: push eax; dec ecx; jnz L; ud2 (from 0x4000 into 0x3000)
+    ["loop push", "8da610100000 b94c040000 50 49 75fc 0f0b"],
+    // the interpreter helper (CPUID) inside the loop drops the memos: the back edge voids them.
+    // mov edi,64; L: mov ebx,[esi]; mov [esi],ebx; cpuid; add esi,4; dec edi; jnz L; ud2
+    ["loop with a helper", "bf40000000 8b1e 891e 0fa2 83c604 4f 75f4 0f0b"],
   ];
   const mappings = ["absent", "read-only", "elsewhere"];
   let totalMemo = 0;

@@ -70,7 +70,10 @@ test("realtime clock stands still while paused", async () => {
   await new Promise((r) => setTimeout(r, 5));
   const t3 = c.now();
   const h1 = performance.now();
-  assert.ok(t3 > t2 && t3 - t2 <= (h1 - h0) * 1e6 + 1e5, `resumed without jumping: ${t3 - t2} ns in ${h1 - h0} ms`);
+  assert.ok(
+    t3 > t2 && t3 - t2 <= (h1 - h0) * 1e6 + 1e5,
+    `resumed without jumping: ${t3 - t2} ns in ${h1 - h0} ms`,
+  );
   assert.throws(() => c.advance(1));
 });
 

@@ -194,6 +194,13 @@ export class Translator {
   private readonly memoPage: number[] = [];
   private readonly memoDelta: number[] = [];
   private readonly memoLim: number[] = [];
+  /**
+   * Loops (the second translation of a block that branches to its start): the highest rights any
+   * access through each key asked for in the first translation. The head assumes memos with those
+   * rights, so an access repeated at every iteration hits the memo its previous iteration set; the
+   * locals start at 0 (no hit), and every back edge voids a memo it reaches with fewer rights.
+   */
+  private readonly loopMemo = new Uint8Array(MEMO_KEYS);
   /** EIP of the first byte of the block's page, and where a followed JMP/CALL goes (EMIT_FOLLOW). */
   private pageLo = 0;
   private follow = 0;
@@ -293,6 +300,13 @@ export class Translator {
     this.loopFlags = loopFlags;
     this.looped = false;
     if (loopFlags) this.flagsToLocals();
+    if (!loopFlags) this.loopMemo.fill(MEMO_NONE);
+    else
+      for (let k = 0; k < MEMO_KEYS; k++)
+        if (this.loopMemo[k] !== MEMO_NONE) {
+          this.memoLocals(k);
+          this.memo[k] = this.loopMemo[k];
+        }
     // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
     f.loop();
     this.rNeed = c.rNeed;
@@ -457,6 +471,11 @@ export class Translator {
       const saved = this.loopFlags ? this.saveState() : null;
       if (saved !== null) this.flagsToLocals();
       else this.syncFlags();
+      // The head assumes loopMemo's rights: a memo weaker here hits nothing there. (Only a helper
+      // lowers one inside a loop, and no helper inside a block takes rights from a TLB entry today:
+      // this and forgetRegs()'s reset keep memos sound should one ever do.)
+      if (this.loopFlags)
+        for (let k = 0; k < MEMO_KEYS; k++) if (this.memo[k] < this.loopMemo[k]) this.memoVoid(k);
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
       f.brIf(depth + this.fwdDepth);
@@ -671,6 +690,7 @@ export class Translator {
    * run-time test (LIN in the memo's page, far enough from its end).
    */
   private memoHit(k: number, level: number): boolean {
+    if (k >= 0 && !this.loopFlags && this.loopMemo[k] < level) this.loopMemo[k] = level;
     if (k < 0 || this.memo[k] < level) return false;
     this.memoAccesses++;
     this.f.get(this.LIN).get(this.memoPage[k]).op(W.OP_I32_XOR).get(this.memoLim[k]).op(W.OP_I32_LT_U);
@@ -689,14 +709,20 @@ export class Translator {
    */
   private memoWanted(k: number, level: number, rmw: boolean): boolean {
     if (k < 0 || this.memo[k] > level) return false;
-    // Setting a memo costs about what one hit saves: worth it from two hits on.
-    if (this.baseUsesSoon(k) < (rmw ? 1 : 2)) return false;
+    // Setting a memo costs about what one hit saves: worth it from two hits on (in a loop, the
+    // next iteration's access is one).
+    if (!(this.loopFlags && this.loopMemo[k] !== MEMO_NONE) && this.baseUsesSoon(k) < (rmw ? 1 : 2))
+      return false;
+    this.memoLocals(k);
+    return true;
+  }
+
+  private memoLocals(k: number): void {
     if (this.memoPage[k] < 0) {
       this.memoPage[k] = this.f.local();
       this.memoDelta[k] = this.f.local();
       this.memoLim[k] = this.f.local();
     }
-    return true;
   }
 
   /** In the fast path of a TLB check (entry in E): memo `k` is LIN's page. */
