@@ -1019,6 +1019,20 @@ export class CPU {
     this.events |= EV_NMI;
   }
 
+  /**
+   * Whether the instruction at linear `lin` (its page mapped in the TLB) is known to end inside its
+   * page: it ran and sits in the decode cache, which keeps no instruction straddling two pages.
+   * The accelerator asks before decoding near a page's end, where a decode could read (and fault
+   * on) the next page.
+   */
+  decodedInPage(lin: number): boolean {
+    const e = this.tlb[lin >>> 12];
+    if ((e & (this.rNeed | TLB_IO)) !== this.rNeed) return false;
+    const phys = (e & ~0xfff) | (lin & 0xfff);
+    const ins = this.codeCache[phys >>> 12]?.[phys & 0xfff];
+    return ins !== undefined && ins.mode === this.codeMode;
+  }
+
   private fetchInsn(): Insn {
     const r = this.r;
     const lin = (r[R_SEGBASE + CS] + r[R_EIP]) | 0;

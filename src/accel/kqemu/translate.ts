@@ -331,7 +331,9 @@ export class Translator {
           continue;
         }
       }
-      if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd) break; // may straddle the page: leave it to the interpreter
+      // Near the page's end an instruction may straddle into the next page: left to the
+      // interpreter, unless the interpreter already ran it there and found it whole.
+      if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd && !c.decodedInPage(cur)) break;
       let ins: Insn;
       try {
         ins = decode(c, this.scratch, cur, c.codeMode);
