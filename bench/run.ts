@@ -28,8 +28,9 @@ const WORKLOADS: GuestWorkload[] = ["boot", "compute", "kernel"];
 const HELP = `usage: npm run bench [-- options]
 
 Boots Debian 12's 686 kernel with the bench initramfs (tsqemu.bench=WORKLOAD on the kernel
-command line) on each engine, one process at a time, and times the marker lines the guest prints
-on its serial console as they arrive on the host.
+command line) on each engine, one process at a time (round robin: run 1 of every engine and
+workload, then run 2...), and times the marker lines the guest prints on its serial console as
+they arrive on the host.
 
   --engines LIST     comma-separated, from: ${ENGINES.map((e) => e.id).join(", ")}
                      (default: ${ENGINES.filter((e) => e.byDefault)
@@ -157,6 +158,7 @@ const skipped = new Map<string, string>();
 const key = (e: string, w: string) => `${e}/${w}`;
 const versions: Record<string, string> = {};
 
+const active: Engine[] = [];
 for (const engine of engines) {
   const why = await engineUnavailable(engine);
   if (why) {
@@ -165,14 +167,26 @@ for (const engine of engines) {
     continue;
   }
   versions[engine.id] = await engineVersion(engine);
-  let bootBroken: string | null = null;
+  active.push(engine);
+}
+// Round robin: run i of every engine and workload before run i+1 of any, so that all engines meet
+// the same periods of a host whose speed drifts (this VM's swings by up to 2× over minutes, which
+// skewed the ratios when each engine's runs came in one block).
+const runsOf = (e: Engine) => (e.kind === "tsqemu" ? tsqemuRuns : outerRuns);
+const bootBroken = new Map<string, string>();
+const cellDone = new Set<string>();
+const rounds = Math.max(0, ...active.map(runsOf));
+for (let i = 1; i <= rounds; i++) {
   for (const w of workloads) {
-    if (bootBroken) {
-      skipped.set(key(engine.id, w), bootBroken);
-      continue;
-    }
-    const n = engine.kind === "tsqemu" ? tsqemuRuns : outerRuns;
-    for (let i = 1; i <= n; i++) {
+    for (const engine of active) {
+      const k = key(engine.id, w);
+      if (cellDone.has(k) || i > runsOf(engine)) continue;
+      const broken = bootBroken.get(engine.id);
+      if (broken) {
+        skipped.set(k, broken);
+        cellDone.add(k);
+        continue;
+      }
       loads.push(loadavg()[0]!);
       const r = await runOnce(engine, w, ctx);
       results.push(r);
@@ -185,14 +199,15 @@ for (const engine of engines) {
         .join(" ");
       log(`${engine.id} ${w} #${i}: ${r.ok ? "ok" : `FAILED: ${r.error}`} ${figures} ${mips}`.trimEnd());
       if (r.unavailable) {
-        skipped.set(key(engine.id, w), r.error ?? "n/a");
-        if (engine.kind !== "native") bootBroken = r.error ?? "not available";
-        break;
+        skipped.set(k, r.error ?? "n/a");
+        if (engine.kind !== "native") bootBroken.set(engine.id, r.error ?? "not available");
+        cellDone.add(k);
+        continue;
       }
       if (!r.ok && !opt["keep-going"]) {
         if (!("boot.init" in r.ms) && engine.kind !== "native")
-          bootBroken = "not run: the boot fails (see the boot rows)";
-        break;
+          bootBroken.set(engine.id, "not run: the boot fails (see the boot rows)");
+        cellDone.add(k);
       }
     }
   }
@@ -289,7 +304,8 @@ async function report(final: boolean): Promise<void> {
   const workDesc =
     `compute ${work.units} units, getpid ×${work.syscalls}, fork+exec+wait ×${work.forks}; ` +
     `${work.runs} runs of each program per boot; ${outerRuns} boots (processes) per cell` +
-    (tsqemuRuns !== outerRuns ? ` (tsqemu: ${tsqemuRuns})` : "");
+    (tsqemuRuns !== outerRuns ? ` (tsqemu: ${tsqemuRuns})` : "") +
+    ", in rounds (run 1 of every cell, then run 2...)";
   const cmdlineDesc = "console=ttyS0 tsqemu.bench=WORKLOAD tsqemu.units=… (the same on every emulator)";
   let md = `## Benchmark — ${date.toISOString().slice(0, 16).replace("T", " ")} UTC\n\n`;
   md += `- Machine: ${machine}\n`;
