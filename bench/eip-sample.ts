@@ -3,28 +3,11 @@
 // symbols from the guest once (boot with `-append "console=ttyS0 nokaslr"`, run
 // `grep " [tT] " /proc/kallsyms`) and pass that file. Usage:
 //   MAP=/path/kallsyms.txt ACCEL=kqemu-full node --import tsx bench/eip-sample.ts SECONDS
-import { readFileSync } from "node:fs";
 import { R_EIP } from "../src/cpu/state.ts";
 import { devMachine } from "./lib/dev-machine.ts";
+import { kallsymsLookup } from "./lib/kallsyms.ts";
 
-const syms = readFileSync(process.env.MAP ?? "kallsyms.txt", "utf8")
-  .split("\n")
-  .map((l) => l.split(" "))
-  // Only "address type name" lines: a stray console line in a captured file would sort as NaN.
-  .filter((p) => p.length === 3 && /^[0-9a-f]+$/i.test(p[0]) && /^[tTwW]$/.test(p[1]))
-  .map((p) => [Number.parseInt(p[0], 16), p[2]] as const)
-  .sort((a, b) => a[0] - b[0]);
-const symOf = (eip: number): string => {
-  let lo = 0;
-  let hi = syms.length - 1;
-  if (eip < syms[0][0]) return `?${eip.toString(16)}`;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (syms[mid][0] <= eip) lo = mid;
-    else hi = mid - 1;
-  }
-  return syms[lo][1];
-};
+const symOf = kallsymsLookup(process.env.MAP ?? "kallsyms.txt", (eip) => `?${eip.toString(16)}`);
 const { m, serial } = devMachine("console=ttyS0 nokaslr");
 const hist = new Map<string, number>();
 const eng = m.kqemu;

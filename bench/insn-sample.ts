@@ -3,30 +3,16 @@
 // function EIP is in (an exact instruction count per chunk, unlike eip-sample.ts's host time, so a
 // function called rarely but run long is weighed right). EIPs below the kernel's first symbol
 // (the bzImage's self-decompressor) are grouped by 64 KiB. Needs a kallsyms capture (see
-// eip-sample.ts). Takes as long as a `-no-kqemu` boot (≈2.5 min here). Usage:
+// lib/kallsyms.ts). Takes as long as a `-no-kqemu` boot (≈2.5 min here). Usage:
 //   MAP=/path/kallsyms.txt node --import tsx bench/insn-sample.ts [ROWS]
-import { readFileSync } from "node:fs";
 import { R_EIP } from "../src/cpu/state.ts";
 import { devMachine } from "./lib/dev-machine.ts";
+import { kallsymsLookup } from "./lib/kallsyms.ts";
 
-const syms = readFileSync(process.env.MAP ?? "kallsyms.txt", "utf8")
-  .split("\n")
-  .map((l) => l.split(" "))
-  // Only "address type name" lines: a stray console line in a captured file would sort as NaN.
-  .filter((p) => p.length === 3 && /^[0-9a-f]+$/i.test(p[0]) && /^[tTwW]$/.test(p[1]))
-  .map((p) => [Number.parseInt(p[0], 16), p[2]] as const)
-  .sort((a, b) => a[0] - b[0]);
-const symOf = (eip: number): string => {
-  if (syms.length === 0 || eip < syms[0][0]) return `(below the kernel) ${(eip >>> 16).toString(16)}xxxx`;
-  let lo = 0;
-  let hi = syms.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (syms[mid][0] <= eip) lo = mid;
-    else hi = mid - 1;
-  }
-  return syms[lo][1];
-};
+const symOf = kallsymsLookup(
+  process.env.MAP ?? "kallsyms.txt",
+  (eip) => `(below the kernel) ${(eip >>> 16).toString(16)}xxxx`,
+);
 const rows = Number(process.argv[2] ?? 40);
 const { m, serial } = devMachine("console=ttyS0 nokaslr", "tcg");
 const cpu = m.cpu;

@@ -558,12 +558,12 @@ export class KqemuEngine {
     const t0 = performance.now();
     const tb = this.translator.translate(lin, eip);
     this.stats.compileMs += performance.now() - t0;
-    if (tb !== null) this.stats.memoAccesses += tb.memoAccesses;
     if (tb === null) {
       b.heat = -1;
       this.stats.rejected++;
       return;
     }
+    this.stats.memoAccesses += tb.memoAccesses;
     b.heat = HEAT_PENDING;
     if (this.pending.length === 0) this.pendingSince = performance.now();
     this.pending.push(b);

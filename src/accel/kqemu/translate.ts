@@ -11,11 +11,9 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
-  DS,
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
-  ES,
   FOP_ADC,
   FOP_ADD,
   FOP_DEC,
@@ -191,9 +189,9 @@ export class Translator {
   private readonly memo = new Uint8Array(MEMO_KEYS);
   private memoKey = -1;
   private memoAccesses = 0;
-  private readonly memoPage: number[] = [];
-  private readonly memoDelta: number[] = [];
-  private readonly memoLim: number[] = [];
+  private readonly memoPage = new Int32Array(MEMO_KEYS);
+  private readonly memoDelta = new Int32Array(MEMO_KEYS);
+  private readonly memoLim = new Int32Array(MEMO_KEYS);
   /**
    * Loops (the second translation of a block that branches to its start): the highest rights any
    * access through each key asked for in the first translation. The head assumes memos with those
@@ -277,14 +275,9 @@ export class Translator {
     this.memo.fill(MEMO_NONE);
     this.memoKey = -1;
     this.memoAccesses = 0;
-    this.memoPage.length = 0;
-    this.memoDelta.length = 0;
-    this.memoLim.length = 0;
-    for (let k = 0; k < MEMO_KEYS; k++) {
-      this.memoPage.push(-1);
-      this.memoDelta.push(-1);
-      this.memoLim.push(-1);
-    }
+    this.memoPage.fill(-1);
+    this.memoDelta.fill(-1);
+    this.memoLim.fill(-1);
     this.condDepth = 0;
     this.fwd.length = 0;
     this.fwdDepth = 0;
@@ -584,6 +577,13 @@ export class Translator {
     this.f.const(0).const(v).mem(W.OP_I32_STORE, off(index), 2);
   }
 
+  /** LIN = the register `reg` (stack and string addresses), memo key `reg`. */
+  private linOfReg(reg: number): void {
+    this.loadReg(reg, 32);
+    this.memoKey = reg;
+    this.f.set(this.LIN);
+  }
+
   /** Effective address (flat segment, 32-bit addressing) into LIN. */
   private ea(i: Insn): void {
     const f = this.f;
@@ -689,7 +689,8 @@ export class Translator {
 
   /**
    * Whether the access through memo key `k` needing `level` can try the memo: if so, pushes the
-   * run-time test (LIN in the memo's page, far enough from its end).
+   * run-time test (LIN in the memo's page, far enough from its end). A first translation also
+   * notes the rights each key is asked for, for the head of a loop (loopMemo).
    */
   private memoHit(k: number, level: number): boolean {
     if (k >= 0 && !this.loopFlags && this.loopMemo[k] < level) this.loopMemo[k] = level;
@@ -853,7 +854,6 @@ export class Translator {
 
   /** Write deferred flags to the state block (the translator still regards them as pending). */
   private syncFlags(): void {
-    const f = this.f;
     if (this.pend === PEND_NONE) return;
     if (this.pend === PEND_ALL_LOCAL) {
       this.storeState(R_FOP, this.FOPL);
@@ -1292,9 +1292,7 @@ export class Translator {
       case 0xc9:
         // LEAVE: ESP = EBP, then POP EBP (the read comes first: a fault leaves both unchanged).
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        this.loadReg(5, 32);
-        this.memoKey = 5;
-        f.set(this.LIN);
+        this.linOfReg(5);
         this.read(4, eip);
         f.set(this.VAL);
         f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.T);
@@ -1426,9 +1424,7 @@ export class Translator {
     }
     if (op >= 0x58 && op <= 0x5f) {
       if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-      this.loadReg(4, 32);
-      this.memoKey = 4;
-      f.set(this.LIN);
+      this.linOfReg(4);
       this.read(4, eip);
       f.set(this.VAL);
       this.loadReg(4, 32);
@@ -1508,9 +1504,7 @@ export class Translator {
         return EMIT_END;
       case 0xc3:
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        this.loadReg(4, 32);
-        this.memoKey = 4;
-        f.set(this.LIN);
+        this.linOfReg(4);
         this.read(4, eip);
         f.set(this.VAL);
         this.loadReg(4, 32);
@@ -1834,9 +1828,7 @@ export class Translator {
       .op(W.OP_I32_SUB)
       .set(this.B);
     if (usesSrc) {
-      this.loadReg(6, 32);
-      this.memoKey = 6;
-      f.set(this.LIN);
+      this.linOfReg(6);
       this.read(size, eip);
       f.set(this.VAL);
     }
@@ -1846,9 +1838,7 @@ export class Translator {
     }
     if (op === 0xae || op === 0xaf) {
       // SCAS: compare eAX with [EDI], flags as CMP.
-      this.loadReg(7, 32);
-      this.memoKey = 7;
-      f.set(this.LIN);
+      this.linOfReg(7);
       this.read(size, eip);
       f.set(this.VAL); // moved to B (CMP's second operand) once B no longer holds the step
       this.loadReg(0, bits);
@@ -1857,9 +1847,7 @@ export class Translator {
       if (bits !== 32) f.const(bits === 8 ? 0xff : 0xffff).op(W.OP_I32_AND);
       f.set(this.RES);
     } else if (usesDst) {
-      this.loadReg(7, 32);
-      this.memoKey = 7;
-      f.set(this.LIN);
+      this.linOfReg(7);
       this.write(size, eip, next);
     }
     // Registers: ESI/EDI step, AL/EAX for LODS.
