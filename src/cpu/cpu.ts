@@ -49,6 +49,7 @@ import {
   R_A20_MASK,
   R_CPL,
   R_CR0,
+  R_CR2,
   R_EFLAGS,
   R_EIP,
   R_FA,
@@ -557,6 +558,28 @@ export class CPU {
    */
   tlbLookup(lin: number, write: boolean, user: boolean): number {
     return translate(this, lin, write, user);
+  }
+
+  /**
+   * The TLB entry for reading `lin` (walked and filled if need be), or 0 where the read would fault,
+   * with nothing else changed: CR2 and the recorded exception stay as they were. Like a processor's
+   * instruction prefetch, which may cache translations for fetches that never happen (SDM Vol. 3A
+   * 4.10.2.3), the walk may set accessed flags.
+   */
+  tlbProbe(lin: number, user: boolean): number {
+    const r = this.r;
+    const cr2 = r[R_CR2];
+    const vector = this.excVector;
+    const error = this.excError;
+    try {
+      return translate(this, lin, false, user);
+    } catch (err) {
+      if (err !== FAULT) throw err;
+      r[R_CR2] = cr2;
+      this.excVector = vector;
+      this.excError = error;
+      return 0;
+    }
   }
 
   /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */

@@ -73,6 +73,8 @@ export const R_KQ_DONE = 73;
  * 4 GiB limit, whatever its base: compiled code may then add the base without limit checks.
  */
 export const R_SEGFAST = 74;
+/** Blocks the kqemu dispatcher called in its last run (statistics: dispatches). */
+export const R_KQ_DISPATCHES = 82;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

@@ -354,10 +354,16 @@ test("INC at the start of a block takes CF from the state block exactly (ADC wit
  * another page); at least `minCompiled` instructions must run compiled, and the instruction count
  * must be exact although paths of different lengths were taken.
  */
-function runBranchy(code: string, data: (k: number) => number, far: string, minCompiled: number) {
+function runBranchy(
+  code: string,
+  data: (k: number) => number,
+  far: string,
+  minCompiled: number,
+  farAt = 0x2800,
+) {
   const { a, b } = runBoth(code, (c) => {
     for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = data(k) & 0xff;
-    load(c, 0x2800, hex(far));
+    load(c, farAt, hex(far));
   });
   assert.ok(a.e.stats.insnsCompiled > minCompiled, `compiled ${a.e.stats.insnsCompiled}`);
   assert.equal(a.c.icount, b.c.icount, "instructions counted");
@@ -370,10 +376,11 @@ test("forward branches inside a block: both paths join with the interpreter’s 
   //    skip1: adc %ecx,%eax (CF from either path); inc %esi; and $0x20ff,%esi; dec %ecx; jne L
   // then test/js/mov/jmp (a skip whose straight path jumps away), and M: dec %ecx; je out; test $1,%cl;
   // jne M (a loop back-edge inside a skip); ...; jne M2; jmp far (out of the page: the taken path
-  // goes on alone); M2: jmp M; out: ud2. far (0x2800): xor $0x55,%edx; jmp M2.
+  // goes on alone); M2: jmp M; out: ud2. far (0x3800, two pages on, out of a block's reach): xor
+  // $0x55,%edx; jmp M2.
   const code =
-    "b92c01000031c031d2be002000000fb61ef6c301741401da47f6c302750a83ea0380fb807704525d31d811c84681e6ff2000004975d885c07807bd01000000eb05bd02000000b928000000497413f6c10175f801ca83f9077505e9a1170000ebea0f0b";
-  const a = runBranchy(code, (k) => k * 113 + 7, "83f255e957e8ffff", 3000);
+    "b92c01000031c031d2be002000000fb61ef6c301741401da47f6c302750a83ea0380fb807704525d31d811c84681e6ff2000004975d885c07807bd01000000eb05bd02000000b928000000497413f6c10175f801ca83f9077505e9a1270000ebea0f0b";
+  const a = runBranchy(code, (k) => k * 113 + 7, "83f255e957d8ffff", 3000, 0x3800);
   // Taken skips stay in their block: no block starts at skip1, skip2, done or M2 (6 blocks without).
   assert.ok(a.e.stats.blocksCompiled <= 4, `${a.e.stats.blocksCompiled} blocks`);
 });
@@ -655,12 +662,25 @@ test("straight-line code: a block cut by its size compiles its successors with i
   // Two loops of 2000 iterations, the accelerator's threshold 32 (as in a boot, blocks compile only
   // once hot, in batches), compared with the interpreter alone. Counted: instructions left to the
   // interpreter (a batch waits up to 256 lookups or 50 ms: a slower host only lowers the counts).
-  const run = (code: string, at: number) => {
+  // `high`: the code runs at linear 0x80000000 + `at` (paging maps it to `at`): EIPs of 2 GiB and
+  // up are negative int32 values inside the engine, as all of a Linux kernel's are.
+  const run = (code: string, at: number, high = false) => {
     const a = setup("");
     const b = setup("");
     for (const x of [a, b]) {
       load(x.c, at, hex(code));
       x.c.r[R_EIP] = at;
+      if (!high) continue;
+      const c = x.c;
+      const pd = 0x100000;
+      const pt = 0x101000;
+      c.ram.fill(0, pd, pt + 0x1000);
+      c.ram32[(pd >>> 2) + 0x200] = pt | 7;
+      for (let p = 0; p < 4; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
+      c.r[50] = pd; // CR3
+      c.r[48] |= 0x80000000; // CR0.PG
+      c.flushTlb(true);
+      c.r[R_EIP] = 0x80000000 + at;
     }
     a.e.threshold = 32;
     runToEnd(a.e, 100_000);
@@ -680,6 +700,15 @@ test("straight-line code: a block cut by its size compiles its successors with i
   assert.ok(
     long.insnsInterpreted < 150_000,
     `interpreted ${long.insnsInterpreted} of ${long.insnsCompiled + long.insnsInterpreted}`,
+  );
+  const longHigh = run(
+    `b9d0070000 ${body} 49 0f85${le32(-(body.replace(/ /g, "").length / 2 + 7))} 0f0b`,
+    0x1000,
+    true,
+  );
+  assert.ok(
+    longHigh.insnsInterpreted < 150_000,
+    `at 0x80001000: interpreted ${longHigh.insnsInterpreted} of ${longHigh.insnsCompiled + longHigh.insnsInterpreted}`,
   );
   // mov ecx,2000 at 0x1f00; L: 100 × add eax,imm32 (the 51st straddles 0x2000); inc ebx; dec ecx;
   // jnz L; ud2. No block can start at the straddling add or just before it (0x1ff5): the
@@ -710,3 +739,94 @@ function le32(v: number): string {
     .map((x) => x.toString(16).padStart(2, "0"))
     .join("");
 }
+
+test("two-page blocks: a loop across a page boundary runs as one block; a remapped, absent or rewritten second page is seen", () => {
+  // Paging maps 0x1000 and 0x2000 identity (user, writable). 0x1fe0: mov ecx,5000; xor ebx,ebx;
+  // 17 × nop; L (0x1ff8): add eax,ecx; xor eax,0x12345; rol eax,3 (straddles 0x2000); inc ebx;
+  // dec ecx; jnz L; ud2. Then linear 0x2000 changes and the program runs again from 0x1fe0:
+  // "remapped" to physical 0x3000 (a copy with rol eax,5), "absent" (#PF at 0x2000 on the first
+  // fetch there, CR2 0x2000), "rewritten" (a store changes rol's count in place, then the run).
+  const code = `b988130000 31db ${"90".repeat(17)} 01c8 3545230100 c1c003 43 49 75f2 0f0b`;
+  for (const change of ["remapped", "absent", "rewritten"]) {
+    const runs = [setup(""), setup("")];
+    for (const { c } of runs) {
+      const pd = 0x100000;
+      const pt = 0x101000;
+      c.ram.fill(0, pd, pt + 0x1000);
+      c.ram32[pd >>> 2] = pt | 7;
+      for (const p of [1, 2, 4, 5]) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
+      c.r[50] = pd; // CR3
+      c.r[48] |= 0x80000000; // CR0.PG
+      c.flushTlb(true);
+      load(c, 0x1fe0, hex(code));
+      c.ram.copyWithin(0x3000, 0x2000, 0x2010);
+      c.ram[0x3001] = 5;
+    }
+    const [a, b] = runs;
+    const state = (c: CPU) => [...c.r.subarray(0, 9), c.getEflags(), c.r[R_CR2], c.excVector, c.r[R_EIP]];
+    const go = () => {
+      for (const { c } of runs) {
+        c.r[R_EIP] = 0x1fe0;
+        c.r[EAX] = 0x1234567;
+      }
+      runToEnd(a.e, 100_000);
+      runToEnd(b.c, 100_000);
+      assert.deepEqual(state(a.c), state(b.c), change);
+    };
+    go();
+    assert.equal(a.c.excVector, 6, "ends at UD2");
+    // One self-looping block for L, entered once per LOOP_LIMIT iterations; without two-page blocks,
+    // L's page holds one block and the next page another, entered 5,000 times each.
+    assert.ok(a.e.stats.crossBlocks >= 1, `${a.e.stats.crossBlocks} blocks across two pages`);
+    assert.ok(a.e.stats.insnsCompiled > 25_000, `compiled ${a.e.stats.insnsCompiled}`);
+    assert.ok(a.e.stats.blocksCompiled <= 2, `${a.e.stats.blocksCompiled} blocks`);
+    for (const { c } of runs) {
+      if (change === "rewritten") {
+        c.r[EDI] = 0x2001;
+        c.wr8(0x2001, 7);
+        continue;
+      }
+      const pte = (0x101000 >>> 2) + 2;
+      c.ram32[pte] = change === "remapped" ? 0x3000 | 7 : 0;
+      c.invlpg(0x2000);
+    }
+    go();
+    assert.equal(a.c.excVector, change === "absent" ? 14 : 6, change);
+    if (change === "absent") assert.equal(a.c.r[R_EIP], 0x1fff, "the straddling ROL faults");
+  }
+});
+
+test("side traces: a loop whose usual path branches out and back to its start runs as one block", () => {
+  // mov ecx,3000; mov esi,0x2000; mov edi,2000; L: movzbl (%esi),%eax; inc %esi; and $0x20ff,%esi;
+  // cmp $0xe8,%al; jne far; n × add %eax,%ebx; far: `tail`; dec %ecx; jnz L; ud2. One byte in 16 is
+  // 0xe8 (as in the x86 BCJ filter of the kernel's XZ decompressor). n = 150 puts far out of reach of
+  // a forward skip (a side exit), n = 100 in reach but past the block's size (a skip never joined).
+  // Either way the jne's taken path is traced inside L's block back to L: the usual iteration stays
+  // in the block's wasm loop instead of costing two dispatches.
+  const program = (n: number, tail: string) => {
+    const t = hex(tail).length;
+    return `b9b80b0000 be00200000 bfd0070000 0fb606 46 81e6ff200000 3ce8 0f85${le32(2 * n)} ${"01c3".repeat(n)} ${tail} 49 0f85${le32(-(25 + 2 * n + t))} 0f0b`;
+  };
+  const init = (c: CPU) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = k % 16 === 5 ? 0xe8 : (k * 29) & 0xff;
+  };
+  for (const n of [150, 100]) {
+    // far: add %eax,%edx
+    const { a } = runBoth(program(n, "01c2"), init);
+    // 3,000 iterations, 188 through the long path; without the trace, at least 6,000 dispatches.
+    assert.ok(a.e.stats.dispatches < 1500, `n=${n}: ${a.e.stats.dispatches} dispatches`);
+    // A fault inside the trace: far: add %eax,%ebx; xor %edx,%edx; mov %ebx,%eax; div %edi (#DE
+    // once EDI reaches 0); dec %edi.
+    const code = program(n, "01c3 31d2 89d8 f7f7 4f");
+    const x = setup(code);
+    const y = setup(code);
+    init(x.c);
+    init(y.c);
+    assert.equal(runToEnd(x.e, 10_000), EXIT_EXCEPTION);
+    assert.equal(runToEnd(y.c, 10_000), EXIT_EXCEPTION);
+    assert.equal(x.c.excVector, 0, "#DE");
+    assert.equal(x.c.r[R_EIP], 0x1000 + 33 + 2 * n + 6, "at the DIV");
+    assert.deepEqual(snapshot(x.c), snapshot(y.c));
+    assert.ok(x.e.stats.dispatches < 1000, `n=${n}, #DE: ${x.e.stats.dispatches} dispatches`);
+  }
+});

@@ -16,6 +16,7 @@ import {
   R_EIP,
   R_EVENTS,
   R_INHIBIT_IRQ,
+  R_KQ_DISPATCHES,
   R_KQ_DONE,
   R_SEGBASE,
   SS,
@@ -38,6 +39,11 @@ interface Block {
   eip: number;
   /** Executions before compilation (negative once compiled or rejected, HEAT_PENDING while queued). */
   heat: number;
+  /** Physical page and key in this.blocks. */
+  page: number;
+  key: number;
+  /** A two-page block: the TLB entry its second page must have (see Translator.crossPrologue()); else -1. */
+  cross: number;
 }
 
 /** Counters shown by `info kqemu`. */
@@ -57,6 +63,8 @@ export class KqemuStats {
   exitsNotOk = 0;
   lookups = 0; // block-map lookups (jump-cache misses)
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
+  crossBlocks = 0; // blocks that go on into the next page
+  dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
@@ -111,6 +119,10 @@ export class KqemuEngine {
   /** Blocks by physical page, then by (page offset << 2 | CPL): small-integer keys hash fast. */
   private readonly blocks = new Map<number, Map<number, Block>>();
   private blockCount = 0;
+  /** Two-page blocks by the physical page they go on into (a write there drops them too). */
+  private readonly crossBlocks = new Map<number, Block[]>();
+  /** Blocks (page * 16384 + key) whose second page was found remapped: translated in one page. */
+  private readonly noCross = new Set<number>();
   /**
    * Direct-mapped cache by EIP of compiled blocks (QEMU's tb_jmp_cache in spirit), in guest memory
    * so that the wasm dispatcher chains from block to block without returning to JavaScript.
@@ -173,14 +185,20 @@ export class KqemuEngine {
       rdw32: (lin: number, eip: number) => (at(eip), rd(c.rdw32(lin))),
       // ROL/ROR: CF and OF set as the interpreter's rotate does.
       setcfof: (cf: number, of: number) => setCfOf(c, cf, of),
+      // The block must end after the instruction when it jumped, raised an event, or changed what
+      // code fetches see (code written, TLB flushed: MOV CR3, INVLPG).
       interp: (eip: number, next: number) => {
         at(eip);
         const before = this.invalidations;
+        const epoch = c.fetchEpoch;
         c.step();
         r[R_EVENTS] = c.events;
         this.stats.insnsHelped++;
-        return r[R_EIP] !== next || c.events !== 0 || this.invalidations !== before ? 1 : 0;
+        return r[R_EIP] !== next || c.events !== 0 || this.invalidations !== before || c.fetchEpoch !== epoch
+          ? 1
+          : 0;
       },
+      crossmiss: (eip: number) => this.crossMiss(eip),
     };
     c.atBranch = (eip) => this.atBranch(eip);
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
@@ -207,25 +225,66 @@ export class KqemuEngine {
 
   private invalidatePage(page: number): void {
     const inPage = this.blocks.get(page);
-    if (!inPage) return;
+    const crossing = this.crossBlocks.get(page);
+    if (inPage === undefined && crossing === undefined) return;
     this.invalidations++;
     this.stats.invalidatedPages++;
-    this.stats.invalidatedBlocks += inPage.size;
-    // Jump-cache entries may still point at these blocks: make them fail validation.
-    // A block not compiled has slot -1, the value of an interpreter-only entry (JC_SLOT_INTERP).
-    for (const b of inPage.values()) {
-      const j = this.jcIndex(b.eip);
-      if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === b.slot)
-        this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
-      if (b.slot >= 0) {
-        this.table.set(b.slot, null);
-        this.freeSlots.push(b.slot);
-        b.slot = -1;
-      }
-      b.eip = -1;
+    if (crossing !== undefined) {
+      this.crossBlocks.delete(page);
+      for (const b of crossing) if (b.eip !== -1 && b.cross >>> 12 === page) this.dropBlock(b);
     }
+    if (inPage === undefined) return;
+    this.stats.invalidatedBlocks += inPage.size;
+    for (const b of inPage.values()) this.forgetBlock(b);
     this.blockCount -= inPage.size;
     this.blocks.delete(page);
+  }
+
+  /** Drop one block: out of the jump cache and the table, and out of its page's map. */
+  private dropBlock(b: Block): void {
+    this.stats.invalidatedBlocks++;
+    const inPage = this.blocks.get(b.page);
+    if (inPage?.get(b.key) === b) {
+      inPage.delete(b.key);
+      this.blockCount--;
+    }
+    this.forgetBlock(b);
+  }
+
+  private forgetBlock(b: Block): void {
+    // Jump-cache entries may still point at the block: make them fail validation.
+    // A block not compiled has slot -1, the value of an interpreter-only entry (JC_SLOT_INTERP).
+    if (b.eip === -1) return;
+    const j = this.jcIndex(b.eip);
+    if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === b.slot)
+      this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
+    if (b.slot >= 0) {
+      this.table.set(b.slot, null);
+      this.freeSlots.push(b.slot);
+      b.slot = -1;
+    }
+    b.eip = -1;
+  }
+
+  /**
+   * A two-page block was entered with its second page's TLB entry not as translated: fill the entry
+   * (a fault is not raised here: the block may never fetch there) and let it run if it maps the same
+   * page with the same rights; else drop it, to be translated again within its first page.
+   */
+  private crossMiss(eip: number): number {
+    const c = this.c;
+    const cpl = c.r[R_CPL];
+    const page = (c.tlb[eip >>> 12] & ~0xfff) >>> 12; // checked by the dispatcher
+    const key = ((eip & 0xfff) << 2) | cpl;
+    const b = this.blocks.get(page)?.get(key);
+    if (b === undefined || b.eip !== eip || b.cross === -1) return 1; // not reached: the prologue is b's
+    const lin2 = ((eip >>> 12) + 1) << 12;
+    let e = c.tlb[lin2 >>> 12];
+    if ((e & ~0xfff) !== (b.cross & ~0xfff)) e = c.tlbProbe(lin2, cpl === 3);
+    if ((e & (~0xfff | c.rNeed | TLB_IO)) === b.cross) return 1;
+    this.noCross.add(page * 16384 + key);
+    this.dropBlock(b);
+    return 0;
   }
 
   flush(): void {
@@ -234,6 +293,8 @@ export class KqemuEngine {
     this.nextSlot = 0;
     for (const b of this.pending) b.eip = -1;
     this.blocks.clear();
+    this.crossBlocks.clear();
+    this.noCross.clear();
     this.blockCount = 0;
     this.stats.flushes++;
   }
@@ -300,6 +361,8 @@ export class KqemuEngine {
         r[R_KQ_DONE] = 0;
         n += k;
         stats.insnsCompiled += k;
+        stats.dispatches += r[R_KQ_DISPATCHES];
+        r[R_KQ_DISPATCHES] = 0;
         // CPU.step() already counted the instructions it ran for the blocks.
         c.icount += k - (stats.insnsHelped - helped);
         if (faulted) {
@@ -375,7 +438,7 @@ export class KqemuEngine {
     let b = inPage.get(key);
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
-      b = { slot: -1, eip, heat: 0 };
+      b = { slot: -1, eip, heat: 0, page, key, cross: -1 };
       inPage.set(key, b);
       this.blockCount++;
     }
@@ -465,6 +528,7 @@ export class KqemuEngine {
     const ENT = f.local();
     const E = f.local();
     const SLOT = f.local();
+    const D = f.local();
     const JC = KQ_JC_BYTE_OFFSET;
     f.block();
     f.loop();
@@ -529,12 +593,16 @@ export class KqemuEngine {
     f.const(0)
       .get(N)
       .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
+    f.get(D).const(1).op(W.OP_I32_ADD).set(D);
     f.get(N).get(SLOT);
     f.op(W.OP_CALL_INDIRECT).op(0).op(0);
     f.op(W.OP_I32_ADD).set(N);
     f.br(0);
     f.op(W.OP_END);
     f.op(W.OP_END);
+    f.const(0)
+      .get(D)
+      .mem(W.OP_I32_STORE, R_KQ_DISPATCHES * 4, 2);
     f.get(N);
     const bytes = buildModule([], [f], this.c.mem.memory.buffer.byteLength / 65536, true, ["kqemu_dispatch"]);
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
@@ -553,15 +621,47 @@ export class KqemuEngine {
     return -1;
   }
 
+  /**
+   * The TLB entry (physical page | rights) of the page after `lin`'s, which a block starting at
+   * `lin` may go on into; -1 when it may not (not mapped for this CPL, I/O, the block was dropped
+   * before for a remapping, or 2 GiB or 4 GiB ends there).
+   */
+  private crossTlbFor(b: Block, lin: number): number {
+    const c = this.c;
+    // Not across 2 GiB (the translator compares EIPs as int32) or the end of the address space.
+    if ((lin >>> 12) % 0x80000 === 0x7ffff || this.noCross.has(b.page * 16384 + b.key)) return -1;
+    const lin2 = ((lin >>> 12) + 1) << 12;
+    const need = c.rNeed;
+    let e = c.tlb[lin2 >>> 12];
+    if ((e & (need | TLB_IO)) !== need) {
+      e = c.tlbProbe(lin2, c.r[R_CPL] === 3);
+      if ((e & (need | TLB_IO)) !== need) return -1;
+    }
+    return (e & ~0xfff) | need;
+  }
+
   /** Translate a hot block; its wasm is compiled with the next batch. */
   private compile(b: Block, lin: number, eip: number): void {
     const t0 = performance.now();
-    const tb = this.translator.translate(lin, eip);
+    const cross = this.crossTlbFor(b, lin);
+    const tb = this.translator.translate(lin, eip, cross);
     this.stats.compileMs += performance.now() - t0;
     if (tb === null) {
       b.heat = -1;
       this.stats.rejected++;
       return;
+    }
+    if (tb.crossed) {
+      // Writes to the second page drop the block too.
+      b.cross = cross;
+      const page2 = cross >>> 12;
+      let list = this.crossBlocks.get(page2);
+      if (list === undefined) this.crossBlocks.set(page2, (list = []));
+      else if (list.length >= 64) list = list.filter((x) => x.eip !== -1 && x.cross >>> 12 === page2);
+      list.push(b);
+      this.crossBlocks.set(page2, list);
+      if (page2 < this.c.codePage.length) this.c.markCodePage(page2);
+      this.stats.crossBlocks++;
     }
     this.stats.memoAccesses += tb.memoAccesses;
     b.heat = HEAT_PENDING;
@@ -569,11 +669,15 @@ export class KqemuEngine {
     this.pending.push(b);
     this.pendingFuncs.push(tb.func);
     // A block cut by its instruction limit falls through to the next one whenever it completes:
-    // that one is as hot, so it is translated now (in the same page: its TLB entry is the one this
-    // block was fetched through) instead of being interpreted until it gets hot on its own. Long
+    // that one is as hot, so it is translated now (in the same page or the next one the block ran
+    // into: its TLB entry is the one this block was fetched through) instead of being interpreted until it gets hot on its own. Long
     // straight-line code (the kernel's unrolled blake2s: ~1,400 instructions without a branch)
     // compiles in one go.
-    if (tb.fallEip >= 0 && ((tb.fallEip ^ eip) & ~0xfff) === 0 && this.chainDepth < MAX_CHAIN) {
+    if (
+      tb.fallEip !== -1 &&
+      (((tb.fallEip ^ eip) & ~0xfff) === 0 || (tb.crossed && tb.fallEip >>> 12 === (eip >>> 12) + 1)) &&
+      this.chainDepth < MAX_CHAIN
+    ) {
       this.chainDepth++;
       this.lookup(tb.fallEip, true);
       this.chainDepth--;
@@ -634,11 +738,11 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.crossBlocks} blocks across two pages`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
-      `exits: ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
+      `exits: ${s.dispatches} dispatches, ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
       `most frequent untranslated: ${[...this.untranslated]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)

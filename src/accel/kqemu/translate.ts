@@ -53,6 +53,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "rdw32", params: 2, results: 1 },
   { name: "interp", params: 2, results: 1 },
   { name: "setcfof", params: 2, results: 0 },
+  { name: "crossmiss", params: 1, results: 1 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -60,6 +61,7 @@ const IMP_COND = 6;
 const IMP_RDW = [0, 7, 8, 0, 9]; // read with write intent (read-modify-write destinations)
 const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
+const IMP_CROSSMISS = 12;
 
 const MAX_BLOCK_INSNS = 64;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
@@ -91,6 +93,14 @@ interface FwdBranch extends PathState {
 }
 const FWD_SKIP = 0;
 const FWD_ELSE = 1;
+/**
+ * Side traces: a conditional branch leaving the block whose target leads back to the block's start
+ * within TRACE_MAX straight-line instructions is followed there inside the branch (a loop whose
+ * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop).
+ * At most TRACE_BUDGET instructions of traces per block.
+ */
+const TRACE_MAX = 8;
+const TRACE_BUDGET = 16;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
 
@@ -150,13 +160,15 @@ export interface TranslatedBlock {
   /**
    * Where the block goes on when it stopped at its instruction limit in straight-line code, with no
    * loop in it (the next instruction, run after this block's last one whenever that path runs);
-   * -1 when it ended otherwise.
+   * -1 when it ended otherwise (EIPs are int32: kernel addresses are negative).
    */
   fallEip: number;
   /** Guest instructions in the block. */
   count: number;
   /** Bytes of guest code covered (from the start address). */
   length: number;
+  /** Whether the block runs (or looked ahead at) code in the page after its start page. */
+  crossed: boolean;
   func: FuncBuilder;
 }
 
@@ -164,6 +176,12 @@ export class Translator {
   private readonly scratch = new Insn();
   /** For looking at the instructions after the current one (flag liveness). */
   private readonly peek = new Insn();
+  /** The instruction of a side trace being emitted (scratch holds the branch that leads there). */
+  private readonly traceIns = new Insn();
+  /** A side trace is being emitted: no forward skips or followed jumps, one more wasm level. */
+  private inTrace = false;
+  private traceDepth = 0;
+  private traceLeft = 0;
   /** Linear address of the instruction being emitted, and how many more the block may take. */
   private curLin = 0;
   private room = 0;
@@ -202,6 +220,16 @@ export class Translator {
   /** EIP of the first byte of the block's page, and where a followed JMP/CALL goes (EMIT_FOLLOW). */
   private pageLo = 0;
   private follow = 0;
+  /**
+   * Two-page blocks: the block may go on into the next linear page (a loop whose body straddles a
+   * page boundary becomes one self-looping block). `crossTlb` is the TLB entry that page had at
+   * translation (physical page | rights), which a prologue checks at every entry; -1: one page.
+   * `winSize` is the bytes the block may cover from `pageLo`; `crossed` is set once it used page 2.
+   */
+  private crossTlb = -1;
+  private winSize = 0x1000;
+  private pageLin = 0;
+  private crossed = false;
   /** The instruction being emitted: its EIP and the next one's. */
   private curEip = 0;
   private curNext = 0;
@@ -244,7 +272,8 @@ export class Translator {
    * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
    * instruction cannot be translated (the interpreter runs it).
    */
-  translate(lin: number, eip: number): TranslatedBlock | null {
+  translate(lin: number, eip: number, crossTlb = -1): TranslatedBlock | null {
+    this.crossTlb = crossTlb;
     const tb = this.translateOnce(lin, eip, false);
     if (tb === null || !this.looped) return tb;
     // A block that loops to its start is translated again with its flags carried in locals around
@@ -304,7 +333,12 @@ export class Translator {
     f.loop();
     this.rNeed = c.rNeed;
     this.wNeed = c.wNeed;
-    const pageEnd = (lin & ~0xfff) + 0x1000;
+    this.pageLin = lin & ~0xfff;
+    this.winSize = this.crossTlb !== -1 ? 0x2000 : 0x1000;
+    this.crossed = false;
+    this.traceLeft = TRACE_BUDGET;
+    const pageEnd = this.pageLin + 0x1000;
+    const winEnd = this.pageLin + this.winSize;
     this.pageLo = eip - (lin & 0xfff);
     let cur = lin;
     let curEip = eip;
@@ -326,14 +360,15 @@ export class Translator {
       }
       // Near the page's end an instruction may straddle into the next page: left to the
       // interpreter, unless the interpreter already ran it there and found it whole.
-      if ((cur & 0xfff) > 0xff0 && cur + 15 > pageEnd && !c.decodedInPage(cur)) break;
+      if ((cur & 0xfff) > 0xff0 && cur + 15 > winEnd && !c.decodedInPage(cur)) break;
       let ins: Insn;
       try {
         ins = decode(c, this.scratch, cur, c.codeMode);
       } catch {
         break; // fetch fault: the interpreter will raise it precisely
       }
-      if (cur + ins.len > pageEnd) break;
+      if (cur + ins.len > winEnd) break;
+      if (cur + ins.len > pageEnd) this.crossed = true;
       const nextEip = (curEip + ins.len) | 0;
       this.curLin = cur;
       this.room = MAX_BLOCK_INSNS - emitted;
@@ -395,9 +430,38 @@ export class Translator {
     if (!ended) this.exit(here);
     f.op(W.OP_END);
     f.op(W.OP_UNREACHABLE);
+    if (this.crossed) this.crossPrologue(eip);
     // Only straight-line code cut by the limit: where a loop was unrolled, the cut falls anywhere in it.
     const fallEip = !ended && emitted >= MAX_BLOCK_INSNS && !backward && !this.looped ? here : -1;
-    return { count: emitted, length: cur - lin, func: f, memoAccesses: this.memoAccesses, fallEip };
+    return {
+      count: emitted,
+      length: cur - lin,
+      crossed: this.crossed,
+      func: f,
+      memoAccesses: this.memoAccesses,
+      fallEip,
+    };
+  }
+
+  /**
+   * A block that runs code of the next page checks first that its TLB entry still maps the physical
+   * page it was translated from, with the rights it had (the dispatcher checked the first page's).
+   * If not, the engine's crossmiss() fills the entry (without raising a fault: the fetch there may
+   * never happen) and says whether the block may run; else the block returns at once, having run
+   * nothing, and the engine has dropped it. Inserted before the body, run once per call.
+   */
+  private crossPrologue(eip: number): void {
+    const p = new FuncBuilder(0);
+    const lin2 = this.pageLin + 0x1000;
+    p.const(0).mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET + (lin2 >>> 12) * 4, 2);
+    p.const(~0xfff | this.rNeed | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(this.crossTlb)
+      .op(W.OP_I32_NE)
+      .if_();
+    p.const(eip).call(IMP_CROSSMISS).op(W.OP_I32_EQZ).if_().const(0).op(W.OP_RETURN).op(W.OP_END);
+    p.op(W.OP_END);
+    this.f.code.insert(0, p.code);
   }
 
   // ---------------------------------------------------------------- emit helpers
@@ -1456,7 +1520,8 @@ export class Translator {
       this.count++;
       this.cond(op & 0xf);
       f.if_();
-      this.jumpTo(target, 1);
+      if (!this.inTrace && this.traceLeft > 0 && this.traceLoops(target)) this.sideTrace(target);
+      else this.jumpTo(target, 1 + this.traceDepth);
       f.op(W.OP_END);
       this.count--;
       return EMIT_OK;
@@ -1489,7 +1554,7 @@ export class Translator {
         const target = (next + i.imm) | 0;
         if (this.canFollow(target)) return EMIT_FOLLOW;
         this.count++;
-        this.jumpTo(target, 0);
+        this.jumpTo(target, this.traceDepth);
         this.count--;
         return EMIT_END;
       }
@@ -1569,7 +1634,14 @@ export class Translator {
    */
   private canFollow(target: number): boolean {
     const o = (target - this.pageLo) | 0;
-    if (o < 0 || o > 0xff0 || target === this.startEip || this.count >= MAX_BLOCK_INSNS - 8) return false;
+    if (
+      this.inTrace ||
+      o < 0 ||
+      o > this.winSize - 0x10 ||
+      target === this.startEip ||
+      this.count >= MAX_BLOCK_INSNS - 8
+    )
+      return false;
     this.follow = target;
     return true;
   }
@@ -1581,12 +1653,98 @@ export class Translator {
   private canBranchForward(target: number, next: number): boolean {
     const o = (target - this.pageLo) | 0;
     return (
+      !this.inTrace &&
       target > next &&
       target - next <= FWD_MAX_BYTES &&
-      o <= 0xff0 &&
+      o <= this.winSize - 0x10 &&
       this.fwd.length < FWD_MAX_OPEN &&
       this.count < MAX_BLOCK_INSNS - 8
     );
+  }
+
+  /**
+   * Whether the straight line of code at `target` (in the block's window) reaches a backward branch
+   * to the block's start (a loop's latch) within TRACE_MAX instructions, passing only conditional
+   * branches.
+   */
+  private traceLoops(target: number): boolean {
+    if (target === this.startEip) return false;
+    const i = this.peek;
+    let lin = this.pageLin + ((target - this.pageLo) | 0);
+    let eip = target;
+    for (let n = 0; n < TRACE_MAX; n++) {
+      if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
+      try {
+        decode(this.c, i, lin, this.c.codeMode);
+      } catch {
+        return false;
+      }
+      const next = (eip + i.len) | 0;
+      // A loop's latch: a branch backward to the start.
+      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
+      if (i.op === 0xe9 || i.op === 0xeb) return false;
+      lin += i.len;
+      eip = next;
+    }
+    return false;
+  }
+
+  /** Whether `i` (ending at `next`) is a direct JMP or Jcc to `target`. */
+  private branchesTo(i: Insn, next: number, target: number): boolean {
+    const op = i.op;
+    const direct = (op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f) || op === 0xe9 || op === 0xeb;
+    return direct && ((next + i.imm) | 0) === target;
+  }
+
+  /**
+   * Emit, inside a conditional branch's taken path, the straight line of code at `target` until it
+   * branches back to the block's start or TRACE_MAX instructions (then it exits). The path never
+   * comes back: the translator's state after it is the branch's not-taken one. Flags are always
+   * written in it (room 0: a trace may end at any instruction).
+   */
+  private sideTrace(target: number): void {
+    const saved = this.saveState();
+    const count0 = this.count;
+    const { curLin, room, curEip, curNext } = this;
+    this.inTrace = true;
+    this.traceDepth = 1;
+    const i = this.traceIns;
+    let lin = this.pageLin + ((target - this.pageLo) | 0);
+    let eip = target;
+    let open = true;
+    for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
+      if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
+      try {
+        decode(this.c, i, lin, this.c.codeMode);
+      } catch {
+        break;
+      }
+      if (lin + i.len > this.pageLin + 0x1000) this.crossed = true;
+      const next = (eip + i.len) | 0;
+      this.curLin = lin;
+      this.room = 0;
+      const r = this.emit(i, eip, next);
+      if (r === EMIT_NO) break;
+      this.count++;
+      this.traceLeft--;
+      lin += i.len;
+      eip = next;
+      // Ended in an exit, or branched back to the start: the trace's work is done.
+      if (r !== EMIT_OK) {
+        open = false;
+        break;
+      }
+      if (this.branchesTo(i, next, this.startEip)) break;
+    }
+    if (open) this.exit(eip);
+    this.restoreState(saved);
+    this.count = count0;
+    this.curLin = curLin;
+    this.room = room;
+    this.curEip = curEip;
+    this.curNext = curNext;
+    this.inTrace = false;
+    this.traceDepth = 0;
   }
 
   /**
@@ -1753,7 +1911,10 @@ export class Translator {
     const fallCount = this.count;
     this.restoreState(b);
     this.count = b.count0;
-    this.exitPending(b.target);
+    // The taken path leaves the block (its target was not reached), unless a side trace takes it
+    // back to the block's start (one wasm level in: the skip's outer block).
+    if (this.traceLeft > 0 && this.traceLoops(b.target)) this.sideTrace(b.target);
+    else this.exitPending(b.target);
     f.op(W.OP_END);
     this.restoreState(fall);
     this.count = fallCount;
@@ -1992,6 +2153,11 @@ export class Translator {
     const i = this.peek;
     for (let k = 0; k < 4; k++) {
       if ((lin & 0xfff) > 0xff0) return false; // the next instruction may leave the page
+      // Code past the block's window may run in another mapping: only the window's pages are
+      // checked at run time (crossPrologue()).
+      const o = (lin - this.pageLin) >>> 0;
+      if (o >= this.winSize) return false;
+      if (o >= 0x1000) this.crossed = true;
       try {
         decode(this.c, i, lin, this.c.codeMode);
       } catch {

@@ -108,6 +108,14 @@ export class ByteBuf {
     this.len = need;
   }
 
+  /** Insert `o`'s bytes at offset `at`. */
+  insert(at: number, o: ByteBuf): void {
+    const tail = this.bytes.slice(at, this.len);
+    this.len = at;
+    this.append(o);
+    for (let k = 0; k < tail.length; k++) this.byte(tail[k]);
+  }
+
   view(): Uint8Array {
     return this.bytes.subarray(0, this.len);
   }
