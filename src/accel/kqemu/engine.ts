@@ -473,22 +473,22 @@ export class KqemuEngine {
    * table first, and only targets that got hot there go through lookup(), with its maps.
    */
   private atBranch(eip: number): boolean {
-    // Compiled code may not run here (the kernel in normal mode, after an INT from cold user code):
-    // go on interpreting; in normal mode the return to CPL 3 ends the stretch (yieldAtUser).
-    if (!this.isOk()) return false;
-    if (this.jcHit(eip)) return true;
+    // The kernel in normal mode (after an INT from cold user code): go on interpreting; the return
+    // to CPL 3 ends the stretch (yieldAtUser).
+    if (this.mode === "user" && this.c.r[R_CPL] !== 3) return false;
+    // A compiled block: stop (run() checks isOk() before dispatching, so the full test of the
+    // state waits for the rare stop, instead of running at every branch of cold code).
+    const slot = this.jcSlot(eip);
+    if (slot >= 0) return true;
+    if (slot === JC_SLOT_INTERP) return false;
     const h = (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
     const heat = this.coldHeat[h] + 1;
     if (heat < this.threshold) {
       this.coldHeat[h] = heat;
       return false;
     }
-    return this.lookup(eip, true) !== null;
-  }
-
-  /** Whether the jump cache holds a compiled block for `eip` valid now (the dispatcher's test). */
-  private jcHit(eip: number): boolean {
-    return this.jcSlot(eip) >= 0;
+    // Only translate in a state compiled code may run in (the decode mode, flat segments...).
+    return this.isOk() && this.lookup(eip, true) !== null;
   }
 
   /** The slot (or JC_SLOT_INTERP) of the jump-cache entry valid now for `eip`; -2 when none is. */
