@@ -412,3 +412,21 @@ test("INVLPG and refill of a global page do not grow the TLB's page list; CR3 re
   assert.equal(c.r[EAX], 0x5a5a);
   assert.ok(listed() <= before + 2, `TLB list grew from ${before} to ${listed()}`);
 });
+
+test("tlbProbe: a translation without a fault (the accelerator looking at a page it may run), CR2 and the pending exception kept", () => {
+  const c = paged();
+  setPte(c, 0x320000, 0x330000 | P | RW); // supervisor only
+  setPte(c, 0x321000, 0); // not present
+  c.r[R_CR2] = 0x1234;
+  c.excVector = 13;
+  c.excError = 0x55;
+  const e = c.tlbProbe(0x320abc, false);
+  assert.equal(e & ~0xfff, 0x330000, "maps like a walk");
+  assert.equal(c.tlbProbe(0x320abc, true), 0, "a user probe of a supervisor page fails");
+  assert.equal(c.tlbProbe(0x321000, false), 0, "not present");
+  assert.deepEqual([c.r[R_CR2], c.excVector, c.excError], [0x1234, 13, 0x55], "nothing raised");
+  // The real access still faults, with its own CR2.
+  assert.throws(() => c.tlbLookup(0x321004, false, false));
+  assert.equal(c.r[R_CR2], 0x321004);
+  assert.equal(c.excVector, EXC_PF);
+});
