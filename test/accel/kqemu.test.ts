@@ -830,3 +830,25 @@ test("side traces: a loop whose usual path branches out and back to its start ru
     assert.ok(x.e.stats.dispatches < 1000, `n=${n}, #DE: ${x.e.stats.dispatches} dispatches`);
   }
 });
+
+test("self-modifying code through PUSH, STOS, CALL and read-modify-writes: the instruction completes before the block ends", () => {
+  // Each program writes into the page holding its own code (0x1800), which takes the slow path
+  // and drops the page's blocks; the block must still finish the instruction (ESP, EDI, flags,
+  // the exchanged register) before it ends.
+  const programs = [
+    // mov esp,0x1800; mov eax,0x11223344; push eax; push eax; mov ebx,esp; ud2
+    "bc00180000 b844332211 50 50 89e3 0f0b",
+    // mov edi,0x1800; mov eax,0x55667788; cld; stosd; stosd; mov ebx,edi; ud2
+    "bf00180000 b888776655 fc ab ab 89fb 0f0b",
+    // mov esp,0x1800; call next; pop ebx; ud2
+    "bc00180000 e800000000 5b 0f0b",
+    // mov esi,0x1800; mov eax,5; mov dword [esi],-1; add [esi],eax; setc cl; xchg [esi],eax; ud2
+    "be00180000 b805000000 c706ffffffff 0106 0f92c1 8706 0f0b",
+  ];
+  for (const code of programs) {
+    const { a, b } = runBoth(code, () => {});
+    assert.deepEqual([...a.c.ram.subarray(0x17f0, 0x1810)], [...b.c.ram.subarray(0x17f0, 0x1810)], code);
+    assert.equal(a.c.icount, b.c.icount, `${code}: instructions counted`);
+    assert.ok(a.e.stats.invalidatedPages > 0, `${code}: code was modified`);
+  }
+});

@@ -221,6 +221,14 @@ export class Translator {
   private pageLo = 0;
   private follow = 0;
   /**
+   * Self-modifying code: a slow-path write that modified translated code sets SMC; the block then
+   * ends after the instruction, once its register updates (PUSH's ESP, STOS's EDI...) and flags are
+   * done: ending at the write would count the instruction without them. `smcPending`: the
+   * instruction being emitted has such a write.
+   */
+  private SMC = 0;
+  private smcPending = false;
+  /**
    * Two-page blocks: the block may go on into the next linear page (a loop whose body straddles a
    * page boundary becomes one self-looping block). `crossTlb` is the TLB entry that page had at
    * translation (physical page | rights), which a prologue checks at every entry; -1: one page.
@@ -298,6 +306,8 @@ export class Translator {
     this.T = f.local();
     this.BASE = f.local();
     this.ITER = f.local();
+    this.SMC = f.local();
+    this.smcPending = false;
     this.regL.length = 0;
     for (let r = 0; r < 8; r++) this.regL.push(f.local());
     this.regState.fill(REG_NONE);
@@ -372,7 +382,9 @@ export class Translator {
       const nextEip = (curEip + ins.len) | 0;
       this.curLin = cur;
       this.room = MAX_BLOCK_INSNS - emitted;
+      this.smcPending = false;
       let r = this.emit(ins, curEip, nextEip);
+      if (this.smcPending && r !== EMIT_END) this.smcCheck(r === EMIT_FOLLOW ? this.follow : nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
         // Instructions that change what the block was translated for end it (the dispatcher runs
@@ -838,8 +850,11 @@ export class Translator {
     this.f.const(0).set(this.memoLim[k]);
   }
 
-  /** Write local VAL to [LIN]; a slow write that touched code exits the block after this instruction. */
-  private write(size: number, eip: number, nextEip: number): void {
+  /**
+   * Write local VAL to [LIN]; a slow write that touched code ends the block after this instruction
+   * (smcCheck(): the instruction's `_next` is where; the walker emits it).
+   */
+  private write(size: number, eip: number, _next: number): void {
     const f = this.f;
     const store = size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8;
     const k = this.memoKey;
@@ -866,16 +881,22 @@ export class Translator {
     if (keep) this.memoVoid(k);
     this.spill();
     this.syncFlags();
+    // Non-zero when code was modified: the block ends after this instruction (see smcCheck()).
     f.get(this.LIN).get(this.VAL).const(eip).call(IMP_WR[size]);
-    f.if_();
-    // Code was modified: stop here so the rest of the block is re-translated (this instruction counts).
-    this.count++;
-    this.exitPending(nextEip);
-    this.count--;
-    f.op(W.OP_END);
+    f.get(this.SMC).op(W.OP_I32_OR).set(this.SMC);
+    this.smcPending = true;
     f.op(W.OP_END);
     if (hit) f.op(W.OP_END);
     if (keep && this.condDepth === 0) this.memo[k] = MEMO_WRITE;
+  }
+
+  /** After an instruction with a slow-path write: end the block at `next` if it modified code. */
+  private smcCheck(next: number): void {
+    this.f.get(this.SMC).if_();
+    this.count++;
+    this.exitPending(next);
+    this.count--;
+    this.f.op(W.OP_END);
   }
 
   /** Like exit(), used inside nested control flow (the count includes the current instruction). */
@@ -1723,7 +1744,9 @@ export class Translator {
       const next = (eip + i.len) | 0;
       this.curLin = lin;
       this.room = 0;
+      this.smcPending = false;
       const r = this.emit(i, eip, next);
+      if (this.smcPending && r === EMIT_OK) this.smcCheck(next);
       if (r === EMIT_NO) break;
       this.count++;
       this.traceLeft--;
