@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from "../../src/cpu/cpu.ts";
 import {
+  CR0_PG,
   EAX,
   EBP,
   EBX,
@@ -15,7 +16,9 @@ import {
   ESP,
   FS,
   GS,
+  R_CR0,
   R_CR2,
+  R_CR3,
   R_EIP,
   R_SYSENTER_CS,
   R_SYSENTER_EIP,
@@ -62,6 +65,21 @@ function runBoth(code: string, init: (c: CPU) => void): { a: { c: CPU; e: KqemuE
   return { a, b };
 }
 
+/**
+ * Paging on, with the directory at 0x100000 and one table at 0x101000 for directory entry `pde`:
+ * its 1024 entries are `pte(k)` (0: not present). CR3 and CR0.PG set, the TLB flushed.
+ */
+function enablePaging(c: CPU, pte: (k: number) => number, pde = 0): void {
+  const pd = 0x100000;
+  const pt = 0x101000;
+  c.ram.fill(0, pd, pt + 0x1000);
+  c.ram32[(pd >>> 2) + pde] = pt | 7;
+  for (let k = 0; k < 1024; k++) c.ram32[(pt >>> 2) + k] = pte(k);
+  c.r[R_CR3] = pd;
+  c.r[R_CR0] |= CR0_PG;
+  c.flushTlb(true);
+}
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -103,14 +121,7 @@ test("a fault at every position of a block leaves exact EIP, registers and CR2",
   // Page tables: identity-map 4 MiB, page 0x300000 supervisor-only.
   for (let k = 0; k < 5; k++) {
     const { c, e } = setup("", 3);
-    const pd = 0x100000;
-    const pt = 0x101000;
-    c.ram.fill(0, pd, pt + 0x1000);
-    c.ram32[pd >>> 2] = pt | 7;
-    for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | (p === 0x300 ? 3 : 7);
-    c.r[50] = pd; // CR3
-    c.r[48] |= 0x80000000; // CR0.PG
-    c.flushTlb(true);
+    enablePaging(c, (p) => (p << 12) | (p === 0x300 ? 3 : 7));
     // inc ebx; mov eax,[esi]; inc ebx; mov [edx],eax; inc ebx; add [edi],ecx; inc ebx; push eax; inc ebx; ud2
     load(c, 0x1000, hex("43 8b06 43 8902 43 010f 43 50 43 0f0b"));
     c.r[R_EIP] = 0x1000;
@@ -297,16 +308,7 @@ test("an instruction straddling a page boundary: same results as the interpreter
   // the next page —; dec ecx; jnz L; ud2. Paging identity-maps the first 4 MiB. The block at L is
   // compiled up to where an instruction could reach into the next page; the rest is interpreted.
   const code = `b964000000 01c8 ${"90".repeat(23)} 0501000000 49 75df 0f0b`;
-  const page = (c: CPU) => {
-    const pd = 0x100000;
-    const pt = 0x101000;
-    c.ram.fill(0, pd, pt + 0x1000);
-    c.ram32[pd >>> 2] = pt | 7;
-    for (let p = 0; p < 1024; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
-    c.r[50] = pd; // CR3
-    c.r[48] |= 0x80000000; // CR0.PG
-    c.flushTlb(true);
-  };
+  const page = (c: CPU) => enablePaging(c, (p) => (p << 12) | 7);
   const a = setup("");
   const b = setup("");
   for (const x of [a, b]) {
@@ -615,16 +617,9 @@ test("page memos: accesses through one base register skip the TLB only inside th
         for (let esi = 0x2fe2; esi <= 0x3002; esi += 4) {
           const runs = [setup(""), setup("")];
           for (const { c } of runs) {
-            const pd = 0x100000;
-            const pt = 0x101000;
-            c.ram.fill(0, pd, pt + 0x1000);
-            c.ram32[pd >>> 2] = pt | 7;
-            for (const p of [1, 2, 4, 5]) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
-            c.ram32[(pt >>> 2) + 3] = map === "absent" ? 0 : map === "read-only" ? 0x3000 | 5 : 0x5000 | 7;
+            const page3 = map === "absent" ? 0 : map === "read-only" ? 0x3000 | 5 : 0x5000 | 7;
+            enablePaging(c, (p) => (p === 3 ? page3 : [1, 2, 4, 5].includes(p) ? (p << 12) | 7 : 0));
             for (let a = 0x2000; a < 0x6000; a++) c.ram[a] = (a * 7 + (a >> 8)) & 0xff;
-            c.r[50] = pd; // CR3
-            c.r[48] |= 0x80000000; // CR0.PG
-            c.flushTlb(true);
             load(c, 0x1000, hex(code));
             c.r[R_EIP] = 0x1000;
             c.r[ESI] = esi;
@@ -671,16 +666,8 @@ test("straight-line code: a block cut by its size compiles its successors with i
       load(x.c, at, hex(code));
       x.c.r[R_EIP] = at;
       if (!high) continue;
-      const c = x.c;
-      const pd = 0x100000;
-      const pt = 0x101000;
-      c.ram.fill(0, pd, pt + 0x1000);
-      c.ram32[(pd >>> 2) + 0x200] = pt | 7;
-      for (let p = 0; p < 4; p++) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
-      c.r[50] = pd; // CR3
-      c.r[48] |= 0x80000000; // CR0.PG
-      c.flushTlb(true);
-      c.r[R_EIP] = 0x80000000 + at;
+      enablePaging(x.c, (p) => (p < 4 ? (p << 12) | 7 : 0), 0x200);
+      x.c.r[R_EIP] = 0x80000000 + at;
     }
     a.e.threshold = 32;
     runToEnd(a.e, 100_000);
@@ -750,14 +737,7 @@ test("two-page blocks: a loop across a page boundary runs as one block; a remapp
   for (const change of ["remapped", "absent", "rewritten"]) {
     const runs = [setup(""), setup("")];
     for (const { c } of runs) {
-      const pd = 0x100000;
-      const pt = 0x101000;
-      c.ram.fill(0, pd, pt + 0x1000);
-      c.ram32[pd >>> 2] = pt | 7;
-      for (const p of [1, 2, 4, 5]) c.ram32[(pt >>> 2) + p] = (p << 12) | 7;
-      c.r[50] = pd; // CR3
-      c.r[48] |= 0x80000000; // CR0.PG
-      c.flushTlb(true);
+      enablePaging(c, (p) => ([1, 2, 4, 5].includes(p) ? (p << 12) | 7 : 0));
       load(c, 0x1fe0, hex(code));
       c.ram.copyWithin(0x3000, 0x2000, 0x2010);
       c.ram[0x3001] = 5;

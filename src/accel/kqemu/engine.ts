@@ -67,6 +67,11 @@ export class KqemuStats {
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
 
+/** Key of a block in noCross (page offset and CPL fit in 14 bits). */
+function crossId(b: Block): number {
+  return b.page * 16384 + b.key;
+}
+
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
 const HEAT_PENDING = -2;
 /** Most blocks compiled in one wasm module. */
@@ -273,16 +278,12 @@ export class KqemuEngine {
    */
   private crossMiss(eip: number): number {
     const c = this.c;
-    const cpl = c.r[R_CPL];
     const page = (c.tlb[eip >>> 12] & ~0xfff) >>> 12; // checked by the dispatcher
-    const key = ((eip & 0xfff) << 2) | cpl;
+    const key = ((eip & 0xfff) << 2) | c.r[R_CPL];
     const b = this.blocks.get(page)?.get(key);
     if (b === undefined || b.eip !== eip || b.cross === -1) return 1; // not reached: the prologue is b's
-    const lin2 = ((eip >>> 12) + 1) << 12;
-    let e = c.tlb[lin2 >>> 12];
-    if ((e & ~0xfff) !== (b.cross & ~0xfff)) e = c.tlbProbe(lin2, cpl === 3);
-    if ((e & (~0xfff | c.rNeed | TLB_IO)) === b.cross) return 1;
-    this.noCross.add(page * 16384 + key);
+    if (this.nextPageTlb(eip) === b.cross) return 1;
+    this.noCross.add(crossId(b));
     this.dropBlock(b);
     return 0;
   }
@@ -627,17 +628,22 @@ export class KqemuEngine {
    * before for a remapping, or 2 GiB or 4 GiB ends there).
    */
   private crossTlbFor(b: Block, lin: number): number {
-    const c = this.c;
     // Not across 2 GiB (the translator compares EIPs as int32) or the end of the address space.
-    if ((lin >>> 12) % 0x80000 === 0x7ffff || this.noCross.has(b.page * 16384 + b.key)) return -1;
+    if ((lin >>> 12) % 0x80000 === 0x7ffff || this.noCross.has(crossId(b))) return -1;
+    return this.nextPageTlb(lin);
+  }
+
+  /**
+   * Physical page | read rights of the page after `lin`'s as code fetched now would see it (the
+   * TLB entry, else a walk that raises nothing), or -1 when it is not readable or is I/O.
+   */
+  private nextPageTlb(lin: number): number {
+    const c = this.c;
     const lin2 = ((lin >>> 12) + 1) << 12;
     const need = c.rNeed;
     let e = c.tlb[lin2 >>> 12];
-    if ((e & (need | TLB_IO)) !== need) {
-      e = c.tlbProbe(lin2, c.r[R_CPL] === 3);
-      if ((e & (need | TLB_IO)) !== need) return -1;
-    }
-    return (e & ~0xfff) | need;
+    if ((e & (need | TLB_IO)) !== need) e = c.tlbProbe(lin2, c.r[R_CPL] === 3);
+    return (e & (need | TLB_IO)) === need ? (e & ~0xfff) | need : -1;
   }
 
   /** Translate a hot block; its wasm is compiled with the next batch. */
@@ -655,9 +661,9 @@ export class KqemuEngine {
       // Writes to the second page drop the block too.
       b.cross = cross;
       const page2 = cross >>> 12;
-      let list = this.crossBlocks.get(page2);
-      if (list === undefined) this.crossBlocks.set(page2, (list = []));
-      else if (list.length >= 64) list = list.filter((x) => x.eip !== -1 && x.cross >>> 12 === page2);
+      let list = this.crossBlocks.get(page2) ?? [];
+      // Blocks dropped through their first page linger here: pruned now and then.
+      if (list.length >= 64) list = list.filter((x) => x.eip !== -1 && x.cross >>> 12 === page2);
       list.push(b);
       this.crossBlocks.set(page2, list);
       if (page2 < this.c.codePage.length) this.c.markCodePage(page2);
@@ -670,9 +676,9 @@ export class KqemuEngine {
     this.pendingFuncs.push(tb.func);
     // A block cut by its instruction limit falls through to the next one whenever it completes:
     // that one is as hot, so it is translated now (in the same page or the next one the block ran
-    // into: its TLB entry is the one this block was fetched through) instead of being interpreted until it gets hot on its own. Long
-    // straight-line code (the kernel's unrolled blake2s: ~1,400 instructions without a branch)
-    // compiles in one go.
+    // into: its TLB entry is the one this block was fetched through) instead of being interpreted
+    // until it gets hot on its own. Long straight-line code (the kernel's unrolled blake2s: ~1,400
+    // instructions without a branch) compiles in one go.
     if (
       tb.fallEip !== -1 &&
       (((tb.fallEip ^ eip) & ~0xfff) === 0 || (tb.crossed && tb.fallEip >>> 12 === (eip >>> 12) + 1)) &&

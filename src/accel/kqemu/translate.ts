@@ -180,7 +180,6 @@ export class Translator {
   private readonly traceIns = new Insn();
   /** A side trace is being emitted: no forward skips or followed jumps, one more wasm level. */
   private inTrace = false;
-  private traceDepth = 0;
   private traceLeft = 0;
   /** Linear address of the instruction being emitted, and how many more the block may take. */
   private curLin = 0;
@@ -852,9 +851,9 @@ export class Translator {
 
   /**
    * Write local VAL to [LIN]; a slow write that touched code ends the block after this instruction
-   * (smcCheck(): the instruction's `_next` is where; the walker emits it).
+   * (the walker emits smcCheck() once the instruction is done).
    */
-  private write(size: number, eip: number, _next: number): void {
+  private write(size: number, eip: number): void {
     const f = this.f;
     const store = size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8;
     const k = this.memoKey;
@@ -1280,20 +1279,20 @@ export class Translator {
       const form = op & 7;
       const bits = form & 1 || form === 5 ? (op32 ? 32 : 16) : 8;
       if (bits === 16) return EMIT_NO;
-      return this.emitAlu(i, aluOp, form, bits, eip, next);
+      return this.emitAlu(i, aluOp, form, bits, eip);
     }
     if (op >= 0x80 && op <= 0x83 && op !== 0x82) {
       const bits = op === 0x80 ? 8 : op32 ? 32 : 16;
       if (bits === 16) return EMIT_NO;
-      return this.emitAlu(i, i.reg, 6, bits, eip, next);
+      return this.emitAlu(i, i.reg, 6, bits, eip);
     }
     if (op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) {
       // Group 2 by a constant: SHL/SHR/SAR of every size, ROL/ROR of dwords.
       const bits = (op & 1) === 0 ? 8 : op32 ? 32 : 16;
       const count = op >= 0xd0 ? 1 : i.imm & 31;
-      if ((i.reg === 0 || i.reg === 1) && bits === 32) return this.emitRotate(i, count, eip, next);
+      if ((i.reg === 0 || i.reg === 1) && bits === 32) return this.emitRotate(i, count, eip);
       if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
-      return this.emitShift(i, count, eip, next, bits);
+      return this.emitShift(i, count, eip, bits);
     }
     if (!op32 && !isByteOp(op) && !hasWordForm(op)) return EMIT_NO;
     switch (op) {
@@ -1324,7 +1323,7 @@ export class Translator {
         if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
         else {
           this.ea(i);
-          this.write(bits >> 3, eip, next);
+          this.write(bits >> 3, eip);
         }
         return EMIT_OK;
       }
@@ -1344,7 +1343,7 @@ export class Translator {
         if (i.mod === 3) this.storeReg(i.rm, bits, this.VAL);
         else {
           this.ea(i);
-          this.write(bits >> 3, eip, next);
+          this.write(bits >> 3, eip);
         }
         return EMIT_OK;
       }
@@ -1371,7 +1370,7 @@ export class Translator {
         this.loadReg(0, bits);
         f.set(this.VAL);
         this.ea(i);
-        this.write(bits >> 3, eip, next);
+        this.write(bits >> 3, eip);
         return EMIT_OK;
       }
       case 0xc9:
@@ -1392,7 +1391,7 @@ export class Translator {
       case 0xad:
       case 0xae:
       case 0xaf:
-        return this.emitString(i, op32 ? 4 : 2, eip, next);
+        return this.emitString(i, op32 ? 4 : 2, eip);
       case 0x1c8:
       case 0x1c9:
       case 0x1ca:
@@ -1433,7 +1432,7 @@ export class Translator {
         this.loadReg(i.reg, 32);
         ifEqualElseDest(this.VAL);
         if (i.mod === 3) this.storeReg(i.rm, 32, this.VAL);
-        else this.write(4, eip, next);
+        else this.write(4, eip);
         // EAX ← dest when unequal (when equal it keeps its value, which a register destination that
         // is EAX itself has just replaced).
         this.loadReg(0, 32);
@@ -1498,13 +1497,13 @@ export class Translator {
       if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
       this.loadReg(op & 7, 32);
       f.set(this.VAL);
-      this.push(eip, next);
+      this.push(eip);
       return EMIT_OK;
     }
     if (op === 0x68 || op === 0x6a) {
       if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
       f.const(i.imm).set(this.VAL);
-      this.push(eip, next);
+      this.push(eip);
       return EMIT_OK;
     }
     if (op >= 0x58 && op <= 0x5f) {
@@ -1542,7 +1541,7 @@ export class Translator {
       this.cond(op & 0xf);
       f.if_();
       if (!this.inTrace && this.traceLeft > 0 && this.traceLoops(target)) this.sideTrace(target);
-      else this.jumpTo(target, 1 + this.traceDepth);
+      else this.jumpTo(target, this.inTrace ? 2 : 1);
       f.op(W.OP_END);
       this.count--;
       return EMIT_OK;
@@ -1553,7 +1552,7 @@ export class Translator {
       if (i.mod === 3) this.storeReg(i.rm, 8, this.VAL);
       else {
         this.ea(i);
-        this.write(1, eip, next);
+        this.write(1, eip);
       }
       return EMIT_OK;
     }
@@ -1575,14 +1574,14 @@ export class Translator {
         const target = (next + i.imm) | 0;
         if (this.canFollow(target)) return EMIT_FOLLOW;
         this.count++;
-        this.jumpTo(target, this.traceDepth);
+        this.jumpTo(target, this.inTrace ? 1 : 0);
         this.count--;
         return EMIT_END;
       }
       case 0xe8:
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         f.const(next).set(this.VAL);
-        this.push(eip, next);
+        this.push(eip);
         if (this.canFollow((next + i.imm) | 0)) return EMIT_FOLLOW;
         this.count++;
         this.exitPending((next + i.imm) | 0);
@@ -1632,7 +1631,7 @@ export class Translator {
           this.setKnown(K_LOGIC, 32);
           return EMIT_OK;
         }
-        if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip, next);
+        if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip);
         if (i.reg === 4 || i.reg === 5) return this.emitMul1(i, i.reg === 5, eip);
         if (i.reg === 6 || i.reg === 7) return this.emitDiv(i, i.reg === 7, eip, next);
         return EMIT_NO;
@@ -1641,7 +1640,7 @@ export class Translator {
         return this.emitImul(i, eip, i.imm);
       case 0xd3:
         if (i.reg !== 4 && i.reg !== 5 && i.reg !== 7) return EMIT_NO;
-        return this.emitShiftCL(i, eip, next);
+        return this.emitShiftCL(i, eip);
       case 0x1af:
         return this.emitImul(i, eip);
     }
@@ -1691,7 +1690,7 @@ export class Translator {
   private traceLoops(target: number): boolean {
     if (target === this.startEip) return false;
     const i = this.peek;
-    let lin = this.pageLin + ((target - this.pageLo) | 0);
+    let lin = this.linOf(target);
     let eip = target;
     for (let n = 0; n < TRACE_MAX; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
@@ -1708,6 +1707,11 @@ export class Translator {
       eip = next;
     }
     return false;
+  }
+
+  /** Linear address of `eip` in the block's window (CS base is constant in a block). */
+  private linOf(eip: number): number {
+    return this.pageLin + ((eip - this.pageLo) | 0);
   }
 
   /** Whether `i` (ending at `next`) is a direct JMP or Jcc to `target`. */
@@ -1728,9 +1732,8 @@ export class Translator {
     const count0 = this.count;
     const { curLin, room, curEip, curNext } = this;
     this.inTrace = true;
-    this.traceDepth = 1;
     const i = this.traceIns;
-    let lin = this.pageLin + ((target - this.pageLo) | 0);
+    let lin = this.linOf(target);
     let eip = target;
     let open = true;
     for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
@@ -1767,7 +1770,6 @@ export class Translator {
     this.curEip = curEip;
     this.curNext = curNext;
     this.inTrace = false;
-    this.traceDepth = 0;
   }
 
   /**
@@ -1990,7 +1992,7 @@ export class Translator {
    * be flat) and ES:EDI, stepped by the operand size, backwards when EFLAGS.DF is set (read at run
    * time). Memory first, registers after, so a fault leaves them as they were.
    */
-  private emitString(i: Insn, wordSize: number, eip: number, next: number): number {
+  private emitString(i: Insn, wordSize: number, eip: number): number {
     const f = this.f;
     const op = i.op;
     const size = (op & 1) === 0 ? 1 : wordSize;
@@ -2032,7 +2034,7 @@ export class Translator {
       f.set(this.RES);
     } else if (usesDst) {
       this.linOfReg(7);
-      this.write(size, eip, next);
+      this.write(size, eip);
     }
     // Registers: ESI/EDI step, AL/EAX for LODS.
     if (usesSrc) {
@@ -2054,17 +2056,17 @@ export class Translator {
     return EMIT_OK;
   }
 
-  private push(eip: number, next: number): void {
+  private push(eip: number): void {
     const f = this.f;
     this.loadReg(4, 32);
     this.memoKey = 4;
     f.const(4).op(W.OP_I32_SUB).set(this.LIN);
-    this.write(4, eip, next);
+    this.write(4, eip);
     this.storeReg(4, 32, this.LIN);
   }
 
   /** ALU op `aluOp` in form (0 Eb,Gb / 1 Ev,Gv / 2 Gb,Eb / 3 Gv,Ev / 4 AL,Ib / 5 eAX,Iz / 6 E,imm). */
-  private emitAlu(i: Insn, aluOp: number, form: number, bits: number, eip: number, next: number): number {
+  private emitAlu(i: Insn, aluOp: number, form: number, bits: number, eip: number): number {
     const f = this.f;
     const toMem = (form === 0 || form === 1 || form === 6) && i.mod !== 3;
     // ADC/SBB: the carry-in comes from the previous instruction's flags, which may live in A/B/RES:
@@ -2131,7 +2133,7 @@ export class Translator {
     if (aluOp !== 7) {
       if (toMem) {
         f.get(this.RES).set(this.VAL);
-        this.write(bits >> 3, eip, next);
+        this.write(bits >> 3, eip);
       } else {
         const dst = form === 0 || form === 1 || form === 6 ? i.rm : form === 2 || form === 3 ? i.reg : 0;
         this.storeReg(dst, bits, this.RES);
@@ -2264,7 +2266,7 @@ export class Translator {
           .const(1)
           .op(i.reg === 1 ? W.OP_I32_SUB : W.OP_I32_ADD)
           .set(this.VAL);
-        this.write(4, eip, next);
+        this.write(4, eip);
         this.emitIncDec(i.reg === 1, 32);
         return EMIT_OK;
       case 2:
@@ -2274,7 +2276,7 @@ export class Translator {
         f.set(this.RES);
         if (i.reg === 2) {
           f.const(next).set(this.VAL);
-          this.push(eip, next);
+          this.push(eip);
         }
         this.count++;
         f.get(this.RES);
@@ -2286,13 +2288,13 @@ export class Translator {
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         this.loadE(i, 32, eip);
         f.set(this.VAL);
-        this.push(eip, next);
+        this.push(eip);
         return EMIT_OK;
     }
     return EMIT_NO;
   }
 
-  private emitNotNeg(i: Insn, isNeg: boolean, eip: number, next: number): number {
+  private emitNotNeg(i: Insn, isNeg: boolean, eip: number): number {
     const f = this.f;
     if (i.mod !== 3) {
       this.ea(i);
@@ -2301,13 +2303,13 @@ export class Translator {
     if (!isNeg) {
       // NOT changes no flags: keep A/B/RES (they may still describe the live flags).
       f.const(-1).op(W.OP_I32_XOR).set(this.VAL);
-      if (i.mod !== 3) this.write(4, eip, next);
+      if (i.mod !== 3) this.write(4, eip);
       else this.storeReg(i.rm, 32, this.VAL);
       return EMIT_OK;
     }
     f.set(this.T);
     f.const(0).get(this.T).op(W.OP_I32_SUB).set(this.VAL);
-    if (i.mod !== 3) this.write(4, eip, next);
+    if (i.mod !== 3) this.write(4, eip);
     else this.storeReg(i.rm, 32, this.VAL);
     f.get(this.T).set(this.B);
     f.get(this.VAL).set(this.RES);
@@ -2321,7 +2323,7 @@ export class Translator {
    * SHL/SHR/SAR r/m32, CL: the count is masked to 5 bits at run time; a zero count changes nothing
    * (not even flags), so the whole operation is conditional.
    */
-  private emitShiftCL(i: Insn, eip: number, next: number): number {
+  private emitShiftCL(i: Insn, eip: number): number {
     const f = this.f;
     // A zero count leaves the flags as they were: they must be in the state block.
     this.flushFlags();
@@ -2341,7 +2343,7 @@ export class Translator {
     else f.get(this.A).get(n).op(W.OP_I32_SHR_S);
     f.set(this.RES);
     f.get(this.RES).set(this.VAL);
-    if (i.mod !== 3) this.write(4, eip, next);
+    if (i.mod !== 3) this.write(4, eip);
     else this.storeReg(i.rm, 32, this.VAL);
     // CF/OF as ops/alu.ts shift() computes them.
     f.const(0);
@@ -2502,7 +2504,7 @@ export class Translator {
    * ROL/ROR r/m32 by a constant count: only CF and OF change (ops/alu.ts shift()); the other flags
    * are made concrete by the setcfof helper, since they may still be lazy.
    */
-  private emitRotate(i: Insn, count: number, eip: number, next: number): number {
+  private emitRotate(i: Insn, count: number, eip: number): number {
     const f = this.f;
     if (count === 0) return EMIT_NO;
     if (i.mod !== 3) {
@@ -2512,7 +2514,7 @@ export class Translator {
     f.const(count)
       .op(i.reg === 0 ? OP_I32_ROTL : OP_I32_ROTR)
       .set(this.VAL);
-    if (i.mod !== 3) this.write(4, eip, next);
+    if (i.mod !== 3) this.write(4, eip);
     else this.storeReg(i.rm, 32, this.VAL);
     // The helper folds the other flags from the state block.
     this.flushFlags();
@@ -2534,7 +2536,7 @@ export class Translator {
    * SHL/SHR/SAR r/m8/16/32 by a constant count, flags as the interpreter computes them (ops/alu.ts
    * shift()). Byte and word counts of the operand size or more are left to the interpreter.
    */
-  private emitShift(i: Insn, count: number, eip: number, next: number, bits = 32): number {
+  private emitShift(i: Insn, count: number, eip: number, bits = 32): number {
     const f = this.f;
     if (count === 0 || (bits < 32 && count >= bits)) return EMIT_NO;
     const size = bits >> 3;
@@ -2588,7 +2590,7 @@ export class Translator {
     if (mask !== -1) f.const(mask).op(W.OP_I32_AND);
     f.set(this.RES);
     f.get(this.RES).set(this.VAL);
-    if (i.mod !== 3) this.write(size, eip, next);
+    if (i.mod !== 3) this.write(size, eip);
     else this.storeReg(i.rm, bits, this.VAL);
     // Flags deferred like an ALU op's: FA = cf | of << 11 (what goes into EFLAGS), FRES the result
     // (FOP_RESULT); syncFlags() writes them where something may read the state block.
