@@ -112,8 +112,12 @@ const JC_INVALID = 1;
  * there and the interpreter takes it at once, without lookup()'s maps.
  */
 const JC_SLOT_INTERP = -1;
-/** Entries of the hashed heat table for cold branch targets (a power of two). */
-const COLD_HEAT_SIZE = 65536;
+/**
+ * Entries of the hashed heat table for cold branch targets (a power of two). A collision makes a
+ * target look hot early: with 2^16 entries, a fifth of the Debian boot's compiled blocks had run
+ * fewer than 16 times since compilation; 2^20 entries (2 MiB) compile 17% fewer blocks.
+ */
+const COLD_HEAT_SIZE = 1 << 20;
 /** Blocks kept before the whole cache is flushed. */
 const MAX_BLOCKS = 65536;
 
@@ -134,7 +138,7 @@ export class KqemuEngine {
    */
   private readonly jc: Int32Array;
   /** Executions of cold branch targets, hashed (see atBranch()); collisions only compile sooner. */
-  private readonly coldHeat = new Uint32Array(COLD_HEAT_SIZE);
+  private readonly coldHeat = new Uint16Array(COLD_HEAT_SIZE);
   /** Compiled blocks by slot, for call_indirect. */
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly freeSlots: number[] = [];
@@ -484,7 +488,7 @@ export class KqemuEngine {
     if (slot === JC_SLOT_INTERP) return false;
     const h = (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
     const heat = this.coldHeat[h] + 1;
-    if (heat < this.threshold) {
+    if (heat < this.threshold && heat < 0xffff) {
       this.coldHeat[h] = heat;
       return false;
     }
