@@ -2,18 +2,22 @@
 // pit-trace, scripts/boot-try): engine from $ACCEL (tcg, kqemu-user, kqemu-full), serial output
 // collected in `serial()`.
 import { readFileSync } from "node:fs";
+import { tuneV8ForAccelerator } from "../../src/host/node/v8-tuning.ts";
 import { type PcConfig, PcMachine } from "../../src/machine/pc.ts";
 import { defaultGuestPaths } from "../../src/util/guest-cache.ts";
 
 export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kqemu-full") {
   const { kernel, initrd } = defaultGuestPaths();
+  const accel = (process.env.ACCEL as PcConfig["accel"]) ?? defaultAccel;
+  // As the CLI does (unless $V8_DEFAULTS: V8 as it comes).
+  if (accel !== "tcg" && !process.env.V8_DEFAULTS) tuneV8ForAccelerator();
   const m = new PcMachine({
     ramSize: 128 << 20,
     kernel: readFileSync(kernel),
     initrd: readFileSync(initrd),
     append,
     noReboot: true,
-    accel: (process.env.ACCEL as PcConfig["accel"]) ?? defaultAccel,
+    accel,
   });
   let out = "";
   m.serial.onTransmit = (b) => {

@@ -2,6 +2,7 @@
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
+import { tuneV8ForAccelerator } from "../host/node/v8-tuning.ts";
 import { LinuxBootError } from "../machine/boot/linux.ts";
 import type { GuestMemory } from "../machine/memory.ts";
 import type { StopReason } from "../machine/pc.ts";
@@ -160,6 +161,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   let machine: InstanceType<typeof PcMachine>;
   // kqemu backs guest RAM with a hidden file in $QEMU_TMPDIR or /dev/shm, as QEMU did; -no-kqemu does not.
   let ramFile: RamFile | null = null;
+  if (opts.accel === "kqemu-user" || opts.accel === "kqemu-full") tuneV8ForAccelerator();
   const backRam =
     opts.accel === "kqemu-user" || opts.accel === "kqemu-full"
       ? (mem: GuestMemory) => {
