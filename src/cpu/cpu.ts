@@ -1049,11 +1049,20 @@ export class CPU {
    * on) the next page.
    */
   decodedInPage(lin: number): boolean {
+    return this.cachedInsn(lin) !== null;
+  }
+
+  /**
+   * The decode cache's instruction at linear `lin` for the current decode mode (its page mapped in
+   * the TLB with the rights a fetch needs), or null: the accelerator's translator reads hot code the
+   * interpreter already decoded from here instead of decoding it again. Shared: not to be modified.
+   */
+  cachedInsn(lin: number): Insn | null {
     const e = this.tlb[lin >>> 12];
-    if ((e & (this.rNeed | TLB_IO)) !== this.rNeed) return false;
+    if ((e & (this.rNeed | TLB_IO)) !== this.rNeed) return null;
     const phys = (e & ~0xfff) | (lin & 0xfff);
     const ins = this.codeCache[phys >>> 12]?.[phys & 0xfff];
-    return ins !== undefined && ins.mode === this.codeMode;
+    return ins !== undefined && ins.mode === this.codeMode ? ins : null;
   }
 
   private fetchInsn(): Insn {

@@ -372,7 +372,7 @@ export class Translator {
       if ((cur & 0xfff) > 0xff0 && cur + 15 > winEnd && !c.decodedInPage(cur)) break;
       let ins: Insn;
       try {
-        ins = decode(c, this.scratch, cur, c.codeMode);
+        ins = this.decodeAt(this.scratch, cur);
       } catch {
         break; // fetch fault: the interpreter will raise it precisely
       }
@@ -821,13 +821,13 @@ export class Translator {
    * 2) access memory through the base register of memo key `k`.
    */
   private baseUsesSoon(k: number): number {
-    const i = this.peek;
     let lin = this.curLin;
     let uses = 0;
     for (let n = 0; n <= MEMO_LOOKAHEAD && uses < 2; n++) {
       if ((lin & 0xfff) > 0xff0) break;
+      let i: Insn;
       try {
-        decode(this.c, i, lin, this.c.codeMode);
+        i = this.decodeAt(this.peek, lin);
       } catch {
         break;
       }
@@ -1689,13 +1689,13 @@ export class Translator {
    */
   private traceLoops(target: number): boolean {
     if (target === this.startEip) return false;
-    const i = this.peek;
     let lin = this.linOf(target);
     let eip = target;
     for (let n = 0; n < TRACE_MAX; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
+      let i: Insn;
       try {
-        decode(this.c, i, lin, this.c.codeMode);
+        i = this.decodeAt(this.peek, lin);
       } catch {
         return false;
       }
@@ -1707,6 +1707,15 @@ export class Translator {
       eip = next;
     }
     return false;
+  }
+
+  /**
+   * The instruction at linear `lin`: the interpreter's decode cache has hot code already (it ran
+   * there before the code got hot), else it is decoded into `into` (which may throw a fetch fault).
+   * The result is read only: a cached one is the interpreter's.
+   */
+  private decodeAt(into: Insn, lin: number): Insn {
+    return this.c.cachedInsn(lin) ?? decode(this.c, into, lin, this.c.codeMode);
   }
 
   /** Linear address of `eip` in the block's window (CS base is constant in a block). */
@@ -1732,14 +1741,14 @@ export class Translator {
     const count0 = this.count;
     const { curLin, room, curEip, curNext } = this;
     this.inTrace = true;
-    const i = this.traceIns;
     let lin = this.linOf(target);
     let eip = target;
     let open = true;
     for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
+      let i: Insn;
       try {
-        decode(this.c, i, lin, this.c.codeMode);
+        i = this.decodeAt(this.traceIns, lin);
       } catch {
         break;
       }
@@ -2175,7 +2184,6 @@ export class Translator {
    * fault or leave the block on the way. INC/DEC of a register pass (they write all but CF).
    */
   private flagsDeadAt(lin: number): boolean {
-    const i = this.peek;
     for (let k = 0; k < 4; k++) {
       if ((lin & 0xfff) > 0xff0) return false; // the next instruction may leave the page
       // Code past the block's window may run in another mapping: only the window's pages are
@@ -2183,8 +2191,9 @@ export class Translator {
       const o = (lin - this.pageLin) >>> 0;
       if (o >= this.winSize) return false;
       if (o >= 0x1000) this.crossed = true;
+      let i: Insn;
       try {
-        decode(this.c, i, lin, this.c.codeMode);
+        i = this.decodeAt(this.peek, lin);
       } catch {
         return false;
       }

@@ -60,8 +60,13 @@ export const OP_I32_EXTEND16_S = 0xc1;
 
 /** A growable byte buffer with LEB128 helpers. */
 export class ByteBuf {
-  bytes = new Uint8Array(256);
+  bytes: Uint8Array;
   len = 0;
+
+  /** `capacity`: the initial size (a block's function body is ~3 KB: FuncBuilder starts at 4 KB). */
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+  }
 
   byte(b: number): void {
     if (this.len === this.bytes.length) {
@@ -127,7 +132,7 @@ export class ByteBuf {
 
 /** Function body emitter: `n64` i64 locals come first (right after the parameters), then i32 ones. */
 export class FuncBuilder {
-  readonly code = new ByteBuf();
+  readonly code = new ByteBuf(4096);
   private nLocals = 0;
 
   constructor(
