@@ -264,6 +264,9 @@ export class CPU {
       this.rNeed = TLB_VALID | TLB_USER_READ;
       this.wNeed = TLB_VALID | TLB_USER_WRITE;
     } else {
+      // A stretch that yields at the return to CPL 3 (the accelerator's normal mode) has no block to
+      // stop at in kernel code: its branches skip the atBranch() question from here on.
+      if (this.yieldAtUser) this.stopAtBranch = false;
       this.rNeed = TLB_VALID;
       this.wNeed = TLB_VALID | TLB_SUP_WRITE;
     }
