@@ -98,6 +98,22 @@ for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   });
 }
 
+test("CPU.cachedInsn: the decode cache's instruction once the interpreter ran it, in its decode mode only, and none after a write to its page", () => {
+  // 1000: nop; inc %ebx; ud2 — the accelerator's translator reads hot code from here.
+  const c = setup("90 43 0f0b");
+  assert.equal(c.cachedInsn(0x1000), null, "nothing decoded yet");
+  runToUd2(c, "interpreter");
+  const nop = c.cachedInsn(0x1000);
+  const inc = c.cachedInsn(0x1001);
+  assert.deepEqual([nop?.op, nop?.len, inc?.op, inc?.len], [0x90, 1, 0x43, 1]);
+  assert.equal(c.cachedInsn(0x1005), null, "never decoded");
+  c.codeMode = 0; // as if CS were a 16-bit segment now
+  assert.equal(c.cachedInsn(0x1000), null, "decoded for another mode");
+  c.codeMode = 1;
+  c.wr8(0x1000, 0x41); // the page's code is invalidated
+  assert.equal(c.cachedInsn(0x1000), null, "written since");
+});
+
 /** Paging on: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table). */
 function identityPaging(c: CPU): { pd: number; pt: number } {
   const pd = 0x300000;
