@@ -161,17 +161,17 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   let machine: InstanceType<typeof PcMachine>;
   // kqemu backs guest RAM with a hidden file in $QEMU_TMPDIR or /dev/shm, as QEMU did; -no-kqemu does not.
   let ramFile: RamFile | null = null;
-  if (opts.accel === "kqemu-user" || opts.accel === "kqemu-full") tuneV8ForAccelerator();
-  const backRam =
-    opts.accel === "kqemu-user" || opts.accel === "kqemu-full"
-      ? (mem: GuestMemory) => {
-          ramFile = backRamWithFile(mem, {
-            debug: (t) => {
-              if (logItems.has("guest_errors") || process.env.TSQEMU_DEBUG) log("guest_errors", t);
-            },
-          });
-        }
-      : undefined;
+  const kqemu = opts.accel === "kqemu-user" || opts.accel === "kqemu-full";
+  if (kqemu) tuneV8ForAccelerator();
+  const backRam = kqemu
+    ? (mem: GuestMemory) => {
+        ramFile = backRamWithFile(mem, {
+          debug: (t) => {
+            if (logItems.has("guest_errors") || process.env.TSQEMU_DEBUG) log("guest_errors", t);
+          },
+        });
+      }
+    : undefined;
   try {
     machine = new PcMachine({
       ramSize: opts.ramMiB << 20,

@@ -1046,19 +1046,12 @@ export class CPU {
   }
 
   /**
-   * Whether the instruction at linear `lin` (its page mapped in the TLB) is known to end inside its
-   * page: it ran and sits in the decode cache, which keeps no instruction straddling two pages.
-   * The accelerator asks before decoding near a page's end, where a decode could read (and fault
-   * on) the next page.
-   */
-  decodedInPage(lin: number): boolean {
-    return this.cachedInsn(lin) !== null;
-  }
-
-  /**
    * The decode cache's instruction at linear `lin` for the current decode mode (its page mapped in
-   * the TLB with the rights a fetch needs), or null: the accelerator's translator reads hot code the
-   * interpreter already decoded from here instead of decoding it again. Shared: not to be modified.
+   * the TLB with the rights a fetch needs), or null. The accelerator's translator reads hot code the
+   * interpreter already decoded from here instead of decoding it again, and near a page's end asks
+   * here whether an instruction is known to end inside its page (the cache keeps no instruction
+   * straddling two pages) before decoding one, which could read (and fault on) the next page.
+   * Shared: not to be modified.
    */
   cachedInsn(lin: number): Insn | null {
     const e = this.tlb[lin >>> 12];

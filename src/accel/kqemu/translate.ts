@@ -369,7 +369,7 @@ export class Translator {
       }
       // Near the page's end an instruction may straddle into the next page: left to the
       // interpreter, unless the interpreter already ran it there and found it whole.
-      if ((cur & 0xfff) > 0xff0 && cur + 15 > winEnd && !c.decodedInPage(cur)) break;
+      if ((cur & 0xfff) > 0xff0 && cur + 15 > winEnd && c.cachedInsn(cur) === null) break;
       let ins: Insn;
       try {
         ins = this.decodeAt(this.scratch, cur);

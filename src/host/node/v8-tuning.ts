@@ -13,11 +13,7 @@ import { setFlagsFromString } from "node:v8";
 /** Tiering budget (V8's rough count of bytes executed before a wasm function is optimized). */
 const WASM_TIERING_BUDGET = 20_000_000;
 
-let tuned = false;
-
-/** Set the accelerator's V8 flags; before the first wasm module is instantiated, once. */
+/** Set the accelerator's V8 flags, before the first wasm module is instantiated. */
 export function tuneV8ForAccelerator(): void {
-  if (tuned) return;
-  tuned = true;
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
 }
