@@ -11,6 +11,7 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
+  EFLAGS_AF,
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
@@ -2511,7 +2512,7 @@ export class Translator {
 
   /**
    * ROL/ROR r/m32 by a constant count: only CF and OF change (ops/alu.ts shift()); the other flags
-   * are made concrete by the setcfof helper, since they may still be lazy.
+   * stay deferred when a logic op or a shift left them, else the setcfof helper makes them concrete.
    */
   private emitRotate(i: Insn, count: number, eip: number): number {
     const f = this.f;
@@ -2525,9 +2526,46 @@ export class Translator {
       .set(this.VAL);
     if (i.mod !== 3) this.write(4, eip);
     else this.storeReg(i.rm, 32, this.VAL);
+    const lazy = this.pend === PEND_LAZY;
+    if (lazy || this.pend === PEND_LOGIC || this.pend === PEND_SHIFT) {
+      // The flags stay deferred, without the helper: ZF, SF and PF still come from FRES, and the
+      // deferred form becomes a shift's (FOP_RESULT, FA = what goes into EFLAGS' CF, AF and OF).
+      // After a logic op or a shift AF is 0 already; after an ADD/SUB-type op it is bit 4 of
+      // FA ^ FB ^ FRES (CPU.getAF()). (Hash and cipher rounds — blake2s, ChaCha, SHA-256, SipHash —
+      // rotate right after an XOR or an ADD.)
+      if (lazy)
+        f.get(this.FA)
+          .get(this.FB)
+          .op(W.OP_I32_XOR)
+          .get(this.FRES)
+          .op(W.OP_I32_XOR)
+          .const(EFLAGS_AF)
+          .op(W.OP_I32_AND);
+      this.rotateCfOf(i.reg === 0);
+      f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+      if (lazy) f.op(W.OP_I32_OR);
+      f.set(this.FA);
+      const k = this.known;
+      const resultKnown =
+        (k === K_LOGIC || k === K_SHIFT || k === K_ADD || k === K_SUB || k === K_ADC || k === K_SBB) &&
+        this.kbits === this.pendBits;
+      this.pend = PEND_SHIFT;
+      this.pendFop = FOP_RESULT;
+      this.known = resultKnown ? K_SHIFT : K_UNKNOWN;
+      return EMIT_OK;
+    }
     // The helper folds the other flags from the state block.
     this.flushFlags();
-    if (i.reg === 0) {
+    this.rotateCfOf(i.reg === 0);
+    f.call(IMP_SETCFOF);
+    this.known = K_CFSTORED;
+    return EMIT_OK;
+  }
+
+  /** Push CF then OF (0/1 each) of a ROL (`left`) or ROR whose result is in VAL (ops/alu.ts shift()). */
+  private rotateCfOf(left: boolean): void {
+    const f = this.f;
+    if (left) {
       // CF = bit 0 of the result, OF = MSB xor CF.
       f.get(this.VAL).const(1).op(W.OP_I32_AND).tee(this.T);
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR);
@@ -2536,9 +2574,6 @@ export class Translator {
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).tee(this.T);
       f.get(this.VAL).const(30).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR).const(1).op(W.OP_I32_AND);
     }
-    f.call(IMP_SETCFOF);
-    this.known = K_CFSTORED;
-    return EMIT_OK;
   }
 
   /**
