@@ -231,6 +231,23 @@ test("normal mode: a system call from interpreted user code runs the kernel in t
   assert.ok(calls <= 1000 + 10, `CPU.run called ${calls} times`);
 });
 
+test("normal mode: kernel code runs in one stretch up to the return to CPL 3, however long", () => {
+  // User: mov %esp,%ecx; mov $1011,%edx; sysenter; 1011: ud2. Kernel: mov $30000,%edi;
+  // L: dec %edi; jnz L; sysexit — 60,000 instructions at CPL 0, which used to be cut into 2,048-
+  // instruction turns (29 of them), each through the run loop's checks again.
+  const { c, e } = setup("89e1 baf3100000 0f34 0f0b");
+  load(c, 0x10f3, hex("0f0b"));
+  load(c, 0x3000, hex("bf30750000 4f 75fd 0f35"));
+  c.r[R_SYSENTER_CS] = 0x08;
+  c.r[R_SYSENTER_ESP] = 0x70000;
+  c.r[R_SYSENTER_EIP] = 0x3000;
+  assert.equal(runToEnd(e, 100_000), EXIT_EXCEPTION);
+  assert.equal(c.excVector, 6, `ends at UD2 (eip ${c.r[R_EIP].toString(16)})`);
+  assert.equal(c.r[R_EIP], 0x10f3);
+  assert.equal(c.r[EDI], 0);
+  assert.ok(e.stats.exitsNotOk <= 1, `${e.stats.exitsNotOk} turns in the interpreter`);
+});
+
 test("an instruction no block can start with is sent to the interpreter by its jump-cache entry, without a block-map lookup each time", () => {
   // L: inc %ebx; pushf; popf (ends the block: a block would start with it); dec %ecx; jnz L; ud2
   const { a } = runBoth("43 9c 9d 49 75fa 0f0b", (c) => {

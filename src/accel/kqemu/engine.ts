@@ -89,7 +89,11 @@ const PENDING_HITS_MAX = 256;
 const MAX_CHAIN = 32;
 /** Executions of a block address before it is compiled. */
 export const DEFAULT_THRESHOLD = 128;
-/** Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to notice CPL 3). */
+/**
+ * Instructions the interpreter runs at a time while compiled code may not run (bounds the delay to
+ * notice a state it may run in: protected mode entered, flat segments loaded). Kernel code in
+ * normal mode is not bounded by it: the return to CPL 3 ends its stretch (CPU.yieldAtUser).
+ */
 const INTERP_STRETCH = 2048;
 /**
  * Most instructions interpreted in one go in cold code. At each control transfer on the way the
@@ -344,10 +348,11 @@ export class KqemuEngine {
         // A state compiled code may not run in (kernel code in normal mode, real/v8086 mode,
         // non-flat segments) gets a longer stretch.
         stats.exitsNotOk++;
-        interp = Math.min(INTERP_STRETCH, budget - n);
         // In normal mode it stops as soon as the kernel returns to user code (IRET, SYSEXIT), so
-        // user code after a system call or an interrupt runs compiled at once.
+        // user code after a system call or an interrupt runs compiled at once; nothing else makes
+        // kernel code compilable there, so the kernel runs on for the rest of the budget.
         c.yieldAtUser = this.mode === "user";
+        interp = c.yieldAtUser && r[R_CPL] !== 3 ? budget - n : Math.min(INTERP_STRETCH, budget - n);
       } else {
         // Chained compiled blocks, as long as the jump cache knows where to go next.
         let k = 0;
