@@ -89,7 +89,7 @@ interface FwdBranch extends PathState {
   /** Instructions counted on the taken path (the branch included). */
   count0: number;
   /** FWD_ELSE: the then part's state and count at its JMP (its flags are in the state block). */
-  then: PathState | null;
+  thenPart: PathState | null;
   thenCount: number;
 }
 const FWD_SKIP = 0;
@@ -1530,7 +1530,7 @@ export class Translator {
           target,
           count0: this.count + 1,
           ...this.saveState(),
-          then: null,
+          thenPart: null,
           thenCount: 0,
         });
         this.fwdDepth += 2;
@@ -1890,7 +1890,7 @@ export class Translator {
     f.op(W.OP_END);
     this.fwdDepth -= 1;
     b.kind = FWD_ELSE;
-    b.then = this.saveState();
+    b.thenPart = this.saveState();
     b.thenCount = this.count;
     b.target = join;
     this.restoreState(b);
@@ -1906,7 +1906,7 @@ export class Translator {
     const b = this.fwd.pop() as FwdBranch;
     this.fwdDepth -= 1;
     const rs = this.regState;
-    const then = b.then as PathState;
+    const then = b.thenPart as PathState;
     for (let r = 0; r < 8; r++) {
       const t = then.regs[r];
       if (t === REG_NONE) {
@@ -1978,7 +1978,7 @@ export class Translator {
     const f = this.f;
     if (b.kind === FWD_ELSE) {
       f.op(W.OP_END);
-      this.restoreState(b.then as PathState);
+      this.restoreState(b.thenPart as PathState);
       this.count = b.thenCount;
       return;
     }
