@@ -1279,12 +1279,10 @@ export class Translator {
       const aluOp = (op >> 3) & 7;
       const form = op & 7;
       const bits = form & 1 || form === 5 ? (op32 ? 32 : 16) : 8;
-      if (bits === 16) return EMIT_NO;
       return this.emitAlu(i, aluOp, form, bits, eip);
     }
     if (op >= 0x80 && op <= 0x83 && op !== 0x82) {
       const bits = op === 0x80 ? 8 : op32 ? 32 : 16;
-      if (bits === 16) return EMIT_NO;
       return this.emitAlu(i, i.reg, 6, bits, eip);
     }
     if (op === 0xc0 || op === 0xc1 || op === 0xd0 || op === 0xd1) {
@@ -2094,7 +2092,7 @@ export class Translator {
         this.read(bits >> 3, eip, aluOp !== 7);
       }
       f.set(this.A);
-      if (form === 6) f.const(bits === 8 ? i.imm & 0xff : i.imm);
+      if (form === 6) f.const(i.imm & (bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff));
       else this.loadReg(i.reg, bits);
       f.set(this.B);
     } else if (form === 2 || form === 3) {
@@ -2105,9 +2103,11 @@ export class Translator {
     } else {
       this.loadReg(0, bits);
       f.set(this.A);
-      f.const(bits === 8 ? i.imm & 0xff : i.imm).set(this.B);
+      f.const(i.imm & (bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff)).set(this.B);
     }
-    const mask = bits === 32 ? -1 : 0xff;
+    // Operands and result masked to the operand size, as the lazy flags expect (16-bit flags are
+    // only deferred: setKnown() leaves their conditions to the state block).
+    const mask = bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff;
     let fop = FOP_SUB;
     let logic = false;
     switch (aluOp) {
