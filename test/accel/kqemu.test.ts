@@ -485,6 +485,40 @@ test("ROL/ROR after a logic op, a shift or an ADD/SUB-type op (flags kept deferr
       }
 });
 
+test("CLD, STD and CLI run compiled (CLI at CPL 0 only): string direction and IF as the interpreter has them; CLI at CPL 3 raises #GP", () => {
+  // add %eax,%ebx (flags deferred); std; movsb; cld; movsb; cli; pushf; pop 0x2090; ud2
+  const code = "01c3 fd a4 fc a4 fa 9c 8f0590200000 0f0b";
+  const init = (c: CPU) => {
+    c.r[EAX] = 0x7fffffff;
+    c.r[EBX] = 1;
+    c.r[ESI] = 0x2010;
+    c.r[EDI] = 0x2040;
+    for (let k = 0; k < 0x20; k++) c.ram[0x2000 + k] = k + 1;
+  };
+  const a = setup(code, 0);
+  a.e.mode = "full";
+  const b = setup(code, 0);
+  for (const x of [a, b]) {
+    init(x.c);
+    x.c.setEflags(x.c.getEflags() | 0x200); // IF set
+  }
+  runToEnd(a.e, 1000);
+  runToEnd(b.c, 1000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.equal(a.c.ram32[0x2090 >>> 2] & 0x600, 0, "DF and IF clear in the pushed flags");
+  assert.equal(a.c.r[EDI], 0x2040, "one byte down, one up");
+  assert.ok(a.e.stats.insnsHelped <= 2, `${a.e.stats.insnsHelped} helped (PUSHF and POP are)`);
+  // CPL 3, IOPL 0: CLI faults, compiled or not.
+  const u = setup("fc fa 0f0b");
+  const v = setup("fc fa 0f0b");
+  runToEnd(u.e, 1000);
+  runToEnd(v.c, 1000);
+  assert.equal(u.c.excVector, 13, "#GP");
+  assert.equal(u.c.r[R_EIP], 0x1001);
+  assert.deepEqual(snapshot(u.c), snapshot(v.c));
+});
+
 test("16-bit ALU ops (register, memory, AX and sign-extended immediate forms) run compiled with the interpreter's results and flags", () => {
   // [stc|clc]; OP (one of the forms below, for each of ADD OR ADC SBB AND SUB XOR CMP); SETcc of
   // all 16 conditions into 0x2080..0x208f; pushf; pop 0x2090; ud2. The upper halves of EAX/EBX

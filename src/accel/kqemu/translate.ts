@@ -15,6 +15,7 @@ import {
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
+  EFLAGS_IF,
   FOP_ADC,
   FOP_ADD,
   FOP_DEC,
@@ -24,6 +25,7 @@ import {
   FOP_SUB,
   FS,
   GS,
+  R_CPL,
   R_EFLAGS,
   R_EIP,
   R_FA,
@@ -643,6 +645,18 @@ export class Translator {
     }
     f.set(R);
     this.regState[full] = REG_DIRTY;
+  }
+
+  /**
+   * Set or clear a system flag (DF, IF) in r[R_EFLAGS]. Deferred arithmetic flags stay deferred:
+   * writing them back later only replaces the arithmetic bits there.
+   */
+  private eflagsBit(bit: number, set: boolean): void {
+    const f = this.f;
+    f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2);
+    if (set) f.const(bit).op(W.OP_I32_OR);
+    else f.const(~bit).op(W.OP_I32_AND);
+    f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
   }
 
   private storeState(index: number, l: number): void {
@@ -1295,6 +1309,16 @@ export class Translator {
     }
     if (!op32 && !isByteOp(op) && !hasWordForm(op)) return EMIT_NO;
     switch (op) {
+      case 0xfc: // CLD
+      case 0xfd: // STD
+        this.eflagsBit(EFLAGS_DF, op === 0xfd);
+        return EMIT_OK;
+      case 0xfa:
+        // CLI at CPL 0 (never above IOPL) only clears IF (SDM Vol. 2A "CLI"); elsewhere the
+        // interpreter checks IOPL (and VME/PVI) and raises #GP.
+        if (this.c.r[R_CPL] !== 0) return EMIT_NO;
+        this.eflagsBit(EFLAGS_IF, false);
+        return EMIT_OK;
       case 0x84:
       case 0x85: {
         const bits = op === 0x84 ? 8 : 32;
