@@ -1309,6 +1309,9 @@ export class Translator {
     }
     if (!op32 && !isByteOp(op) && !hasWordForm(op)) return EMIT_NO;
     switch (op) {
+      case 0x1a4: // SHLD r/m32, r32, imm8
+      case 0x1ac: // SHRD
+        return op32 ? this.emitShiftDouble(i, op === 0x1a4, i.imm & 31, eip) : EMIT_NO;
       case 0xfc: // CLD
       case 0xfd: // STD
         this.eflagsBit(EFLAGS_DF, op === 0xfd);
@@ -2598,6 +2601,48 @@ export class Translator {
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).tee(this.T);
       f.get(this.VAL).const(30).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR).const(1).op(W.OP_I32_AND);
     }
+  }
+
+  /**
+   * SHLD/SHRD r/m32, r32 by a constant count (1-31), as ops/alu.ts shiftDouble(): CF the last bit
+   * shifted out of the destination, OF whether its sign changed (the interpreter's value for every
+   * count), ZF/SF/PF from the result, AF 0 — deferred in the shift form, like emitShift()'s.
+   */
+  private emitShiftDouble(i: Insn, left: boolean, count: number, eip: number): number {
+    const f = this.f;
+    if (count === 0) return EMIT_NO;
+    if (i.mod !== 3) {
+      this.ea(i);
+      this.read(4, eip, true);
+    } else this.loadReg(i.rm, 32);
+    f.set(this.A);
+    this.loadReg(i.reg, 32);
+    f.set(this.B);
+    f.get(this.A)
+      .const(count)
+      .op(left ? W.OP_I32_SHL : W.OP_I32_SHR_U);
+    f.get(this.B)
+      .const(32 - count)
+      .op(left ? W.OP_I32_SHR_U : W.OP_I32_SHL);
+    f.op(W.OP_I32_OR).set(this.RES);
+    f.get(this.RES).set(this.VAL);
+    if (i.mod !== 3) this.write(4, eip);
+    else this.storeReg(i.rm, 32, this.VAL);
+    // FA = CF | OF << 11.
+    f.get(this.A)
+      .const(left ? 32 - count : count - 1)
+      .op(W.OP_I32_SHR_U)
+      .const(1)
+      .op(W.OP_I32_AND);
+    f.get(this.RES).get(this.A).op(W.OP_I32_XOR).const(31).op(W.OP_I32_SHR_U);
+    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).set(this.FA);
+    f.get(this.RES).set(this.FRES);
+    this.pend = PEND_SHIFT;
+    this.pendBits = 32;
+    this.pendFop = FOP_RESULT;
+    this.known = K_SHIFT;
+    this.kbits = 32;
+    return EMIT_OK;
   }
 
   /**
