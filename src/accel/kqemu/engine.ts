@@ -7,6 +7,7 @@ import { setCfOf } from "../../cpu/ops/alu.ts";
 import {
   CS,
   DS,
+  EFLAGS_CF,
   EFLAGS_TF,
   EFLAGS_VM,
   ES,
@@ -212,6 +213,11 @@ export class KqemuEngine {
           : 0;
       },
       crossmiss: (eip: number) => this.crossMiss(eip),
+      // BT/BTS/BTR/BTC: CF set, the other flags as they were.
+      setcf: (cf: number) => {
+        c.materializeFlags();
+        r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_CF) | cf;
+      },
     };
     c.atBranch = (eip) => this.atBranch(eip);
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);

@@ -57,6 +57,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "interp", params: 2, results: 1 },
   { name: "setcfof", params: 2, results: 0 },
   { name: "crossmiss", params: 1, results: 1 },
+  { name: "setcf", params: 1, results: 0 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -65,6 +66,7 @@ const IMP_RDW = [0, 7, 8, 0, 9]; // read with write intent (read-modify-write de
 const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
 const IMP_CROSSMISS = 12;
+const IMP_SETCF = 13;
 
 const MAX_BLOCK_INSNS = 64;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
@@ -1312,6 +1314,8 @@ export class Translator {
       case 0x1a4: // SHLD r/m32, r32, imm8
       case 0x1ac: // SHRD
         return op32 ? this.emitShiftDouble(i, op === 0x1a4, i.imm & 31, eip) : EMIT_NO;
+      case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
+        return op32 && i.reg >= 4 ? this.emitBitImm(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
       case 0xfc: // CLD
       case 0xfd: // STD
         this.eflagsBit(EFLAGS_DF, op === 0xfd);
@@ -2601,6 +2605,47 @@ export class Translator {
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).tee(this.T);
       f.get(this.VAL).const(30).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR).const(1).op(W.OP_I32_AND);
     }
+  }
+
+  /**
+   * BT/BTS/BTR/BTC (`op` 0-3) r/m32 with a constant bit (0-31): CF = the bit before the change, the
+   * other flags unchanged (ops/arith-ops.ts bitOp()). When a logic op or a shift left the flags
+   * deferred (FOP_RESULT) only FA's CF changes; otherwise the setcf helper makes them concrete.
+   */
+  private emitBitImm(i: Insn, op: number, bit: number, eip: number): number {
+    const f = this.f;
+    const shift = this.pend === PEND_SHIFT;
+    const deferred = shift || this.pend === PEND_LOGIC;
+    if (i.mod !== 3) {
+      this.ea(i);
+      this.read(4, eip, op !== 0);
+    } else this.loadReg(i.rm, 32);
+    f.set(this.A);
+    if (op !== 0) {
+      f.get(this.A);
+      if (op === 1) f.const(1 << bit).op(W.OP_I32_OR);
+      else if (op === 2) f.const(~(1 << bit)).op(W.OP_I32_AND);
+      else f.const(1 << bit).op(W.OP_I32_XOR);
+      f.set(this.VAL);
+      // The write first: a faulting one leaves the flags as they were.
+      if (i.mod !== 3) this.write(4, eip);
+      else this.storeReg(i.rm, 32, this.VAL);
+    }
+    if (!deferred) {
+      this.flushFlags();
+      f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+      f.call(IMP_SETCF);
+      this.known = K_CFSTORED;
+      return EMIT_OK;
+    }
+    f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+    if (shift) f.get(this.FA).const(~1).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.set(this.FA);
+    const k = this.known;
+    this.known = (k === K_LOGIC || k === K_SHIFT) && this.kbits === this.pendBits ? K_SHIFT : K_UNKNOWN;
+    this.pend = PEND_SHIFT;
+    this.pendFop = FOP_RESULT;
+    return EMIT_OK;
   }
 
   /**
