@@ -20,6 +20,7 @@ import {
   R_CR2,
   R_CR3,
   R_EIP,
+  R_SEL,
   R_SYSENTER_CS,
   R_SYSENTER_EIP,
   R_SYSENTER_ESP,
@@ -546,6 +547,20 @@ test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as
               `${code}: ${a.e.stats.insnsHelped} helped (PUSHF and POP are)`,
             );
           }
+});
+
+test("PUSH of a segment register runs compiled: ESP moves by 4, the selector's 2 bytes written, the slot's upper half kept", () => {
+  // push %es; push %cs; push %ss; push %ds; push %fs; push %gs; ud2 — the stack at 0x2100, its
+  // slots filled with 0xa5 first (the interpreter writes 2 bytes of each, as Intel's parts do).
+  const { a } = runBoth("06 0e 16 1e 0fa0 0fa8 0f0b", (c) => {
+    c.r[ESP] = 0x2100;
+    c.ram.fill(0xa5, 0x20e0, 0x2100);
+    c.r[R_SEL + FS] = 0x1234;
+    c.r[R_SEL + GS] = 0x5678;
+  });
+  assert.equal(a.c.r[ESP], 0x2100 - 24);
+  assert.equal(a.c.ram32[(0x2100 - 24) >>> 2] >>> 0, 0xa5a55678);
+  assert.equal(a.e.stats.insnsHelped, 0, "compiled, not handed to the interpreter");
 });
 
 test("SHLD/SHRD by a constant (register and memory destinations) run compiled with the interpreter's results and flags", () => {

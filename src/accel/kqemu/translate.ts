@@ -27,6 +27,7 @@ import {
   GS,
   R_CPL,
   R_EFLAGS,
+  R_SEL,
   R_EIP,
   R_FA,
   R_FB,
@@ -1314,6 +1315,25 @@ export class Translator {
       case 0x1a4: // SHLD r/m32, r32, imm8
       case 0x1ac: // SHRD
         return op32 ? this.emitShiftDouble(i, op === 0x1a4, i.imm & 31, eip) : EMIT_NO;
+      case 0x06: // PUSH ES/CS/SS/DS/FS/GS
+      case 0x0e:
+      case 0x16:
+      case 0x1e:
+      case 0x1a0:
+      case 0x1a8: {
+        // A 32-bit push of a selector moves ESP by 4 and writes its 2 bytes (as data-ops.ts pushSeg()).
+        if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        const seg = op >= 0x100 ? (op === 0x1a0 ? FS : GS) : (op >> 3) & 3;
+        f.const(0)
+          .mem(W.OP_I32_LOAD, off(R_SEL + seg), 2)
+          .set(this.VAL);
+        this.loadReg(4, 32);
+        this.memoKey = 4;
+        f.const(4).op(W.OP_I32_SUB).set(this.LIN);
+        this.write(2, eip);
+        this.storeReg(4, 32, this.LIN);
+        return EMIT_OK;
+      }
       case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
         return op32 && i.reg >= 4 ? this.emitBitImm(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
       case 0xfc: // CLD
