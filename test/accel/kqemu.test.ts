@@ -549,6 +549,31 @@ test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as
           }
 });
 
+test("PUSHF and XADD run compiled with the interpreter's results and flags", () => {
+  // PRODUCER; pushf; XADD; SETcc of all 16 conditions; pushf; ud2 (the stack at 0x2100).
+  let setcc = "";
+  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
+  const producers = ["f9", "01c3", "29c3", "31c3", "d1e3", "43", "c1c307"]; // stc add sub xor shl inc rol
+  const xadds = ["0fc1c3", "0fc1db", "0fc106"]; // xadd %eax,%ebx / %ebx,%ebx / %eax,(%esi)
+  for (const p of producers)
+    for (const x of xadds)
+      for (const [eax, ebx] of [
+        [0x7fffffff, 1],
+        [0x80000000, 0x80000000],
+        [0x0f, 0xf1],
+      ]) {
+        const code = `${p} 9c ${x} ${setcc} 9c 0f0b`;
+        const { a } = runBoth(code, (c) => {
+          c.r[EAX] = eax;
+          c.r[EBX] = ebx;
+          c.r[ESI] = 0x2000;
+          c.r[ESP] = 0x2100;
+          c.ram32[0x2000 >>> 2] = ebx ^ 0x10000001;
+        });
+        assert.ok(a.e.stats.insnsHelped <= 1, `${code}: ${a.e.stats.insnsHelped} helped (STC is)`);
+      }
+});
+
 test("PUSH of a segment register runs compiled: ESP moves by 4, the selector's 2 bytes written, the slot's upper half kept", () => {
   // push %es; push %cs; push %ss; push %ds; push %fs; push %gs; ud2 — the stack at 0x2100, its
   // slots filled with 0xa5 first (the interpreter writes 2 bytes of each, as Intel's parts do).

@@ -213,6 +213,11 @@ export class KqemuEngine {
           : 0;
       },
       crossmiss: (eip: number) => this.crossMiss(eip),
+      // PUSHF: EFLAGS as pushed (VM and RF 0), the arithmetic flags folded in.
+      getflags: () => {
+        c.materializeFlags();
+        return c.getEflags() & ~0x30000;
+      },
       // BT/BTS/BTR/BTC: CF set, the other flags as they were.
       setcf: (cf: number) => {
         c.materializeFlags();

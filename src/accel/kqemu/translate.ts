@@ -59,6 +59,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "setcfof", params: 2, results: 0 },
   { name: "crossmiss", params: 1, results: 1 },
   { name: "setcf", params: 1, results: 0 },
+  { name: "getflags", params: 0, results: 1 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -68,6 +69,7 @@ const IMP_INTERP = 10;
 const IMP_SETCFOF = 11;
 const IMP_CROSSMISS = 12;
 const IMP_SETCF = 13;
+const IMP_GETFLAGS = 14;
 
 const MAX_BLOCK_INSNS = 64;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
@@ -1332,6 +1334,41 @@ export class Translator {
         f.const(4).op(W.OP_I32_SUB).set(this.LIN);
         this.write(2, eip);
         this.storeReg(4, 32, this.LIN);
+        return EMIT_OK;
+      }
+      case 0x9c:
+        // PUSHF (32-bit): the flags made concrete by the getflags helper, VM and RF pushed as 0
+        // (data-ops.ts pushf(); compiled code never runs in virtual-8086 mode, where it may #GP).
+        if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.flushFlags();
+        f.call(IMP_GETFLAGS).set(this.VAL);
+        this.push(eip);
+        // The helper left every arithmetic flag in r[R_EFLAGS] (FOP_NONE).
+        this.known = K_CFSTORED;
+        return EMIT_OK;
+      case 0x1c1: {
+        // XADD r/m32, r32: the sum to the destination, its old value to the register, flags of
+        // the ADD (arith-ops.ts xadd()); the memory write comes first, so a fault changes nothing.
+        if (!op32) return EMIT_NO;
+        if (i.mod === 3) this.loadReg(i.rm, 32);
+        else {
+          this.ea(i);
+          this.read(4, eip, true);
+        }
+        f.set(this.A);
+        this.loadReg(i.reg, 32);
+        f.set(this.B);
+        f.get(this.A).get(this.B).op(W.OP_I32_ADD).set(this.RES);
+        if (i.mod !== 3) {
+          f.get(this.RES).set(this.VAL);
+          this.write(4, eip);
+          this.storeReg(i.reg, 32, this.A);
+        } else {
+          this.storeReg(i.reg, 32, this.A);
+          this.storeReg(i.rm, 32, this.RES);
+        }
+        this.lazyFlags(FOP_ADD, 32);
+        this.setKnown(K_ADD, 32);
         return EMIT_OK;
       }
       case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
