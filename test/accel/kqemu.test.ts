@@ -81,6 +81,12 @@ function enablePaging(c: CPU, pte: (k: number) => number, pde = 0): void {
   c.flushTlb(true);
 }
 
+/** SETcc of all 16 conditions into the bytes at 0x2080..0x208f (compared by snapshot()). */
+const SETCC_ALL = Array.from(
+  { length: 16 },
+  (_, cc) => `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`,
+).join("");
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -463,8 +469,6 @@ test("ROL/ROR after a logic op, a shift or an ADD/SUB-type op (flags kept deferr
     "c1c305", // rol $5,%ebx (a rotate after a rotate)
   ];
   const rotates = ["d1c3", "c1c307", "d1cb", "c1cb0d", "c1061f", "d10e"]; // rol/ror %ebx, rol $31/ror (%esi)
-  let setcc = "";
-  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
   const values = [
     [0x7fffffff, 1],
     [0x0f, 0x01],
@@ -477,7 +481,7 @@ test("ROL/ROR after a logic op, a shift or an ADD/SUB-type op (flags kept deferr
     for (const rot of rotates)
       for (const [k, [eax, ebx]] of values.entries()) {
         const carry = k % 2 === 0 ? "f9" : "f8";
-        runBoth(`${carry} ${p} ${rot} ${setcc} 9c 8f0590200000 0f0b`, (c) => {
+        runBoth(`${carry} ${p} ${rot} ${SETCC_ALL} 9c 8f0590200000 0f0b`, (c) => {
           c.r[EAX] = eax;
           c.r[EBX] = ebx;
           c.r[ESI] = 0x2000;
@@ -522,8 +526,6 @@ test("CLD, STD and CLI run compiled (CLI at CPL 0 only): string direction and IF
 
 test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as the interpreter has them", () => {
   // PRODUCER; BTx $bit,%ebx or (%esi); SETcc of all 16 conditions; pushf; pop 0x2090; ud2.
-  let setcc = "";
-  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
   // xor, and, shl $1 (OF set), shr $5 (flags deferred); add, inc (through the setcf helper)
   const producers = ["31c3", "21c3", "d1e3", "c1eb05", "01c3", "43"];
   for (const p of producers)
@@ -535,7 +537,7 @@ test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as
             [0x12345678, 0x9abcdef0],
           ]) {
             const m = ((modrm & ~0x38) | (op << 3)).toString(16);
-            const code = `${p} 0fba ${m} ${bit.toString(16).padStart(2, "0")} ${setcc} 9c 8f0590200000 0f0b`;
+            const code = `${p} 0fba ${m} ${bit.toString(16).padStart(2, "0")} ${SETCC_ALL} 9c 8f0590200000 0f0b`;
             const { a } = runBoth(code, (c) => {
               c.r[EAX] = eax;
               c.r[EBX] = ebx;
@@ -551,8 +553,6 @@ test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as
 
 test("PUSHF and XADD run compiled with the interpreter's results and flags", () => {
   // PRODUCER; pushf; XADD; SETcc of all 16 conditions; pushf; ud2 (the stack at 0x2100).
-  let setcc = "";
-  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
   const producers = ["f9", "01c3", "29c3", "31c3", "d1e3", "43", "c1c307"]; // stc add sub xor shl inc rol
   const xadds = ["0fc1c3", "0fc1db", "0fc106"]; // xadd %eax,%ebx / %ebx,%ebx / %eax,(%esi)
   for (const p of producers)
@@ -562,7 +562,7 @@ test("PUSHF and XADD run compiled with the interpreter's results and flags", () 
         [0x80000000, 0x80000000],
         [0x0f, 0xf1],
       ]) {
-        const code = `${p} 9c ${x} ${setcc} 9c 0f0b`;
+        const code = `${p} 9c ${x} ${SETCC_ALL} 9c 0f0b`;
         const { a } = runBoth(code, (c) => {
           c.r[EAX] = eax;
           c.r[EBX] = ebx;
@@ -591,8 +591,6 @@ test("PUSH of a segment register runs compiled: ESP moves by 4, the selector's 2
 test("SHLD/SHRD by a constant (register and memory destinations) run compiled with the interpreter's results and flags", () => {
   // SHxD $n,%eax,%ebx or SHxD $n,%eax,(%esi); SETcc of all 16 conditions; pushf; pop 0x2090; ud2.
   // OF is the interpreter's for counts above 1 too (silicon leaves it undefined).
-  let setcc = "";
-  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
   for (const opc of ["a4", "ac"])
     for (const count of [1, 4, 12, 31])
       for (const modrm of ["c3", "06"])
@@ -601,7 +599,7 @@ test("SHLD/SHRD by a constant (register and memory destinations) run compiled wi
           [0x12345678, 0x9abcdef0],
           [0, 0x80000000],
         ]) {
-          const code = `0f${opc} ${modrm} ${count.toString(16).padStart(2, "0")} ${setcc} 9c 8f0590200000 0f0b`;
+          const code = `0f${opc} ${modrm} ${count.toString(16).padStart(2, "0")} ${SETCC_ALL} 9c 8f0590200000 0f0b`;
           const { a } = runBoth(code, (c) => {
             c.r[EAX] = eax;
             c.r[EBX] = ebx;
@@ -619,8 +617,6 @@ test("16-bit ALU ops (register, memory, AX and sign-extended immediate forms) ru
   // [stc|clc]; OP (one of the forms below, for each of ADD OR ADC SBB AND SUB XOR CMP); SETcc of
   // all 16 conditions into 0x2080..0x208f; pushf; pop 0x2090; ud2. The upper halves of EAX/EBX
   // must survive; a sign-extended imm8 (0x83) is a 16-bit operand (CF of SUB/CMP depends on it).
-  let setcc = "";
-  for (let cc = 0; cc < 16; cc++) setcc += `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`;
   const h = (n: number) => n.toString(16).padStart(2, "0");
   const forms = (op: number) => [
     `66 83 ${h(0xc3 | (op << 3))} ff`, // op $-1,%bx
@@ -641,7 +637,7 @@ test("16-bit ALU ops (register, memory, AX and sign-extended immediate forms) ru
     for (const form of forms(op))
       for (const [k, [eax, ebx]] of values.entries()) {
         const carry = k % 2 === 0 ? "f9" : "f8";
-        const { a } = runBoth(`${carry} ${form} ${setcc} 9c 8f0590200000 0f0b`, (c) => {
+        const { a } = runBoth(`${carry} ${form} ${SETCC_ALL} 9c 8f0590200000 0f0b`, (c) => {
           c.r[EAX] = eax;
           c.r[EBX] = ebx;
           c.r[ESI] = 0x2000;

@@ -925,6 +925,15 @@ export class Translator {
     this.returnCount();
   }
 
+  /** A 32-bit r/m destination's value → stack: the register, or memory read with write intent (`forWrite`). */
+  private loadDest32(i: Insn, eip: number, forWrite = true): void {
+    if (i.mod === 3) this.loadReg(i.rm, 32);
+    else {
+      this.ea(i);
+      this.read(4, eip, forWrite);
+    }
+  }
+
   /** Operand r/m → stack (register or memory). */
   private loadE(i: Insn, bits: number, eip: number): void {
     if (i.mod === 3) this.loadReg(i.rm, bits);
@@ -1350,11 +1359,7 @@ export class Translator {
         // XADD r/m32, r32: the sum to the destination, its old value to the register, flags of
         // the ADD (arith-ops.ts xadd()); the memory write comes first, so a fault changes nothing.
         if (!op32) return EMIT_NO;
-        if (i.mod === 3) this.loadReg(i.rm, 32);
-        else {
-          this.ea(i);
-          this.read(4, eip, true);
-        }
+        this.loadDest32(i, eip);
         f.set(this.A);
         this.loadReg(i.reg, 32);
         f.set(this.B);
@@ -1505,11 +1510,7 @@ export class Translator {
         // EAX ← dest. A memory destination is always written (the old value when unequal), after
         // a read with write intent, so a fault leaves everything unchanged.
         if (!op32) return EMIT_NO;
-        if (i.mod === 3) this.loadReg(i.rm, 32);
-        else {
-          this.ea(i);
-          this.read(4, eip, true);
-        }
+        this.loadDest32(i, eip);
         f.set(this.B);
         this.loadReg(0, 32);
         f.set(this.A);
@@ -2394,10 +2395,7 @@ export class Translator {
 
   private emitNotNeg(i: Insn, isNeg: boolean, eip: number): number {
     const f = this.f;
-    if (i.mod !== 3) {
-      this.ea(i);
-      this.read(4, eip, true);
-    } else this.loadReg(i.rm, 32);
+    this.loadDest32(i, eip);
     if (!isNeg) {
       // NOT changes no flags: keep A/B/RES (they may still describe the live flags).
       f.const(-1).op(W.OP_I32_XOR).set(this.VAL);
@@ -2500,6 +2498,16 @@ export class Translator {
     return EMIT_OK;
   }
 
+  /** Flags deferred in the shift form: FA holds CF | OF << 11, FRES the `bits`-wide result (FOP_RESULT). */
+  private shiftFormFlags(bits: number): void {
+    this.f.get(this.RES).set(this.FRES);
+    this.pend = PEND_SHIFT;
+    this.pendBits = bits;
+    this.pendFop = FOP_RESULT;
+    this.known = K_SHIFT;
+    this.kbits = bits;
+  }
+
   /**
    * Flags of a 32-bit multiply as ops/alu.ts leaves them: a result-type lazy state on RES with
    * CF = OF = overflow, where `overflow` pushes 0 or 1. Deferred like a shift's (the same form:
@@ -2512,12 +2520,7 @@ export class Translator {
     f.const(EFLAGS_CF | (1 << 11))
       .op(W.OP_I32_MUL)
       .set(this.FA);
-    f.get(this.RES).set(this.FRES);
-    this.pend = PEND_SHIFT;
-    this.pendBits = 32;
-    this.pendFop = FOP_RESULT;
-    this.known = K_SHIFT;
-    this.kbits = 32;
+    this.shiftFormFlags(32);
   }
 
   /** MUL/IMUL r/m32 (F7 /4 /5): EDX:EAX = EAX * r/m32, flags as ops/alu.ts mul1() leaves them. */
@@ -2605,10 +2608,7 @@ export class Translator {
   private emitRotate(i: Insn, count: number, eip: number): number {
     const f = this.f;
     if (count === 0) return EMIT_NO;
-    if (i.mod !== 3) {
-      this.ea(i);
-      this.read(4, eip, true);
-    } else this.loadReg(i.rm, 32);
+    this.loadDest32(i, eip);
     f.const(count)
       .op(i.reg === 0 ? OP_I32_ROTL : OP_I32_ROTR)
       .set(this.VAL);
@@ -2673,10 +2673,7 @@ export class Translator {
     const f = this.f;
     const shift = this.pend === PEND_SHIFT;
     const deferred = shift || this.pend === PEND_LOGIC;
-    if (i.mod !== 3) {
-      this.ea(i);
-      this.read(4, eip, op !== 0);
-    } else this.loadReg(i.rm, 32);
+    this.loadDest32(i, eip, op !== 0);
     f.set(this.A);
     if (op !== 0) {
       f.get(this.A);
@@ -2713,10 +2710,7 @@ export class Translator {
   private emitShiftDouble(i: Insn, left: boolean, count: number, eip: number): number {
     const f = this.f;
     if (count === 0) return EMIT_NO;
-    if (i.mod !== 3) {
-      this.ea(i);
-      this.read(4, eip, true);
-    } else this.loadReg(i.rm, 32);
+    this.loadDest32(i, eip);
     f.set(this.A);
     this.loadReg(i.reg, 32);
     f.set(this.B);
@@ -2738,12 +2732,7 @@ export class Translator {
       .op(W.OP_I32_AND);
     f.get(this.RES).get(this.A).op(W.OP_I32_XOR).const(31).op(W.OP_I32_SHR_U);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).set(this.FA);
-    f.get(this.RES).set(this.FRES);
-    this.pend = PEND_SHIFT;
-    this.pendBits = 32;
-    this.pendFop = FOP_RESULT;
-    this.known = K_SHIFT;
-    this.kbits = 32;
+    this.shiftFormFlags(32);
     return EMIT_OK;
   }
 
@@ -2814,12 +2803,7 @@ export class Translator {
     f.const(1).op(W.OP_I32_AND);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
     f.set(this.FA);
-    f.get(this.RES).set(this.FRES);
-    this.pend = PEND_SHIFT;
-    this.pendBits = bits;
-    this.pendFop = FOP_RESULT;
-    this.known = K_SHIFT;
-    this.kbits = bits;
+    this.shiftFormFlags(bits);
     return EMIT_OK;
   }
 }
