@@ -27,7 +27,6 @@ import {
   GS,
   R_CPL,
   R_EFLAGS,
-  R_SEL,
   R_EIP,
   R_FA,
   R_FB,
@@ -36,6 +35,7 @@ import {
   R_FSIZE,
   R_SEGBASE,
   R_SEGFAST,
+  R_SEL,
   SS,
   TLB_IO,
 } from "../../cpu/state.ts";
