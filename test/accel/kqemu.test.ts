@@ -87,6 +87,25 @@ const SETCC_ALL = Array.from(
   (_, cc) => `0f${(0x90 + cc).toString(16)}05${(0x80 + cc).toString(16)}200000`,
 ).join("");
 
+/** What the flag tests end with: SETcc of all 16 conditions, PUSHF, POP to 0x2090, UD2. */
+const READ_FLAGS = `${SETCC_ALL} 9c 8f0590200000 0f0b`;
+
+/**
+ * runBoth() from EAX, EBX, ESI = 0x2000 and the dword there (ESP too when given); then at most
+ * `maxHelped` instructions may have been handed to the interpreter from compiled code (-1: any).
+ */
+function runOperands(code: string, eax: number, ebx: number, mem: number, maxHelped = -1, esp = -1) {
+  const { a } = runBoth(code, (c) => {
+    c.r[EAX] = eax;
+    c.r[EBX] = ebx;
+    c.r[ESI] = 0x2000;
+    c.ram32[0x2000 >>> 2] = mem;
+    if (esp !== -1) c.r[ESP] = esp;
+  });
+  if (maxHelped >= 0)
+    assert.ok(a.e.stats.insnsHelped <= maxHelped, `${code}: ${a.e.stats.insnsHelped} helped`);
+}
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -481,12 +500,7 @@ test("ROL/ROR after a logic op, a shift or an ADD/SUB-type op (flags kept deferr
     for (const rot of rotates)
       for (const [k, [eax, ebx]] of values.entries()) {
         const carry = k % 2 === 0 ? "f9" : "f8";
-        runBoth(`${carry} ${p} ${rot} ${SETCC_ALL} 9c 8f0590200000 0f0b`, (c) => {
-          c.r[EAX] = eax;
-          c.r[EBX] = ebx;
-          c.r[ESI] = 0x2000;
-          c.ram32[0x2000 >>> 2] = ebx ^ 0x5a5a5a5a;
-        });
+        runOperands(`${carry} ${p} ${rot} ${READ_FLAGS}`, eax, ebx, ebx ^ 0x5a5a5a5a);
       }
 });
 
@@ -537,17 +551,9 @@ test("BT/BTS/BTR/BTC with a constant bit run compiled; CF and the other flags as
             [0x12345678, 0x9abcdef0],
           ]) {
             const m = ((modrm & ~0x38) | (op << 3)).toString(16);
-            const code = `${p} 0fba ${m} ${bit.toString(16).padStart(2, "0")} ${SETCC_ALL} 9c 8f0590200000 0f0b`;
-            const { a } = runBoth(code, (c) => {
-              c.r[EAX] = eax;
-              c.r[EBX] = ebx;
-              c.r[ESI] = 0x2000;
-              c.ram32[0x2000 >>> 2] = ebx ^ 0x80000021;
-            });
-            assert.ok(
-              a.e.stats.insnsHelped <= 2,
-              `${code}: ${a.e.stats.insnsHelped} helped (PUSHF and POP are)`,
-            );
+            // Compiled: only PUSHF and POP are handed to the interpreter.
+            const code = `${p} 0fba ${m} ${bit.toString(16).padStart(2, "0")} ${READ_FLAGS}`;
+            runOperands(code, eax, ebx, ebx ^ 0x80000021, 2);
           }
 });
 
@@ -562,15 +568,8 @@ test("PUSHF and XADD run compiled with the interpreter's results and flags", () 
         [0x80000000, 0x80000000],
         [0x0f, 0xf1],
       ]) {
-        const code = `${p} 9c ${x} ${SETCC_ALL} 9c 0f0b`;
-        const { a } = runBoth(code, (c) => {
-          c.r[EAX] = eax;
-          c.r[EBX] = ebx;
-          c.r[ESI] = 0x2000;
-          c.r[ESP] = 0x2100;
-          c.ram32[0x2000 >>> 2] = ebx ^ 0x10000001;
-        });
-        assert.ok(a.e.stats.insnsHelped <= 1, `${code}: ${a.e.stats.insnsHelped} helped (STC is)`);
+        // Compiled: only STC is handed to the interpreter.
+        runOperands(`${p} 9c ${x} ${SETCC_ALL} 9c 0f0b`, eax, ebx, ebx ^ 0x10000001, 1, 0x2100);
       }
 });
 
@@ -599,17 +598,9 @@ test("SHLD/SHRD by a constant (register and memory destinations) run compiled wi
           [0x12345678, 0x9abcdef0],
           [0, 0x80000000],
         ]) {
-          const code = `0f${opc} ${modrm} ${count.toString(16).padStart(2, "0")} ${SETCC_ALL} 9c 8f0590200000 0f0b`;
-          const { a } = runBoth(code, (c) => {
-            c.r[EAX] = eax;
-            c.r[EBX] = ebx;
-            c.r[ESI] = 0x2000;
-            c.ram32[0x2000 >>> 2] = ebx ^ 0x0ff0f00f;
-          });
-          assert.ok(
-            a.e.stats.insnsHelped <= 2,
-            `${code}: ${a.e.stats.insnsHelped} helped (PUSHF and POP are)`,
-          );
+          // Compiled: only PUSHF and POP are handed to the interpreter.
+          const code = `0f${opc} ${modrm} ${count.toString(16).padStart(2, "0")} ${READ_FLAGS}`;
+          runOperands(code, eax, ebx, ebx ^ 0x0ff0f00f, 2);
         }
 });
 
@@ -637,15 +628,9 @@ test("16-bit ALU ops (register, memory, AX and sign-extended immediate forms) ru
     for (const form of forms(op))
       for (const [k, [eax, ebx]] of values.entries()) {
         const carry = k % 2 === 0 ? "f9" : "f8";
-        const { a } = runBoth(`${carry} ${form} ${SETCC_ALL} 9c 8f0590200000 0f0b`, (c) => {
-          c.r[EAX] = eax;
-          c.r[EBX] = ebx;
-          c.r[ESI] = 0x2000;
-          c.ram32[0x2000 >>> 2] = (ebx * 7) ^ 0x5a5a8001;
-        });
         // The op itself compiled, not handed to the interpreter from the block (STC/CLC, PUSHF and
         // POP to memory are: 3).
-        assert.ok(a.e.stats.insnsHelped <= 3, `${form}: ${a.e.stats.insnsHelped} helped`);
+        runOperands(`${carry} ${form} ${READ_FLAGS}`, eax, ebx, (ebx * 7) ^ 0x5a5a8001, 3);
       }
 });
 

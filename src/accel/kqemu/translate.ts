@@ -1338,11 +1338,7 @@ export class Translator {
         f.const(0)
           .mem(W.OP_I32_LOAD, off(R_SEL + seg), 2)
           .set(this.VAL);
-        this.loadReg(4, 32);
-        this.memoKey = 4;
-        f.const(4).op(W.OP_I32_SUB).set(this.LIN);
-        this.write(2, eip);
-        this.storeReg(4, 32, this.LIN);
+        this.push(eip, 2);
         return EMIT_OK;
       }
       case 0x9c:
@@ -2153,12 +2149,13 @@ export class Translator {
     return EMIT_OK;
   }
 
-  private push(eip: number): void {
+  /** Push VAL: ESP - 4, then `size` bytes written there (2 for a segment selector). */
+  private push(eip: number, size = 4): void {
     const f = this.f;
     this.loadReg(4, 32);
     this.memoKey = 4;
     f.const(4).op(W.OP_I32_SUB).set(this.LIN);
-    this.write(4, eip);
+    this.write(size, eip);
     this.storeReg(4, 32, this.LIN);
   }
 
@@ -2166,6 +2163,9 @@ export class Translator {
   private emitAlu(i: Insn, aluOp: number, form: number, bits: number, eip: number): number {
     const f = this.f;
     const toMem = (form === 0 || form === 1 || form === 6) && i.mod !== 3;
+    // Operands and result masked to the operand size, as the lazy flags expect (16-bit flags are
+    // only deferred: setKnown() leaves their conditions to the state block).
+    const mask = bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff;
     // ADC/SBB: the carry-in comes from the previous instruction's flags, which may live in A/B/RES:
     // take it before those locals are reused.
     if (aluOp === 2 || aluOp === 3) {
@@ -2181,7 +2181,7 @@ export class Translator {
         this.read(bits >> 3, eip, aluOp !== 7);
       }
       f.set(this.A);
-      if (form === 6) f.const(i.imm & (bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff));
+      if (form === 6) f.const(i.imm & mask);
       else this.loadReg(i.reg, bits);
       f.set(this.B);
     } else if (form === 2 || form === 3) {
@@ -2192,11 +2192,8 @@ export class Translator {
     } else {
       this.loadReg(0, bits);
       f.set(this.A);
-      f.const(i.imm & (bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff)).set(this.B);
+      f.const(i.imm & mask).set(this.B);
     }
-    // Operands and result masked to the operand size, as the lazy flags expect (16-bit flags are
-    // only deferred: setKnown() leaves their conditions to the state block).
-    const mask = bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff;
     let fop = FOP_SUB;
     let logic = false;
     switch (aluOp) {
@@ -2685,14 +2682,13 @@ export class Translator {
       if (i.mod !== 3) this.write(4, eip);
       else this.storeReg(i.rm, 32, this.VAL);
     }
+    if (!deferred) this.flushFlags();
+    f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND); // CF
     if (!deferred) {
-      this.flushFlags();
-      f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
       f.call(IMP_SETCF);
       this.known = K_CFSTORED;
       return EMIT_OK;
     }
-    f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
     if (shift) f.get(this.FA).const(~1).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.set(this.FA);
     const k = this.known;
