@@ -23,7 +23,7 @@ import {
   SS,
   TLB_IO,
 } from "../../cpu/state.ts";
-import { KQ_JC_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
+import { KQ_JC_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import { IMPORTS, Translator } from "./translate.ts";
 import * as W from "./wasm-builder.ts";
 import { buildModule, FuncBuilder } from "./wasm-builder.ts";
@@ -102,18 +102,31 @@ const INTERP_STRETCH = 2048;
  * there, and stops only then: cold code runs without a turn of this loop per block.
  */
 const INTERP_COLD = 2048;
-/** Jump-cache entries (a power of two), each JC_WORDS words: eip, physical page, TLB need, CPL, slot. */
-const JC_SIZE = 16384;
-const JC_WORDS = 8;
-const JC_EIP = 0;
-const JC_PHYS = 4;
-const JC_NEED = 8;
-const JC_CPL = 12;
-const JC_SLOT = 16;
-/** A JC_PHYS value no TLB entry matches (its low bits are never set in a page address). */
-const JC_INVALID = 1;
 /**
- * JC_SLOT of an instruction no block can start with (INT, IRET, POP DS...): the dispatcher stops
+ * Jump-cache entries (2^JC_BITS), each JC_WORDS words: JC_EIP; JC_PAGE, the physical page address
+ * ORed with the TLB bits the fetch needs (valid: TLB entry & (JC_PAGE | ~0xfff | TLB_IO) ===
+ * JC_PAGE); JC_CPLSLOT, slot << 2 | CPL (negative for JC_SLOT_INTERP). Direct-mapped, so it must be
+ * much larger than the blocks in use: fork+exec alone runs >11,000 kernel and user blocks, and with
+ * 16,384 entries and the former hash 90% of its lookups (225 K per 100 fork+exec) were collisions.
+ */
+const JC_BITS = 16;
+const JC_SIZE = 1 << JC_BITS;
+/**
+ * Fibonacci hashing (the top JC_BITS of eip × 2^32/φ): the former eip ^ (eip >>> 12) sent every
+ * pair whose page and offset differ by the same amount to one entry, at any table size.
+ */
+const JC_HASH = 0x9e3779b1 | 0;
+const JC_WORDS = 4;
+const JC_EIP = 0;
+const JC_PAGE = 4;
+const JC_CPLSLOT = 8;
+/**
+ * An entry is made invalid by flipping bit 31 of its JC_EIP: the hash of eip ^ 2^31 differs from
+ * eip's in its top bit (2^31 × an odd number is 2^31 mod 2^32), so no eip probing here matches it.
+ */
+const JC_EIP_FLIP = 0x8000_0000 | 0;
+/**
+ * The slot of an instruction no block can start with (INT, IRET, POP DS...): the dispatcher stops
  * there and the interpreter takes it at once, without lookup()'s maps.
  */
 const JC_SLOT_INTERP = -1;
@@ -225,6 +238,7 @@ export class KqemuEngine {
       },
     };
     c.atBranch = (eip) => this.atBranch(eip);
+    if (KQ_JC_BYTE_OFFSET + JC_SIZE * JC_WORDS * 4 > RAM_BYTE_OFFSET) throw new Error("jump cache overlaps guest RAM");
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
     this.clearJumpCache();
     this.dispatch = this.buildDispatcher();
@@ -280,8 +294,8 @@ export class KqemuEngine {
     // A block not compiled has slot -1, the value of an interpreter-only entry (JC_SLOT_INTERP).
     if (b.eip === -1) return;
     const j = this.jcIndex(b.eip);
-    if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_SLOT >> 2)] === b.slot)
-      this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
+    if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_CPLSLOT >> 2)] >> 2 === b.slot)
+      this.jc[j + (JC_EIP >> 2)] = b.eip ^ JC_EIP_FLIP;
     if (b.slot >= 0) {
       this.table.set(b.slot, null);
       this.freeSlots.push(b.slot);
@@ -481,10 +495,8 @@ export class KqemuEngine {
     const j = this.jcIndex(eip);
     const jc = this.jc;
     jc[j + (JC_EIP >> 2)] = eip;
-    jc[j + (JC_PHYS >> 2)] = e & ~0xfff;
-    jc[j + (JC_NEED >> 2)] = this.c.rNeed;
-    jc[j + (JC_CPL >> 2)] = this.c.r[R_CPL];
-    jc[j + (JC_SLOT >> 2)] = slot;
+    jc[j + (JC_PAGE >> 2)] = (e & ~0xfff) | this.c.rNeed;
+    jc[j + (JC_CPLSLOT >> 2)] = (slot << 2) | this.c.r[R_CPL];
   }
 
   /**
@@ -518,22 +530,23 @@ export class KqemuEngine {
     const jc = this.jc;
     const j = this.jcIndex(eip);
     if (jc[j + (JC_EIP >> 2)] !== eip) return -2;
-    const e = c.tlb[eip >>> 12];
-    const need = jc[j + (JC_NEED >> 2)];
-    return (e & (need | TLB_IO)) === need &&
-      (e & ~0xfff) === jc[j + (JC_PHYS >> 2)] &&
-      c.r[R_CPL] === jc[j + (JC_CPL >> 2)]
-      ? jc[j + (JC_SLOT >> 2)]
+    const page = jc[j + (JC_PAGE >> 2)];
+    const cs = jc[j + (JC_CPLSLOT >> 2)];
+    return (c.tlb[eip >>> 12] & (page | ~0xfff | TLB_IO)) === page && (cs & 3) === c.r[R_CPL]
+      ? cs >> 2
       : -2;
   }
 
   /** Index in this.jc of the entry for `eip`. */
   private jcIndex(eip: number): number {
-    return ((eip ^ (eip >>> 12)) & (JC_SIZE - 1)) * JC_WORDS;
+    return (Math.imul(eip, JC_HASH) >>> (32 - JC_BITS)) * JC_WORDS;
   }
 
   private clearJumpCache(): void {
-    for (let j = 0; j < this.jc.length; j += JC_WORDS) this.jc[j + (JC_PHYS >> 2)] = JC_INVALID;
+    // An eip that does not hash to its entry: 2^31 (hashing to 2^(JC_BITS-1)) or, there, 0.
+    const jc = this.jc;
+    for (let j = 0; j < jc.length; j += JC_WORDS)
+      jc[j + (JC_EIP >> 2)] = j === (1 << (JC_BITS - 1)) * JC_WORDS ? 0 : JC_EIP_FLIP;
   }
 
   /**
@@ -560,12 +573,10 @@ export class KqemuEngine {
     f.const(0)
       .mem(W.OP_I32_LOAD, R_EIP * 4, 2)
       .tee(EIP);
-    f.get(EIP)
-      .const(12)
-      .op(W.OP_I32_SHR_U)
-      .op(W.OP_I32_XOR)
-      .const(JC_SIZE - 1)
-      .op(W.OP_I32_AND);
+    f.const(JC_HASH)
+      .op(W.OP_I32_MUL)
+      .const(32 - JC_BITS)
+      .op(W.OP_I32_SHR_U);
     f.const(Math.log2(JC_WORDS * 4))
       .op(W.OP_I32_SHL)
       .set(ENT);
@@ -574,43 +585,33 @@ export class KqemuEngine {
       .get(EIP)
       .op(W.OP_I32_NE)
       .brIf(1);
+    // The TLB entry maps the page the block was found in, with the rights its fetch needs.
     f.get(EIP)
       .const(12)
       .op(W.OP_I32_SHR_U)
       .const(2)
       .op(W.OP_I32_SHL)
-      .mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2)
-      .set(E);
-    f.get(E)
-      .get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_NEED, 2)
-      .const(TLB_IO)
+      .mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2);
+    f.get(ENT)
+      .mem(W.OP_I32_LOAD, JC + JC_PAGE, 2)
+      .tee(E)
+      .const(~0xfff | TLB_IO)
       .op(W.OP_I32_OR)
-      .op(W.OP_I32_AND);
-    f.get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_NEED, 2)
-      .op(W.OP_I32_NE)
-      .brIf(1);
-    f.get(E)
-      .const(~0xfff)
       .op(W.OP_I32_AND)
-      .get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_PHYS, 2)
+      .get(E)
       .op(W.OP_I32_NE)
       .brIf(1);
-    f.const(0)
-      .mem(W.OP_I32_LOAD, R_CPL * 4, 2)
-      .get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_CPL, 2)
-      .op(W.OP_I32_NE)
-      .brIf(1);
-    // An instruction the interpreter takes (JC_SLOT_INTERP): back to the run loop.
+    // The CPL it was translated for, and a block (not JC_SLOT_INTERP, which is negative).
     f.get(ENT)
-      .mem(W.OP_I32_LOAD, JC + JC_SLOT, 2)
+      .mem(W.OP_I32_LOAD, JC + JC_CPLSLOT, 2)
       .tee(SLOT)
       .const(0)
-      .op(W.OP_I32_LT_S)
+      .mem(W.OP_I32_LOAD, R_CPL * 4, 2)
+      .op(W.OP_I32_XOR)
+      .const(0x8000_0003 | 0)
+      .op(W.OP_I32_AND)
       .brIf(1);
+    f.get(SLOT).const(2).op(W.OP_I32_SHR_U).set(SLOT);
     f.const(0)
       .get(N)
       .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
