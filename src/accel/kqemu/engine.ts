@@ -238,7 +238,8 @@ export class KqemuEngine {
       },
     };
     c.atBranch = (eip) => this.atBranch(eip);
-    if (KQ_JC_BYTE_OFFSET + JC_SIZE * JC_WORDS * 4 > RAM_BYTE_OFFSET) throw new Error("jump cache overlaps guest RAM");
+    if (KQ_JC_BYTE_OFFSET + JC_SIZE * JC_WORDS * 4 > RAM_BYTE_OFFSET)
+      throw new Error("jump cache overlaps guest RAM");
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
     this.clearJumpCache();
     this.dispatch = this.buildDispatcher();
@@ -532,9 +533,7 @@ export class KqemuEngine {
     if (jc[j + (JC_EIP >> 2)] !== eip) return -2;
     const page = jc[j + (JC_PAGE >> 2)];
     const cs = jc[j + (JC_CPLSLOT >> 2)];
-    return (c.tlb[eip >>> 12] & (page | ~0xfff | TLB_IO)) === page && (cs & 3) === c.r[R_CPL]
-      ? cs >> 2
-      : -2;
+    return (c.tlb[eip >>> 12] & (page | ~0xfff | TLB_IO)) === page && (cs & 3) === c.r[R_CPL] ? cs >> 2 : -2;
   }
 
   /** Index in this.jc of the entry for `eip`. */
@@ -586,12 +585,7 @@ export class KqemuEngine {
       .op(W.OP_I32_NE)
       .brIf(1);
     // The TLB entry maps the page the block was found in, with the rights its fetch needs.
-    f.get(EIP)
-      .const(12)
-      .op(W.OP_I32_SHR_U)
-      .const(2)
-      .op(W.OP_I32_SHL)
-      .mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2);
+    f.get(EIP).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL).mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2);
     f.get(ENT)
       .mem(W.OP_I32_LOAD, JC + JC_PAGE, 2)
       .tee(E)
