@@ -477,10 +477,11 @@ export class Translator {
       .op(W.OP_I32_AND)
       .const(this.crossTlb)
       .op(W.OP_I32_NE)
+      .hint(false)
       .if_();
     p.const(eip).call(IMP_CROSSMISS).op(W.OP_I32_EQZ).if_().const(0).op(W.OP_RETURN).op(W.OP_END);
     p.op(W.OP_END);
-    this.f.code.insert(0, p.code);
+    this.f.prepend(p);
   }
 
   // ---------------------------------------------------------------- emit helpers
@@ -509,7 +510,7 @@ export class Translator {
       this.count--;
       return EMIT_END;
     }
-    f.if_();
+    f.hint(false).if_();
     this.returnCount();
     f.op(W.OP_END);
     this.count--;
@@ -556,7 +557,7 @@ export class Translator {
         for (let k = 0; k < MEMO_KEYS; k++) if (this.memo[k] < this.loopMemo[k]) this.memoVoid(k);
       f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).set(this.BASE);
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
-      f.brIf(depth + this.fwdDepth);
+      f.hint(true).brIf(depth + this.fwdDepth);
       // Out of iterations: leave with the loop's instructions already in BASE.
       if (saved !== null) this.syncFlags();
       f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
@@ -711,7 +712,7 @@ export class Translator {
    */
   private interpExitIf(eip: number, next: number): void {
     const f = this.f;
-    f.if_();
+    f.hint(false).if_();
     this.count++;
     this.callInterp(eip, next);
     f.op(W.OP_DROP);
@@ -758,7 +759,7 @@ export class Translator {
     const k = this.memoKey;
     const hit = this.memoHit(k, level);
     if (hit) {
-      f.ifI32();
+      f.hint(true).ifI32();
       this.memoAddress(k);
       f.mem(load, RAM_BYTE_OFFSET, 0);
       f.op(W.OP_ELSE);
@@ -766,7 +767,7 @@ export class Translator {
     // A read-modify-write's write follows at once; otherwise look for a later use of the memo.
     const keep = this.memoWanted(k, level, forWrite);
     this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
-    f.ifI32();
+    f.hint(true).ifI32();
     if (keep) this.memoSet(k);
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.mem(load, RAM_BYTE_OFFSET, 0);
@@ -881,7 +882,7 @@ export class Translator {
     // and nothing inside a block marks a page as code (see forgetRegs()).
     const hit = this.memoHit(k, MEMO_WRITE);
     if (hit) {
-      f.if_();
+      f.hint(true).if_();
       this.memoAddress(k);
       f.get(this.VAL);
       f.mem(store, RAM_BYTE_OFFSET, 0);
@@ -891,7 +892,7 @@ export class Translator {
     // Entries of pages holding code grant no write right (CPU.markCodePage()): such stores take
     // the slow path, which invalidates the code.
     this.tlbHit(size, this.wNeed);
-    f.if_();
+    f.hint(true).if_();
     if (keep) this.memoSet(k);
     f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
     f.get(this.VAL);
@@ -911,7 +912,7 @@ export class Translator {
 
   /** After an instruction with a slow-path write: end the block at `next` if it modified code. */
   private smcCheck(next: number): void {
-    this.f.get(this.SMC).if_();
+    this.f.get(this.SMC).hint(false).if_();
     this.count++;
     this.exitPending(next);
     this.count--;

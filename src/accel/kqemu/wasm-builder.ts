@@ -134,6 +134,12 @@ export class ByteBuf {
 export class FuncBuilder {
   readonly code = new ByteBuf(4096);
   private nLocals = 0;
+  /**
+   * Branch hints (the branch-hinting proposal's `metadata.code.branch_hint` section): pairs of the
+   * code offset of an `if`/`br_if` and 1 when its condition is likely true, 0 when likely false.
+   * V8's optimizing tier lays out the unlikely side as deferred code, after the hot path.
+   */
+  readonly hints: number[] = [];
 
   constructor(
     readonly nParams: number,
@@ -221,6 +227,18 @@ export class FuncBuilder {
     this.code.byte(I32);
     return this;
   }
+  /** The next instruction, an `if` or `br_if`, is likely taken (`likely`) or likely not. */
+  hint(likely: boolean): this {
+    this.hints.push(this.code.len, likely ? 1 : 0);
+    return this;
+  }
+  /** Put `p`'s code (and its hints) before this function's code. */
+  prepend(p: FuncBuilder): void {
+    const n = p.code.len;
+    for (let k = 0; k < this.hints.length; k += 2) this.hints[k] += n;
+    this.hints.unshift(...p.hints);
+    this.code.insert(0, p.code);
+  }
   br(depth: number): this {
     this.code.byte(OP_BR);
     this.code.u32(depth);
@@ -232,8 +250,11 @@ export class FuncBuilder {
     return this;
   }
 
-  /** The function body (locals declaration + code + end). */
-  body(): ByteBuf {
+  /**
+   * The function body (locals declaration + code + end). `hintsAt` receives the branch hints with
+   * offsets from the body's start (the locals declaration), as the hint section wants them.
+   */
+  body(hintsAt?: number[]): ByteBuf {
     const b = new ByteBuf();
     b.u32((this.n64 > 0 ? 1 : 0) + (this.nLocals > 0 ? 1 : 0));
     if (this.n64 > 0) {
@@ -244,6 +265,8 @@ export class FuncBuilder {
       b.u32(this.nLocals);
       b.byte(I32);
     }
+    if (hintsAt !== undefined)
+      for (let k = 0; k < this.hints.length; k += 2) hintsAt.push(this.hints[k] + b.len, this.hints[k + 1]);
     b.append(this.code);
     b.byte(OP_END);
     return b;
@@ -349,10 +372,31 @@ export function buildModule(
   section(7, exp);
   const code = new ByteBuf();
   code.u32(funcs.length);
-  for (const f of funcs) {
-    const body = f.body();
+  const hinted = new ByteBuf();
+  let nHinted = 0;
+  const hints: number[] = [];
+  funcs.forEach((f, k) => {
+    hints.length = 0;
+    const body = f.body(hints);
     code.u32(body.len);
     code.append(body);
+    if (hints.length === 0) return;
+    nHinted++;
+    hinted.u32(imports.length + k);
+    hinted.u32(hints.length / 2);
+    for (let h = 0; h < hints.length; h += 2) {
+      hinted.u32(hints[h]);
+      hinted.u32(1); // the hint's size in bytes
+      hinted.byte(hints[h + 1]);
+    }
+  });
+  if (nHinted > 0) {
+    // Before the code section, as the proposal requires; engines without it ignore the section.
+    const custom = new ByteBuf();
+    name(custom, "metadata.code.branch_hint");
+    custom.u32(nHinted);
+    custom.append(hinted);
+    section(0, custom);
   }
   section(10, code);
   if (names !== undefined) {

@@ -1,0 +1,147 @@
+// The wasm writer's branch hints: the `metadata.code.branch_hint` custom section of the
+// branch-hinting proposal, as V8 reads it (a section before the code section; per function, its
+// index and (offset from the body's locals declaration, size 1, 0|1) triples). V8 ignores a
+// malformed section without a word, so its layout is checked here against the code it describes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { IMPORTS, Translator } from "../../src/accel/kqemu/translate.ts";
+import * as W from "../../src/accel/kqemu/wasm-builder.ts";
+import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
+
+interface Section {
+  id: number;
+  name: string;
+  start: number; // payload start (after the name, for custom sections)
+  end: number;
+}
+
+function u32(b: Uint8Array, at: { p: number }): number {
+  let v = 0;
+  let shift = 0;
+  for (;;) {
+    const x = b[at.p++];
+    v |= (x & 0x7f) << shift;
+    if ((x & 0x80) === 0) return v >>> 0;
+    shift += 7;
+  }
+}
+
+function sections(b: Uint8Array): Section[] {
+  const out: Section[] = [];
+  const at = { p: 8 };
+  while (at.p < b.length) {
+    const id = b[at.p++];
+    const len = u32(b, at);
+    const end = at.p + len;
+    let name = "";
+    if (id === 0) {
+      const n = u32(b, at);
+      name = String.fromCharCode(...b.subarray(at.p, at.p + n));
+      at.p += n;
+    }
+    out.push({ id, name, start: at.p, end });
+    at.p = end;
+  }
+  return out;
+}
+
+/** Each function body (from its locals declaration) in the code section. */
+function bodies(b: Uint8Array, code: Section): Uint8Array[] {
+  const at = { p: code.start };
+  const n = u32(b, at);
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < n; k++) {
+    const len = u32(b, at);
+    out.push(b.subarray(at.p, at.p + len));
+    at.p += len;
+  }
+  return out;
+}
+
+/** The hints: function index → [offset, value] pairs. */
+function hints(b: Uint8Array, s: Section): Map<number, number[][]> {
+  const at = { p: s.start };
+  const out = new Map<number, number[][]>();
+  const nf = u32(b, at);
+  for (let k = 0; k < nf; k++) {
+    const fn = u32(b, at);
+    const list: number[][] = [];
+    const nh = u32(b, at);
+    for (let h = 0; h < nh; h++) {
+      const offset = u32(b, at);
+      assert.equal(u32(b, at), 1, "hint size");
+      list.push([offset, b[at.p++]]);
+    }
+    out.set(fn, list);
+  }
+  assert.equal(at.p, s.end, "section length");
+  return out;
+}
+
+function check(bytes: Uint8Array, nImports: number): Map<number, number[][]> {
+  const secs = sections(bytes);
+  const hs = secs.findIndex((s) => s.id === 0 && s.name === "metadata.code.branch_hint");
+  const cs = secs.findIndex((s) => s.id === 10);
+  assert.ok(hs >= 0, "hint section present");
+  assert.ok(hs < cs, "hint section before the code section");
+  const body = bodies(bytes, secs[cs]);
+  const all = hints(bytes, secs[hs]);
+  let last = -1;
+  for (const [fn, list] of all) {
+    assert.ok(fn > last, "functions in increasing order");
+    last = fn;
+    let prev = -1;
+    for (const [offset, value] of list) {
+      assert.ok(offset > prev, "offsets in increasing order");
+      prev = offset;
+      const op = body[fn - nImports][offset];
+      assert.ok(
+        op === W.OP_IF || op === W.OP_BR_IF,
+        `offset ${offset} is an if or br_if (0x${op.toString(16)})`,
+      );
+      assert.ok(value === 0 || value === 1);
+    }
+  }
+  return all;
+}
+
+test("wasm builder: branch hints point at their if / br_if, also after prepend()", () => {
+  const f = new W.FuncBuilder(1);
+  f.local();
+  f.local();
+  f.get(0).hint(false).if_().const(1).op(W.OP_RETURN).op(W.OP_END);
+  f.block().get(0).hint(true).brIf(0).op(W.OP_END);
+  const p = new W.FuncBuilder(0);
+  p.const(0).hint(true).if_().op(W.OP_END);
+  f.prepend(p);
+  f.const(7);
+  const plain = new W.FuncBuilder(0);
+  plain.const(3);
+  const bytes = W.buildModule([], [plain, f], 1);
+  const all = check(bytes, 0);
+  assert.deepEqual([...all.keys()], [1], "only the hinted function is listed");
+  assert.deepEqual(
+    all.get(1)!.map((h) => h[1]),
+    [1, 0, 1],
+    "the prepended hint first, then the function's own in order",
+  );
+  // V8 compiles and runs it (the section changes no semantics).
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } });
+  assert.equal((inst.exports.f1 as (x: number) => number)(0), 7);
+  assert.equal((inst.exports.f1 as (x: number) => number)(5), 1);
+});
+
+test("kqemu translator: a block's TLB checks, helper exits and loop edge carry hints V8 can place", () => {
+  const c = makeCpu();
+  flat32(c, 0);
+  // loop: mov eax,[ebx]; add [ecx],eax; dec edx; jnz loop; hlt — reads, a read-modify-write, a
+  // back edge to the block's start.
+  load(c, 0x1000, hex("8b03 0101 4a 75f9 f4"));
+  const tb = new Translator(c).translate(0x1000, 0x1000);
+  assert.ok(tb !== null);
+  const bytes = W.buildModule(IMPORTS, [tb.func], c.mem.memory.buffer.byteLength / 65536);
+  const all = check(bytes, IMPORTS.length);
+  const list = all.get(IMPORTS.length) ?? [];
+  assert.ok(list.filter((h) => h[1] === 1).length >= 3, "TLB fast paths and the loop edge hinted likely");
+});
