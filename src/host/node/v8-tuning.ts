@@ -14,7 +14,10 @@
 // functions (bench/user-run.ts, 301 M instructions) 3.6 s -> 2.8 s at the default budget, and the
 // boot measures the same at 5 M as at 20 M (4 interleaved pairs: 9.7 / 11.6 / 11.9 / 10.5 s vs
 // 9.1 / 11.6 / 13.7 / 10.7 s) while fork+exec's kernel paths reach TurboFan: steady runs 7-9 of
-// fork+exec x100 900-1,010 ms vs 1,235-1,323 ms at 20 M in the same period.
+// fork+exec x100 900-1,010 ms vs 1,235-1,323 ms at 20 M in the same period. Later, in a calmer
+// period, 20 M booted 3% faster in 4 of 4 pairs (8.6-9.1 vs 8.8-9.2 s); 20 M until the first user
+// code and 1.8 M after (V8 reads the budget when a module is instantiated) left fork+exec's second
+// and third runs 15-30% slower than 5 M throughout: its kernel paths were compiled at boot.
 import { setFlagsFromString } from "node:v8";
 
 /** Tiering budget (V8's rough count of bytes executed before a wasm function is optimized). */
