@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { KqemuEngine } from "../src/accel/kqemu/engine.ts";
 import { EXIT_EXCEPTION } from "../src/cpu/cpu.ts";
 import { EAX, EBX, ECX, EDX, ESP, R_EIP, R_IDTR_LIMIT } from "../src/cpu/state.ts";
+import { tuneV8ForAccelerator } from "../src/host/node/v8-tuning.ts";
 import { makeFlatCpu } from "./lib/flat-cpu.ts";
 
 const [file, ...args] = process.argv.slice(2);
@@ -56,6 +57,8 @@ c.r[ESP] = sp;
 c.r[R_EIP] = dv.getUint32(24, true);
 
 const engineName = process.env.ENGINE ?? "kqemu";
+// The CLI's V8 settings (tiering budget, branch hints), unless V8_DEFAULTS=1.
+if (engineName === "kqemu" && !process.env.V8_DEFAULTS) tuneV8ForAccelerator();
 const eng = engineName === "kqemu" ? new KqemuEngine(c, "user", Number(process.env.THRESHOLD ?? 50)) : null;
 const t0 = performance.now();
 let insns = 0;
