@@ -145,3 +145,51 @@ test("kqemu translator: a block's TLB checks, helper exits and loop edge carry h
   const list = all.get(IMPORTS.length) ?? [];
   assert.ok(list.filter((h) => h[1] === 1).length >= 3, "TLB fast paths and the loop edge hinted likely");
 });
+
+/** The locals a function body declares (the sum of its (count, type) runs), and their types. */
+function declaredLocals(body: Uint8Array): number[] {
+  const at = { p: 0 };
+  const types: number[] = [];
+  const runs = u32(body, at);
+  for (let k = 0; k < runs; k++) {
+    const n = u32(body, at);
+    const t = body[at.p++];
+    for (let j = 0; j < n; j++) types.push(t);
+  }
+  return types;
+}
+
+test("wasm builder: locals are declared in the order asked, i32 and i64 mixed", () => {
+  const f = new W.FuncBuilder(1);
+  const a = f.local();
+  const q = f.local64();
+  const b = f.local();
+  assert.deepEqual([a, q, b], [1, 2, 3]);
+  // b = i32.wrap(i64.extend_u(param) * 3) + a(0)
+  f.get(0).op(0xad).const64(3).op(0x7e).set(q);
+  f.get(q).op(0xa7).set(b);
+  f.get(b).get(a).op(W.OP_I32_ADD);
+  const bytes = W.buildModule([], [f], 1);
+  const code = sections(bytes).find((s) => s.id === 10)!;
+  assert.deepEqual(declaredLocals(bodies(bytes, code)[0]), [W.I32, W.I64, W.I32]);
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } });
+  assert.equal((inst.exports.f0 as (x: number) => number)(5), 15);
+});
+
+test("kqemu translator: a block declares only the locals it uses (Liftoff zeroes each at every call)", () => {
+  const c = makeCpu();
+  flat32(c, 0);
+  load(c, 0x1000, hex("89d8 f4")); // mov eax,ebx; hlt
+  const small = new Translator(c).translate(0x1000, 0x1000);
+  load(c, 0x2000, hex("f7f1 f4")); // div ecx; hlt
+  const div = new Translator(c).translate(0x2000, 0x2000);
+  assert.ok(small !== null && div !== null);
+  const bytes = W.buildModule(IMPORTS, [small.func, div.func], c.mem.memory.buffer.byteLength / 65536);
+  const [b0, b1] = bodies(bytes, sections(bytes).find((s) => s.id === 10)!);
+  const l0 = declaredLocals(b0);
+  assert.ok(l0.length <= 4, `MOV's block declares ${l0.length} locals`);
+  assert.ok(!l0.includes(W.I64), "no i64 local without DIV");
+  assert.equal(declaredLocals(b1).filter((t) => t === W.I64).length, 3, "DIV's dividend, divisor, quotient");
+  new WebAssembly.Module(bytes); // and V8 accepts both
+});

@@ -193,20 +193,21 @@ export class Translator {
   private curLin = 0;
   private room = 0;
   private f!: FuncBuilder;
-  private LIN = 0;
-  private E = 0;
-  private A = 0;
-  private B = 0;
-  private RES = 0;
-  private VAL = 0;
-  private T = 0;
+  private _LIN = -1;
+  private _E = -1;
+  private _A = -1;
+  private _B = -1;
+  private _RES = -1;
+  private _VAL = -1;
+  private _T = -1;
   /** Instructions completed by earlier iterations of a block that loops back to its start. */
-  private BASE = 0;
-  private ITER = 0;
+  private _BASE = -1;
+  private _ITER = -1;
   private startEip = 0;
   private known = K_UNKNOWN;
   /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
-  private readonly regL: number[] = [];
+  /** Each register's local (-1 until the block first uses it). */
+  private readonly regL: number[] = [-1, -1, -1, -1, -1, -1, -1, -1];
   private readonly regState = new Uint8Array(8);
   /** Page memo rights by key (MEMO_*), the key of the access being emitted, and the memo locals
    * (allocated on first use): the page's linear base, host base minus linear base, and the limit
@@ -233,7 +234,7 @@ export class Translator {
    * done: ending at the write would count the instruction without them. `smcPending`: the
    * instruction being emitted has such a write.
    */
-  private SMC = 0;
+  private _SMC = -1;
   private smcPending = false;
   /**
    * Two-page blocks: the block may go on into the next linear page (a loop whose body straddles a
@@ -257,11 +258,11 @@ export class Translator {
   /** Wasm blocks the open forward branches add between the code and the block's loop. */
   private fwdDepth = 0;
   /** Flag locals: the last flag-setting instruction's operands and result (see `known`, `pend`). */
-  private FA = 0;
-  private FB = 0;
-  private FRES = 0;
+  private _FA = -1;
+  private _FB = -1;
+  private _FRES = -1;
   /** The FOP of a deferred ADC/SBB (PEND_FOP_LOCAL); else scratch for the FOP read from the state block. */
-  private FOPL = 0;
+  private _FOPL = -1;
   /** Flags computed but not yet written to the state block, and their FOP and size. */
   private pend = PEND_NONE;
   private pendFop = 0;
@@ -275,7 +276,7 @@ export class Translator {
   /** Called with each instruction that ends a block because it is not translated (statistics). */
   unsupported: ((i: Insn) => void) | null = null;
   /** FSIZE of PEND_ALL_LOCAL. */
-  private FSIZEL = 0;
+  private _FSIZEL = -1;
   /** This translation carries the flags across its back edge in locals (PEND_ALL_LOCAL at the head). */
   private loopFlags = false;
   /** The translation branched back to its start. */
@@ -287,6 +288,88 @@ export class Translator {
    * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
    * instruction cannot be translated (the interpreter runs it).
    */
+  // The block function's locals, declared on first use (a block declares only what it uses: see
+  // FuncBuilder). Wasm zeroes them at entry, which BASE, ITER, SMC and the memo limits rely on.
+  private get LIN(): number {
+    if (this._LIN < 0) this._LIN = this.f.local();
+    return this._LIN;
+  }
+  private get E(): number {
+    if (this._E < 0) this._E = this.f.local();
+    return this._E;
+  }
+  private get A(): number {
+    if (this._A < 0) this._A = this.f.local();
+    return this._A;
+  }
+  private get B(): number {
+    if (this._B < 0) this._B = this.f.local();
+    return this._B;
+  }
+  private get RES(): number {
+    if (this._RES < 0) this._RES = this.f.local();
+    return this._RES;
+  }
+  private get VAL(): number {
+    if (this._VAL < 0) this._VAL = this.f.local();
+    return this._VAL;
+  }
+  private get T(): number {
+    if (this._T < 0) this._T = this.f.local();
+    return this._T;
+  }
+  private get BASE(): number {
+    if (this._BASE < 0) this._BASE = this.f.local();
+    return this._BASE;
+  }
+  private get ITER(): number {
+    if (this._ITER < 0) this._ITER = this.f.local();
+    return this._ITER;
+  }
+  private get SMC(): number {
+    if (this._SMC < 0) this._SMC = this.f.local();
+    return this._SMC;
+  }
+  private get FA(): number {
+    if (this._FA < 0) this._FA = this.f.local();
+    return this._FA;
+  }
+  private get FB(): number {
+    if (this._FB < 0) this._FB = this.f.local();
+    return this._FB;
+  }
+  private get FRES(): number {
+    if (this._FRES < 0) this._FRES = this.f.local();
+    return this._FRES;
+  }
+  private get FOPL(): number {
+    if (this._FOPL < 0) this._FOPL = this.f.local();
+    return this._FOPL;
+  }
+  private get FSIZEL(): number {
+    if (this._FSIZEL < 0) this._FSIZEL = this.f.local();
+    return this._FSIZEL;
+  }
+  /** The i64 locals of DIV/IDIV: dividend, divisor, quotient. */
+  private readonly i64L = [-1, -1, -1];
+
+  private resetLocals(): void {
+    this._LIN = this._E = this._A = this._B = this._RES = this._VAL = this._T = -1;
+    this._BASE = this._ITER = this._SMC = -1;
+    this._FA = this._FB = this._FRES = this._FOPL = this._FSIZEL = -1;
+    this.i64L.fill(-1);
+  }
+
+  private i64Local(k: number): number {
+    if (this.i64L[k] < 0) this.i64L[k] = this.f.local64();
+    return this.i64L[k];
+  }
+
+  private regLocal(r: number): number {
+    if (this.regL[r] < 0) this.regL[r] = this.f.local();
+    return this.regL[r];
+  }
+
   translate(lin: number, eip: number, crossTlb = -1): TranslatedBlock | null {
     this.crossTlb = crossTlb;
     const tb = this.translateOnce(lin, eip, false);
@@ -302,21 +385,11 @@ export class Translator {
 
   private translateOnce(lin: number, eip: number, loopFlags: boolean): TranslatedBlock | null {
     const c = this.c;
-    this.f = new FuncBuilder(0, 3); // i64 locals 0-2: DIV/IDIV's dividend, divisor, quotient
+    this.f = new FuncBuilder(0);
     const f = this.f;
-    this.LIN = f.local();
-    this.E = f.local();
-    this.A = f.local();
-    this.B = f.local();
-    this.RES = f.local();
-    this.VAL = f.local();
-    this.T = f.local();
-    this.BASE = f.local();
-    this.ITER = f.local();
-    this.SMC = f.local();
+    this.resetLocals();
     this.smcPending = false;
-    this.regL.length = 0;
-    for (let r = 0; r < 8; r++) this.regL.push(f.local());
+    this.regL.fill(-1);
     this.regState.fill(REG_NONE);
     this.memo.fill(MEMO_NONE);
     this.memoKey = -1;
@@ -327,11 +400,6 @@ export class Translator {
     this.condDepth = 0;
     this.fwd.length = 0;
     this.fwdDepth = 0;
-    this.FA = f.local();
-    this.FB = f.local();
-    this.FRES = f.local();
-    this.FOPL = f.local();
-    this.FSIZEL = f.local();
     this.pend = PEND_NONE;
     this.startEip = eip;
     this.known = K_UNKNOWN;
@@ -584,7 +652,7 @@ export class Translator {
   private cacheReg(full: number): boolean {
     if (this.regState[full] !== REG_NONE) return true;
     if (this.condDepth > 0) return false;
-    this.f.const(0).mem(W.OP_I32_LOAD, off(full), 2).set(this.regL[full]);
+    this.f.const(0).mem(W.OP_I32_LOAD, off(full), 2).set(this.regLocal(full));
     this.regState[full] = REG_CLEAN;
     return true;
   }
@@ -592,7 +660,8 @@ export class Translator {
   /** Write back the registers changed in locals (the cache stays valid). */
   private spill(): void {
     for (let r = 0; r < 8; r++)
-      if (this.regState[r] === REG_DIRTY) this.f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+      if (this.regState[r] === REG_DIRTY)
+        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
   }
 
   /** After a call that may have changed registers in memory (the interpreter helper): reload on use. */
@@ -611,7 +680,7 @@ export class Translator {
       else f.const(0).mem(W.OP_I32_LOAD16_U, off(reg), 1);
       return;
     }
-    f.get(this.regL[full]);
+    f.get(this.regLocal(full));
     if (bits === 16) f.const(0xffff).op(W.OP_I32_AND);
     else if (bits === 8) {
       if (reg >= 4) f.const(8).op(W.OP_I32_SHR_U);
@@ -624,7 +693,7 @@ export class Translator {
     const f = this.f;
     const full = bits === 8 ? reg & 3 : reg;
     if (bits === 32 && this.condDepth === 0) {
-      f.get(l).set(this.regL[full]);
+      f.get(l).set(this.regLocal(full));
       this.regState[full] = REG_DIRTY;
       return;
     }
@@ -634,7 +703,7 @@ export class Translator {
       else f.const(0).get(l).mem(W.OP_I32_STORE16, off(reg), 1);
       return;
     }
-    const R = this.regL[full];
+    const R = this.regLocal(full);
     if (bits === 32) f.get(l);
     else if (bits === 16) {
       f.get(R).const(0xffff0000).op(W.OP_I32_AND).get(l).const(0xffff).op(W.OP_I32_AND).op(W.OP_I32_OR);
@@ -1952,7 +2021,7 @@ export class Translator {
   private toJoin(joined: Uint8Array, samePend: boolean): void {
     for (let r = 0; r < 8; r++)
       if (this.regState[r] === REG_DIRTY && joined[r] === REG_NONE)
-        this.f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
     if (!samePend) this.syncFlags();
   }
 
@@ -1994,10 +2063,10 @@ export class Translator {
     for (let r = 0; r < 8; r++) {
       const t = then.regs[r];
       if (t === REG_NONE) {
-        if (rs[r] === REG_DIRTY) f.const(0).get(this.regL[r]).mem(W.OP_I32_STORE, off(r), 2);
+        if (rs[r] === REG_DIRTY) f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
         rs[r] = REG_NONE;
       } else if (rs[r] === REG_NONE) {
-        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regL[r]);
+        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
         rs[r] = t;
       } else if (t === REG_DIRTY) rs[r] = REG_DIRTY;
     }
@@ -2551,9 +2620,9 @@ export class Translator {
    */
   private emitDiv(i: Insn, signed: boolean, eip: number, next: number): number {
     const f = this.f;
-    const N = f.local64(0);
-    const D = f.local64(1);
-    const Q = f.local64(2);
+    const N = this.i64Local(0);
+    const D = this.i64Local(1);
+    const Q = this.i64Local(2);
     this.loadE(i, 32, eip);
     f.set(this.B);
     this.loadReg(2, 32);

@@ -130,10 +130,15 @@ export class ByteBuf {
   }
 }
 
-/** Function body emitter: `n64` i64 locals come first (right after the parameters), then i32 ones. */
+/**
+ * Function body emitter. Locals are declared in the order they are asked for, so a function
+ * declares only those it uses: V8's baseline compiler (Liftoff) zeroes every declared local at
+ * each call (measured: a call with 40 i32 locals ≈25 ns, with 2 ≈4 ns).
+ */
 export class FuncBuilder {
   readonly code = new ByteBuf(4096);
-  private nLocals = 0;
+  /** Types of the declared locals, in index order after the parameters. */
+  private readonly localTypes: number[] = [];
   /**
    * Branch hints (the branch-hinting proposal's `metadata.code.branch_hint` section): pairs of the
    * code offset of an `if`/`br_if` and 1 when its condition is likely true, 0 when likely false.
@@ -141,19 +146,18 @@ export class FuncBuilder {
    */
   readonly hints: number[] = [];
 
-  constructor(
-    readonly nParams: number,
-    readonly n64 = 0,
-  ) {}
+  constructor(readonly nParams: number) {}
 
   /** A new i32 local. */
   local(): number {
-    return this.nParams + this.n64 + this.nLocals++;
+    this.localTypes.push(I32);
+    return this.nParams + this.localTypes.length - 1;
   }
 
-  /** The k-th i64 local. */
-  local64(k: number): number {
-    return this.nParams + k;
+  /** A new i64 local. */
+  local64(): number {
+    this.localTypes.push(I64);
+    return this.nParams + this.localTypes.length - 1;
   }
 
   /** i64.const of a safe integer (signed LEB128). */
@@ -256,14 +260,17 @@ export class FuncBuilder {
    */
   body(hintsAt?: number[]): ByteBuf {
     const b = new ByteBuf();
-    b.u32((this.n64 > 0 ? 1 : 0) + (this.nLocals > 0 ? 1 : 0));
-    if (this.n64 > 0) {
-      b.u32(this.n64);
-      b.byte(I64);
-    }
-    if (this.nLocals > 0) {
-      b.u32(this.nLocals);
-      b.byte(I32);
+    // Runs of one type: (count, type) pairs.
+    const t = this.localTypes;
+    let runs = 0;
+    for (let k = 0; k < t.length; k++) if (k === 0 || t[k] !== t[k - 1]) runs++;
+    b.u32(runs);
+    for (let k = 0; k < t.length; ) {
+      let n = 1;
+      while (k + n < t.length && t[k + n] === t[k]) n++;
+      b.u32(n);
+      b.byte(t[k]);
+      k += n;
     }
     if (hintsAt !== undefined)
       for (let k = 0; k < this.hints.length; k += 2) hintsAt.push(this.hints[k] + b.len, this.hints[k + 1]);
