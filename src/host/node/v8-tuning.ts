@@ -26,7 +26,14 @@ const WASM_TIERING_BUDGET = 5_000_000;
 /** Set the accelerator's V8 flags, before the first wasm module is instantiated. */
 export function tuneV8ForAccelerator(): void {
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
-  // Read when a module is compiled; Node 20's V8 has it behind this flag (browsers ship it or
-  // ignore the section).
-  setFlagsFromString("--experimental-wasm-branch-hinting");
+  // Read when a module is compiled. V8 shipped branch hints in 13.7 (Chrome 137); before that they
+  // sit behind this flag (Node 20: V8 11.3). Not set on newer V8, which may no longer know the flag
+  // and would print "unrecognized flag" at every start.
+  if (v8Before(13, 7)) setFlagsFromString("--experimental-wasm-branch-hinting");
+}
+
+/** Whether V8 `version` (this process's by default, e.g. "11.3.244.8-node.33") is older than major.minor. */
+export function v8Before(major: number, minor: number, version = process.versions.v8): boolean {
+  const [ma, mi] = version.split(".").map(Number);
+  return ma < major || (ma === major && mi < minor);
 }
