@@ -1,0 +1,58 @@
+// The kqemu translator against the interpreter (shared by kqemu-interpdiff.test.ts and
+// kqemu-turbofan.test.ts): generated cases run on the interpreter and through the kqemu engine with
+// a threshold of 1 (every block compiled on first sight); the outcomes are compared with the masks
+// the host comparison uses (architecturally undefined flags and registers left out per case).
+import { KqemuEngine, type KqemuMode } from "../../src/accel/kqemu/engine.ts";
+import { buildElf } from "../cpu/hostdiff/elf32.ts";
+import type { Case } from "../cpu/hostdiff/gen.ts";
+import { compare, makeDiffCpu, mapLikeHost, runInterp } from "../cpu/hostdiff/interp.ts";
+import { describe } from "../cpu/hostdiff/run.ts";
+
+const BATCH = 4000;
+
+/** Groups without privileged or I/O instructions, which at CPL 0 would really change the machine. */
+export const CPL0_GROUPS = [
+  "alu",
+  "mov",
+  "cond",
+  "stack",
+  "seq",
+  "pf",
+  "lea",
+  "unary",
+  "shift",
+  "xchg",
+  "mul",
+  "div",
+];
+
+/** Runs `cases` on the interpreter and through kqemu (threshold 1); returns the differences found. */
+export function diffKqemu(cases: readonly Case[], mode: KqemuMode, cpl: number) {
+  const ref = makeDiffCpu();
+  const jit = makeDiffCpu();
+  const engine = new KqemuEngine(jit, mode, 1);
+  const bad: string[] = [];
+  let faults = 0;
+  const groups = new Set<string>();
+  for (let k = 0; k < cases.length; k += BATCH) {
+    const batch = cases.slice(k, k + BATCH);
+    const { image, codeAddr, codeEnd } = buildElf(batch);
+    mapLikeHost(ref, image, codeEnd);
+    mapLikeHost(jit, image, codeEnd);
+    engine.flush();
+    for (let j = 0; j < batch.length; j++) {
+      const c = batch[j];
+      const want = runInterp(ref, c, codeAddr[j], undefined, cpl);
+      const got = runInterp(jit, c, codeAddr[j], engine, cpl);
+      groups.add(c.group);
+      if (want.vector >= 0) faults++;
+      const diffs = compare(want, got, c);
+      if (diffs.length > 0 && bad.length < 10) bad.push(describe({ c, diffs }));
+    }
+  }
+  const s = engine.stats;
+  console.log(
+    `${cases.length} cases in ${groups.size} groups at CPL ${cpl}, ${faults} faulting; compiled ${s.insnsCompiled} instructions, helped ${s.insnsHelped}`,
+  );
+  return { bad, faults, stats: s };
+}
