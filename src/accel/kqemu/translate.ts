@@ -71,6 +71,25 @@ const IMP_CROSSMISS = 12;
 const IMP_SETCF = 13;
 const IMP_GETFLAGS = 14;
 
+// Lazily declared locals (Translator.lazyL): the named ones, then EAX..EDI's.
+const LZ_LIN = 0;
+const LZ_E = 1;
+const LZ_A = 2;
+const LZ_B = 3;
+const LZ_RES = 4;
+const LZ_VAL = 5;
+const LZ_T = 6;
+const LZ_BASE = 7;
+const LZ_ITER = 8;
+const LZ_SMC = 9;
+const LZ_FA = 10;
+const LZ_FB = 11;
+const LZ_FRES = 12;
+const LZ_FOPL = 13;
+const LZ_FSIZEL = 14;
+const LZ_REG = 15;
+const LZ_COUNT = LZ_REG + 8;
+
 const MAX_BLOCK_INSNS = 64;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
 const FWD_MAX_BYTES = 256;
@@ -193,21 +212,9 @@ export class Translator {
   private curLin = 0;
   private room = 0;
   private f!: FuncBuilder;
-  private _LIN = -1;
-  private _E = -1;
-  private _A = -1;
-  private _B = -1;
-  private _RES = -1;
-  private _VAL = -1;
-  private _T = -1;
-  /** Instructions completed by earlier iterations of a block that loops back to its start. */
-  private _BASE = -1;
-  private _ITER = -1;
   private startEip = 0;
   private known = K_UNKNOWN;
-  /** Locals caching EAX..EDI, and whether each is uncached, equal to memory, or newer. */
-  /** Each register's local (-1 until the block first uses it). */
-  private readonly regL: number[] = [-1, -1, -1, -1, -1, -1, -1, -1];
+  /** Whether each of EAX..EDI is uncached, equal to memory in its local, or newer there. */
   private readonly regState = new Uint8Array(8);
   /** Page memo rights by key (MEMO_*), the key of the access being emitted, and the memo locals
    * (allocated on first use): the page's linear base, host base minus linear base, and the limit
@@ -234,7 +241,6 @@ export class Translator {
    * done: ending at the write would count the instruction without them. `smcPending`: the
    * instruction being emitted has such a write.
    */
-  private _SMC = -1;
   private smcPending = false;
   /**
    * Two-page blocks: the block may go on into the next linear page (a loop whose body straddles a
@@ -257,12 +263,6 @@ export class Translator {
   private readonly fwd: FwdBranch[] = [];
   /** Wasm blocks the open forward branches add between the code and the block's loop. */
   private fwdDepth = 0;
-  /** Flag locals: the last flag-setting instruction's operands and result (see `known`, `pend`). */
-  private _FA = -1;
-  private _FB = -1;
-  private _FRES = -1;
-  /** The FOP of a deferred ADC/SBB (PEND_FOP_LOCAL); else scratch for the FOP read from the state block. */
-  private _FOPL = -1;
   /** Flags computed but not yet written to the state block, and their FOP and size. */
   private pend = PEND_NONE;
   private pendFop = 0;
@@ -275,8 +275,6 @@ export class Translator {
 
   /** Called with each instruction that ends a block because it is not translated (statistics). */
   unsupported: ((i: Insn) => void) | null = null;
-  /** FSIZE of PEND_ALL_LOCAL. */
-  private _FSIZEL = -1;
   /** This translation carries the flags across its back edge in locals (PEND_ALL_LOCAL at the head). */
   private loopFlags = false;
   /** The translation branched back to its start. */
@@ -284,92 +282,94 @@ export class Translator {
 
   constructor(private readonly c: CPU) {}
 
-  /**
-   * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
-   * instruction cannot be translated (the interpreter runs it).
-   */
-  // The block function's locals, declared on first use (a block declares only what it uses: see
-  // FuncBuilder). Wasm zeroes them at entry, which BASE, ITER, SMC and the memo limits rely on.
-  private get LIN(): number {
-    if (this._LIN < 0) this._LIN = this.f.local();
-    return this._LIN;
-  }
-  private get E(): number {
-    if (this._E < 0) this._E = this.f.local();
-    return this._E;
-  }
-  private get A(): number {
-    if (this._A < 0) this._A = this.f.local();
-    return this._A;
-  }
-  private get B(): number {
-    if (this._B < 0) this._B = this.f.local();
-    return this._B;
-  }
-  private get RES(): number {
-    if (this._RES < 0) this._RES = this.f.local();
-    return this._RES;
-  }
-  private get VAL(): number {
-    if (this._VAL < 0) this._VAL = this.f.local();
-    return this._VAL;
-  }
-  private get T(): number {
-    if (this._T < 0) this._T = this.f.local();
-    return this._T;
-  }
-  private get BASE(): number {
-    if (this._BASE < 0) this._BASE = this.f.local();
-    return this._BASE;
-  }
-  private get ITER(): number {
-    if (this._ITER < 0) this._ITER = this.f.local();
-    return this._ITER;
-  }
-  private get SMC(): number {
-    if (this._SMC < 0) this._SMC = this.f.local();
-    return this._SMC;
-  }
-  private get FA(): number {
-    if (this._FA < 0) this._FA = this.f.local();
-    return this._FA;
-  }
-  private get FB(): number {
-    if (this._FB < 0) this._FB = this.f.local();
-    return this._FB;
-  }
-  private get FRES(): number {
-    if (this._FRES < 0) this._FRES = this.f.local();
-    return this._FRES;
-  }
-  private get FOPL(): number {
-    if (this._FOPL < 0) this._FOPL = this.f.local();
-    return this._FOPL;
-  }
-  private get FSIZEL(): number {
-    if (this._FSIZEL < 0) this._FSIZEL = this.f.local();
-    return this._FSIZEL;
-  }
-  /** The i64 locals of DIV/IDIV: dividend, divisor, quotient. */
-  private readonly i64L = [-1, -1, -1];
+  // The block function's locals are declared on first use (a block declares only what it uses: see
+  // FuncBuilder); lazyL holds their indices, -1 until then. Wasm zeroes them at entry, which BASE,
+  // ITER, SMC and the memo limits rely on.
+  private readonly lazyL = new Int32Array(LZ_COUNT);
 
-  private resetLocals(): void {
-    this._LIN = this._E = this._A = this._B = this._RES = this._VAL = this._T = -1;
-    this._BASE = this._ITER = this._SMC = -1;
-    this._FA = this._FB = this._FRES = this._FOPL = this._FSIZEL = -1;
-    this.i64L.fill(-1);
+  private lazyLocal(k: number): number {
+    let l = this.lazyL[k];
+    if (l < 0) l = this.lazyL[k] = this.f.local();
+    return l;
   }
+
+  /** Local: the memory access's linear address. */
+  private get LIN(): number {
+    return this.lazyLocal(LZ_LIN);
+  }
+  /** Local: its TLB entry. */
+  private get E(): number {
+    return this.lazyLocal(LZ_E);
+  }
+  /** Local: operand / scratch. */
+  private get A(): number {
+    return this.lazyLocal(LZ_A);
+  }
+  /** Local: operand / scratch. */
+  private get B(): number {
+    return this.lazyLocal(LZ_B);
+  }
+  /** Local: result / scratch. */
+  private get RES(): number {
+    return this.lazyLocal(LZ_RES);
+  }
+  /** Local: the value to write / scratch. */
+  private get VAL(): number {
+    return this.lazyLocal(LZ_VAL);
+  }
+  /** Local: scratch. */
+  private get T(): number {
+    return this.lazyLocal(LZ_T);
+  }
+  /** Local: instructions completed by earlier iterations of a block that loops back to its start. */
+  private get BASE(): number {
+    return this.lazyLocal(LZ_BASE);
+  }
+  /** Local: iterations of that loop in this call. */
+  private get ITER(): number {
+    return this.lazyLocal(LZ_ITER);
+  }
+  /** Local: non-zero once a slow-path write modified translated code (see smcCheck()). */
+  private get SMC(): number {
+    return this.lazyLocal(LZ_SMC);
+  }
+  /** Local: flag operand A of the last flag-setting instruction (see `known`, `pend`). */
+  private get FA(): number {
+    return this.lazyLocal(LZ_FA);
+  }
+  /** Local: flag operand B. */
+  private get FB(): number {
+    return this.lazyLocal(LZ_FB);
+  }
+  /** Local: flag result. */
+  private get FRES(): number {
+    return this.lazyLocal(LZ_FRES);
+  }
+  /** Local: the FOP of a deferred ADC/SBB (PEND_FOP_LOCAL); else scratch for the FOP read from the state block. */
+  private get FOPL(): number {
+    return this.lazyLocal(LZ_FOPL);
+  }
+  /** Local: FSIZE of PEND_ALL_LOCAL. */
+  private get FSIZEL(): number {
+    return this.lazyLocal(LZ_FSIZEL);
+  }
+  /** Local caching register `r` (EAX..EDI). */
+  private regLocal(r: number): number {
+    return this.lazyLocal(LZ_REG + r);
+  }
+
+  /** The i64 locals of DIV/IDIV: dividend, divisor, quotient (declared on first use too). */
+  private readonly i64L = [-1, -1, -1];
 
   private i64Local(k: number): number {
     if (this.i64L[k] < 0) this.i64L[k] = this.f.local64();
     return this.i64L[k];
   }
 
-  private regLocal(r: number): number {
-    if (this.regL[r] < 0) this.regL[r] = this.f.local();
-    return this.regL[r];
-  }
-
+  /**
+   * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
+   * instruction cannot be translated (the interpreter runs it).
+   */
   translate(lin: number, eip: number, crossTlb = -1): TranslatedBlock | null {
     this.crossTlb = crossTlb;
     const tb = this.translateOnce(lin, eip, false);
@@ -387,9 +387,9 @@ export class Translator {
     const c = this.c;
     this.f = new FuncBuilder(0);
     const f = this.f;
-    this.resetLocals();
+    this.lazyL.fill(-1);
+    this.i64L.fill(-1);
     this.smcPending = false;
-    this.regL.fill(-1);
     this.regState.fill(REG_NONE);
     this.memo.fill(MEMO_NONE);
     this.memoKey = -1;

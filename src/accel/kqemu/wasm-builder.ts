@@ -260,17 +260,15 @@ export class FuncBuilder {
    */
   body(hintsAt?: number[]): ByteBuf {
     const b = new ByteBuf();
-    // Runs of one type: (count, type) pairs.
-    const t = this.localTypes;
-    let runs = 0;
-    for (let k = 0; k < t.length; k++) if (k === 0 || t[k] !== t[k - 1]) runs++;
-    b.u32(runs);
-    for (let k = 0; k < t.length; ) {
-      let n = 1;
-      while (k + n < t.length && t[k + n] === t[k]) n++;
-      b.u32(n);
-      b.byte(t[k]);
-      k += n;
+    // Declared as runs of one type: (count, type) pairs.
+    const runs: number[] = [];
+    for (const t of this.localTypes)
+      if (runs.length > 0 && runs[runs.length - 1] === t) runs[runs.length - 2]++;
+      else runs.push(1, t);
+    b.u32(runs.length / 2);
+    for (let k = 0; k < runs.length; k += 2) {
+      b.u32(runs[k]);
+      b.byte(runs[k + 1]);
     }
     if (hintsAt !== undefined)
       for (let k = 0; k < this.hints.length; k += 2) hintsAt.push(this.hints[k] + b.len, this.hints[k + 1]);
