@@ -121,6 +121,31 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
   console.log(a.e.infoLines().join("\n"));
 });
 
+test("a loop's head reads the flags carried in locals, not the state block's older ones", () => {
+  // cmp %ebx,%eax; jmp *%edx (to L); (32 NOPs); L: setbe %bl; add %ebx,%edi; adc $3,%esi;
+  // sbb %edx,%edx; add %edx,%ebp; cmp %ecx,%eax; dec %ecx; jnz L; ud2. The block at L loops to its
+  // start: SETBE (CF, ZF) and ADC (CF) read flags of unknown kind: the first CMP's on entry, then
+  // DEC's (with the loop's CMP's CF) on every back edge, which the state block does not see. CF
+  // clears once ECX falls to EAX; SETBE then reads DEC's ZF (0), not the first CMP's (1 when
+  // EAX = EBX). ECX: fewer iterations than one call's limit, so no exit writes the flags back.
+  const code = `39d8ffe2${"90".repeat(32)}0f96c301df83d60319d201d539c84975ef0f0b`;
+  for (const [eax, ebx, esi] of [
+    [100, 100, 0x7ffffff0],
+    [150, 5, -40],
+    [120, 120, 0],
+    [-1, 1, 0x12345678],
+  ]) {
+    const { a } = runBoth(code, (c) => {
+      c.r[EAX] = eax;
+      c.r[EBX] = ebx;
+      c.r[ESI] = esi;
+      c.r[ECX] = 200;
+      c.r[EDX] = 0x1024;
+    });
+    assert.ok(a.e.stats.insnsCompiled > 1000, `compiled ${a.e.stats.insnsCompiled}`);
+  }
+});
+
 test("a block's own loop: exact state at a fault in a later iteration, and across the iteration limit", () => {
   // L: mov %ecx,%eax; shl $3,%eax; add %eax,%ebx; xor %edx,%edx; mov $1000000,%eax; div %ecx;
   // add %eax,%esi; inc %edi; dec %ecx; jmp L — #DE once ECX reaches 0, after 5,000 iterations (more

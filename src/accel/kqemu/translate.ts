@@ -1156,11 +1156,14 @@ export class Translator {
         f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_CF).op(W.OP_I32_AND);
         return;
       default: {
-        // CF from the state block, as CPU.getCF() computes it (values there are masked to their
-        // size, so unsigned compares work for every size); the flag locals are free to reuse.
-        this.flushFlags();
+        // CF from the flag words, as CPU.getCF() computes it (values there are masked to their
+        // size, so unsigned compares work for every size): in the locals at a loop's head
+        // (PEND_ALL_LOCAL), else from the state block into the locals, free to reuse.
         const fop = this.FOPL;
-        this.loadFlagWords();
+        if (this.pend !== PEND_ALL_LOCAL) {
+          this.flushFlags();
+          this.loadFlagWords();
+        }
         f.get(this.FRES).get(this.FA).op(W.OP_I32_LT_U); // ADD
         f.get(this.FA).get(this.FB).op(W.OP_I32_LT_U); // SUB
         f.get(this.FRES).get(this.FA).op(W.OP_I32_LE_U); // ADC
@@ -1308,8 +1311,9 @@ export class Translator {
       }
     } else done = false;
     if (!done) {
-      this.flushFlags();
       const c2 = cc >> 1;
+      // At a loop's head the flag words are in the locals (PEND_ALL_LOCAL): read there.
+      if (this.pend !== PEND_ALL_LOCAL || c2 === 0 || c2 >= 5) this.flushFlags();
       if (c2 === 1) this.getCF();
       else if (c2 === 2) this.stateZF();
       else if (c2 === 3) {
@@ -1319,9 +1323,9 @@ export class Translator {
       } else if (c2 === 4) {
         // SF, as CPU.getSF() computes it.
         this.stateFlag(7, () => {
-          f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2);
-          f.const(0).mem(W.OP_I32_LOAD, off(R_FSIZE), 2).const(1).op(W.OP_I32_SUB);
-          f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+          this.flagWord(R_FRES, this.FRES);
+          this.flagWord(R_FSIZE, this.FSIZEL);
+          f.const(1).op(W.OP_I32_SUB).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
         });
       } else {
         // O, P, L, LE: the interpreter's helper.
@@ -1332,18 +1336,27 @@ export class Translator {
     if (neg) f.op(W.OP_I32_EQZ);
   }
 
-  /** Push ZF from the state block (flags written there), as CPU.getZF() computes it. */
+  /** Push ZF of flags of unknown kind (see flagWord()), as CPU.getZF() computes it. */
   private stateZF(): void {
-    this.stateFlag(6, () => this.f.const(0).mem(W.OP_I32_LOAD, off(R_FRES), 2).op(W.OP_I32_EQZ));
+    this.stateFlag(6, () => {
+      this.flagWord(R_FRES, this.FRES);
+      this.f.op(W.OP_I32_EQZ);
+    });
+  }
+
+  /** Push a lazy-flag word: from its local at a loop's head (PEND_ALL_LOCAL), else the state block. */
+  private flagWord(index: number, l: number): void {
+    if (this.pend === PEND_ALL_LOCAL) this.f.get(l);
+    else this.f.const(0).mem(W.OP_I32_LOAD, off(index), 2);
   }
 
   /**
-   * Push a flag from the state block: EFLAGS bit `bit` when FOP_NONE says all flags are there, else
-   * what `lazy` computes from the lazy state.
+   * Push a flag of unknown kind: EFLAGS bit `bit` when FOP_NONE says all flags are there, else what
+   * `lazy` computes from the lazy words (see flagWord()).
    */
   private stateFlag(bit: number, lazy: () => void): void {
     const f = this.f;
-    f.const(0).mem(W.OP_I32_LOAD, off(R_FOP), 2);
+    this.flagWord(R_FOP, this.FOPL);
     f.ifI32();
     lazy();
     f.op(W.OP_ELSE);
