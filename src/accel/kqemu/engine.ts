@@ -2,7 +2,7 @@
 // kqemu_is_ok(): protected mode, not v8086, no interrupt shadow, no single-step, flat segments, and
 // CPL 3 unless in full virtualization mode), and the interpreter otherwise. Blocks are compiled
 // once hot, cached by physical address and mode, and dropped when their page is written.
-import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from "../../cpu/cpu.ts";
+import { type CPU, EV_INHIBIT, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from "../../cpu/cpu.ts";
 import { setCfOf } from "../../cpu/ops/alu.ts";
 import {
   CS,
@@ -220,17 +220,30 @@ export class KqemuEngine {
       // ROL/ROR: CF and OF set as the interpreter's rotate does.
       setcfof: (cf: number, of: number) => setCfOf(c, cf, of),
       // The block must end after the instruction when it jumped, raised an event, or changed what
-      // code fetches see (code written, TLB flushed: MOV CR3, INVLPG).
+      // code fetches see (code written, TLB flushed: MOV CR3, INVLPG). STI's interrupt shadow alone
+      // does not end it: the block's next instruction runs before any interrupt can come, and
+      // then clears the shadow (unshadow).
       interp: (eip: number, next: number) => {
         at(eip);
         const before = this.invalidations;
         const epoch = c.fetchEpoch;
         c.step();
-        r[R_EVENTS] = c.events;
+        // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
+        // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
+        if ((c.events & EV_INHIBIT) !== 0 && r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
+        const ev = c.events & ~EV_INHIBIT;
+        r[R_EVENTS] = ev;
         this.stats.insnsHelped++;
-        return r[R_EIP] !== next || c.events !== 0 || this.invalidations !== before || c.fetchEpoch !== epoch
+        return r[R_EIP] !== next || ev !== 0 || this.invalidations !== before || c.fetchEpoch !== epoch
           ? 1
           : 0;
+      },
+      unshadow: () => {
+        if ((c.events & EV_INHIBIT) !== 0) {
+          c.events &= ~EV_INHIBIT;
+          r[R_INHIBIT_IRQ] = 0;
+        }
+        r[R_EVENTS] = c.events;
       },
       crossmiss: (eip: number) => this.crossMiss(eip),
       // PUSHF: EFLAGS as pushed (VM and RF 0), the arithmetic flags folded in.

@@ -11,11 +11,13 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
+  DS,
   EFLAGS_AF,
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
   EFLAGS_IF,
+  ES,
   FOP_ADC,
   FOP_ADD,
   FOP_DEC,
@@ -60,6 +62,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "crossmiss", params: 1, results: 1 },
   { name: "setcf", params: 1, results: 0 },
   { name: "getflags", params: 0, results: 1 },
+  { name: "unshadow", params: 0, results: 0 },
 ];
 const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
 const IMP_WR = [0, 3, 4, 0, 5];
@@ -70,6 +73,7 @@ const IMP_SETCFOF = 11;
 const IMP_CROSSMISS = 12;
 const IMP_SETCF = 13;
 const IMP_GETFLAGS = 14;
+const IMP_UNSHADOW = 15;
 
 // Lazily declared locals (Translator.lazyL): the named ones, then EAX..EDI's.
 const LZ_LIN = 0;
@@ -431,6 +435,8 @@ export class Translator {
     let emitted = 0;
     /** A JMP/CALL back to code already translated was followed: the block unrolls a loop. */
     let backward = false;
+    /** The previous instruction was STI, run by the interpreter inside the block. */
+    let shadowed = false;
     while (emitted < MAX_BLOCK_INSNS) {
       if (this.fwd.length > 0) {
         this.curLin = cur;
@@ -466,7 +472,13 @@ export class Translator {
         // them); any other is run by the interpreter from inside the block.
         if (changesMode(ins)) break;
         r = this.emitInterp(ins, curEip, nextEip);
+        const seg = dataSegLoaded(ins);
+        if (seg >= 0 && r !== EMIT_END) this.flatCheck(seg, nextEip);
       }
+      // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
+      // only between blocks, so once that instruction ran inside the block the shadow is over.
+      if (shadowed && r !== EMIT_END) f.call(IMP_UNSHADOW);
+      shadowed = ins.op === 0xfb && r !== EMIT_END;
       this.count++;
       emitted++;
       cur += ins.len;
@@ -559,6 +571,27 @@ export class Translator {
     const f = this.f;
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
     this.returnCount();
+  }
+
+  /**
+   * After the interpreter loaded DS or ES (`seg`) from inside the block: the block goes on only
+   * while the segment is still flat (base 0, 4 GiB data: what the block's accesses through it
+   * assume); else it ends after the instruction (`next`).
+   */
+  private flatCheck(seg: number, next: number): void {
+    const f = this.f;
+    f.const(0)
+      .mem(W.OP_I32_LOAD, off(R_SEGFAST + seg), 2)
+      .const(1)
+      .op(W.OP_I32_NE);
+    f.const(0)
+      .mem(W.OP_I32_LOAD, off(R_SEGBASE + seg), 2)
+      .op(W.OP_I32_OR);
+    f.hint(false).if_();
+    this.count++;
+    this.exitPending(next);
+    this.count--;
+    f.op(W.OP_END);
   }
 
   /**
@@ -2936,20 +2969,22 @@ function isByteOp(op: number): boolean {
 }
 
 /**
- * Instructions that may change what a block is compiled for (CPL, CR0/CR3/CR4, segment registers,
- * EFLAGS.IF/TF/IOPL/VM, the interrupt shadow) or wait: they end a block and the dispatcher runs
- * them, so the run loop sees their effects before compiled code runs again. (CLI only clears IF.)
+ * Instructions that may change what a block is compiled for (CPL, CR0/CR3/CR4, CS and SS, EFLAGS.VM,
+ * MOV SS's interrupt shadow) or wait: they end a block and the dispatcher runs them, so the run loop
+ * sees their effects before compiled code runs again. Run by the interpreter from inside the block
+ * instead: DS/ES loads (the block checks they stayed flat: flatCheck()), FS/GS loads (checked at
+ * each access), POPF (the helper ends the block when it set TF or let a pending interrupt in: both
+ * raise an event), STI (its shadow cleared after the next instruction: IMP_UNSHADOW), reads of
+ * CR/DR, SLDT/STR/SGDT/SIDT/SMSW and VERR/VERW. (CLI only clears IF.) The kernel's entry and exit
+ * paths and its interrupt-enabling code are full of them: getpid ×20000 ran 467 K instructions in
+ * the interpreter when they ended blocks, 46 K now.
  */
 function changesMode(i: Insn): boolean {
   const op = i.op;
   if (op < 0x100) {
     switch (op) {
-      case 0x07: // POP ES/SS/DS
-      case 0x17:
-      case 0x1f:
-      case 0x8e: // MOV Sreg
+      case 0x17: // POP SS (interrupt shadow, stack size)
       case 0x9a: // CALL far
-      case 0x9d: // POPF
       case 0xc4: // LES/LDS
       case 0xc5:
       case 0xca: // RETF
@@ -2961,34 +2996,47 @@ function changesMode(i: Insn): boolean {
       case 0xea: // JMP far
       case 0xf1: // INT1
       case 0xf4: // HLT
-      case 0xfb: // STI (interrupt shadow)
         return true;
       case 0xff: // CALL/JMP far through memory
         return i.reg === 3 || i.reg === 5;
+      case 0x8e: // MOV Sreg: SS (and CS, #UD); DS/ES/FS/GS run in the block (see dataSegLoaded())
+        return i.reg === 1 || i.reg === 2 || i.reg > 5;
     }
     // IN/OUT stay inside blocks: a device that raises an IRQ or asks for a reset or power-off sets
     // an event, and the interpreter helper ends the block right after the instruction.
     return false;
   }
   const op2 = op & 0xff;
-  // 0F 00/01 (descriptor tables, LMSW, INVLPG), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD),
-  // 20-27 (MOV CRn/DRn), 30 (WRMSR), 34/35 (SYSENTER/SYSEXIT), A1/A9 (POP FS/GS), AA (RSM),
-  // B2/B4/B5 (LSS/LFS/LGS); 0B (UD2) always faults, so it ends a block where the interpreter raises it.
+  // 0F 00/01 (descriptor tables, LMSW, INVLPG: the reads SLDT, STR, VERR, VERW, SGDT, SIDT, SMSW
+  // run in the block), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD), 22-27 (MOV to CRn/DRn; the
+  // reads, 20/21, run in the block), 30 (WRMSR), 34/35 (SYSENTER/SYSEXIT), AA (RSM), B2/B4/B5
+  // (LSS/LFS/LGS); 0B (UD2) always faults, so it ends a block where the interpreter raises it.
+  if (op2 === 0x00) return i.reg === 2 || i.reg === 3 || i.reg > 5; // LLDT, LTR, #UD
+  if (op2 === 0x01) return !(i.mod !== 3 && i.reg <= 1) && i.reg !== 4; // all but SGDT/SIDT, SMSW
   return (
-    op2 <= 0x01 ||
     op2 === 0x0b ||
     (op2 >= 0x05 && op2 <= 0x09) ||
-    (op2 >= 0x20 && op2 <= 0x27) ||
+    (op2 >= 0x22 && op2 <= 0x27) ||
     op2 === 0x30 ||
     op2 === 0x34 ||
     op2 === 0x35 ||
-    op2 === 0xa1 ||
-    op2 === 0xa9 ||
     op2 === 0xaa ||
     op2 === 0xb2 ||
     op2 === 0xb4 ||
     op2 === 0xb5
   );
+}
+
+/**
+ * The data segment (DS or ES) an instruction run by the interpreter loads, whose flatness the block
+ * must check after it (see Translator.flatCheck()); -1 for any other. FS/GS loads need no check:
+ * accesses through them check the segment at run time.
+ */
+function dataSegLoaded(i: Insn): number {
+  if (i.op === 0x07) return ES;
+  if (i.op === 0x1f) return DS;
+  if (i.op === 0x8e && (i.reg === ES || i.reg === DS)) return i.reg;
+  return -1;
 }
 
 /** Near control transfers: after one runs through the interpreter the block ends unconditionally. */
