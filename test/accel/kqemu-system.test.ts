@@ -7,7 +7,6 @@ import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_HLT } from "../../src/cpu/cpu.ts";
 import { DS, EBX, ECX, EDX, ES, ESI, FS, R_CR2, R_SEGBASE, R_SEL } from "../../src/cpu/state.ts";
-import type { InterruptController } from "../../src/machine/irq.ts";
 import {
   Asm,
   AX,
@@ -21,20 +20,7 @@ import {
   SEL_SMALL,
   setGate,
 } from "../cpu/asm.ts";
-import { makeCpu } from "../cpu/helpers.ts";
-
-/** An 8259-like controller reduced to a queue of vectors. */
-class FakeIntc implements InterruptController {
-  readonly pending: number[] = [];
-  acks = 0;
-  hasInterrupt(): boolean {
-    return this.pending.length > 0;
-  }
-  acknowledge(): number {
-    this.acks++;
-    return this.pending.shift() ?? 0x27;
-  }
-}
+import { FakeIntc, makeCpu } from "../cpu/helpers.ts";
 
 function kernel(build: (a: Asm) => void, init?: (c: CPU) => void): CPU {
   const c = makeCpu();

@@ -2,6 +2,7 @@
 import { nullBus } from "../../src/cpu/bus.ts";
 import { CPU } from "../../src/cpu/cpu.ts";
 import { CR0_PE, CS, DS, ES, FS, GS, R_CPL, R_CR0, R_EIP, SS } from "../../src/cpu/state.ts";
+import type { InterruptController } from "../../src/machine/irq.ts";
 import { GuestMemory } from "../../src/machine/memory.ts";
 
 export function makeCpu(ramMiB = 4): CPU {
@@ -38,4 +39,17 @@ export function hex(s: string): number[] {
     .replace(/\s+/g, "")
     .match(/../g)!
     .map((b) => Number.parseInt(b, 16));
+}
+
+/** An 8259-like controller reduced to a queue of vectors (tests of external interrupts). */
+export class FakeIntc implements InterruptController {
+  readonly pending: number[] = [];
+  acks = 0;
+  hasInterrupt(): boolean {
+    return this.pending.length > 0;
+  }
+  acknowledge(): number {
+    this.acks++;
+    return this.pending.shift() ?? 0x27;
+  }
 }

@@ -31,7 +31,6 @@ import {
   SS,
   TR,
 } from "../../src/cpu/state.ts";
-import type { InterruptController } from "../../src/machine/irq.ts";
 import {
   Asm,
   AX,
@@ -68,7 +67,7 @@ import {
   writeGate,
   writeTss,
 } from "./asm.ts";
-import { makeCpu } from "./helpers.ts";
+import { FakeIntc, makeCpu } from "./helpers.ts";
 
 function toUser(c: CPU, eflags = 0x202): void {
   c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
@@ -78,19 +77,6 @@ function toUser(c: CPU, eflags = 0x202): void {
   c.setEflags(eflags);
   c.r[R_EIP] = UCODE;
   c.r[ESP] = USTACK;
-}
-
-/** An 8259-like controller reduced to a queue of vectors. */
-class FakeIntc implements InterruptController {
-  readonly pending: number[] = [];
-  acks = 0;
-  hasInterrupt(): boolean {
-    return this.pending.length > 0;
-  }
-  acknowledge(): number {
-    this.acks++;
-    return this.pending.shift() ?? 0x27;
-  }
 }
 
 function withIntc(c: CPU): FakeIntc {
