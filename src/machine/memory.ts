@@ -4,7 +4,7 @@
 //   0x0000_0000  CPU state block (cpu/state.ts), 4 KiB
 //   0x0010_0000  software TLB: Int32Array[1 << 20], one entry per 4 KiB linear page
 //   0x0050_0000  code-page map: one byte per physical page (self-modifying code detection)
-//   0x0060_0000  kqemu jump cache (accel/kqemu/engine.ts), 8 MiB
+//   0x0060_0000  kqemu jump cache (accel/kqemu/engine.ts), 1 MiB
 //   0x0100_0000  guest physical RAM (ramSize bytes, physical address 0 at this offset)
 
 export const TLB_BYTE_OFFSET = 0x0010_0000;

@@ -133,7 +133,7 @@ const JC_CPLSLOT = 8;
  */
 const JC_EIP_FLIP = 0x8000_0000 | 0;
 /**
- * The slot of an instruction no block can start with (INT, IRET, POP DS...): the dispatcher stops
+ * The slot of an instruction no block can start with (INT, IRET, MOV SS, WBINVD...): the dispatcher stops
  * there and the interpreter takes it at once, without lookup()'s maps.
  */
 const JC_SLOT_INTERP = -1;
