@@ -193,3 +193,37 @@ test("kqemu translator: a block declares only the locals it uses (Liftoff zeroes
   assert.equal(declaredLocals(b1).filter((t) => t === W.I64).length, 3, "DIV's dividend, divisor, quotient");
   new WebAssembly.Module(bytes); // and V8 accepts both
 });
+
+test("wasm builder: sizes patched in place are 5-byte LEB128 that read back, and V8 accepts them", () => {
+  const b = new W.ByteBuf(1);
+  const values = [0, 1, 127, 128, 0x3fff, 0x4000, 0x0fff_ffff, 0x1000_0000, 0xffff_ffff];
+  const at = values.map(() => b.reserveU32());
+  values.forEach((v, k) => b.patchU32(at[k], v));
+  assert.equal(b.len, 5 * values.length);
+  const pos = { p: 0 };
+  for (const v of values) {
+    assert.equal(u32(b.view(), pos), v);
+    assert.equal(pos.p % 5, 0, "each one takes exactly 5 bytes");
+  }
+  // insert() moves the tail up (the cross-page prologue is put in front of a block's code this way).
+  const c = new W.ByteBuf(2);
+  for (const x of [1, 2, 3]) c.byte(x);
+  const o = new W.ByteBuf();
+  o.byte(9);
+  o.byte(8);
+  c.insert(1, o);
+  assert.deepEqual([...c.view()], [1, 9, 8, 2, 3]);
+  // A module whose code section and bodies carry such sizes (every one buildModule writes), with
+  // large bodies, compiles and runs.
+  const funcs = [40, 3000].map((n) => {
+    const f = new W.FuncBuilder(1);
+    f.get(0);
+    for (let k = 0; k < n; k++) f.const(1).op(W.OP_I32_ADD);
+    return f;
+  });
+  const bytes = W.buildModule([], funcs, 1);
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } });
+  assert.equal((inst.exports.f0 as (x: number) => number)(2), 42);
+  assert.equal((inst.exports.f1 as (x: number) => number)(2), 3002);
+});

@@ -100,25 +100,47 @@ export class ByteBuf {
     }
   }
 
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    const need = this.len + n;
+    if (need <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < need) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.bytes.subarray(0, this.len));
+    this.bytes = b;
+  }
+
   append(o: ByteBuf): void {
-    const need = this.len + o.len;
-    if (need > this.bytes.length) {
-      let size = this.bytes.length * 2;
-      while (size < need) size *= 2;
-      const n = new Uint8Array(size);
-      n.set(this.bytes.subarray(0, this.len));
-      this.bytes = n;
-    }
+    this.ensure(o.len);
     this.bytes.set(o.bytes.subarray(0, o.len), this.len);
-    this.len = need;
+    this.len += o.len;
+  }
+
+  /**
+   * Room for a u32 written later (patchU32()): LEB128 padded to 5 bytes, which wasm accepts, so a
+   * section or function body goes straight into the module instead of being copied in after its
+   * size is known. Returns its offset.
+   */
+  reserveU32(): number {
+    this.ensure(5);
+    const at = this.len;
+    this.len += 5;
+    return at;
+  }
+
+  patchU32(at: number, v: number): void {
+    const b = this.bytes;
+    for (let k = 0; k < 4; k++) b[at + k] = ((v >>> (7 * k)) & 0x7f) | 0x80;
+    b[at + 4] = (v >>> 28) & 0x0f;
   }
 
   /** Insert `o`'s bytes at offset `at`. */
   insert(at: number, o: ByteBuf): void {
-    const tail = this.bytes.slice(at, this.len);
-    this.len = at;
-    this.append(o);
-    for (let k = 0; k < tail.length; k++) this.byte(tail[k]);
+    this.ensure(o.len);
+    this.bytes.copyWithin(at + o.len, at, this.len);
+    this.bytes.set(o.bytes.subarray(0, o.len), at);
+    this.len += o.len;
   }
 
   view(): Uint8Array {
@@ -254,28 +276,52 @@ export class FuncBuilder {
     return this;
   }
 
-  /**
-   * The function body (locals declaration + code + end). `hintsAt` receives the branch hints with
-   * offsets from the body's start (the locals declaration), as the hint section wants them.
-   */
-  body(hintsAt?: number[]): ByteBuf {
-    const b = new ByteBuf();
-    // Declared as runs of one type: (count, type) pairs.
+  /** The locals declaration: runs of one type, as (count, type) pairs. */
+  private localRuns(): number[] {
     const runs: number[] = [];
     for (const t of this.localTypes)
       if (runs.length > 0 && runs[runs.length - 1] === t) runs[runs.length - 2]++;
       else runs.push(1, t);
-    b.u32(runs.length / 2);
-    for (let k = 0; k < runs.length; k += 2) {
-      b.u32(runs[k]);
-      b.byte(runs[k + 1]);
-    }
-    if (hintsAt !== undefined)
-      for (let k = 0; k < this.hints.length; k += 2) hintsAt.push(this.hints[k] + b.len, this.hints[k + 1]);
-    b.append(this.code);
-    b.byte(OP_END);
-    return b;
+    return runs;
   }
+
+  /** Bytes of the locals declaration. */
+  private headerLen(runs: number[]): number {
+    let n = leb128Len(runs.length / 2);
+    for (let k = 0; k < runs.length; k += 2) n += leb128Len(runs[k]) + 1;
+    return n;
+  }
+
+  /**
+   * Push the branch hints onto `hintsAt` as (offset, likely) pairs, offsets counted from the body's
+   * start (the locals declaration), as the hint section wants them.
+   */
+  bodyHints(hintsAt: number[]): void {
+    const at = this.headerLen(this.localRuns());
+    for (let k = 0; k < this.hints.length; k += 2) hintsAt.push(this.hints[k] + at, this.hints[k + 1]);
+  }
+
+  /** Write the function's entry of the code section into `dst`: body size, locals declaration, code, end. */
+  writeBody(dst: ByteBuf): void {
+    const runs = this.localRuns();
+    const size = dst.reserveU32();
+    const start = dst.len;
+    dst.u32(runs.length / 2);
+    for (let k = 0; k < runs.length; k += 2) {
+      dst.u32(runs[k]);
+      dst.byte(runs[k + 1]);
+    }
+    dst.append(this.code);
+    dst.byte(OP_END);
+    dst.patchU32(size, dst.len - start);
+  }
+}
+
+/** Bytes of `v` (unsigned) in LEB128. */
+function leb128Len(v: number): number {
+  let n = 1;
+  for (v >>>= 7; v !== 0; v >>>= 7) n++;
+  return n;
 }
 
 export interface ImportFunc {
@@ -296,7 +342,10 @@ export function buildModule(
   table = false,
   names?: string[],
 ): Uint8Array<ArrayBuffer> {
-  const out = new ByteBuf();
+  // Sized for the whole module at once: the code is most of it (names ~20 bytes per function).
+  let size = 1024;
+  for (const f of funcs) size += f.code.len + 64;
+  const out = new ByteBuf(size);
   out.byte(0x00);
   out.byte(0x61);
   out.byte(0x73);
@@ -375,16 +424,12 @@ export function buildModule(
     exp.u32(imports.length + k);
   });
   section(7, exp);
-  const code = new ByteBuf();
-  code.u32(funcs.length);
   const hinted = new ByteBuf();
   let nHinted = 0;
   const hints: number[] = [];
   funcs.forEach((f, k) => {
     hints.length = 0;
-    const body = f.body(hints);
-    code.u32(body.len);
-    code.append(body);
+    f.bodyHints(hints);
     if (hints.length === 0) return;
     nHinted++;
     hinted.u32(imports.length + k);
@@ -403,7 +448,12 @@ export function buildModule(
     custom.append(hinted);
     section(0, custom);
   }
-  section(10, code);
+  // The code section, written in place (its size patched in after).
+  out.byte(10);
+  const codeSize = out.reserveU32();
+  out.u32(funcs.length);
+  for (const f of funcs) f.writeBody(out);
+  out.patchU32(codeSize, out.len - codeSize - 5);
   if (names !== undefined) {
     // The "name" custom section (function names): CPU profiles and stack traces then show which
     // guest block a wasm function is, instead of wasm-function[N].
@@ -420,5 +470,5 @@ export function buildModule(
     custom.append(sub);
     section(0, custom);
   }
-  return new Uint8Array(out.view());
+  return out.bytes.subarray(0, out.len) as Uint8Array<ArrayBuffer>;
 }
