@@ -198,7 +198,7 @@ test("wasm builder: sizes patched in place are 5-byte LEB128 that read back, and
   const b = new W.ByteBuf(1);
   const values = [0, 1, 127, 128, 0x3fff, 0x4000, 0x0fff_ffff, 0x1000_0000, 0xffff_ffff];
   const at = values.map(() => b.reserveU32());
-  values.forEach((v, k) => b.patchU32(at[k], v));
+  for (let k = 0; k < values.length; k++) b.patchU32(at[k], values[k]);
   assert.equal(b.len, 5 * values.length);
   const pos = { p: 0 };
   for (const v of values) {
