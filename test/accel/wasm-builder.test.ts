@@ -4,7 +4,7 @@
 // malformed section without a word, so its layout is checked here against the code it describes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { IMPORTS, Translator } from "../../src/accel/kqemu/translate.ts";
+import { buildBlockModule, Translator } from "../../src/accel/kqemu/translate.ts";
 import * as W from "../../src/accel/kqemu/wasm-builder.ts";
 import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
@@ -140,9 +140,9 @@ test("kqemu translator: a block's TLB checks, helper exits and loop edge carry h
   load(c, 0x1000, hex("8b03 0101 4a 75f9 f4"));
   const tb = new Translator(c).translate(0x1000, 0x1000);
   assert.ok(tb !== null);
-  const bytes = W.buildModule(IMPORTS, [tb.func], c.mem.memory.buffer.byteLength / 65536);
-  const all = check(bytes, IMPORTS.length);
-  const list = all.get(IMPORTS.length) ?? [];
+  const bytes = buildBlockModule([tb.func], c.mem.memory.buffer.byteLength / 65536);
+  const all = check(bytes, 0); // blocks call their helpers through the table: no function imports
+  const list = all.get(0) ?? [];
   assert.ok(list.filter((h) => h[1] === 1).length >= 3, "TLB fast paths and the loop edge hinted likely");
 });
 
@@ -185,7 +185,7 @@ test("kqemu translator: a block declares only the locals it uses (Liftoff zeroes
   load(c, 0x2000, hex("f7f1 f4")); // div ecx; hlt
   const div = new Translator(c).translate(0x2000, 0x2000);
   assert.ok(small !== null && div !== null);
-  const bytes = W.buildModule(IMPORTS, [small.func, div.func], c.mem.memory.buffer.byteLength / 65536);
+  const bytes = buildBlockModule([small.func, div.func], c.mem.memory.buffer.byteLength / 65536);
   const [b0, b1] = bodies(bytes, sections(bytes).find((s) => s.id === 10)!);
   const l0 = declaredLocals(b0);
   assert.ok(l0.length <= 4, `MOV's block declares ${l0.length} locals`);

@@ -168,7 +168,11 @@ export class FuncBuilder {
    */
   readonly hints: number[] = [];
 
-  constructor(readonly nParams: number) {}
+  /** `nResults`: 1 (an i32) or 0. */
+  constructor(
+    readonly nParams: number,
+    readonly nResults = 1,
+  ) {}
 
   /** A new i32 local. */
   local(): number {
@@ -231,6 +235,14 @@ export class FuncBuilder {
   call(fn: number): this {
     this.code.byte(OP_CALL);
     this.code.u32(fn);
+    return this;
+  }
+  /** Call the function in `slot` of the module's table, of type `typeIndex` (see typeIndices()). */
+  callSlot(slot: number, typeIndex: number): this {
+    this.const(slot);
+    this.code.byte(OP_CALL_INDIRECT);
+    this.code.u32(typeIndex);
+    this.code.byte(0); // table 0
     return this;
   }
   block(): this {
@@ -331,9 +343,24 @@ export interface ImportFunc {
 }
 
 /**
+ * The type indices buildModule() gives the signatures of `sigs` when passed as its `slotSigs`
+ * (i32 params, 0 or 1 i32 result): type 0 is `() -> i32`, then each new signature in order.
+ */
+export function typeIndices(sigs: readonly ImportFunc[]): number[] {
+  const keys = ["0:1"];
+  return sigs.map((f) => {
+    const key = `${f.params}:${f.results}`;
+    let k = keys.indexOf(key);
+    if (k < 0) k = keys.push(key) - 1;
+    return k;
+  });
+}
+
+/**
  * Assemble a module: imports `env.mem` (the shared memory), helper functions and, with `table`,
- * `env.tbl` (a funcref table of `() -> i32` blocks for call_indirect with type index 0); defines
- * `funcs` (each `(i32 × nParams) -> i32`), exports them as "f0", "f1", ...
+ * `env.tbl` (a funcref table for call_indirect: blocks of type 0, `() -> i32`, and functions of
+ * the `slotSigs` signatures); defines `funcs` (each `(i32 × nParams) -> i32`, or no result),
+ * exports them as "f0", "f1", ...
  */
 export function buildModule(
   imports: ImportFunc[],
@@ -341,6 +368,7 @@ export function buildModule(
   memPages: number,
   table = false,
   names?: string[],
+  slotSigs: readonly ImportFunc[] = [],
 ): Uint8Array<ArrayBuffer> {
   // Sized for the whole module at once: the code is most of it (names ~20 bytes per function).
   let size = 1024;
@@ -365,10 +393,12 @@ export function buildModule(
     }
     return k;
   };
-  // Type 0 is the blocks' () -> i32, the one call_indirect uses.
+  // Type 0 is the blocks' () -> i32, the one call_indirect uses; then the signatures of the
+  // functions the code calls through the table (typeIndices() gives the same numbers).
   sigOf(0, 1);
+  for (const f of slotSigs) sigOf(f.params, f.results);
   const importSig = imports.map((f) => sigOf(f.params, f.results));
-  const funcSig = funcs.map((f) => sigOf(f.nParams, 1));
+  const funcSig = funcs.map((f) => sigOf(f.nParams, f.nResults));
   const section = (id: number, content: ByteBuf) => {
     out.byte(id);
     out.u32(content.len);
