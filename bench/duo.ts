@@ -1,0 +1,90 @@
+// In-process A/B of two accelerator settings: two machines boot the bench guest at once in this
+// process (the run loop gives each 10 ms slices in turn), so this VM's speed drift, which reaches
+// 2x over minutes and hides effects of a few percent between separate runs, falls on both alike.
+// Each machine's time is the host time spent in its own run-loop calls (compiling included), read
+// when its serial output reaches each mark. Two machines with the same settings agree within ~1%.
+//
+//   node --import tsx bench/duo.ts threshold=64 threshold=48
+//   MARKS='Linux version|Run /init' node --import tsx bench/duo.ts mode=full mode=full
+//
+// A setting is `key=value[,key=value]` applied to the machine's kqemu engine: threshold (blocks are
+// compiled after that many executions), mode (user or full).
+import { readFileSync } from "node:fs";
+import { tuneV8ForAccelerator } from "../src/host/node/v8-tuning.ts";
+import { PcMachine } from "../src/machine/pc.ts";
+import { benchCmdline, DEFAULT_WORK, ensureBenchGuest } from "./lib/guest.ts";
+
+interface Knobs {
+  threshold?: number;
+  mode?: "user" | "full";
+}
+
+function parse(spec: string): Knobs {
+  const k: Knobs = {};
+  for (const kv of spec.split(",").filter((s) => s !== "")) {
+    const [key, value] = kv.split("=");
+    if (key === "threshold" && /^\d+$/.test(value)) k.threshold = Number(value);
+    else if (key === "mode" && (value === "user" || value === "full")) k.mode = value;
+    else throw new Error(`unknown setting ${kv} (threshold=N, mode=user|full)`);
+  }
+  return k;
+}
+
+const specs = process.argv.slice(2);
+if (specs.length !== 2) {
+  console.error("usage: bench/duo.ts <settings A> <settings B>   e.g. threshold=64 threshold=48");
+  process.exit(2);
+}
+const marks = (process.env.MARKS ?? "Linux version|Run /init|BENCH done").split("|");
+const guest = await ensureBenchGuest((l) => console.error(l));
+tuneV8ForAccelerator();
+const kernel = readFileSync(guest.kernel);
+const initrd = readFileSync(guest.initrd);
+// A short workload after the boot: one run of getpid and of fork+exec x10.
+const append = benchCmdline("kernel", { ...DEFAULT_WORK, forks: 10, runs: 1 });
+
+function boot(label: string, knobs: Knobs): Promise<string> {
+  const m = new PcMachine({
+    ramSize: 128 << 20,
+    kernel,
+    initrd,
+    append,
+    noReboot: true,
+    accel: "kqemu-full",
+  });
+  const k = m.kqemu;
+  if (k === null) throw new Error("no kqemu engine");
+  if (knobs.threshold !== undefined) k.threshold = knobs.threshold;
+  if (knobs.mode !== undefined) k.mode = knobs.mode;
+  let host = 0;
+  const run = k.run.bind(k);
+  k.run = (budget: number) => {
+    const t0 = performance.now();
+    try {
+      return run(budget);
+    } finally {
+      host += performance.now() - t0;
+    }
+  };
+  const seen: string[] = [];
+  let line = "";
+  return new Promise((resolve) => {
+    m.serial.onTransmit = (b) => {
+      if (b !== 10) {
+        line += String.fromCharCode(b);
+        return;
+      }
+      for (const mark of marks) if (line.includes(mark)) seen.push(`${mark}: ${host.toFixed(0)} ms`);
+      if (line.includes(marks[marks.length - 1])) {
+        m.requestStop("quit");
+        resolve(`${label.padEnd(24)} ${seen.join(", ")}`);
+      }
+      line = "";
+    };
+    void m.run();
+  });
+}
+
+const results = await Promise.all(specs.map((s) => boot(s, parse(s))));
+for (const r of results) console.log(r);
+process.exit(0);
