@@ -227,3 +227,20 @@ test("wasm builder: sizes patched in place are 5-byte LEB128 that read back, and
   assert.equal((inst.exports.f0 as (x: number) => number)(2), 42);
   assert.equal((inst.exports.f1 as (x: number) => number)(2), 3002);
 });
+
+test("wasm builder: a released builder's code buffer is reused, and a late write cannot reach it", () => {
+  const a = new W.FuncBuilder(0);
+  a.const(1);
+  const buf = a.code.bytes;
+  a.release();
+  const b = new W.FuncBuilder(0);
+  assert.equal(b.code.bytes, buf, "the next builder takes the released buffer");
+  b.const(7);
+  // A write through the released builder gets a buffer of its own: b's code is untouched.
+  a.const(3);
+  assert.notEqual(a.code.bytes, buf);
+  const bytes = W.buildModule([], [b], 1);
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } });
+  assert.equal((inst.exports.f0 as () => number)(), 7);
+});

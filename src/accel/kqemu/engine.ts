@@ -747,6 +747,7 @@ export class KqemuEngine {
       // Named for CPU profiles (a stale block's name no longer matters: it is left out below).
       this.pending.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
+    for (const f of this.pendingFuncs) f.release();
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
       env: { mem: this.c.mem.memory, tbl: this.helperTable },
     });

@@ -401,7 +401,9 @@ export class Translator {
     this.unsupported = null;
     const again = this.translateOnce(lin, eip, true);
     this.unsupported = report;
-    return again ?? tb;
+    if (again === null) return tb;
+    tb.func.release();
+    return again;
   }
 
   private translateOnce(lin: number, eip: number, loopFlags: boolean): TranslatedBlock | null {
@@ -537,7 +539,10 @@ export class Translator {
         break;
       }
     }
-    if (emitted === 0) return null;
+    if (emitted === 0) {
+      f.release();
+      return null;
+    }
     let here = curEip;
     while (this.fwd.length > 0) {
       if (this.fwd[this.fwd.length - 1].kind === FWD_ELSE) ended = false; // its then part goes on
@@ -585,6 +590,7 @@ export class Translator {
       .op(W.OP_END);
     p.op(W.OP_END);
     this.f.prepend(p);
+    p.release();
   }
 
   // ---------------------------------------------------------------- emit helpers
