@@ -75,6 +75,11 @@ export const R_KQ_DONE = 73;
 export const R_SEGFAST = 74;
 /** Blocks the kqemu dispatcher called in its last run (statistics: dispatches). */
 export const R_KQ_DISPATCHES = 82;
+/**
+ * Instructions the running compiled block had completed before the helper it called (written before
+ * each helper call that may fault when the translator counts exactly: see Translator.exactCount).
+ */
+export const R_KQ_INBLOCK = 83;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

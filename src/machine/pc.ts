@@ -242,6 +242,8 @@ export class PcMachine {
     }
     if (config.accel === "kqemu-user" || config.accel === "kqemu-full") {
       this.kqemu = new KqemuEngine(this.cpu, config.accel === "kqemu-full" ? "full" : "user");
+      // -icount: the clock is the instruction count, exact at faults inside compiled blocks too.
+      if (this.clock.mode === "deterministic") this.kqemu.exactCount = true;
       this.kqemu.onHostWork = (ms) => this.clock.steal(ms);
     }
     this.kbc.onReset = () => this.requestReset();

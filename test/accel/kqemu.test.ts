@@ -202,6 +202,55 @@ test("a fault at every position of a block leaves exact EIP, registers and CR2",
   }
 });
 
+test("with exactCount, a fault inside a block counts the instructions it completed (as the interpreter)", () => {
+  // Page 0x300000 is supervisor-only; user code faults on it: at each position of a straight block,
+  // in a later iteration of a block's own loop, and inside an instruction the block hands to the
+  // interpreter (REP MOVSD).
+  const programs: [string, (c: CPU) => void][] = [];
+  for (let k = 0; k < 4; k++)
+    programs.push([
+      // inc ebx; mov eax,[esi]; inc ebx; mov [edx],eax; inc ebx; add [edi],ecx; inc ebx; push eax; inc ebx; ud2
+      "43 8b06 43 8902 43 010f 43 50 43 0f0b",
+      (c) => {
+        const bad = 0x300010;
+        c.r[ESI] = k === 0 ? bad : 0x2000;
+        c.r[EDX] = k === 1 ? bad : 0x2000;
+        c.r[EDI] = k === 2 ? bad : 0x2000;
+        c.r[ESP] = k === 3 ? bad + 4 : 0x80000;
+      },
+    ]);
+  // loop: inc ebx; mov eax,[esi]; add esi,0x400; dec ecx; jnz loop; ud2 — the 9th read faults.
+  programs.push(["43 8b06 81c600040000 49 75f5 0f0b", (c) => (c.r[ESI] = 0x2fe000)]);
+  // inc ebx; inc ebx; rep movsd (from the supervisor page); inc ebx; ud2
+  programs.push([
+    "43 43 f3a5 43 0f0b",
+    (c) => {
+      c.r[ESI] = 0x300000;
+      c.r[EDI] = 0x2000;
+    },
+  ]);
+  for (const [code, init] of programs) {
+    const runs = [0, 1].map(() => {
+      const r = setup("", 3);
+      enablePaging(r.c, (p) => (p << 12) | (p === 0x300 ? 3 : 7));
+      load(r.c, 0x1000, hex(code));
+      r.c.r[R_EIP] = 0x1000;
+      r.c.r[ECX] = 100;
+      init(r.c);
+      return r;
+    });
+    const [a, b] = runs;
+    a.e.exactCount = true;
+    assert.equal(runToEnd(a.e, 1000), EXIT_EXCEPTION);
+    assert.equal(runToEnd(b.c, 1000), EXIT_EXCEPTION);
+    assert.equal(a.c.excVector, 14, `${code}: #PF`);
+    assert.equal(a.e.stats.exitsFault, 1, `${code}: the fault was raised inside compiled code`);
+    assert.equal(a.c.r[R_EIP], b.c.r[R_EIP], `${code}: EIP`);
+    assert.ok(a.c.icount > 0, `${code}: instructions ran before the fault`);
+    assert.equal(a.c.icount, b.c.icount, `${code}: instructions counted`);
+  }
+});
+
 test("self-modifying code: a store into the running block is seen by the next execution", () => {
   // L: mov byte [0x1011], 0x42 (patches the imm of "mov eax, imm32" below); nop; mov eax, 0x11111111; ud2
   // First execution writes 0x42 into the low byte of the immediate before reaching it.

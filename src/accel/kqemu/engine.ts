@@ -19,6 +19,7 @@ import {
   R_INHIBIT_IRQ,
   R_KQ_DISPATCHES,
   R_KQ_DONE,
+  R_KQ_INBLOCK,
   R_SEGBASE,
   SS,
   TLB_IO,
@@ -188,6 +189,16 @@ export class KqemuEngine {
   private chainDepth = 0;
   private readonly imports: WebAssembly.ModuleImports;
   private invalidations = 0;
+  /**
+   * Count the instructions a block completed before a fault inside it (see Translator.exactCount);
+   * set before anything is compiled (the board sets it for -icount).
+   */
+  get exactCount(): boolean {
+    return this.translator.exactCount;
+  }
+  set exactCount(on: boolean) {
+    this.translator.exactCount = on;
+  }
   /** Told how long host-side work took (compiling), which the board keeps out of guest time. */
   onHostWork: ((ms: number) => void) | null = null;
 
@@ -418,8 +429,10 @@ export class KqemuEngine {
           k = this.dispatch(budget - n);
         } catch (err) {
           if (err !== FAULT) throw err;
-          // The blocks before the faulting one completed.
-          k = r[R_KQ_DONE];
+          // The blocks before the faulting one completed; with exactCount also the instructions of
+          // this one before the fault, and the faulting one, which the interpreter counts as well
+          // (CPU.run() counts an instruction when it starts).
+          k = r[R_KQ_DONE] + (this.translator.exactCount ? r[R_KQ_INBLOCK] + 1 : 0);
           faulted = true;
         }
         r[R_KQ_DONE] = 0;
