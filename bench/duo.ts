@@ -7,26 +7,35 @@
 //   node --import tsx bench/duo.ts threshold=64 threshold=48
 //   MARKS='Linux version|Run /init' node --import tsx bench/duo.ts mode=full mode=full
 //
-// A setting is `key=value[,key=value]` applied to the machine's kqemu engine: threshold (blocks are
-// compiled after that many executions), mode (user or full).
+// A setting is `key=value[,key=value]`: accel (kqemu-full, the default, kqemu-user or tcg: the
+// interpreter alone, -no-kqemu), threshold (blocks are compiled after that many executions), mode
+// (user or full, switched at run time). $RUNS and $FORKS set the workload after the boot (default:
+// one run of getpid x20000 and of fork+exec x10); with RUNS=3, MARKS='BENCH forkexec run=3 end'
+// times up to the end of the third fork+exec run.
 import { readFileSync } from "node:fs";
 import { tuneV8ForAccelerator } from "../src/host/node/v8-tuning.ts";
 import { PcMachine } from "../src/machine/pc.ts";
 import { benchCmdline, DEFAULT_WORK, ensureBenchGuest } from "./lib/guest.ts";
 
 interface Knobs {
+  accel: "tcg" | "kqemu-user" | "kqemu-full";
   threshold?: number;
   mode?: "user" | "full";
 }
 
 function parse(spec: string): Knobs {
-  const k: Knobs = {};
+  const k: Knobs = { accel: "kqemu-full" };
   for (const kv of spec.split(",").filter((s) => s !== "")) {
     const [key, value] = kv.split("=");
-    if (key === "threshold" && /^\d+$/.test(value)) k.threshold = Number(value);
+    if (key === "accel" && (value === "tcg" || value === "kqemu-user" || value === "kqemu-full"))
+      k.accel = value;
+    else if (key === "threshold" && /^\d+$/.test(value)) k.threshold = Number(value);
     else if (key === "mode" && (value === "user" || value === "full")) k.mode = value;
-    else throw new Error(`unknown setting ${kv} (threshold=N, mode=user|full)`);
+    else
+      throw new Error(`unknown setting ${kv} (accel=tcg|kqemu-user|kqemu-full, threshold=N, mode=user|full)`);
   }
+  if (k.accel === "tcg" && (k.threshold !== undefined || k.mode !== undefined))
+    throw new Error("threshold and mode need a kqemu accel");
   return k;
 }
 
@@ -40,8 +49,9 @@ const guest = await ensureBenchGuest((l) => console.error(l));
 tuneV8ForAccelerator();
 const kernel = readFileSync(guest.kernel);
 const initrd = readFileSync(guest.initrd);
-// A short workload after the boot: one run of getpid and of fork+exec x10.
-const append = benchCmdline("kernel", { ...DEFAULT_WORK, forks: 10, runs: 1 });
+// A short workload after the boot by default: one run of getpid and of fork+exec x10.
+const work = { ...DEFAULT_WORK, forks: Number(process.env.FORKS ?? 10), runs: Number(process.env.RUNS ?? 1) };
+const append = benchCmdline("kernel", work);
 
 function boot(label: string, knobs: Knobs): Promise<string> {
   const m = new PcMachine({
@@ -50,12 +60,13 @@ function boot(label: string, knobs: Knobs): Promise<string> {
     initrd,
     append,
     noReboot: true,
-    accel: "kqemu-full",
+    accel: knobs.accel,
   });
-  const k = m.kqemu;
-  if (k === null) throw new Error("no kqemu engine");
-  if (knobs.threshold !== undefined) k.threshold = knobs.threshold;
-  if (knobs.mode !== undefined) k.mode = knobs.mode;
+  const k = m.kqemu ?? m.cpu; // the run loop's engine: its calls are timed
+  if (m.kqemu !== null) {
+    if (knobs.threshold !== undefined) m.kqemu.threshold = knobs.threshold;
+    if (knobs.mode !== undefined) m.kqemu.mode = knobs.mode;
+  }
   let host = 0;
   const run = k.run.bind(k);
   k.run = (budget: number) => {
