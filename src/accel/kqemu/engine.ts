@@ -798,7 +798,7 @@ export class KqemuEngine {
     const bytes = buildModule(IMPORTS, funcs, this.c.mem.memory.buffer.byteLength / 65536);
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: this.imports });
     IMPORTS.forEach((_h, k) => {
-      this.helperTable.set(k, inst.exports[`f${k}`] as BlockFn);
+      this.helperTable.set(k, inst.exports[`f${k}`]);
     });
   }
 

@@ -84,6 +84,11 @@ const IMP_UNSHADOW = 15;
 /** Type index of each helper's signature in a block module (see buildBlockModule()). */
 const IMP_TYPE = W.typeIndices(IMPORTS);
 
+/** Call helper `k` (an index into IMPORTS) through the helpers' table. */
+function callHelper(f: FuncBuilder, k: number): FuncBuilder {
+  return f.callSlot(k, IMP_TYPE[k]);
+}
+
 /** A module of translated blocks (exported as f0, f1...); it imports `env.mem` and `env.tbl`. */
 export function buildBlockModule(
   funcs: FuncBuilder[],
@@ -505,7 +510,7 @@ export class Translator {
       }
       // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
       // only between blocks, so once that instruction ran inside the block the shadow is over.
-      if (shadowed && r !== EMIT_END) f.callSlot(IMP_UNSHADOW, IMP_TYPE[IMP_UNSHADOW]);
+      if (shadowed && r !== EMIT_END) callHelper(f, IMP_UNSHADOW);
       shadowed = ins.op === 0xfb && r !== EMIT_END;
       this.count++;
       emitted++;
@@ -590,13 +595,7 @@ export class Translator {
       .op(W.OP_I32_NE)
       .hint(false)
       .if_();
-    p.const(eip)
-      .callSlot(IMP_CROSSMISS, IMP_TYPE[IMP_CROSSMISS])
-      .op(W.OP_I32_EQZ)
-      .if_()
-      .const(0)
-      .op(W.OP_RETURN)
-      .op(W.OP_END);
+    callHelper(p.const(eip), IMP_CROSSMISS).op(W.OP_I32_EQZ).if_().const(0).op(W.OP_RETURN).op(W.OP_END);
     p.op(W.OP_END);
     this.f.prepend(p);
     p.release();
@@ -664,7 +663,7 @@ export class Translator {
     this.spill();
     this.syncFlags();
     this.noteCompleted(this.count - 1); // the count includes the instruction the helper runs
-    this.f.const(eip).const(next).callSlot(IMP_INTERP, IMP_TYPE[IMP_INTERP]);
+    callHelper(this.f.const(eip).const(next), IMP_INTERP);
   }
 
   /** With exactCount: note that `completed` instructions of this call ran before a helper that may fault. */
@@ -928,8 +927,7 @@ export class Translator {
     this.spill(); // the slow path may fault: the guest state in memory must be exact
     this.syncFlags();
     this.noteCompleted(this.count);
-    const helper = forWrite ? IMP_RDW[size] : IMP_RD[size];
-    f.get(this.LIN).const(eip).callSlot(helper, IMP_TYPE[helper]);
+    callHelper(f.get(this.LIN).const(eip), forWrite ? IMP_RDW[size] : IMP_RD[size]);
     f.op(W.OP_END);
     if (hit) f.op(W.OP_END);
     if (keep && this.condDepth === 0) this.memo[k] = level;
@@ -1055,7 +1053,7 @@ export class Translator {
     this.syncFlags();
     this.noteCompleted(this.count);
     // Non-zero when code was modified: the block ends after this instruction (see smcCheck()).
-    f.get(this.LIN).get(this.VAL).const(eip).callSlot(IMP_WR[size], IMP_TYPE[IMP_WR[size]]);
+    callHelper(f.get(this.LIN).get(this.VAL).const(eip), IMP_WR[size]);
     f.get(this.SMC).op(W.OP_I32_OR).set(this.SMC);
     this.smcPending = true;
     f.op(W.OP_END);
@@ -1413,7 +1411,7 @@ export class Translator {
         });
       } else {
         // O, P, L, LE: the interpreter's helper.
-        f.const(cc).callSlot(IMP_COND, IMP_TYPE[IMP_COND]);
+        callHelper(f.const(cc), IMP_COND);
         return;
       }
     }
@@ -1513,7 +1511,7 @@ export class Translator {
         // (data-ops.ts pushf(); compiled code never runs in virtual-8086 mode, where it may #GP).
         if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
         this.flushFlags();
-        f.callSlot(IMP_GETFLAGS, IMP_TYPE[IMP_GETFLAGS]).set(this.VAL);
+        callHelper(f, IMP_GETFLAGS).set(this.VAL);
         this.push(eip);
         // The helper left every arithmetic flag in r[R_EFLAGS] (FOP_NONE).
         this.known = K_CFSTORED;
@@ -2809,7 +2807,7 @@ export class Translator {
     // The helper folds the other flags from the state block.
     this.flushFlags();
     this.rotateCfOf(i.reg === 0);
-    f.callSlot(IMP_SETCFOF, IMP_TYPE[IMP_SETCFOF]);
+    callHelper(f, IMP_SETCFOF);
     this.known = K_CFSTORED;
     return EMIT_OK;
   }
@@ -2852,7 +2850,7 @@ export class Translator {
     if (!deferred) this.flushFlags();
     f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND); // CF
     if (!deferred) {
-      f.callSlot(IMP_SETCF, IMP_TYPE[IMP_SETCF]);
+      callHelper(f, IMP_SETCF);
       this.known = K_CFSTORED;
       return EMIT_OK;
     }

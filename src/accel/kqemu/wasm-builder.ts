@@ -82,11 +82,7 @@ export class ByteBuf {
   }
 
   byte(b: number): void {
-    if (this.len === this.bytes.length) {
-      const n = new Uint8Array(Math.max(256, this.bytes.length * 2));
-      n.set(this.bytes);
-      this.bytes = n;
-    }
+    if (this.len === this.bytes.length) this.ensure(1);
     this.bytes[this.len++] = b;
   }
 
@@ -369,12 +365,14 @@ export interface ImportFunc {
  */
 export function typeIndices(sigs: readonly ImportFunc[]): number[] {
   const keys = ["0:1"];
-  return sigs.map((f) => {
-    const key = `${f.params}:${f.results}`;
-    let k = keys.indexOf(key);
-    if (k < 0) k = keys.push(key) - 1;
-    return k;
-  });
+  return sigs.map((f) => sigIndex(keys, f.params, f.results));
+}
+
+/** Index of the signature (params, results) in `keys` ("params:results"), added when new. */
+function sigIndex(keys: string[], params: number, results: number): number {
+  const key = `${params}:${results}`;
+  const k = keys.indexOf(key);
+  return k >= 0 ? k : keys.push(key) - 1;
 }
 
 /**
@@ -403,21 +401,12 @@ export function buildModule(
   out.byte(0);
   out.byte(0);
   out.byte(0);
-  // Types: one per distinct (params, results) among imports, plus () -> i32 for the blocks.
-  const sigs: string[] = [];
-  const sigOf = (p: number, r: number): number => {
-    const key = `${p}:${r}`;
-    let k = sigs.indexOf(key);
-    if (k < 0) {
-      sigs.push(key);
-      k = sigs.length - 1;
-    }
-    return k;
-  };
-  // Type 0 is the blocks' () -> i32, the one call_indirect uses; then the signatures of the
-  // functions the code calls through the table (typeIndices() gives the same numbers).
-  sigOf(0, 1);
-  for (const f of slotSigs) sigOf(f.params, f.results);
+  // Types: one per distinct (params, results). Type 0 is the blocks' () -> i32, the one the
+  // dispatcher's call_indirect uses; then the signatures of the functions the code calls through
+  // the table, numbered as typeIndices() numbers them; then those of imports and functions.
+  const sigs = ["0:1"];
+  for (const f of slotSigs) sigIndex(sigs, f.params, f.results);
+  const sigOf = (p: number, r: number): number => sigIndex(sigs, p, r);
   const importSig = imports.map((f) => sigOf(f.params, f.results));
   const funcSig = funcs.map((f) => sigOf(f.nParams, f.nResults));
   const section = (id: number, content: ByteBuf) => {
