@@ -80,6 +80,8 @@ export const R_KQ_DISPATCHES = 82;
  * each helper call that may fault when the translator counts exactly: see Translator.exactCount).
  */
 export const R_KQ_INBLOCK = 83;
+/** Slow-path exits of compiled blocks (statistics: a memory access the block left to the interpreter). */
+export const R_KQ_SLOWEXITS = 84;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

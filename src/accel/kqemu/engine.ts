@@ -20,6 +20,7 @@ import {
   R_KQ_DISPATCHES,
   R_KQ_DONE,
   R_KQ_INBLOCK,
+  R_KQ_SLOWEXITS,
   R_SEGBASE,
   SS,
   TLB_IO,
@@ -62,6 +63,7 @@ export class KqemuStats {
   invalidatedPages = 0;
   flushes = 0;
   exitsFault = 0;
+  exitsSlow = 0; // slow-path exits: a block left a memory access to the run loop (see translate.ts)
   exitsNotOk = 0;
   lookups = 0; // block-map lookups (jump-cache misses)
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
@@ -440,6 +442,8 @@ export class KqemuEngine {
         stats.insnsCompiled += k;
         stats.dispatches += r[R_KQ_DISPATCHES];
         r[R_KQ_DISPATCHES] = 0;
+        stats.exitsSlow += r[R_KQ_SLOWEXITS];
+        r[R_KQ_SLOWEXITS] = 0;
         // CPU.step() already counted the instructions it ran for the blocks.
         c.icount += k - (stats.insnsHelped - helped);
         if (faulted) {
@@ -823,7 +827,7 @@ export class KqemuEngine {
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
-      `exits: ${s.dispatches} dispatches, ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
+      `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
       `most frequent untranslated: ${[...this.untranslated]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
