@@ -78,6 +78,8 @@ function crossId(b: Block): number {
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
 const HEAT_PENDING = -2;
+/** The dispatcher's one import: stepForBlock(). */
+const STEP_IMPORT: W.ImportFunc = { name: "step", params: 0, results: 0 };
 /** Most blocks compiled in one wasm module. */
 const BATCH_MAX = 128;
 /**
@@ -219,24 +221,9 @@ export class KqemuEngine {
       c.eipStart = eip;
       r[R_EIP] = eip;
     };
-    // Slow paths may raise events (an MMIO access that changes an IRQ line): they copy c.events to
-    // R_EVENTS, where the dispatcher looks before chaining to the next block.
-    const rd = (v: number) => {
-      r[R_EVENTS] = c.events;
-      return v;
-    };
     this.imports = {
       mem: c.mem.memory,
-      rd8: (lin: number, eip: number) => (at(eip), rd(c.rd8(lin))),
-      rd16: (lin: number, eip: number) => (at(eip), rd(c.rd16(lin))),
-      rd32: (lin: number, eip: number) => (at(eip), rd(c.rd32(lin))),
-      wr8: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 1),
-      wr16: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 2),
-      wr32: (lin: number, v: number, eip: number) => this.slowWrite(lin, v, eip, 4),
       cond: (cc: number) => (c.cond(cc) ? 1 : 0),
-      rdw8: (lin: number, eip: number) => (at(eip), rd(c.rdw8(lin))),
-      rdw16: (lin: number, eip: number) => (at(eip), rd(c.rdw16(lin))),
-      rdw32: (lin: number, eip: number) => (at(eip), rd(c.rdw32(lin))),
       // ROL/ROR: CF and OF set as the interpreter's rotate does.
       setcfof: (cf: number, of: number) => setCfOf(c, cf, of),
       // The block must end after the instruction when it jumped, raised an event, or changed what
@@ -247,13 +234,7 @@ export class KqemuEngine {
         at(eip);
         const before = this.invalidations;
         const epoch = c.fetchEpoch;
-        c.step();
-        // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
-        // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
-        if ((c.events & EV_INHIBIT) !== 0 && r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
-        const ev = c.events & ~EV_INHIBIT;
-        r[R_EVENTS] = ev;
-        this.stats.insnsHelped++;
+        const ev = this.stepForBlock();
         return r[R_EIP] !== next || ev !== 0 || this.invalidations !== before || c.fetchEpoch !== epoch
           ? 1
           : 0;
@@ -289,18 +270,6 @@ export class KqemuEngine {
       prev?.(page);
       this.invalidatePage(page);
     };
-  }
-
-  private slowWrite(lin: number, v: number, eip: number, size: number): number {
-    const c = this.c;
-    c.eipStart = eip;
-    c.r[R_EIP] = eip;
-    const before = this.invalidations;
-    if (size === 4) c.wr32(lin, v);
-    else if (size === 2) c.wr16(lin, v);
-    else c.wr8(lin, v);
-    c.r[R_EVENTS] = c.events;
-    return this.invalidations !== before ? 1 : 0;
   }
 
   private invalidatePage(page: number): void {
@@ -607,6 +576,7 @@ export class KqemuEngine {
     const E = f.local();
     const SLOT = f.local();
     const D = f.local();
+    const T = f.local();
     const JC = KQ_JC_BYTE_OFFSET;
     f.block();
     f.loop();
@@ -655,9 +625,23 @@ export class KqemuEngine {
       .get(N)
       .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
     f.get(D).const(1).op(W.OP_I32_ADD).set(D);
-    f.get(N).get(SLOT);
-    f.op(W.OP_CALL_INDIRECT).op(0).op(0);
-    f.op(W.OP_I32_ADD).set(N);
+    f.get(SLOT).op(W.OP_CALL_INDIRECT).op(0).op(0).tee(T);
+    f.const(0).op(W.OP_I32_LT_S).if_();
+    // The block ended at a slow path of its first instruction's memory access (~T instructions of
+    // earlier loop iterations completed): the interpreter runs that instruction, counted here.
+    f.get(N).get(T).const(-1).op(W.OP_I32_XOR).op(W.OP_I32_ADD).set(N);
+    // As before each block: the count a fault there starts from (see run()).
+    f.const(0)
+      .get(N)
+      .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
+    f.const(0)
+      .const(0)
+      .mem(W.OP_I32_STORE, R_KQ_INBLOCK * 4, 2);
+    f.call(0);
+    f.get(N).const(1).op(W.OP_I32_ADD).set(N);
+    f.op(W.OP_ELSE);
+    f.get(N).get(T).op(W.OP_I32_ADD).set(N);
+    f.op(W.OP_END);
     f.br(0);
     f.op(W.OP_END);
     f.op(W.OP_END);
@@ -665,11 +649,30 @@ export class KqemuEngine {
       .get(D)
       .mem(W.OP_I32_STORE, R_KQ_DISPATCHES * 4, 2);
     f.get(N);
-    const bytes = buildModule([], [f], this.c.mem.memory.buffer.byteLength / 65536, true, ["kqemu_dispatch"]);
+    const bytes = buildModule([STEP_IMPORT], [f], this.c.mem.memory.buffer.byteLength / 65536, true, [
+      "kqemu_dispatch",
+    ]);
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-      env: { mem: this.c.mem.memory, tbl: this.table },
+      env: { mem: this.c.mem.memory, tbl: this.table, step: () => this.stepForBlock() },
     });
     return inst.exports.f0 as DispatchFn;
+  }
+
+  /**
+   * Run the instruction at EIP in the interpreter for compiled code (the interpreter helper, and the
+   * dispatcher after a block's slow-path exit at its first instruction). Returns the pending events.
+   */
+  private stepForBlock(): number {
+    const c = this.c;
+    const r = c.r;
+    c.step();
+    // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
+    // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
+    if ((c.events & EV_INHIBIT) !== 0 && r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
+    const ev = c.events & ~EV_INHIBIT;
+    r[R_EVENTS] = ev;
+    this.stats.insnsHelped++;
+    return ev;
   }
 
   /** A guest fault raised inside compiled code: deliver it like the interpreter. Returns an exit code or -1. */

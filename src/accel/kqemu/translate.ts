@@ -52,21 +52,12 @@ import { FuncBuilder } from "./wasm-builder.ts";
 /**
  * Helper functions the generated code calls, by index: slots of a table the engine fills with small
  * wasm functions that call the JavaScript ones, called with call_indirect. A module importing these
- * 16 JavaScript functions costs V8 (Node 20) about 0.45 ms more to compile and instantiate (import
+ * JavaScript functions costs V8 (Node 20) about 0.45 ms more to compile and instantiate (import
  * wrappers are made per module; the boot compiles ~480 modules); the indirect call costs ~3 ns more
  * per helper call (measured: 8.9 vs 6.1 ns).
  */
 export const IMPORTS: W.ImportFunc[] = [
-  { name: "rd8", params: 2, results: 1 },
-  { name: "rd16", params: 2, results: 1 },
-  { name: "rd32", params: 2, results: 1 },
-  { name: "wr8", params: 3, results: 1 },
-  { name: "wr16", params: 3, results: 1 },
-  { name: "wr32", params: 3, results: 1 },
   { name: "cond", params: 1, results: 1 },
-  { name: "rdw8", params: 2, results: 1 },
-  { name: "rdw16", params: 2, results: 1 },
-  { name: "rdw32", params: 2, results: 1 },
   { name: "interp", params: 2, results: 1 },
   { name: "setcfof", params: 2, results: 0 },
   { name: "crossmiss", params: 1, results: 1 },
@@ -74,16 +65,13 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "getflags", params: 0, results: 1 },
   { name: "unshadow", params: 0, results: 0 },
 ];
-const IMP_RD = [0, 0, 1, 0, 2]; // by size in bytes
-const IMP_WR = [0, 3, 4, 0, 5];
-const IMP_COND = 6;
-const IMP_RDW = [0, 7, 8, 0, 9]; // read with write intent (read-modify-write destinations)
-const IMP_INTERP = 10;
-const IMP_SETCFOF = 11;
-const IMP_CROSSMISS = 12;
-const IMP_SETCF = 13;
-const IMP_GETFLAGS = 14;
-const IMP_UNSHADOW = 15;
+const IMP_COND = 0;
+const IMP_INTERP = 1;
+const IMP_SETCFOF = 2;
+const IMP_CROSSMISS = 3;
+const IMP_SETCF = 4;
+const IMP_GETFLAGS = 5;
+const IMP_UNSHADOW = 6;
 /** Type index of each helper's signature in a block module (see buildBlockModule()). */
 const IMP_TYPE = W.typeIndices(IMPORTS);
 
@@ -111,13 +99,12 @@ const LZ_VAL = 5;
 const LZ_T = 6;
 const LZ_BASE = 7;
 const LZ_ITER = 8;
-const LZ_SMC = 9;
-const LZ_FA = 10;
-const LZ_FB = 11;
-const LZ_FRES = 12;
-const LZ_FOPL = 13;
-const LZ_FSIZEL = 14;
-const LZ_REG = 15;
+const LZ_FA = 9;
+const LZ_FB = 10;
+const LZ_FRES = 11;
+const LZ_FOPL = 12;
+const LZ_FSIZEL = 13;
+const LZ_REG = 14;
 const LZ_COUNT = LZ_REG + 8;
 
 const MAX_BLOCK_INSNS = 64;
@@ -266,13 +253,6 @@ export class Translator {
   private pageLo = 0;
   private follow = 0;
   /**
-   * Self-modifying code: a slow-path write that modified translated code sets SMC; the block then
-   * ends after the instruction, once its register updates (PUSH's ESP, STOS's EDI...) and flags are
-   * done: ending at the write would count the instruction without them. `smcPending`: the
-   * instruction being emitted has such a write.
-   */
-  private smcPending = false;
-  /**
    * Two-page blocks: the block may go on into the next linear page (a loop whose body straddles a
    * page boundary becomes one self-looping block). `crossTlb` is the TLB entry that page had at
    * translation (physical page | rights), which a prologue checks at every entry; -1: one page.
@@ -322,7 +302,7 @@ export class Translator {
 
   // The block function's locals are declared on first use (a block declares only what it uses: see
   // FuncBuilder); lazyL holds their indices, -1 until then. Wasm zeroes them at entry, which BASE,
-  // ITER, SMC and the memo limits rely on.
+  // ITER and the memo limits rely on.
   private readonly lazyL = new Int32Array(LZ_COUNT);
 
   private lazyLocal(k: number): number {
@@ -366,10 +346,6 @@ export class Translator {
   /** Local: iterations of that loop in this call. */
   private get ITER(): number {
     return this.lazyLocal(LZ_ITER);
-  }
-  /** Local: non-zero once a slow-path write modified translated code (see smcCheck()). */
-  private get SMC(): number {
-    return this.lazyLocal(LZ_SMC);
   }
   /** Local: flag operand A of the last flag-setting instruction (see `known`, `pend`). */
   private get FA(): number {
@@ -429,7 +405,6 @@ export class Translator {
     const f = this.f;
     this.lazyL.fill(-1);
     this.i64L.fill(-1);
-    this.smcPending = false;
     this.regState.fill(REG_NONE);
     this.memo.fill(MEMO_NONE);
     this.memoKey = -1;
@@ -499,9 +474,7 @@ export class Translator {
       const nextEip = (curEip + ins.len) | 0;
       this.curLin = cur;
       this.room = MAX_BLOCK_INSNS - emitted;
-      this.smcPending = false;
       let r = this.emit(ins, curEip, nextEip);
-      if (this.smcPending && r !== EMIT_END) this.smcCheck(r === EMIT_FOLLOW ? this.follow : nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
         // Instructions that change what the block was translated for end it (the dispatcher runs
@@ -927,12 +900,7 @@ export class Translator {
     f.mem(load, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
     if (keep) this.memoVoid(k);
-    if (!this.slowExit(eip)) {
-      this.spill(); // the slow path may fault: the guest state in memory must be exact
-      this.syncFlags();
-      this.noteCompleted(this.count);
-      callHelper(f.get(this.LIN).const(eip), forWrite ? IMP_RDW[size] : IMP_RD[size]);
-    }
+    this.slowExit(eip);
     f.op(W.OP_END);
     if (hit) f.op(W.OP_END);
     if (keep && this.condDepth === 0) this.memo[k] = level;
@@ -1025,10 +993,7 @@ export class Translator {
     this.f.const(0).set(this.memoLim[k]);
   }
 
-  /**
-   * Write local VAL to [LIN]; a slow write that touched code ends the block after this instruction
-   * (the walker emits smcCheck() once the instruction is done).
-   */
+  /** Write local VAL to [LIN] (a store to a page holding code takes the slow path: slowExit()). */
   private write(size: number, eip: number): void {
     const f = this.f;
     const store = size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8;
@@ -1054,15 +1019,7 @@ export class Translator {
     f.mem(store, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
     if (keep) this.memoVoid(k);
-    if (!this.slowExit(eip)) {
-      this.spill();
-      this.syncFlags();
-      this.noteCompleted(this.count);
-      // Non-zero when code was modified: the block ends after this instruction (see smcCheck()).
-      callHelper(f.get(this.LIN).get(this.VAL).const(eip), IMP_WR[size]);
-      f.get(this.SMC).op(W.OP_I32_OR).set(this.SMC);
-      this.smcPending = true;
-    }
+    this.slowExit(eip);
     f.op(W.OP_END);
     if (hit) f.op(W.OP_END);
     if (keep && this.condDepth === 0) this.memo[k] = MEMO_WRITE;
@@ -1070,33 +1027,25 @@ export class Translator {
 
   /**
    * The slow path of a memory access (TLB miss, MMIO, an access crossing a page, a store to a page
-   * holding code), past the block's first instruction: the block ends before the instruction, none
-   * of which has happened yet (instructions access memory before they write registers), and the
-   * run loop goes on there — the interpreter, or a block compiled at that address once it is hot.
-   * A helper call here instead keeps V8 from holding values in registers across it, also on the
-   * fast path: measured with bench/duo.ts, boot to /init 3.4–4.4% faster this way (4 pairs), fork+exec
-   * level or faster. Not at the first instruction, where ending would make no progress. Returns
-   * false when the caller must call the helper.
+   * holding code): the block ends before the instruction, none of which has happened yet
+   * (instructions access memory before they write registers), and the interpreter runs it — at the
+   * block's first instruction, the dispatcher's step() right away (the block returns the complement
+   * of its count); elsewhere the run loop, which goes on there in the interpreter or in the block
+   * compiled at that address once it is hot. The interpreter also invalidates the code a store
+   * modifies. No call into TypeScript inside the block: a call anywhere in a function makes V8 keep
+   * the values live across it in stack slots, also on the fast path (measured with bench/duo.ts,
+   * boot to /init 3.4–4.4% faster than with helper calls, 4 pairs; fork+exec level or faster).
    */
-  private slowExit(eip: number): boolean {
-    if (this.count === 0) return false;
+  private slowExit(eip: number): void {
     const f = this.f;
     this.spill();
     this.syncFlags();
     f.const(0).const(0).mem(W.OP_I32_LOAD, off(R_KQ_SLOWEXITS), 2).const(1).op(W.OP_I32_ADD);
     f.mem(W.OP_I32_STORE, off(R_KQ_SLOWEXITS), 2);
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
-    f.get(this.BASE).const(this.count).op(W.OP_I32_ADD).op(W.OP_RETURN);
-    return true;
-  }
-
-  /** After an instruction with a slow-path write: end the block at `next` if it modified code. */
-  private smcCheck(next: number): void {
-    this.f.get(this.SMC).hint(false).if_();
-    this.count++;
-    this.exitPending(next);
-    this.count--;
-    this.f.op(W.OP_END);
+    f.get(this.BASE).const(this.count).op(W.OP_I32_ADD);
+    if (this.count === 0) f.const(-1).op(W.OP_I32_XOR);
+    f.op(W.OP_RETURN);
   }
 
   /** Like exit(), used inside nested control flow (the count includes the current instruction). */
@@ -2034,9 +1983,7 @@ export class Translator {
       const next = (eip + i.len) | 0;
       this.curLin = lin;
       this.room = 0;
-      this.smcPending = false;
       const r = this.emit(i, eip, next);
-      if (this.smcPending && r === EMIT_OK) this.smcCheck(next);
       if (r === EMIT_NO) break;
       this.count++;
       this.traceLeft--;
