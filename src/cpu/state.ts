@@ -82,6 +82,8 @@ export const R_KQ_DISPATCHES = 82;
 export const R_KQ_INBLOCK = 83;
 /** Slow-path exits of compiled blocks (statistics: a memory access the block left to the interpreter). */
 export const R_KQ_SLOWEXITS = 84;
+/** Id of the compiled block whose frame-window check failed at its head (0: none; see translate.ts). */
+export const R_KQ_WINFAIL = 85;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

@@ -121,6 +121,68 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
   console.log(a.e.infoLines().join("\n"));
 });
 
+// L: mov -8(%ebp),%eax; add -12(%ebp),%eax; mov %eax,-4(%ebp); mov -16(%ebp),%edx; xor %eax,%edx;
+// mov %edx,-16(%ebp); incl -12(%ebp); dec %ecx; jne L; ud2 — a loop over a frame it does not move.
+const FRAME_LOOP = "b9c8000000 8b45f8 0345f4 8945fc 8b55f0 31c2 8955f0 ff45f4 49 75e9 0f0b";
+
+function runFrameLoop(ebp: number, pte?: (k: number) => number) {
+  const a = setup(FRAME_LOOP);
+  const b = setup(FRAME_LOOP);
+  a.e.exactCount = true; // icount compared at a fault too
+  for (const c of [a.c, b.c]) {
+    if (pte) enablePaging(c, pte);
+    for (let k = 0; k < 16; k++) c.ram[ebp - 16 + k] = (k * 29 + 3) & 0xff;
+    c.r[EBP] = ebp;
+  }
+  const ex = runToEnd(a.e, 10_000);
+  assert.equal(ex, runToEnd(b.c, 10_000));
+  assert.equal(a.c.excVector, b.c.excVector);
+  assert.deepEqual([...a.c.r.subarray(0, 9), a.c.getEflags()], [...b.c.r.subarray(0, 9), b.c.getEflags()]);
+  assert.ok(Buffer.from(a.c.ram.buffer, a.c.ram.byteOffset, a.c.ram.length).equals(b.c.ram), "memory");
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  return { a, b, ex };
+}
+
+test("frame windows: a loop's [EBP-16]..[EBP-1] checked once per iteration, then accessed directly", () => {
+  const { a } = runFrameLoop(0x2080);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.ok(a.e.stats.windows >= 1, `${a.e.stats.windows} windows`);
+  assert.equal(a.e.stats.windowDrops, 0);
+  assert.ok(a.e.stats.insnsCompiled > 1000, `compiled ${a.e.stats.insnsCompiled}`);
+});
+
+test("frame windows: once the block writes the base register, its accesses go through the new value", () => {
+  // mov -8(%ebp),%eax; add -12(%ebp),%eax; mov %eax,-4(%ebp); mov -16(%ebp),%edx (a window on EBP);
+  // mov %esi,%ebp; mov %edx,-8(%ebp) (inside the window's displacements, but through the new EBP); ud2
+  const { a } = runBoth("8b45f8 0345f4 8945fc 8b55f0 89f5 8955f8 0f0b", (c) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 53 + 1) & 0xff;
+    c.r[EBP] = 0x2080;
+    c.r[ESI] = 0x20c0;
+    c.wr32(0x2070, c.rd32(0x2070)); // the TLB entry is there, with write rights: the check passes
+  });
+  assert.equal(a.e.stats.windows, 1);
+  assert.equal(a.e.stats.windowFails, 0);
+});
+
+test("frame windows: a frame straddling two pages fails the check, and the block is compiled again without", () => {
+  // [0x2ff8, 0x3008): the window spans two pages at every iteration; linear page 0x3000 is
+  // physical page 0x5000 (its accesses through the first page's host address would miss it).
+  const { a } = runFrameLoop(0x3008, (p) => ((p === 3 ? 5 : p) << 12) | 7);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.ok(a.e.stats.windowFails >= 8, `${a.e.stats.windowFails} failed checks`);
+  assert.ok(a.e.stats.windowDrops >= 1, "translated again without windows");
+  assert.ok(a.e.stats.insnsCompiled > 1000, `compiled ${a.e.stats.insnsCompiled}`);
+});
+
+test("frame windows: a read-only frame fails the check, and the write faults as in the interpreter", () => {
+  // Paging on, page 0x2000 read-only for user code: the store through the window's page raises #PF.
+  const { a, ex } = runFrameLoop(0x2080, (p) => (p << 12) | (p === 2 ? 5 : 7));
+  assert.equal(ex, EXIT_EXCEPTION);
+  assert.equal(a.c.excVector, 14, "#PF");
+  assert.equal(a.c.r[R_EIP], 0x1000 + 5 + 3 + 3, "at the first store");
+  assert.equal(a.c.r[R_CR2] >>> 0, 0x2080 - 4);
+});
+
 test("a loop's head reads the flags carried in locals, not the state block's older ones", () => {
   // cmp %ebx,%eax; jmp *%edx (to L); (32 NOPs); L: setbe %bl; add %ebx,%edi; adc $3,%esi;
   // sbb %edx,%edx; add %edx,%ebp; cmp %ecx,%eax; dec %ecx; jnz L; ud2. The block at L loops to its

@@ -21,6 +21,7 @@ import {
   R_KQ_DONE,
   R_KQ_INBLOCK,
   R_KQ_SLOWEXITS,
+  R_KQ_WINFAIL,
   R_SEGBASE,
   SS,
   TLB_IO,
@@ -42,6 +43,9 @@ interface Block {
   eip: number;
   /** Executions before compilation (negative once compiled or rejected, HEAT_PENDING while queued). */
   heat: number;
+  /** Id reported by a failed frame-window check (0: the block has no windows), and the failures. */
+  winId: number;
+  winFails: number;
   /** Physical page and key in this.blocks. */
   page: number;
   key: number;
@@ -67,6 +71,9 @@ export class KqemuStats {
   exitsNotOk = 0;
   lookups = 0; // block-map lookups (jump-cache misses)
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
+  windows = 0; // frame windows compiled (see translate.ts)
+  windowFails = 0; // frame-window checks that failed at a block's head
+  windowDrops = 0; // blocks dropped to be translated again without windows
   crossBlocks = 0; // blocks that go on into the next page
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
@@ -78,6 +85,8 @@ function crossId(b: Block): number {
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
 const HEAT_PENDING = -2;
+/** Failed frame-window checks after which a block is translated again without windows. */
+const WIN_FAILS_MAX = 8;
 /** The dispatcher's one import: stepForBlock(). */
 const STEP_IMPORT: W.ImportFunc = { name: "step", params: 0, results: 0 };
 /** Most blocks compiled in one wasm module. */
@@ -162,6 +171,11 @@ export class KqemuEngine {
   private readonly crossBlocks = new Map<number, Block[]>();
   /** Blocks (page * 16384 + key) whose second page was found remapped: translated in one page. */
   private readonly noCross = new Set<number>();
+  /** Blocks (page * 16384 + key) whose frame windows kept failing: translated without. */
+  private readonly noWindows = new Set<number>();
+  /** Blocks with frame windows, by the id their failed checks report. */
+  private readonly windowed = new Map<number, Block>();
+  private nextWinId = 1;
   /**
    * Direct-mapped cache by EIP of compiled blocks (QEMU's tb_jmp_cache in spirit), in guest memory
    * so that the wasm dispatcher chains from block to block without returning to JavaScript.
@@ -290,8 +304,8 @@ export class KqemuEngine {
   }
 
   /** Drop one block: out of the jump cache and the table, and out of its page's map. */
-  private dropBlock(b: Block): void {
-    this.stats.invalidatedBlocks++;
+  private dropBlock(b: Block, invalidated = true): void {
+    if (invalidated) this.stats.invalidatedBlocks++;
     const inPage = this.blocks.get(b.page);
     if (inPage?.get(b.key) === b) {
       inPage.delete(b.key);
@@ -304,6 +318,10 @@ export class KqemuEngine {
     // Jump-cache entries may still point at the block: make them fail validation.
     // A block not compiled has slot -1, the value of an interpreter-only entry (JC_SLOT_INTERP).
     if (b.eip === -1) return;
+    if (b.winId !== 0) {
+      this.windowed.delete(b.winId);
+      b.winId = 0;
+    }
     const j = this.jcIndex(b.eip);
     if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_CPLSLOT >> 2)] >> 2 === b.slot)
       this.jc[j + (JC_EIP >> 2)] = b.eip ^ JC_EIP_FLIP;
@@ -340,6 +358,8 @@ export class KqemuEngine {
     this.blocks.clear();
     this.crossBlocks.clear();
     this.noCross.clear();
+    this.noWindows.clear();
+    this.windowed.clear();
     this.blockCount = 0;
     this.stats.flushes++;
   }
@@ -488,7 +508,7 @@ export class KqemuEngine {
     let b = inPage.get(key);
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
-      b = { slot: -1, eip, heat: 0, page, key, cross: -1 };
+      b = { slot: -1, eip, heat: 0, page, key, cross: -1, winId: 0, winFails: 0 };
       inPage.set(key, b);
       this.blockCount++;
     }
@@ -665,6 +685,10 @@ export class KqemuEngine {
   private stepForBlock(): number {
     const c = this.c;
     const r = c.r;
+    if (r[R_KQ_WINFAIL] !== 0) {
+      this.windowFailed(r[R_KQ_WINFAIL]);
+      r[R_KQ_WINFAIL] = 0;
+    }
     c.step();
     // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
     // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
@@ -673,6 +697,20 @@ export class KqemuEngine {
     r[R_EVENTS] = ev;
     this.stats.insnsHelped++;
     return ev;
+  }
+
+  /**
+   * A block's frame-window check failed at its head (a TLB miss, a frame straddling two pages...):
+   * after WIN_FAILS_MAX failures it is dropped, to be translated again without windows.
+   */
+  private windowFailed(id: number): void {
+    this.stats.windowFails++;
+    const b = this.windowed.get(id);
+    if (b === undefined || b.winId !== id || b.eip === -1) return;
+    if (++b.winFails < WIN_FAILS_MAX) return;
+    this.stats.windowDrops++;
+    this.noWindows.add(crossId(b));
+    this.dropBlock(b, false);
   }
 
   /** A guest fault raised inside compiled code: deliver it like the interpreter. Returns an exit code or -1. */
@@ -713,12 +751,20 @@ export class KqemuEngine {
   private compile(b: Block, lin: number, eip: number): void {
     const t0 = performance.now();
     const cross = this.crossTlbFor(b, lin);
-    const tb = this.translator.translate(lin, eip, cross);
+    const id = this.nextWinId;
+    const tb = this.translator.translate(lin, eip, cross, id, !this.noWindows.has(crossId(b)));
     this.stats.compileMs += performance.now() - t0;
     if (tb === null) {
       b.heat = -1;
       this.stats.rejected++;
       return;
+    }
+    if (tb.windows > 0) {
+      this.nextWinId = (id % 0x3fffffff) + 1;
+      b.winId = id;
+      b.winFails = 0;
+      this.windowed.set(id, b);
+      this.stats.windows += tb.windows;
     }
     if (tb.crossed) {
       // Writes to the second page drop the block too.
@@ -826,7 +872,7 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.crossBlocks} blocks across two pages`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,

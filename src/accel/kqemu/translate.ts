@@ -39,6 +39,7 @@ import {
   R_FSIZE,
   R_KQ_INBLOCK,
   R_KQ_SLOWEXITS,
+  R_KQ_WINFAIL,
   R_SEGBASE,
   R_SEGFAST,
   R_SEL,
@@ -108,6 +109,10 @@ const LZ_REG = 14;
 const LZ_COUNT = LZ_REG + 8;
 
 const MAX_BLOCK_INSNS = 64;
+/** Accesses through a base register that make a frame window (halved when the block loops). */
+const WIN_MIN_ACCESSES = 4;
+/** Widest frame window, in bytes (wider ones straddle pages more often). */
+const WIN_MAX_BYTES = 256;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
@@ -201,6 +206,8 @@ const K_SBB = 8; // SBB: FA - FB - carry-in = FRES, FOPL FOP_SBB when the carry-
 export interface TranslatedBlock {
   /** Memory accesses compiled with a page-memo path (statistics). */
   memoAccesses: number;
+  /** Frame windows the block checks at its head (see planWindows()). */
+  windows: number;
   /**
    * Where the block goes on when it stopped at its instruction limit in straight-line code, with no
    * loop in it (the next instruction, run after this block's last one whenever that path runs);
@@ -238,6 +245,29 @@ export class Translator {
    * LIN ^ page is compared with (MEMO_LIMIT, or 0 after a slow access: no hit). */
   private readonly memo = new Uint8Array(MEMO_KEYS);
   private memoKey = -1;
+  /**
+   * Frame windows (see planWindows()): for base register r, the displacement range [winLo, winEnd)
+   * checked once at the block's head (each iteration of its loop) to lie in one page with the
+   * rights (write rights if winW) — then accesses [r + d] inside it need no check: local winHB
+   * holds the host offset of r + winLo, or -1 when the check failed. winOn: r has not been written
+   * since the check (in emission order, which only ever turns a window off).
+   */
+  private readonly winLo = new Int32Array(8);
+  private readonly winEnd = new Int32Array(8);
+  private readonly winW = new Uint8Array(8);
+  private readonly winOn = new Uint8Array(8);
+  private readonly winHB = new Int32Array(8);
+  /** Pre-scan counters (planWindows()): accesses through each base, and whether the base was written. */
+  private readonly winN = new Int32Array(8);
+  private readonly winDead = new Uint8Array(8);
+  /** The access being emitted is [winKey + winDisp] (no index, no FS/GS base); else winKey -1. */
+  private winKey = -1;
+  private winDisp = 0;
+  /** Windows the current translation checks at its head (TranslatedBlock.windows). */
+  private windowsPlanned = 0;
+  /** Id the engine gave the block being translated (reported when a window check fails), and whether windows may be used. */
+  private winId = 0;
+  private winAllowed = true;
   private memoAccesses = 0;
   private readonly memoPage = new Int32Array(MEMO_KEYS);
   private readonly memoDelta = new Int32Array(MEMO_KEYS);
@@ -384,8 +414,10 @@ export class Translator {
    * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
    * instruction cannot be translated (the interpreter runs it).
    */
-  translate(lin: number, eip: number, crossTlb = -1): TranslatedBlock | null {
+  translate(lin: number, eip: number, crossTlb = -1, id = 0, windows = true): TranslatedBlock | null {
     this.crossTlb = crossTlb;
+    this.winId = id;
+    this.winAllowed = windows;
     const tb = this.translateOnce(lin, eip, false);
     if (tb === null || !this.looped) return tb;
     // A block that loops to its start is translated again with its flags carried in locals around
@@ -412,6 +444,10 @@ export class Translator {
     this.memoPage.fill(-1);
     this.memoDelta.fill(-1);
     this.memoLim.fill(-1);
+    this.winOn.fill(0);
+    this.winHB.fill(-1);
+    this.winKey = -1;
+    this.windowsPlanned = 0;
     this.condDepth = 0;
     this.fwd.length = 0;
     this.fwdDepth = 0;
@@ -440,6 +476,7 @@ export class Translator {
     const pageEnd = this.pageLin + 0x1000;
     const winEnd = this.pageLin + this.winSize;
     this.pageLo = eip - (lin & 0xfff);
+    this.planWindows(lin, eip);
     let cur = lin;
     let curEip = eip;
     let ended = false;
@@ -550,6 +587,7 @@ export class Translator {
       crossed: this.crossed,
       func: f,
       memoAccesses: this.memoAccesses,
+      windows: this.windowsPlanned,
       fallEip,
     };
   }
@@ -727,6 +765,7 @@ export class Translator {
     this.regState.fill(REG_NONE);
     // The interpreter may have decoded a new code page, which takes write rights from TLB entries.
     this.memo.fill(MEMO_NONE);
+    this.winOn.fill(0);
   }
 
   private loadReg(reg: number, bits: number): void {
@@ -750,6 +789,7 @@ export class Translator {
   private storeReg(reg: number, bits: number, l: number): void {
     const f = this.f;
     const full = bits === 8 ? reg & 3 : reg;
+    this.winOn[full] = 0;
     if (bits === 32 && this.condDepth === 0) {
       f.get(l).set(this.regLocal(full));
       this.regState[full] = REG_DIRTY;
@@ -804,6 +844,7 @@ export class Translator {
   private linOfReg(reg: number): void {
     this.loadReg(reg, 32);
     this.memoKey = reg;
+    this.winKey = -1;
     this.f.set(this.LIN);
   }
 
@@ -819,6 +860,8 @@ export class Translator {
       this.interpExitIf(this.curEip, this.curNext);
     }
     this.memoKey = i.base >= 0 ? i.base : 8;
+    this.winKey = i.base >= 0 && i.index < 0 && s < 0 ? i.base : -1;
+    this.winDisp = i.disp;
     f.const(i.disp);
     if (i.base >= 0) this.loadReg(i.base, 32), f.op(W.OP_I32_ADD);
     if (i.index >= 0) {
@@ -846,10 +889,12 @@ export class Translator {
     // The interpreter's registers are final; only this path leaves.
     const cached = this.regState.slice();
     const memo = this.memo.slice();
+    const win = this.winOn.slice();
     this.forgetRegs();
     this.returnCount();
     this.regState.set(cached);
     this.memo.set(memo);
+    this.winOn.set(win);
     this.count--;
     f.op(W.OP_END);
   }
@@ -882,6 +927,11 @@ export class Translator {
   private read(size: number, eip: number, forWrite = false): void {
     const f = this.f;
     const load = size === 4 ? W.OP_I32_LOAD : size === 2 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U;
+    const w = this.windowFor(size, forWrite);
+    if (w >= 0) {
+      f.get(w).mem(load, RAM_BYTE_OFFSET + this.winDisp - this.winLo[this.winKey], 0);
+      return;
+    }
     const level = forWrite ? MEMO_WRITE : MEMO_READ;
     const k = this.memoKey;
     const hit = this.memoHit(k, level);
@@ -904,6 +954,128 @@ export class Translator {
     f.op(W.OP_END);
     if (hit) f.op(W.OP_END);
     if (keep && this.condDepth === 0) this.memo[k] = level;
+  }
+
+  /**
+   * Frame windows. Code compiled from i386 C keeps many locals in its stack frame and walks
+   * structures through a pointer it does not change ([EBP-0x28]...[EBP-0x10] twelve times per
+   * iteration of the crypto self-test's MPI loop; [ESP], [EDI+0x18]... in the kernel's XZ decoder):
+   * a page memo still tests each access. A scan of the straight line from the block's start finds,
+   * per base register, the displacements it is accessed at before the register is first written;
+   * with enough of them (2 when the block branches back to its start, else 4) the head of the
+   * block checks the whole range once — one page, rights granted, not I/O — and keeps the host
+   * offset in a local: accesses inside the range then load and store directly. The scan only sizes
+   * windows: the emitter uses one while the register has not been written (storeReg()) nor handed
+   * to the interpreter, and when the check failed at run time the access takes the TLB path.
+   */
+  private planWindows(lin: number, eip: number): void {
+    const n = this.winN;
+    const dead = this.winDead;
+    const lo = this.winLo;
+    const end = this.winEnd;
+    n.fill(0);
+    dead.fill(0);
+    this.winW.fill(0);
+    let cur = lin;
+    let at = eip;
+    let back = false;
+    /** Registers written before a branch back to the start: they move from one iteration to the next. */
+    let moved = 0;
+    for (let k = 0; k < MAX_BLOCK_INSNS; k++) {
+      if ((cur & 0xfff) > 0xff0) break;
+      let i: Insn;
+      try {
+        i = this.decodeAt(this.peek, cur);
+      } catch {
+        break;
+      }
+      const next = (at + i.len) | 0;
+      const op = i.op;
+      const b = i.base;
+      if (
+        i.mod !== 3 &&
+        b >= 0 &&
+        dead[b] === 0 &&
+        i.index < 0 &&
+        (i.flags & IF_AD32) !== 0 &&
+        i.seg !== FS &&
+        i.seg !== GS &&
+        op !== 0x8d &&
+        !(op >= 0x118 && op <= 0x11f)
+      ) {
+        const d = i.disp;
+        if (n[b] === 0 || d < lo[b]) lo[b] = d;
+        if (n[b] === 0 || d + 4 > end[b]) end[b] = d + 4;
+        n[b]++;
+        if (writesMemory(i)) this.winW[b] = 1;
+      }
+      const w = regsWritten(i);
+      for (let r = 0; r < 8; r++) if ((w >> r) & 1) dead[r] = 1;
+      if (this.branchesTo(i, next, this.startEip)) {
+        back = true;
+        for (let r = 0; r < 8; r++) moved |= dead[r] << r;
+      }
+      if (op === 0xe9 || op === 0xeb) {
+        // A JMP the block follows within the page; one back into the scanned code ends the scan.
+        const to = (next + i.imm) | 0;
+        if (to <= at || (to - this.pageLo) >>> 12 !== 0) break;
+        cur = (cur + to - at) | 0;
+        at = to;
+        continue;
+      }
+      if (op === 0xc2 || op === 0xc3 || (op === 0xff && (i.reg === 4 || i.reg === 5)) || changesMode(i))
+        break;
+      cur += i.len;
+      at = next;
+    }
+    const f = this.f;
+    const need = WIN_MIN_ACCESSES >> (back ? 1 : 0);
+    for (let r = 0; r < 8; r++) {
+      // None for a register written on the way back to the start: one that moves (a pointer
+      // walking an array) would fail the check whenever it crosses into another page.
+      if (!this.winAllowed || n[r] < need || end[r] - lo[r] > WIN_MAX_BYTES || ((moved >> r) & 1) !== 0)
+        continue;
+      // T = r + lo: the range [T, T + size) in one page, and the TLB entry granting the rights.
+      const size = end[r] - lo[r];
+      const rights = this.winW[r] !== 0 ? this.wNeed | this.rNeed : this.rNeed;
+      this.loadReg(r, 32);
+      f.const(lo[r]).op(W.OP_I32_ADD).tee(this.T);
+      f.const(size - 1)
+        .op(W.OP_I32_ADD)
+        .get(this.T)
+        .op(W.OP_I32_XOR)
+        .const(0x1000)
+        .op(W.OP_I32_LT_U);
+      f.get(this.T).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+      f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
+      f.const(rights | TLB_IO)
+        .op(W.OP_I32_AND)
+        .const(rights)
+        .op(W.OP_I32_EQ)
+        .op(W.OP_I32_AND);
+      f.hint(true).ifI32();
+      f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.T).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+      f.op(W.OP_ELSE);
+      // The block leaves before its first instruction, which the interpreter runs (a TLB miss fills
+      // the entry for next time); the engine counts the failures of each block and translates
+      // again without windows one that keeps failing (a frame straddling two pages...).
+      f.const(0).const(this.winId).mem(W.OP_I32_STORE, off(R_KQ_WINFAIL), 2);
+      this.slowExit(this.startEip);
+      f.op(W.OP_END);
+      if (this.winHB[r] < 0) this.winHB[r] = f.local();
+      f.set(this.winHB[r]);
+      this.winOn[r] = 1;
+      this.windowsPlanned++;
+    }
+  }
+
+  /** The window local serving the access being emitted ([winKey + winDisp], `size` bytes), or -1. */
+  private windowFor(size: number, write: boolean): number {
+    const r = this.winKey;
+    if (r < 0 || this.winOn[r] === 0 || (write && this.winW[r] === 0)) return -1;
+    const d = this.winDisp;
+    if (d < this.winLo[r] || d + size > this.winEnd[r]) return -1;
+    return this.winHB[r];
   }
 
   /**
@@ -997,6 +1169,13 @@ export class Translator {
   private write(size: number, eip: number): void {
     const f = this.f;
     const store = size === 4 ? W.OP_I32_STORE : size === 2 ? W.OP_I32_STORE16 : W.OP_I32_STORE8;
+    const w = this.windowFor(size, true);
+    if (w >= 0) {
+      f.get(w)
+        .get(this.VAL)
+        .mem(store, RAM_BYTE_OFFSET + this.winDisp - this.winLo[this.winKey], 0);
+      return;
+    }
     const k = this.memoKey;
     // A memo with write rights was set from an entry granting them, so its page held no code then,
     // and nothing inside a block marks a page as code (see forgetRegs()).
@@ -2295,6 +2474,7 @@ export class Translator {
     const f = this.f;
     this.loadReg(4, 32);
     this.memoKey = 4;
+    this.winKey = -1;
     f.const(4).op(W.OP_I32_SUB).set(this.LIN);
     this.write(size, eip);
     this.storeReg(4, 32, this.LIN);
@@ -3079,3 +3259,122 @@ function isJump(i: Insn): boolean {
 }
 
 export { IF_OP32, R_EFLAGS };
+
+/** Byte-sized forms (their ModRM register numbers 4-7 are AH, CH, DH, BH). */
+function byteForm(op: number): boolean {
+  if (op < 0x40) return (op & 1) === 0 && (op & 7) < 6;
+  return (
+    op === 0x80 ||
+    op === 0x82 ||
+    op === 0x86 ||
+    op === 0x88 ||
+    op === 0x8a ||
+    op === 0xc0 ||
+    op === 0xc6 ||
+    op === 0xd0 ||
+    op === 0xd2 ||
+    op === 0xf6 ||
+    op === 0xfe ||
+    (op >= 0xb0 && op <= 0xb7) ||
+    (op >= 0x190 && op <= 0x19f) ||
+    op === 0x1b0 ||
+    op === 0x1c0
+  );
+}
+
+/**
+ * Registers (bit r: register r) that instruction `i` may write, for planWindows(); 0xff when not
+ * known. Over-approximations only make windows smaller: the emitter tracks the real writes.
+ */
+function regsWritten(i: Insn): number {
+  const op = i.op;
+  const rm = i.mod === 3 ? 1 << i.rm : 0;
+  const reg = 1 << i.reg;
+  const ESP_B = 1 << 4;
+  let w: number;
+  if (op < 0x40) {
+    const form = op & 7;
+    if (form >= 6)
+      w = 1 | ESP_B; // push/pop segment, DAA...
+    else if (op >> 3 === 7)
+      w = 0; // CMP
+    else w = form < 2 ? rm : form < 4 ? reg : 1;
+  } else if (op < 0x50) w = 1 << (op & 7);
+  else if (op < 0x58) w = ESP_B;
+  else if (op < 0x60) w = ESP_B | (1 << (op & 7));
+  else if (
+    op === 0x68 ||
+    op === 0x6a ||
+    op === 0x9c ||
+    op === 0x9d ||
+    op === 0xe8 ||
+    op === 0xc2 ||
+    op === 0xc3
+  )
+    w = ESP_B;
+  else if (op === 0x69 || op === 0x6b || op === 0x8a || op === 0x8b || op === 0x8d) w = reg;
+  else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f) || op === 0xe9 || op === 0xeb) w = 0;
+  else if (op === 0x80 || op === 0x81 || op === 0x83) w = i.reg === 7 ? 0 : rm;
+  else if (op === 0x84 || op === 0x85 || op === 0xa8 || op === 0xa9 || op === 0xa2 || op === 0xa3) w = 0;
+  else if (op === 0x86 || op === 0x87) w = reg | rm;
+  else if (op === 0x88 || op === 0x89 || op === 0x8c || op === 0xc6 || op === 0xc7) w = rm;
+  else if (op === 0x8f) w = ESP_B | rm;
+  else if (op >= 0x90 && op <= 0x97) w = 1 | (1 << (op & 7));
+  else if (op === 0x98 || op === 0xa0 || op === 0xa1) w = 1;
+  else if (op === 0x99) w = 1 << 2;
+  else if (op >= 0xb0 && op <= 0xb7) w = 1 << (op & 3);
+  else if (op >= 0xb8 && op <= 0xbf) w = 1 << (op & 7);
+  else if (op === 0xc0 || op === 0xc1 || (op >= 0xd0 && op <= 0xd3)) w = rm;
+  else if (op === 0xc8 || op === 0xc9) w = ESP_B | (1 << 5);
+  else if (op === 0xf6 || op === 0xf7) w = i.reg < 2 ? 0 : i.reg < 4 ? rm : 1 | (1 << 2);
+  else if (op === 0xfe || op === 0xff) w = i.reg < 2 ? rm : i.reg === 2 || i.reg === 6 ? ESP_B : 0;
+  else if ((op >= 0x140 && op <= 0x14f) || op === 0x1af || op === 0x1bc || op === 0x1bd) w = reg;
+  else if (op >= 0x1b6 && op <= 0x1bf && op !== 0x1ba && op !== 0x1bb) w = reg;
+  else if ((op >= 0x190 && op <= 0x19f) || op === 0x1ab || op === 0x1b3 || op === 0x1bb || op === 0x1ba)
+    w = rm;
+  else if (op === 0x1a3) w = 0;
+  else if (op === 0x1a4 || op === 0x1a5 || op === 0x1ac || op === 0x1ad) w = rm;
+  else if (op === 0x1b0 || op === 0x1b1) w = 1 | rm;
+  else if (op === 0x1c0 || op === 0x1c1) w = reg | rm;
+  else if (op >= 0x1c8 && op <= 0x1cf) w = 1 << (op & 7);
+  else if (op >= 0x118 && op <= 0x11f) w = 0;
+  else return 0xff;
+  // AH..BH are parts of EAX..EBX.
+  if (byteForm(op)) w |= (w >> 4) & 0xf;
+  return w;
+}
+
+/** Whether instruction `i`'s ModRM memory operand may be written (for planWindows()'s rights). */
+function writesMemory(i: Insn): boolean {
+  const op = i.op;
+  if (op < 0x40) return (op & 7) < 2 && op >> 3 !== 7;
+  if (op === 0x80 || op === 0x81 || op === 0x83) return i.reg !== 7;
+  if (op === 0xf6 || op === 0xf7) return i.reg === 2 || i.reg === 3;
+  if (op === 0xfe || op === 0xff) return i.reg < 2;
+  if (op === 0x1ba) return i.reg >= 5;
+  return (
+    op === 0x86 ||
+    op === 0x87 ||
+    op === 0x88 ||
+    op === 0x89 ||
+    op === 0x8c ||
+    op === 0x8f ||
+    op === 0xc0 ||
+    op === 0xc1 ||
+    op === 0xc6 ||
+    op === 0xc7 ||
+    (op >= 0xd0 && op <= 0xd3) ||
+    (op >= 0x190 && op <= 0x19f) ||
+    op === 0x1a4 ||
+    op === 0x1a5 ||
+    op === 0x1ab ||
+    op === 0x1ac ||
+    op === 0x1ad ||
+    op === 0x1b0 ||
+    op === 0x1b1 ||
+    op === 0x1b3 ||
+    op === 0x1bb ||
+    op === 0x1c0 ||
+    op === 0x1c1
+  );
+}
