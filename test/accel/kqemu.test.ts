@@ -125,9 +125,9 @@ test("compiled loops give the interpreter’s registers, flags and memory", () =
 // mov %edx,-16(%ebp); incl -12(%ebp); dec %ecx; jne L; ud2 — a loop over a frame it does not move.
 const FRAME_LOOP = "b9c8000000 8b45f8 0345f4 8945fc 8b55f0 31c2 8955f0 ff45f4 49 75e9 0f0b";
 
-function runFrameLoop(ebp: number, pte?: (k: number) => number) {
-  const a = setup(FRAME_LOOP);
-  const b = setup(FRAME_LOOP);
+function runFrameLoop(ebp: number, pte?: (k: number) => number, code = FRAME_LOOP) {
+  const a = setup(code);
+  const b = setup(code);
   a.e.exactCount = true; // icount compared at a fault too
   for (const c of [a.c, b.c]) {
     if (pte) enablePaging(c, pte);
@@ -162,6 +162,18 @@ test("frame windows: once the block writes the base register, its accesses go th
   });
   assert.equal(a.e.stats.windows, 1);
   assert.equal(a.e.stats.windowFails, 0);
+});
+
+test("frame windows: checked once before a loop only when the loop does not move the register", () => {
+  // FRAME_LOOP's EBP stays: its window is checked before the loop. Here the loop moves EBP by 4 on
+  // its way back, in code the translator follows (L: 4 accesses through EBP; jmp F; B: mov
+  // %edx,-16(%ebp); dec %ecx; jne L; ud2; F: add $4,%ebp; jmp B): the window is checked again at
+  // every iteration, and the frame's new place is the one accessed.
+  const moving = "b932000000 8b45f8 0345f4 8945fc 8b55f0 eb08 8955f0 49 75ec 0f0b 83c504 ebf3";
+  const { a } = runFrameLoop(0x2040, undefined, moving);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.ok(a.e.stats.windows >= 1, `${a.e.stats.windows} windows`);
+  assert.equal(a.c.r[EBP], 0x2040 + 50 * 4);
 });
 
 test("frame windows: a frame straddling two pages fails the check, and the block is compiled again without", () => {

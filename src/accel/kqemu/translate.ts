@@ -263,6 +263,16 @@ export class Translator {
   /** The access being emitted is [winKey + winDisp] (no index, no FS/GS base); else winKey -1. */
   private winKey = -1;
   private winDisp = 0;
+  /**
+   * Registers the translation wrote (storeReg()), all of them once it called the interpreter;
+   * winHoist: the windows a loop's second translation may check before its loop (registers the
+   * first one did not move on the way to a branch back to the start), hoisted: those it did.
+   */
+  private winMoved = 0;
+  /** winMoved at the branches back to the start (paths inside a block only go forward otherwise). */
+  private winMovedBack = 0;
+  private winHoist = 0;
+  private hoisted = 0;
   /** Windows the current translation checks at its head (TranslatedBlock.windows). */
   private windowsPlanned = 0;
   /** Id the engine gave the block being translated (reported when a window check fails), and whether windows may be used. */
@@ -424,7 +434,16 @@ export class Translator {
     // the loop (one pass cannot know at the head whether a back edge will follow).
     const report = this.unsupported;
     this.unsupported = null;
-    const again = this.translateOnce(lin, eip, true);
+    this.winHoist = ~this.winMovedBack & 0xff;
+    let again = this.translateOnce(lin, eip, true);
+    if (again !== null && (this.winMovedBack & this.hoisted) !== 0) {
+      // The second translation moved a register whose window it checked before the loop (it took
+      // another path than the first): once more, with every window checked at the head.
+      again.func.release();
+      this.winHoist = 0;
+      again = this.translateOnce(lin, eip, true);
+    }
+    this.winHoist = 0;
     this.unsupported = report;
     if (again === null) return tb;
     tb.func.release();
@@ -465,8 +484,6 @@ export class Translator {
           this.memoLocals(k);
           this.memo[k] = this.loopMemo[k];
         }
-    // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
-    f.loop();
     this.rNeed = c.rNeed;
     this.wNeed = c.wNeed;
     this.pageLin = lin & ~0xfff;
@@ -476,7 +493,17 @@ export class Translator {
     const pageEnd = this.pageLin + 0x1000;
     const winEnd = this.pageLin + this.winSize;
     this.pageLo = eip - (lin & 0xfff);
-    this.planWindows(lin, eip);
+    this.winMoved = 0;
+    this.winMovedBack = 0;
+    const windows = this.planWindows(lin);
+    // A window whose register the first translation never wrote (nor handed to the interpreter)
+    // is checked once before the loop rather than at every iteration (see translate()).
+    const hoisted = loopFlags ? windows & this.winHoist : 0;
+    for (let r = 0; r < 8; r++) if ((hoisted >> r) & 1) this.windowCheck(r);
+    this.hoisted = hoisted;
+    // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
+    f.loop();
+    for (let r = 0; r < 8; r++) if (((windows & ~hoisted) >> r) & 1) this.windowCheck(r);
     let cur = lin;
     let curEip = eip;
     let ended = false;
@@ -708,6 +735,7 @@ export class Translator {
     const f = this.f;
     if (target === this.startEip) {
       this.looped = true;
+      this.winMovedBack |= this.winMoved;
       this.spill(); // the loop's head loads registers afresh
       // The head takes the flags in the state block, or (loopFlags) in the locals: this path only
       // (the caller's state goes on where the branch is not taken).
@@ -766,6 +794,7 @@ export class Translator {
     // The interpreter may have decoded a new code page, which takes write rights from TLB entries.
     this.memo.fill(MEMO_NONE);
     this.winOn.fill(0);
+    this.winMoved = 0xff;
   }
 
   private loadReg(reg: number, bits: number): void {
@@ -790,6 +819,7 @@ export class Translator {
     const f = this.f;
     const full = bits === 8 ? reg & 3 : reg;
     this.winOn[full] = 0;
+    this.winMoved |= 1 << full;
     if (bits === 32 && this.condDepth === 0) {
       f.get(l).set(this.regLocal(full));
       this.regState[full] = REG_DIRTY;
@@ -890,11 +920,13 @@ export class Translator {
     const cached = this.regState.slice();
     const memo = this.memo.slice();
     const win = this.winOn.slice();
+    const moved = this.winMoved;
     this.forgetRegs();
     this.returnCount();
     this.regState.set(cached);
     this.memo.set(memo);
     this.winOn.set(win);
+    this.winMoved = moved;
     this.count--;
     f.op(W.OP_END);
   }
@@ -968,7 +1000,7 @@ export class Translator {
    * windows: the emitter uses one while the register has not been written (storeReg()) nor handed
    * to the interpreter, and when the check failed at run time the access takes the TLB path.
    */
-  private planWindows(lin: number, eip: number): void {
+  private planWindows(lin: number): number {
     const n = this.winN;
     const dead = this.winDead;
     const lo = this.winLo;
@@ -977,7 +1009,7 @@ export class Translator {
     dead.fill(0);
     this.winW.fill(0);
     let cur = lin;
-    let at = eip;
+    let at = this.startEip;
     let back = false;
     /** Registers written before a branch back to the start: they move from one iteration to the next. */
     let moved = 0;
@@ -1028,45 +1060,53 @@ export class Translator {
       cur += i.len;
       at = next;
     }
-    const f = this.f;
     const need = WIN_MIN_ACCESSES >> (back ? 1 : 0);
+    let plan = 0;
     for (let r = 0; r < 8; r++) {
       // None for a register written on the way back to the start: one that moves (a pointer
       // walking an array) would fail the check whenever it crosses into another page.
       if (!this.winAllowed || n[r] < need || end[r] - lo[r] > WIN_MAX_BYTES || ((moved >> r) & 1) !== 0)
         continue;
-      // T = r + lo: the range [T, T + size) in one page, and the TLB entry granting the rights.
-      const size = end[r] - lo[r];
-      const rights = this.winW[r] !== 0 ? this.wNeed | this.rNeed : this.rNeed;
-      this.loadReg(r, 32);
-      f.const(lo[r]).op(W.OP_I32_ADD).tee(this.T);
-      f.const(size - 1)
-        .op(W.OP_I32_ADD)
-        .get(this.T)
-        .op(W.OP_I32_XOR)
-        .const(0x1000)
-        .op(W.OP_I32_LT_U);
-      f.get(this.T).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
-      f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
-      f.const(rights | TLB_IO)
-        .op(W.OP_I32_AND)
-        .const(rights)
-        .op(W.OP_I32_EQ)
-        .op(W.OP_I32_AND);
-      f.hint(true).ifI32();
-      f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.T).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
-      f.op(W.OP_ELSE);
-      // The block leaves before its first instruction, which the interpreter runs (a TLB miss fills
-      // the entry for next time); the engine counts the failures of each block and translates
-      // again without windows one that keeps failing (a frame straddling two pages...).
-      f.const(0).const(this.winId).mem(W.OP_I32_STORE, off(R_KQ_WINFAIL), 2);
-      this.slowExit(this.startEip);
-      f.op(W.OP_END);
-      if (this.winHB[r] < 0) this.winHB[r] = f.local();
-      f.set(this.winHB[r]);
-      this.winOn[r] = 1;
-      this.windowsPlanned++;
+      plan |= 1 << r;
     }
+    return plan;
+  }
+
+  /** Emit the check of register `r`'s window (see planWindows()): its local, and winOn. */
+  private windowCheck(r: number): void {
+    const f = this.f;
+    const lo = this.winLo[r];
+    // T = r + lo: the range [T, T + size) in one page, and the TLB entry granting the rights.
+    const size = this.winEnd[r] - lo;
+    const rights = this.winW[r] !== 0 ? this.wNeed | this.rNeed : this.rNeed;
+    this.loadReg(r, 32);
+    f.const(lo).op(W.OP_I32_ADD).tee(this.T);
+    f.const(size - 1)
+      .op(W.OP_I32_ADD)
+      .get(this.T)
+      .op(W.OP_I32_XOR)
+      .const(0x1000)
+      .op(W.OP_I32_LT_U);
+    f.get(this.T).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
+    f.const(rights | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(rights)
+      .op(W.OP_I32_EQ)
+      .op(W.OP_I32_AND);
+    f.hint(true).ifI32();
+    f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.T).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.op(W.OP_ELSE);
+    // The block leaves before its first instruction, which the interpreter runs (a TLB miss fills
+    // the entry for next time); the engine counts the failures of each block and translates
+    // again without windows one that keeps failing (a frame straddling two pages...).
+    f.const(0).const(this.winId).mem(W.OP_I32_STORE, off(R_KQ_WINFAIL), 2);
+    this.slowExit(this.startEip);
+    f.op(W.OP_END);
+    if (this.winHB[r] < 0) this.winHB[r] = f.local();
+    f.set(this.winHB[r]);
+    this.winOn[r] = 1;
+    this.windowsPlanned++;
   }
 
   /** The window local serving the access being emitted ([winKey + winDisp], `size` bytes), or -1. */
