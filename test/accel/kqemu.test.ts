@@ -164,6 +164,27 @@ test("frame windows: once the block writes the base register, its accesses go th
   assert.equal(a.e.stats.windowFails, 0);
 });
 
+test("frame windows: after a write to the base register, a later window is checked where its accesses start", () => {
+  // Four accesses through EBP (a window at the head); mov %esi,%ebp; four more through the new EBP
+  // (mov %edx,-8; mov %eax,-12; addl $3,-4; mov -20,%ecx: a window checked there); ud2.
+  const code = "8b45f8 0345f4 8945fc 8b55f0 89f5 8955f8 8945f4 8345fc03 8b4dec 0f0b";
+  for (const warm of [true, false]) {
+    const { a } = runBoth(code, (c) => {
+      for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 71 + 5) & 0xff;
+      c.r[EBP] = 0x2080;
+      c.r[ESI] = warm ? 0x20c0 : 0x30c0;
+      c.wr32(0x2070, c.rd32(0x2070)); // the head's window passes
+      if (warm) c.wr32(0x20b0, c.rd32(0x20b0));
+    });
+    // Not warm: the TLB has no entry for the second frame's page; the block leaves before the
+    // instruction there, which the interpreter runs (after a block compiled there fails too).
+    if (warm) {
+      assert.equal(a.e.stats.windows, 2, "at the head and after the write");
+      assert.equal(a.e.stats.windowFails, 0);
+    } else assert.ok(a.e.stats.windowFails >= 1, `${a.e.stats.windowFails} failed checks`);
+  }
+});
+
 test("frame windows: checked once before a loop only when the loop does not move the register", () => {
   // FRAME_LOOP's EBP stays: its window is checked before the loop. Here the loop moves EBP by 4 on
   // its way back, in code the translator follows (L: 4 accesses through EBP; jmp F; B: mov

@@ -433,6 +433,11 @@ export class KqemuEngine {
         r[R_KQ_DISPATCHES] = 0;
         stats.exitsSlow += r[R_KQ_SLOWEXITS];
         r[R_KQ_SLOWEXITS] = 0;
+        if (r[R_KQ_WINFAIL] !== 0) {
+          // A window checked inside a block failed (one at a block's head is seen by stepForBlock()).
+          this.windowFailed(r[R_KQ_WINFAIL]);
+          r[R_KQ_WINFAIL] = 0;
+        }
         // CPU.step() already counted the instructions it ran for the blocks.
         c.icount += k - (stats.insnsHelped - helped);
         if (faulted) {

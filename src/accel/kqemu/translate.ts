@@ -113,6 +113,8 @@ const MAX_BLOCK_INSNS = 64;
 const WIN_MIN_ACCESSES = 4;
 /** Widest frame window, in bytes (wider ones straddle pages more often). */
 const WIN_MAX_BYTES = 256;
+/** Most late windows (after a write to their base register) per block. */
+const LATE_MAX = 8;
 /** How far ahead a conditional branch may skip inside a block, and how many may be open at once. */
 const FWD_MAX_BYTES = 256;
 const FWD_MAX_OPEN = 4;
@@ -260,6 +262,19 @@ export class Translator {
   /** Pre-scan counters (planWindows()): accesses through each base, and whether the base was written. */
   private readonly winN = new Int32Array(8);
   private readonly winDead = new Uint8Array(8);
+  /** The scan's current segment per base after a write (accesses, first one's EIP, range, writes). */
+  private readonly segN = new Int32Array(8);
+  private readonly segEip = new Int32Array(8);
+  private readonly segLo = new Int32Array(8);
+  private readonly segEnd = new Int32Array(8);
+  private readonly segW = new Uint8Array(8);
+  /** Late windows (lateChecks()): checked before the instruction at lateEip, for lateReg. */
+  private lateN = 0;
+  private readonly lateEip = new Int32Array(LATE_MAX);
+  private readonly lateReg = new Int32Array(LATE_MAX);
+  private readonly lateLo = new Int32Array(LATE_MAX);
+  private readonly lateEnd = new Int32Array(LATE_MAX);
+  private readonly lateW = new Uint8Array(LATE_MAX);
   /** The access being emitted is [winKey + winDisp] (no index, no FS/GS base); else winKey -1. */
   private winKey = -1;
   private winDisp = 0;
@@ -499,11 +514,11 @@ export class Translator {
     // A window whose register the first translation never wrote (nor handed to the interpreter)
     // is checked once before the loop rather than at every iteration (see translate()).
     const hoisted = loopFlags ? windows & this.winHoist : 0;
-    for (let r = 0; r < 8; r++) if ((hoisted >> r) & 1) this.windowCheck(r);
+    for (let r = 0; r < 8; r++) if ((hoisted >> r) & 1) this.windowCheck(r, eip);
     this.hoisted = hoisted;
     // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
     f.loop();
-    for (let r = 0; r < 8; r++) if (((windows & ~hoisted) >> r) & 1) this.windowCheck(r);
+    for (let r = 0; r < 8; r++) if (((windows & ~hoisted) >> r) & 1) this.windowCheck(r, eip);
     let cur = lin;
     let curEip = eip;
     let ended = false;
@@ -538,6 +553,7 @@ export class Translator {
       const nextEip = (curEip + ins.len) | 0;
       this.curLin = cur;
       this.room = MAX_BLOCK_INSNS - emitted;
+      if (this.lateN > 0) this.lateChecks(curEip);
       let r = this.emit(ins, curEip, nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
@@ -1001,6 +1017,13 @@ export class Translator {
    * to the interpreter, and when the check failed at run time the access takes the TLB path.
    */
   private planWindows(lin: number): number {
+    this.lateN = 0;
+    const sn = this.segN;
+    const sEip = this.segEip;
+    const sLo = this.segLo;
+    const sEnd = this.segEnd;
+    const sW = this.segW;
+    sn.fill(0);
     const n = this.winN;
     const dead = this.winDead;
     const lo = this.winLo;
@@ -1027,7 +1050,6 @@ export class Translator {
       if (
         i.mod !== 3 &&
         b >= 0 &&
-        dead[b] === 0 &&
         i.index < 0 &&
         (i.flags & IF_AD32) !== 0 &&
         i.seg !== FS &&
@@ -1036,13 +1058,33 @@ export class Translator {
         !(op >= 0x118 && op <= 0x11f)
       ) {
         const d = i.disp;
-        if (n[b] === 0 || d < lo[b]) lo[b] = d;
-        if (n[b] === 0 || d + 4 > end[b]) end[b] = d + 4;
-        n[b]++;
-        if (writesMemory(i)) this.winW[b] = 1;
+        if (dead[b] === 0) {
+          if (n[b] === 0 || d < lo[b]) lo[b] = d;
+          if (n[b] === 0 || d + 4 > end[b]) end[b] = d + 4;
+          n[b]++;
+          if (writesMemory(i)) this.winW[b] = 1;
+        } else {
+          // After a write to the base: a later window, checked where its first access is.
+          if (sn[b] === 0) {
+            sEip[b] = at;
+            sLo[b] = d;
+            sEnd[b] = d + 4;
+            sW[b] = 0;
+          } else {
+            if (d < sLo[b]) sLo[b] = d;
+            if (d + 4 > sEnd[b]) sEnd[b] = d + 4;
+          }
+          sn[b]++;
+          if (writesMemory(i)) sW[b] = 1;
+        }
       }
       const w = regsWritten(i);
-      for (let r = 0; r < 8; r++) if ((w >> r) & 1) dead[r] = 1;
+      for (let r = 0; r < 8; r++)
+        if ((w >> r) & 1) {
+          if (dead[r] !== 0) this.lateWindow(r);
+          dead[r] = 1;
+          sn[r] = 0;
+        }
       if (this.branchesTo(i, next, this.startEip)) {
         back = true;
         for (let r = 0; r < 8; r++) moved |= dead[r] << r;
@@ -1060,6 +1102,7 @@ export class Translator {
       cur += i.len;
       at = next;
     }
+    for (let r = 0; r < 8; r++) if (dead[r] !== 0) this.lateWindow(r);
     const need = WIN_MIN_ACCESSES >> (back ? 1 : 0);
     let plan = 0;
     for (let r = 0; r < 8; r++) {
@@ -1072,8 +1115,37 @@ export class Translator {
     return plan;
   }
 
+  /** The scan's segment of accesses through `r` since its last write, as a late window if worth one. */
+  private lateWindow(r: number): void {
+    const k = this.lateN;
+    if (!this.winAllowed || this.segN[r] < WIN_MIN_ACCESSES || k >= LATE_MAX) return;
+    if (this.segEnd[r] - this.segLo[r] > WIN_MAX_BYTES) return;
+    this.lateEip[k] = this.segEip[r];
+    this.lateReg[k] = r;
+    this.lateLo[k] = this.segLo[r];
+    this.lateEnd[k] = this.segEnd[r];
+    this.lateW[k] = this.segW[r];
+    this.lateN = k + 1;
+  }
+
+  /**
+   * Before the instruction at `eip`: the late windows whose first access it is, on the block's
+   * straight path (not inside a branch's conditional code, where only one path would check).
+   */
+  private lateChecks(eip: number): void {
+    if (this.condDepth !== 0 || this.fwd.length !== 0) return;
+    for (let k = 0; k < this.lateN; k++) {
+      if (this.lateEip[k] !== eip) continue;
+      const r = this.lateReg[k];
+      this.winLo[r] = this.lateLo[k];
+      this.winEnd[r] = this.lateEnd[k];
+      this.winW[r] = this.lateW[k];
+      this.windowCheck(r, eip);
+    }
+  }
+
   /** Emit the check of register `r`'s window (see planWindows()): its local, and winOn. */
-  private windowCheck(r: number): void {
+  private windowCheck(r: number, at: number): void {
     const f = this.f;
     const lo = this.winLo[r];
     // T = r + lo: the range [T, T + size) in one page, and the TLB entry granting the rights.
@@ -1101,7 +1173,7 @@ export class Translator {
     // the entry for next time); the engine counts the failures of each block and translates
     // again without windows one that keeps failing (a frame straddling two pages...).
     f.const(0).const(this.winId).mem(W.OP_I32_STORE, off(R_KQ_WINFAIL), 2);
-    this.slowExit(this.startEip);
+    this.slowExit(at);
     f.op(W.OP_END);
     if (this.winHB[r] < 0) this.winHB[r] = f.local();
     f.set(this.winHB[r]);
