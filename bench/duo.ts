@@ -11,7 +11,10 @@
 // interpreter alone, -no-kqemu), threshold (blocks are compiled after that many executions), mode
 // (user or full, switched at run time). Two different accels in one process bias the comparison:
 // V8's type feedback for the interpreter is shared, and sees both run loops (measured: normal mode
-// 13% slower than tcg on getpid in one process, level in separate ones); a warning says so.
+// 13% slower than tcg on getpid in one process, level in separate ones); a warning says so. Nor
+// does it judge settings that change how much V8 compiles (the threshold: 256 looked better than 64
+// in every pair here, and made fork+exec's steady runs 20-60% slower in separate processes): two
+// machines in one process share V8's compile threads and code space.
 // $RUNS and $FORKS set the workload after the boot (default:
 // one run of getpid x20000 and of fork+exec x10); with RUNS=3, MARKS='BENCH forkexec run=3 end'
 // times up to the end of the third fork+exec run.
