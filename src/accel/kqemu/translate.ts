@@ -1137,6 +1137,10 @@ export class Translator {
     for (let k = 0; k < this.lateN; k++) {
       if (this.lateEip[k] !== eip) continue;
       const r = this.lateReg[k];
+      // A window checked before the loop keeps its local for every iteration: a later window of
+      // the same register would overwrite it (the scan plans none there unless it saw the register
+      // written first, which then was not hoisted; a path the scan did not see could still loop).
+      if ((this.hoisted >> r) & 1) continue;
       this.winLo[r] = this.lateLo[k];
       this.winEnd[r] = this.lateEnd[k];
       this.winW[r] = this.lateW[k];
