@@ -72,7 +72,7 @@ export class KqemuStats {
   lookups = 0; // block-map lookups (jump-cache misses)
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
   windows = 0; // frame windows compiled (see translate.ts)
-  windowFails = 0; // frame-window checks that failed at a block's head
+  windowFails = 0; // frame-window checks that failed in a block
   windowDrops = 0; // blocks dropped to be translated again without windows
   crossBlocks = 0; // blocks that go on into the next page
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
@@ -433,11 +433,8 @@ export class KqemuEngine {
         r[R_KQ_DISPATCHES] = 0;
         stats.exitsSlow += r[R_KQ_SLOWEXITS];
         r[R_KQ_SLOWEXITS] = 0;
-        if (r[R_KQ_WINFAIL] !== 0) {
-          // A window checked inside a block failed (one at a block's head is seen by stepForBlock()).
-          this.windowFailed(r[R_KQ_WINFAIL]);
-          r[R_KQ_WINFAIL] = 0;
-        }
+        // A window checked past a block's first instruction failed (at its first: stepForBlock()).
+        this.windowFailed();
         // CPU.step() already counted the instructions it ran for the blocks.
         c.icount += k - (stats.insnsHelped - helped);
         if (faulted) {
@@ -690,10 +687,7 @@ export class KqemuEngine {
   private stepForBlock(): number {
     const c = this.c;
     const r = c.r;
-    if (r[R_KQ_WINFAIL] !== 0) {
-      this.windowFailed(r[R_KQ_WINFAIL]);
-      r[R_KQ_WINFAIL] = 0;
-    }
+    this.windowFailed();
     c.step();
     // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
     // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
@@ -705,14 +699,19 @@ export class KqemuEngine {
   }
 
   /**
-   * A block's frame-window check failed at its head (a TLB miss, a frame straddling two pages...):
-   * after WIN_FAILS_MAX failures it is dropped, to be translated again without windows.
+   * When a block reported a failed frame-window check (R_KQ_WINFAIL: a TLB miss, a frame straddling
+   * two pages...): count it; after WIN_FAILS_MAX failures the block is dropped, to be translated
+   * again without windows.
    */
-  private windowFailed(id: number): void {
+  private windowFailed(): void {
+    const r = this.c.r;
+    const id = r[R_KQ_WINFAIL];
+    if (id === 0) return;
+    r[R_KQ_WINFAIL] = 0;
     this.stats.windowFails++;
+    // Forgotten blocks leave the map (forgetBlock()).
     const b = this.windowed.get(id);
-    if (b === undefined || b.winId !== id || b.eip === -1) return;
-    if (++b.winFails < WIN_FAILS_MAX) return;
+    if (b === undefined || ++b.winFails < WIN_FAILS_MAX) return;
     this.stats.windowDrops++;
     this.noWindows.add(crossId(b));
     this.dropBlock(b, false);

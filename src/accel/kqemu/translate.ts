@@ -2,12 +2,12 @@
 // WebAssembly function. Guest registers and lazy flags live in the shared state block, exactly as
 // the interpreter keeps them, so both engines can run the same guest alternately; inside a block
 // they are cached in wasm locals and written back at every exit, slow path and helper call. Memory accesses
-// go through an inlined software-TLB check; misses, MMIO, page-crossing accesses and stores to
-// pages holding code end the block before the instruction (the run loop goes on there), or, at a
-// block's first instruction, call back into TypeScript, which may raise a guest fault (a JS
-// exception that unwinds the wasm frame). Every instruction writes its registers only after its
-// memory accesses, and slow paths record the instruction's EIP first, so the guest state is exact
-// at any fault.
+// go through an inlined software-TLB check (or none, inside a checked frame window); misses, MMIO,
+// page-crossing accesses and stores to pages holding code end the block before the instruction,
+// which the interpreter then runs and which may raise a guest fault there. Every instruction
+// writes its registers only after its memory accesses, and exits record the instruction's EIP, so
+// the guest state is exact at any fault; a helper that may fault (the interpreter helper) raises
+// it as a JS exception that unwinds the wasm frame, after the state was written back.
 import type { CPU } from "../../cpu/cpu.ts";
 import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
@@ -249,20 +249,20 @@ export class Translator {
   private memoKey = -1;
   /**
    * Frame windows (see planWindows()): for base register r, the displacement range [winLo, winEnd)
-   * checked once at the block's head (each iteration of its loop) to lie in one page with the
-   * rights (write rights if winW) — then accesses [r + d] inside it need no check: local winHB
-   * holds the host offset of r + winLo, or -1 when the check failed. winOn: r has not been written
-   * since the check (in emission order, which only ever turns a window off).
+   * checked (windowCheck()) to lie in one page with the rights (write rights if winW) — then
+   * accesses [r + d] inside it need no check: local winHB holds the host offset of r + winLo.
+   * winOn: a check passed on every path here and r has not been written since (in emission order,
+   * which only ever turns a window off).
    */
   private readonly winLo = new Int32Array(8);
   private readonly winEnd = new Int32Array(8);
   private readonly winW = new Uint8Array(8);
   private readonly winOn = new Uint8Array(8);
   private readonly winHB = new Int32Array(8);
-  /** Pre-scan counters (planWindows()): accesses through each base, and whether the base was written. */
+  /** Pre-scan (planWindows()): accesses through each base before its first write, and whether it was written. */
   private readonly winN = new Int32Array(8);
   private readonly winDead = new Uint8Array(8);
-  /** The scan's current segment per base after a write (accesses, first one's EIP, range, writes). */
+  /** The scan's current segment per base since its start or last write (accesses, first one's EIP, range, writes). */
   private readonly segN = new Int32Array(8);
   private readonly segEip = new Int32Array(8);
   private readonly segLo = new Int32Array(8);
@@ -339,11 +339,11 @@ export class Translator {
   private wNeed = 0;
 
   /**
-   * Count instructions exactly at a fault inside a block: before each helper call that may fault,
-   * the block writes how many of its instructions completed (R_KQ_INBLOCK), so that the engine
-   * counts them (otherwise only the blocks before it are). For `-icount`, whose clock is the
-   * instruction count; it costs a store per slow path (boot: 24.3 MB of wasm instead of 23.2), so
-   * it is off otherwise.
+   * Count instructions exactly at a fault inside a block: before each interpreter-helper call
+   * (the one helper that may fault) the block writes how many of its instructions completed
+   * (R_KQ_INBLOCK), so that the engine counts them (otherwise only the blocks before it are); a
+   * memory slow path ends the block, which counts exactly anyway. For `-icount`, whose clock is the
+   * instruction count; off otherwise (a store before each such call).
    */
   exactCount = false;
   /** Called with each instruction that ends a block because it is not translated (statistics). */
@@ -1012,9 +1012,10 @@ export class Translator {
    * per base register, the displacements it is accessed at before the register is first written;
    * with enough of them (2 when the block branches back to its start, else 4) the head of the
    * block checks the whole range once — one page, rights granted, not I/O — and keeps the host
-   * offset in a local: accesses inside the range then load and store directly. The scan only sizes
-   * windows: the emitter uses one while the register has not been written (storeReg()) nor handed
-   * to the interpreter, and when the check failed at run time the access takes the TLB path.
+   * offset in a local: accesses inside the range then load and store directly. After a write, a
+   * run of 4 accesses makes a late window (lateChecks()). Returns the registers with a window at
+   * the head; the scan only sizes windows: the emitter uses one while the register has not been
+   * written (storeReg()) nor handed to the interpreter. A failed check ends the block there.
    */
   private planWindows(lin: number): number {
     this.lateN = 0;
@@ -1026,11 +1027,8 @@ export class Translator {
     sn.fill(0);
     const n = this.winN;
     const dead = this.winDead;
-    const lo = this.winLo;
-    const end = this.winEnd;
     n.fill(0);
     dead.fill(0);
-    this.winW.fill(0);
     let cur = lin;
     let at = this.startEip;
     let back = false;
@@ -1058,32 +1056,23 @@ export class Translator {
         !(op >= 0x118 && op <= 0x11f)
       ) {
         const d = i.disp;
-        if (dead[b] === 0) {
-          if (n[b] === 0 || d < lo[b]) lo[b] = d;
-          if (n[b] === 0 || d + 4 > end[b]) end[b] = d + 4;
-          n[b]++;
-          if (writesMemory(i)) this.winW[b] = 1;
+        if (sn[b] === 0) {
+          sEip[b] = at;
+          sLo[b] = d;
+          sEnd[b] = d + 4;
+          sW[b] = 0;
         } else {
-          // After a write to the base: a later window, checked where its first access is.
-          if (sn[b] === 0) {
-            sEip[b] = at;
-            sLo[b] = d;
-            sEnd[b] = d + 4;
-            sW[b] = 0;
-          } else {
-            if (d < sLo[b]) sLo[b] = d;
-            if (d + 4 > sEnd[b]) sEnd[b] = d + 4;
-          }
-          sn[b]++;
-          if (writesMemory(i)) sW[b] = 1;
+          if (d < sLo[b]) sLo[b] = d;
+          if (d + 4 > sEnd[b]) sEnd[b] = d + 4;
         }
+        sn[b]++;
+        if (writesMemory(i)) sW[b] = 1;
       }
       const w = regsWritten(i);
       for (let r = 0; r < 8; r++)
         if ((w >> r) & 1) {
-          if (dead[r] !== 0) this.lateWindow(r);
+          this.closeSegment(r);
           dead[r] = 1;
-          sn[r] = 0;
         }
       if (this.branchesTo(i, next, this.startEip)) {
         back = true;
@@ -1102,17 +1091,36 @@ export class Translator {
       cur += i.len;
       at = next;
     }
-    for (let r = 0; r < 8; r++) if (dead[r] !== 0) this.lateWindow(r);
+    for (let r = 0; r < 8; r++) this.closeSegment(r);
     const need = WIN_MIN_ACCESSES >> (back ? 1 : 0);
     let plan = 0;
     for (let r = 0; r < 8; r++) {
       // None for a register written on the way back to the start: one that moves (a pointer
       // walking an array) would fail the check whenever it crosses into another page.
-      if (!this.winAllowed || n[r] < need || end[r] - lo[r] > WIN_MAX_BYTES || ((moved >> r) & 1) !== 0)
+      if (
+        !this.winAllowed ||
+        n[r] < need ||
+        this.winEnd[r] - this.winLo[r] > WIN_MAX_BYTES ||
+        ((moved >> r) & 1) !== 0
+      )
         continue;
       plan |= 1 << r;
     }
     return plan;
+  }
+
+  /**
+   * The scan's segment of accesses through `r` ends (a write to `r`, or the scan's end): before any
+   * write, it sizes the head's window; after one, a late window if worth one.
+   */
+  private closeSegment(r: number): void {
+    if (this.winDead[r] === 0) {
+      this.winN[r] = this.segN[r];
+      this.winLo[r] = this.segLo[r];
+      this.winEnd[r] = this.segEnd[r];
+      this.winW[r] = this.segW[r];
+    } else this.lateWindow(r);
+    this.segN[r] = 0;
   }
 
   /** The scan's segment of accesses through `r` since its last write, as a late window if worth one. */
