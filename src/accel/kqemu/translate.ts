@@ -147,11 +147,14 @@ const FWD_ELSE = 1;
 /**
  * Side traces: a conditional branch leaving the block whose target leads back to the block's start
  * within TRACE_MAX straight-line instructions is followed there inside the branch (a loop whose
- * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop).
- * At most TRACE_BUDGET instructions of traces per block.
+ * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop), or
+ * that runs into the start (a rotated loop's other latch: `L0: ...; start: ...; Jcc L0; ...; Jcc
+ * start`, XZ's bit-decoding loops). At most TRACE_BUDGET instructions of traces per block.
  */
 const TRACE_MAX = 8;
-const TRACE_BUDGET = 16;
+/** A rotated loop's trace into the start may run this far (XZ's literal loop: 12 instructions). */
+const ROTATE_MAX = 12;
+const TRACE_BUDGET = 24;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
 
@@ -352,6 +355,17 @@ export class Translator {
   private loopFlags = false;
   /** The translation branched back to its start. */
   private looped = false;
+  /** EAX..EDI the translation cached (read or wrote) anywhere, and those it wrote (bit masks). */
+  private regsUsed = 0;
+  private regsWrote = 0;
+  /**
+   * A loop's second translation carries these registers in their locals around the loop (loaded
+   * once before it): the first translation's regsUsed, DIRTY at the head when it wrote them.
+   */
+  private carry = 0;
+  private carryDirty = 0;
+  /** The register cache at the loop's head, which every branch back to the start brings its own to. */
+  private readonly headRegs = new Uint8Array(8);
 
   constructor(private readonly c: CPU) {}
 
@@ -450,6 +464,8 @@ export class Translator {
     const report = this.unsupported;
     this.unsupported = null;
     this.winHoist = ~this.winMovedBack & 0xff;
+    this.carry = this.regsUsed;
+    this.carryDirty = this.regsWrote;
     let again = this.translateOnce(lin, eip, true);
     if (again !== null && (this.winMovedBack & this.hoisted) !== 0) {
       // The second translation moved a register whose window it checked before the loop (it took
@@ -459,6 +475,8 @@ export class Translator {
       again = this.translateOnce(lin, eip, true);
     }
     this.winHoist = 0;
+    this.carry = 0;
+    this.carryDirty = 0;
     this.unsupported = report;
     if (again === null) return tb;
     tb.func.release();
@@ -491,6 +509,8 @@ export class Translator {
     this.count = 0;
     this.loopFlags = loopFlags;
     this.looped = false;
+    this.regsUsed = 0;
+    this.regsWrote = 0;
     if (loopFlags) this.flagsToLocals();
     if (!loopFlags) this.loopMemo.fill(MEMO_NONE);
     else
@@ -516,6 +536,15 @@ export class Translator {
     const hoisted = loopFlags ? windows & this.winHoist : 0;
     for (let r = 0; r < 8; r++) if ((hoisted >> r) & 1) this.windowCheck(r, eip);
     this.hoisted = hoisted;
+    // Registers carried around the loop in locals: loaded once here, never written back at its back
+    // edges (exits write back the DIRTY ones, as anywhere in a block).
+    const carry = loopFlags ? this.carry : 0;
+    for (let r = 0; r < 8; r++)
+      if ((carry >> r) & 1) {
+        this.cacheReg(r);
+        if ((this.carryDirty >> r) & 1) this.regState[r] = REG_DIRTY;
+      }
+    this.headRegs.set(this.regState);
     // The body sits in a wasm loop so a branch back to the block's start stays in compiled code.
     f.loop();
     for (let r = 0; r < 8; r++) if (((windows & ~hoisted) >> r) & 1) this.windowCheck(r, eip);
@@ -752,7 +781,8 @@ export class Translator {
     if (target === this.startEip) {
       this.looped = true;
       this.winMovedBack |= this.winMoved;
-      this.spill(); // the loop's head loads registers afresh
+      const regs = this.regState.slice();
+      this.toHeadRegs();
       // The head takes the flags in the state block, or (loopFlags) in the locals: this path only
       // (the caller's state goes on where the branch is not taken).
       const saved = this.loopFlags ? this.saveState() : null;
@@ -767,13 +797,42 @@ export class Translator {
       f.get(this.ITER).const(1).op(W.OP_I32_ADD).tee(this.ITER).const(LOOP_LIMIT).op(W.OP_I32_LT_U);
       f.hint(true).brIf(depth + this.fwdDepth);
       // Out of iterations: leave with the loop's instructions already in BASE.
+      this.spillCarried();
       if (saved !== null) this.syncFlags();
       f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
       f.get(this.BASE).op(W.OP_RETURN);
       if (saved !== null) this.restoreState(saved);
+      this.regState.set(regs); // toHeadRegs() changed this path's cache only
       return;
     }
     this.exitPending(target);
+  }
+
+  /**
+   * At a branch back to the start: bring the register cache to the head's (headRegs). A register
+   * uncached at the head is written back if DIRTY; one cached there is loaded if uncached here, and
+   * written back if DIRTY here but CLEAN there. (The caller restores the path's own state after.)
+   */
+  private toHeadRegs(): void {
+    const f = this.f;
+    const rs = this.regState;
+    for (let r = 0; r < 8; r++) {
+      const h = this.headRegs[r];
+      if (h === REG_NONE || (h === REG_CLEAN && rs[r] === REG_DIRTY)) {
+        if (rs[r] === REG_DIRTY) f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+      } else if (rs[r] === REG_NONE) {
+        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
+        rs[r] = REG_CLEAN;
+      }
+      if (h !== REG_NONE && rs[r] !== REG_DIRTY) rs[r] = h;
+    }
+  }
+
+  /** After toHeadRegs(), leaving instead: write back the registers DIRTY at the head. */
+  private spillCarried(): void {
+    for (let r = 0; r < 8; r++)
+      if (this.headRegs[r] === REG_DIRTY)
+        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
   }
 
   /** Exit with EIP taken from the stack top. */
@@ -790,6 +849,7 @@ export class Translator {
    * so that a local is never valid on one path only.
    */
   private cacheReg(full: number): boolean {
+    this.regsUsed |= 1 << full;
     if (this.regState[full] !== REG_NONE) return true;
     if (this.condDepth > 0) return false;
     this.f.const(0).mem(W.OP_I32_LOAD, off(full), 2).set(this.regLocal(full));
@@ -836,6 +896,8 @@ export class Translator {
     const full = bits === 8 ? reg & 3 : reg;
     this.winOn[full] = 0;
     this.winMoved |= 1 << full;
+    this.regsUsed |= 1 << full;
+    this.regsWrote |= 1 << full;
     if (bits === 32 && this.condDepth === 0) {
       f.get(l).set(this.regLocal(full));
       this.regState[full] = REG_DIRTY;
@@ -2221,7 +2283,7 @@ export class Translator {
     if (target === this.startEip) return false;
     let lin = this.linOf(target);
     let eip = target;
-    for (let n = 0; n < TRACE_MAX; n++) {
+    for (let n = 0; n < ROTATE_MAX; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
       let i: Insn;
       try {
@@ -2231,10 +2293,22 @@ export class Translator {
       }
       const next = (eip + i.len) | 0;
       // A loop's latch: a branch backward to the start.
-      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
+      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip && n < TRACE_MAX;
       if (i.op === 0xe9 || i.op === 0xeb) return false;
+      // Not through STI or what ends a block (a trace leaves at what it cannot emit, where a block of
+      // its own would have run it from inside).
+      if (i.op === 0xfb || changesMode(i)) return false;
+      // A conditional branch into the loop's body (up to the branch being traced) is a join the loop
+      // takes often: its side exit would start blocks there. Only loop exits (beyond) are traced over.
+      const op = i.op;
+      if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+        const to = (next + i.imm) | 0;
+        if (to > target && to <= this.curEip) return false;
+      }
       lin += i.len;
       eip = next;
+      // A rotated loop's other latch: the straight line runs into the start.
+      if (eip === this.startEip) return true;
     }
     return false;
   }
@@ -2274,7 +2348,7 @@ export class Translator {
     let lin = this.linOf(target);
     let eip = target;
     let open = true;
-    for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
+    for (let n = 0; n < ROTATE_MAX && this.traceLeft > 0; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
       let i: Insn;
       try {
@@ -2298,6 +2372,11 @@ export class Translator {
         break;
       }
       if (this.branchesTo(i, next, this.startEip)) break;
+      if (eip === this.startEip) {
+        this.jumpTo(eip, 1); // ran into the start: loop (inside the Jcc's `if`)
+        open = false;
+        break;
+      }
     }
     if (open) this.exit(eip);
     this.restoreState(saved);
