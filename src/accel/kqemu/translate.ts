@@ -147,14 +147,11 @@ const FWD_ELSE = 1;
 /**
  * Side traces: a conditional branch leaving the block whose target leads back to the block's start
  * within TRACE_MAX straight-line instructions is followed there inside the branch (a loop whose
- * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop), or
- * that runs into the start (a rotated loop's other latch: `L0: ...; start: ...; Jcc L0; ...; Jcc
- * start`, XZ's bit-decoding loops). At most TRACE_BUDGET instructions of traces per block.
+ * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop).
+ * At most TRACE_BUDGET instructions of traces per block.
  */
 const TRACE_MAX = 8;
-/** A rotated loop's trace into the start may run this far (XZ's literal loop: 12 instructions). */
-const ROTATE_MAX = 12;
-const TRACE_BUDGET = 24;
+const TRACE_BUDGET = 16;
 /** Iterations a self-looping block runs per call before returning to the dispatcher. */
 const LOOP_LIMIT = 256;
 
@@ -2283,7 +2280,7 @@ export class Translator {
     if (target === this.startEip) return false;
     let lin = this.linOf(target);
     let eip = target;
-    for (let n = 0; n < ROTATE_MAX; n++) {
+    for (let n = 0; n < TRACE_MAX; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
       let i: Insn;
       try {
@@ -2293,22 +2290,10 @@ export class Translator {
       }
       const next = (eip + i.len) | 0;
       // A loop's latch: a branch backward to the start.
-      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip && n < TRACE_MAX;
+      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
       if (i.op === 0xe9 || i.op === 0xeb) return false;
-      // Not through STI or what ends a block (a trace leaves at what it cannot emit, where a block of
-      // its own would have run it from inside).
-      if (i.op === 0xfb || changesMode(i)) return false;
-      // A conditional branch into the loop's body (up to the branch being traced) is a join the loop
-      // takes often: its side exit would start blocks there. Only loop exits (beyond) are traced over.
-      const op = i.op;
-      if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
-        const to = (next + i.imm) | 0;
-        if (to > target && to <= this.curEip) return false;
-      }
       lin += i.len;
       eip = next;
-      // A rotated loop's other latch: the straight line runs into the start.
-      if (eip === this.startEip) return true;
     }
     return false;
   }
@@ -2348,7 +2333,7 @@ export class Translator {
     let lin = this.linOf(target);
     let eip = target;
     let open = true;
-    for (let n = 0; n < ROTATE_MAX && this.traceLeft > 0; n++) {
+    for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
       let i: Insn;
       try {
@@ -2372,11 +2357,6 @@ export class Translator {
         break;
       }
       if (this.branchesTo(i, next, this.startEip)) break;
-      if (eip === this.startEip) {
-        this.jumpTo(eip, 1); // ran into the start: loop (inside the Jcc's `if`)
-        open = false;
-        break;
-      }
     }
     if (open) this.exit(eip);
     this.restoreState(saved);
