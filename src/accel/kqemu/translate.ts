@@ -778,7 +778,6 @@ export class Translator {
     if (target === this.startEip) {
       this.looped = true;
       this.winMovedBack |= this.winMoved;
-      const regs = this.regState.slice();
       this.toHeadRegs();
       // The head takes the flags in the state block, or (loopFlags) in the locals: this path only
       // (the caller's state goes on where the branch is not taken).
@@ -799,37 +798,36 @@ export class Translator {
       f.const(0).const(target).mem(W.OP_I32_STORE, off(R_EIP), 2);
       f.get(this.BASE).op(W.OP_RETURN);
       if (saved !== null) this.restoreState(saved);
-      this.regState.set(regs); // toHeadRegs() changed this path's cache only
       return;
     }
     this.exitPending(target);
   }
 
   /**
-   * At a branch back to the start: bring the register cache to the head's (headRegs). A register
-   * uncached at the head is written back if DIRTY; one cached there is loaded if uncached here, and
-   * written back if DIRTY here but CLEAN there. (The caller restores the path's own state after.)
+   * Code that brings the register cache to the head's (headRegs) on a branch back to the start: a
+   * register uncached at the head is written back if DIRTY; one cached there is loaded if uncached
+   * here, and written back if DIRTY here but CLEAN there. The path's own cache state is left as it
+   * is (the code after the branch is the not-taken path's).
    */
   private toHeadRegs(): void {
-    const f = this.f;
     const rs = this.regState;
     for (let r = 0; r < 8; r++) {
       const h = this.headRegs[r];
-      if (h === REG_NONE || (h === REG_CLEAN && rs[r] === REG_DIRTY)) {
-        if (rs[r] === REG_DIRTY) f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
-      } else if (rs[r] === REG_NONE) {
-        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
-        rs[r] = REG_CLEAN;
-      }
-      if (h !== REG_NONE && rs[r] !== REG_DIRTY) rs[r] = h;
+      if (h === REG_NONE) {
+        if (rs[r] === REG_DIRTY) this.writeBack(r);
+      } else if (rs[r] === REG_NONE) this.f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
+      else if (h === REG_CLEAN && rs[r] === REG_DIRTY) this.writeBack(r);
     }
   }
 
   /** After toHeadRegs(), leaving instead: write back the registers DIRTY at the head. */
   private spillCarried(): void {
-    for (let r = 0; r < 8; r++)
-      if (this.headRegs[r] === REG_DIRTY)
-        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+    for (let r = 0; r < 8; r++) if (this.headRegs[r] === REG_DIRTY) this.writeBack(r);
+  }
+
+  /** Store register r's local to the state block. */
+  private writeBack(r: number): void {
+    this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
   }
 
   /** Exit with EIP taken from the stack top. */
@@ -856,9 +854,7 @@ export class Translator {
 
   /** Write back the registers changed in locals (the cache stays valid). */
   private spill(): void {
-    for (let r = 0; r < 8; r++)
-      if (this.regState[r] === REG_DIRTY)
-        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+    for (let r = 0; r < 8; r++) if (this.regState[r] === REG_DIRTY) this.writeBack(r);
   }
 
   /** After a call that may have changed registers in memory (the interpreter helper): reload on use. */
@@ -2453,8 +2449,7 @@ export class Translator {
   /** Code that takes the current path's register cache and deferred flags to the join's state. */
   private toJoin(joined: Uint8Array, samePend: boolean): void {
     for (let r = 0; r < 8; r++)
-      if (this.regState[r] === REG_DIRTY && joined[r] === REG_NONE)
-        this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+      if (this.regState[r] === REG_DIRTY && joined[r] === REG_NONE) this.writeBack(r);
     if (!samePend) this.syncFlags();
   }
 
@@ -2496,7 +2491,7 @@ export class Translator {
     for (let r = 0; r < 8; r++) {
       const t = then.regs[r];
       if (t === REG_NONE) {
-        if (rs[r] === REG_DIRTY) f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+        if (rs[r] === REG_DIRTY) this.writeBack(r);
         rs[r] = REG_NONE;
       } else if (rs[r] === REG_NONE) {
         f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
