@@ -267,7 +267,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   }
   if (serialSpec === "stdio" || serialSpec === "mon:stdio") {
     mux!.add(serialSink);
-    machine.serial.onTransmit = (b) => mux!.write(Uint8Array.of(b));
+    machine.serial.onTransmit = (b) => mux!.writeByte(b);
   } else if (serialSpec.startsWith("file:")) {
     let f: FileSink;
     try {
@@ -275,12 +275,12 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     } catch (e) {
       throw new Fatal(`-serial ${serialSpec}: Could not open '${serialSpec.slice(5)}': ${errnoText(e)}`);
     }
-    machine.serial.onTransmit = (b) => f.write(Uint8Array.of(b));
+    machine.serial.onTransmit = (b) => f.writeByte(b);
     closers.push(() => f.close());
   } else if (serialSpec.startsWith("tcp:")) {
     const srv = new SocketServer(serialSpec, serialSink);
     await listen(srv, "-serial");
-    machine.serial.onTransmit = (b) => srv.write(Uint8Array.of(b));
+    machine.serial.onTransmit = (b) => srv.writeByte(b);
     closers.push(() => srv.close());
   }
 

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MUX_HELP } from "../../src/cli/chardev.ts";
+import { MUX_HELP, OutputBuffer } from "../../src/cli/chardev.ts";
 import {
   connectRetry,
   echoKernel,
@@ -20,6 +20,27 @@ import {
 
 const echo = writeTemp("chr-echo.bzImage", echoKernel());
 const BANNER = "QEMU 0.1.0 (tsqemu) monitor - type 'help' for more information\r\n(qemu) ";
+
+describe("output buffer (UART bytes to a host stream)", () => {
+  it("gathers a turn's bytes and strings in order into one write, after the turn or at flush()", async () => {
+    const writes: string[] = [];
+    const out = new OutputBuffer((d) => writes.push(Buffer.from(d).toString("latin1")));
+    for (const ch of "abc") out.byte(ch.charCodeAt(0));
+    out.write("[mon]");
+    for (let k = 0; k < 5000; k++) out.byte(0x30 + (k % 10)); // past the first buffer's size
+    assert.deepEqual(writes, [], "nothing is written within the turn");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0].slice(0, 8), "abc[mon]");
+    assert.equal(writes[0].length, 8 + 5000);
+    assert.equal(writes[0].slice(-3), "789");
+    out.byte(0x7a);
+    out.flush();
+    assert.deepEqual(writes.slice(1), ["z"], "flush() writes at once");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes.length, 2, "and the turn's end has nothing left to write");
+  });
+});
 
 describe("stdio mux: Ctrl-A escapes", { concurrency: 2 }, () => {
   it("Ctrl-A h prints the escape list", async () => {
