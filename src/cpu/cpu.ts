@@ -108,6 +108,12 @@ for (let i = 0; i < 256; i++) {
 
 export const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 
+/** CPU.onCodeWrite() results: blocks were dropped; blocks still depend on the page. */
+export const CODE_WRITE_DROPPED = 1;
+export const CODE_WRITE_KEPT = 2;
+/** Writes that hit no code before a code page is dropped whole (see CPU.codeWritten()). */
+const CODE_WRITE_MISSES = 32;
+
 export class CPU {
   readonly r: Int32Array;
   readonly r8: Uint8Array;
@@ -128,7 +134,11 @@ export class CPU {
   rNeed = TLB_VALID;
   wNeed = TLB_VALID | TLB_SUP_WRITE;
   /** Decoded-instruction cache, per physical page. */
-  private readonly codeCache: (Insn[] | undefined)[];
+  private readonly codeCache: ((Insn | undefined)[] | undefined)[];
+  /** Decoded instructions in each page's codeCache array. */
+  private readonly codeCount: Uint16Array;
+  /** Writes to a code page that hit no code since its code was last dropped whole (codeWritten()). */
+  private readonly codeWriteMisses: Uint8Array;
   readonly codePage: Uint8Array;
   private readonly scratch = new Insn();
   /** Decode mode: bit 0 = 32-bit code segment. */
@@ -206,6 +216,8 @@ export class CPU {
     const pages = mem.ramSize >>> 12;
     this.physWritable = new Uint8Array(pages);
     this.codeCache = new Array(pages).fill(undefined);
+    this.codeCount = new Uint16Array(pages);
+    this.codeWriteMisses = new Uint8Array(pages);
     // In the shared memory so compiled code can test it on stores (self-modifying code detection).
     this.codePage = new Uint8Array(mem.buffer, CODEPAGE_BYTE_OFFSET, pages);
     attachFpu(this);
@@ -587,7 +599,12 @@ export class CPU {
 
   /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */
   notifyRamWrite(phys: number, len: number): void {
-    for (let p = phys >>> 12; p <= (phys + len - 1) >>> 12; p++) if (this.codePage[p]) this.invalidateCode(p);
+    const end = phys + len;
+    for (let p = phys >>> 12; p <= (end - 1) >>> 12; p++)
+      if (this.codePage[p]) {
+        const from = Math.max(phys, p << 12);
+        this.codeWritten(from, Math.min(end, (p + 1) << 12) - from);
+      }
   }
 
   /**
@@ -608,20 +625,66 @@ export class CPU {
     }
   }
 
-  invalidateCode(page: number): void {
+  /**
+   * Physical [phys, phys + len), within one page that holds code (codePage), is being written: the
+   * decoded instructions overlapping those bytes are dropped, and the accelerator drops its blocks
+   * translated from them (QEMU invalidates the translations of a written range likewise). The rest
+   * of the page's code stays valid: a patched call site (Linux's text_poke, static keys) or data
+   * sharing a page with code no longer throws the whole page's decoding and translations away.
+   * The page stops being a code page, and gets its write rights back, once nothing is left in it.
+   */
+  codeWritten(phys: number, len: number): void {
+    const page = phys >>> 12;
+    let from = phys & 0xfff;
+    let to = Math.min(0x1000, from + len);
+    // A page written again and again beside its code is data now, or data and code mixed: its
+    // stores all take the slow path while anything stays decoded there. After CODE_WRITE_MISSES
+    // such writes everything in the page goes, and with it the slow path, until code runs there again.
+    const whole = this.codeWriteMisses[page] >= CODE_WRITE_MISSES;
+    if (whole) {
+      from = 0;
+      to = 0x1000;
+    }
     this.fetchEpoch++;
-    this.codeCache[page] = undefined;
-    this.codePage[page] = 0;
-    this.onCodeInvalidate?.(page);
+    let dropped = false;
+    const insns = this.codeCache[page];
+    if (insns !== undefined) {
+      // An instruction is at most 15 bytes long: those starting up to 14 bytes before `from` may
+      // reach into the write, and those up to 29 before may fall through to one that does (their
+      // Insn.link would name a dropped instruction).
+      let left = this.codeCount[page];
+      for (let o = Math.max(0, from - 29); o < to; o++) {
+        const ins = insns[o];
+        if (ins === undefined) continue;
+        if (o + ins.len > from) {
+          insns[o] = undefined;
+          left--;
+          dropped = true;
+        } else ins.link = null;
+      }
+      this.codeCount[page] = left;
+      if (left === 0) this.codeCache[page] = undefined;
+    }
+    const hook = this.onCodeWrite !== null ? this.onCodeWrite(page, from, to) : 0;
+    if ((hook & CODE_WRITE_DROPPED) !== 0) dropped = true;
+    if ((hook & CODE_WRITE_KEPT) === 0 && this.codeCache[page] === undefined) this.codePage[page] = 0;
+    if (whole || this.codePage[page] === 0) this.codeWriteMisses[page] = 0;
+    else if (!dropped) this.codeWriteMisses[page]++;
   }
 
-  /** Called when a physical page holding translated/decoded code is written (the JIT drops its blocks). */
-  onCodeInvalidate: ((page: number) => void) | null = null;
+  /**
+   * Told when guest code at [from, to) of physical page `page` is written (the accelerator drops the
+   * blocks translated from it); returns CODE_WRITE_* bits: whether it dropped any, and whether
+   * compiled code still depends on the page.
+   */
+  onCodeWrite: ((page: number, from: number, to: number) => number) | null = null;
 
   /** Drop every decoded instruction (e.g. after a reset or a snapshot load). */
   flushCodeCache(): void {
     this.fetchEpoch++;
     this.codeCache.fill(undefined);
+    this.codeCount.fill(0);
+    this.codeWriteMisses.fill(0);
     this.codePage.fill(0);
   }
 
@@ -643,14 +706,14 @@ export class CPU {
 
   physWrite8(addr: number, v: number): void {
     if (addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000)) {
-      if (this.codePage[addr >>> 12]) this.invalidateCode(addr >>> 12);
+      if (this.codePage[addr >>> 12]) this.codeWritten(addr, 1);
       this.ram[addr] = v;
     } else this.bus.mmioWrite(addr, 1, v & 0xff);
   }
 
   physWrite32(addr: number, v: number): void {
     if ((addr & 3) === 0 && addr >>> 0 < this.ramSize && !(addr >= 0xa0000 && addr < 0xc0000)) {
-      if (this.codePage[addr >>> 12]) this.invalidateCode(addr >>> 12);
+      if (this.codePage[addr >>> 12]) this.codeWritten(addr, 4);
       this.ram32[addr >>> 2] = v;
     } else {
       this.physWrite8(addr, v);
@@ -804,7 +867,7 @@ export class CPU {
     const p = (e & ~0xfff) | (lin & 0xfff);
     if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 1, v & 0xff);
     else {
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      if (this.codePage[p >>> 12]) this.codeWritten(p, 1);
       this.ram[p] = v;
     }
   }
@@ -821,7 +884,7 @@ export class CPU {
     const p = (e & ~0xfff) | (lin & 0xfff);
     if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 2, v & 0xffff);
     else {
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      if (this.codePage[p >>> 12]) this.codeWritten(p, 2);
       this.ram[p] = v;
       this.ram[p + 1] = v >>> 8;
     }
@@ -838,7 +901,7 @@ export class CPU {
     const p = (e & ~0xfff) | (lin & 0xfff);
     if ((e & TLB_IO) !== 0) this.bus.mmioWrite(p, 4, v);
     else {
-      if (this.codePage[p >>> 12]) this.invalidateCode(p >>> 12);
+      if (this.codePage[p >>> 12]) this.codeWritten(p, 4);
       const m = this.ram;
       m[p] = v;
       m[p + 1] = v >>> 8;
@@ -1090,6 +1153,7 @@ export class CPU {
     const ins = new Insn();
     decode(this, ins, lin, this.codeMode);
     // The decode may have written nothing, but a fault during it would have thrown before here.
+    if (insns[phys & 0xfff] === undefined) this.codeCount[page]++;
     insns[phys & 0xfff] = ins;
     return ins;
   }
@@ -1104,6 +1168,7 @@ export class CPU {
     const ins = new Insn();
     Object.assign(ins, src);
     ins.link = null;
+    if (insns[phys & 0xfff] === undefined) this.codeCount[page]++;
     insns[phys & 0xfff] = ins;
     return ins;
   }

@@ -359,6 +359,33 @@ test("self-modifying code: a store into the running block is seen by the next ex
   assert.ok(e.stats.invalidatedBlocks >= 1);
 });
 
+test("a store beside compiled code in its page leaves the blocks there; ones that keep coming drop the page", () => {
+  // L: inc ebx; mov [0x1f00],bl; dec ecx; jnz L; ud2 — the store goes to the page of its own loop,
+  // outside the loop's bytes (the slow path: the page holds code). Blocks are dropped only where
+  // the bytes they were translated from are written; after 32 stores that hit no code in a row the
+  // page is taken for data and dropped whole (its stores then go fast until code runs there again).
+  for (const [n, maxDrops] of [
+    [10, 0],
+    [100, 3],
+  ]) {
+    const { c, e } = setup("43 881d001f0000 49 75f6 0f0b");
+    c.r[ECX] = n;
+    runToEnd(e, 10_000);
+    assert.equal(c.excVector, 6);
+    assert.equal(c.r[EBX], n);
+    assert.equal(c.ram[0x1f00], n);
+    assert.ok(e.stats.codeWritesKept > 0, "the stores were seen as writes to a code page");
+    assert.ok(
+      e.stats.invalidatedPages <= maxDrops,
+      `${n} stores: ${e.stats.invalidatedPages} drops (the whole page: ${n})`,
+    );
+    assert.ok(
+      e.stats.blocksCompiled <= 4 + maxDrops * 3,
+      `${e.stats.blocksCompiled} blocks compiled (drops ${e.stats.invalidatedPages})`,
+    );
+  }
+});
+
 test("interrupts are taken within a bounded number of instructions in a compiled loop", () => {
   const { c, e } = setup("eb fe"); // jmp $ forever
   let iterations = 0;
@@ -1234,23 +1261,36 @@ test("loops carry registers around the back edge in locals: one the interpreter 
 });
 
 test("self-modifying code through PUSH, STOS, CALL and read-modify-writes: the instruction completes before the block ends", () => {
-  // Each program writes into the page holding its own code (0x1800), which takes the slow path
-  // and drops the page's blocks; the block must still finish the instruction (ESP, EDI, flags,
-  // the exchanged register) before it ends.
-  const programs = [
+  // Each program writes into the page holding its own code, which takes the slow path: beside the
+  // code (0x1800: the page's blocks stay) and over bytes of the running block it already executed
+  // (which drops it). Either way the block must finish the instruction (ESP, EDI, flags, the
+  // exchanged register) before it ends.
+  const programs: [string, boolean][] = [
     // mov esp,0x1800; mov eax,0x11223344; push eax; push eax; mov ebx,esp; ud2
-    "bc00180000 b844332211 50 50 89e3 0f0b",
+    ["bc00180000 b844332211 50 50 89e3 0f0b", false],
     // mov edi,0x1800; mov eax,0x55667788; cld; stosd; stosd; mov ebx,edi; ud2
-    "bf00180000 b888776655 fc ab ab 89fb 0f0b",
+    ["bf00180000 b888776655 fc ab ab 89fb 0f0b", false],
     // mov esp,0x1800; call next; pop ebx; ud2
-    "bc00180000 e800000000 5b 0f0b",
+    ["bc00180000 e800000000 5b 0f0b", false],
     // mov esi,0x1800; mov eax,5; mov dword [esi],-1; add [esi],eax; setc cl; xchg [esi],eax; ud2
-    "be00180000 b805000000 c706ffffffff 0106 0f92c1 8706 0f0b",
+    ["be00180000 b805000000 c706ffffffff 0106 0f92c1 8706 0f0b", false],
+    // The same over their own first instructions: pushes to 0x1006 and 0x1002 (both MOVs' bytes)
+    ["bc0a100000 b844332211 50 50 89e3 0f0b", true],
+    // stosd to 0x1001 and 0x1005
+    ["bf01100000 b888776655 fc ab ab 89fb 0f0b", true],
+    // CALL pushes its return address over its own bytes (0x1005..0x1008)
+    ["bc09100000 e800000000 5b 0f0b", true],
+    // read-modify-writes of 0x1001 (the first MOV's immediate)
+    ["be01100000 b805000000 c706ffffffff 0106 0f92c1 8706 0f0b", true],
   ];
-  for (const code of programs) {
+  for (const [code, own] of programs) {
     const { a, b } = runBoth(code, () => {});
-    assert.deepEqual([...a.c.ram.subarray(0x17f0, 0x1810)], [...b.c.ram.subarray(0x17f0, 0x1810)], code);
+    assert.deepEqual([...a.c.ram.subarray(0xff0, 0x1810)], [...b.c.ram.subarray(0xff0, 0x1810)], code);
     assert.equal(a.c.icount, b.c.icount, `${code}: instructions counted`);
-    assert.ok(a.e.stats.invalidatedPages > 0, `${code}: code was modified`);
+    if (own) assert.ok(a.e.stats.invalidatedPages > 0, `${code}: the block was dropped`);
+    else {
+      assert.equal(a.e.stats.invalidatedPages, 0, `${code}: no block was dropped`);
+      assert.ok(a.e.stats.codeWritesKept > 0, `${code}: the stores went through the code page's slow path`);
+    }
   }
 });

@@ -98,7 +98,7 @@ for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   });
 }
 
-test("CPU.cachedInsn: the decode cache's instruction once the interpreter ran it, in its decode mode only, and none after a write to its page", () => {
+test("CPU.cachedInsn: the decode cache's instruction once the interpreter ran it, in its decode mode only, and none after a write to its bytes", () => {
   // 1000: nop; inc %ebx; ud2 — the accelerator's translator reads hot code from here.
   const c = setup("90 43 0f0b");
   assert.equal(c.cachedInsn(0x1000), null, "nothing decoded yet");
@@ -110,8 +110,14 @@ test("CPU.cachedInsn: the decode cache's instruction once the interpreter ran it
   c.codeMode = 0; // as if CS were a 16-bit segment now
   assert.equal(c.cachedInsn(0x1000), null, "decoded for another mode");
   c.codeMode = 1;
-  c.wr8(0x1000, 0x41); // the page's code is invalidated
+  c.wr8(0x1800, 0x41); // data beside the code: the decoded instructions stay
+  assert.equal(c.cachedInsn(0x1000), nop, "kept after a write elsewhere in its page");
+  assert.equal(nop?.link, inc, "the interpreter linked the NOP to its successor");
+  c.wr8(0x1000, 0x41); // over the NOP's byte
   assert.equal(c.cachedInsn(0x1000), null, "written since");
+  assert.equal(c.cachedInsn(0x1001), inc, "its neighbour was not written");
+  c.wr8(0x1002, 0x90); // over UD2's first byte: the INC before it may no longer fall through to it
+  assert.equal(inc?.link, null, "a link to a dropped instruction is cut");
 });
 
 /** Paging on: 0-4 MiB identity-mapped, and again at 4-8 MiB (the same page table). */

@@ -1,8 +1,17 @@
 // The kqemu engine: runs guest code compiled to WebAssembly when the CPU state allows it (QEMU's
 // kqemu_is_ok(): protected mode, not v8086, no interrupt shadow, no single-step, flat segments, and
 // CPL 3 unless in full virtualization mode), and the interpreter otherwise. Blocks are compiled
-// once hot, cached by physical address and mode, and dropped when their page is written.
-import { type CPU, EV_INHIBIT, EXIT_BUDGET, EXIT_EXCEPTION, EXIT_SHUTDOWN, FAULT } from "../../cpu/cpu.ts";
+// once hot, cached by physical address and mode, and dropped when the code they came from is written.
+import {
+  CODE_WRITE_DROPPED,
+  CODE_WRITE_KEPT,
+  type CPU,
+  EV_INHIBIT,
+  EXIT_BUDGET,
+  EXIT_EXCEPTION,
+  EXIT_SHUTDOWN,
+  FAULT,
+} from "../../cpu/cpu.ts";
 import { setCfOf } from "../../cpu/ops/alu.ts";
 import {
   CS,
@@ -51,6 +60,12 @@ interface Block {
   key: number;
   /** A two-page block: the TLB entry its second page must have (see Translator.crossPrologue()); else -1. */
   cross: number;
+  /**
+   * The code it was translated from, as offsets from its first page ([codeLo, codeHi), codeHi up to
+   * 0x2000 into the second page); the whole page until translated.
+   */
+  codeLo: number;
+  codeHi: number;
 }
 
 /** Counters shown by `info kqemu`. */
@@ -64,7 +79,8 @@ export class KqemuStats {
   compileMs = 0;
   rejected = 0;
   invalidatedBlocks = 0;
-  invalidatedPages = 0;
+  invalidatedPages = 0; // code writes that dropped blocks
+  codeWritesKept = 0; // code writes to pages with blocks that dropped none
   flushes = 0;
   exitsFault = 0;
   exitsSlow = 0; // slow-path exits: a block left a memory access to the run loop (see translate.ts)
@@ -279,28 +295,53 @@ export class KqemuEngine {
     this.jc = new Int32Array(c.mem.memory.buffer, KQ_JC_BYTE_OFFSET, JC_SIZE * JC_WORDS);
     this.clearJumpCache();
     this.dispatch = this.buildDispatcher();
-    const prev = c.onCodeInvalidate;
-    c.onCodeInvalidate = (page) => {
-      prev?.(page);
-      this.invalidatePage(page);
-    };
+    c.onCodeWrite = (page, from, to) => this.codeWritten(page, from, to);
   }
 
-  private invalidatePage(page: number): void {
+  /**
+   * Guest code at [from, to) of physical page `page` is being written: drop the blocks translated
+   * from those bytes (in the page, or going on into it from the page before), as QEMU invalidates
+   * the translations of a written range. Blocks elsewhere in the page stay: Linux patches single
+   * call sites (text_poke, static keys) at boot, and ~40% of the blocks its page-wide drops threw
+   * away were translated again. Returns CODE_WRITE_* bits (CPU.onCodeWrite).
+   */
+  private codeWritten(page: number, from: number, to: number): number {
     const inPage = this.blocks.get(page);
     const crossing = this.crossBlocks.get(page);
-    if (inPage === undefined && crossing === undefined) return;
-    this.invalidations++;
-    this.stats.invalidatedPages++;
+    if (inPage === undefined && crossing === undefined) return 0;
+    let dropped = 0;
     if (crossing !== undefined) {
-      this.crossBlocks.delete(page);
-      for (const b of crossing) if (b.eip !== -1 && b.cross >>> 12 === page) this.dropBlock(b);
+      const kept: Block[] = [];
+      for (const b of crossing) {
+        if (b.eip === -1 || b.cross >>> 12 !== page) continue;
+        // Its bytes in this page are [0, codeHi - 0x1000).
+        if (from < b.codeHi - 0x1000) {
+          this.dropBlock(b, false);
+          dropped++;
+        } else kept.push(b);
+      }
+      if (kept.length > 0) this.crossBlocks.set(page, kept);
+      else this.crossBlocks.delete(page);
     }
-    if (inPage === undefined) return;
-    this.stats.invalidatedBlocks += inPage.size;
-    for (const b of inPage.values()) this.forgetBlock(b);
-    this.blockCount -= inPage.size;
-    this.blocks.delete(page);
+    if (inPage !== undefined) {
+      for (const [key, b] of inPage)
+        if (to > b.codeLo && from < b.codeHi) {
+          this.forgetBlock(b);
+          inPage.delete(key);
+          this.blockCount--;
+          dropped++;
+        }
+      if (inPage.size === 0) this.blocks.delete(page);
+    }
+    if (dropped > 0) {
+      this.invalidations++;
+      this.stats.invalidatedPages++;
+      this.stats.invalidatedBlocks += dropped;
+    } else this.stats.codeWritesKept++;
+    return (
+      (dropped > 0 ? CODE_WRITE_DROPPED : 0) |
+      (this.blocks.has(page) || this.crossBlocks.has(page) ? CODE_WRITE_KEPT : 0)
+    );
   }
 
   /** Drop one block: out of the jump cache and the table, and out of its page's map. */
@@ -510,7 +551,7 @@ export class KqemuEngine {
     let b = inPage.get(key);
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
-      b = { slot: -1, eip, heat: 0, page, key, cross: -1, winId: 0, winFails: 0 };
+      b = { slot: -1, eip, heat: 0, page, key, cross: -1, winId: 0, winFails: 0, codeLo: 0, codeHi: 0x1000 };
       inPage.set(key, b);
       this.blockCount++;
     }
@@ -763,6 +804,8 @@ export class KqemuEngine {
       this.stats.rejected++;
       return;
     }
+    b.codeLo = tb.codeLo;
+    b.codeHi = tb.codeHi;
     if (tb.windows > 0) {
       this.nextWinId = (id % 0x3fffffff) + 1;
       b.winId = id;
@@ -878,7 +921,7 @@ export class KqemuEngine {
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
       `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
-      `invalidations: ${s.invalidatedPages} pages / ${s.invalidatedBlocks} blocks (code writes), ${s.flushes} flushes`,
+      `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
       `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
       `most frequent untranslated: ${[...this.untranslated]

@@ -222,6 +222,13 @@ export interface TranslatedBlock {
   length: number;
   /** Whether the block runs (or looked ahead at) code in the page after its start page. */
   crossed: boolean;
+  /**
+   * The bytes every pass of the translation decoded (ran or looked ahead at), as offsets from its
+   * start page: [codeLo, codeHi), codeHi up to 0x2000 with the next page. A write elsewhere in the
+   * pages leaves the block valid.
+   */
+  codeLo: number;
+  codeHi: number;
   func: FuncBuilder;
 }
 
@@ -317,6 +324,9 @@ export class Translator {
   private winSize = 0x1000;
   private pageLin = 0;
   private crossed = false;
+  /** Code bytes decoded by this translate() call, from pageLin (see TranslatedBlock.codeLo). */
+  private codeLo = 0;
+  private codeHi = 0;
   /** The instruction being emitted: its EIP and the next one's. */
   private curEip = 0;
   private curNext = 0;
@@ -452,6 +462,8 @@ export class Translator {
    */
   translate(lin: number, eip: number, crossTlb = -1, id = 0, windows = true): TranslatedBlock | null {
     this.crossTlb = crossTlb;
+    this.codeLo = 0x2000;
+    this.codeHi = 0;
     this.winId = id;
     this.winAllowed = windows;
     const tb = this.translateOnce(lin, eip, false);
@@ -654,6 +666,8 @@ export class Translator {
       count: emitted,
       length: cur - lin,
       crossed: this.crossed,
+      codeLo: this.codeLo,
+      codeHi: this.codeHi,
       func: f,
       memoAccesses: this.memoAccesses,
       windows: this.windowsPlanned,
@@ -2300,7 +2314,19 @@ export class Translator {
    * The result is read only: a cached one is the interpreter's.
    */
   private decodeAt(into: Insn, lin: number): Insn {
-    return this.c.cachedInsn(lin) ?? decode(this.c, into, lin, this.c.codeMode);
+    const i = this.c.cachedInsn(lin) ?? decode(this.c, into, lin, this.c.codeMode);
+    // Offsets from the start page, int32 EIPs subtracted as numbers; outside the window's two
+    // pages (never, the passes stop at its end) the whole window counts.
+    const o = lin - this.pageLin;
+    const end = o + i.len;
+    if (o < 0 || end > 0x2000) {
+      this.codeLo = 0;
+      this.codeHi = 0x2000;
+    } else {
+      if (o < this.codeLo) this.codeLo = o;
+      if (end > this.codeHi) this.codeHi = end;
+    }
+    return i;
   }
 
   /** Linear address of `eip` in the block's window (CS base is constant in a block). */
