@@ -2,7 +2,7 @@
 // pit-trace, scripts/boot-try): engine from $ACCEL (tcg, kqemu-user, kqemu-full), serial output
 // collected in `serial()`.
 import { readFileSync } from "node:fs";
-import { tuneV8ForAccelerator } from "../../src/host/node/v8-tuning.ts";
+import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../../src/host/node/v8-tuning.ts";
 import { type PcConfig, PcMachine } from "../../src/machine/pc.ts";
 import { defaultGuestPaths } from "../../src/util/guest-cache.ts";
 
@@ -19,6 +19,7 @@ export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kq
     noReboot: true,
     accel,
   });
+  if (m.kqemu !== null && !process.env.V8_DEFAULTS) m.kqemu.onFirstUserBlock = tuneV8ForSteadyState;
   let out = "";
   m.serial.onTransmit = (b) => {
     out += String.fromCharCode(b);

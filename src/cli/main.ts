@@ -2,7 +2,7 @@
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
-import { tuneV8ForAccelerator } from "../host/node/v8-tuning.ts";
+import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../host/node/v8-tuning.ts";
 import { LinuxBootError } from "../machine/boot/linux.ts";
 import type { GuestMemory } from "../machine/memory.ts";
 import type { StopReason } from "../machine/pc.ts";
@@ -192,6 +192,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     throw e;
   }
   machine.tracer = new Tracer(machine.cpu, logItems, log, dumpCpu, disassemble);
+  if (machine.kqemu !== null) machine.kqemu.onFirstUserBlock = tuneV8ForSteadyState;
 
   let quitRequested = false;
   const host: MonitorHost = {

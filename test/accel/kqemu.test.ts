@@ -1294,3 +1294,20 @@ test("self-modifying code through PUSH, STOS, CALL and read-modify-writes: the i
     }
   }
 });
+
+test("onFirstUserBlock: called once, when the first block of user code is translated, not for kernel blocks", () => {
+  // CPL 0: a loop compiled in full mode calls nothing.
+  const kernel = setup("b9e8030000 49 75fd 0f0b", 0);
+  kernel.e.mode = "full";
+  let calls = 0;
+  kernel.e.onFirstUserBlock = () => calls++;
+  runToEnd(kernel.e, 1000);
+  assert.ok(kernel.e.stats.blocksCompiled > 0);
+  assert.equal(calls, 0, "no user code yet");
+  // CPL 3: two blocks (the loop, then the code after it), one call.
+  const user = setup("b9e8030000 49 75fd 43 eb00 0f0b", 3);
+  user.e.onFirstUserBlock = () => calls++;
+  runToEnd(user.e, 1000);
+  assert.ok(user.e.stats.blocksCompiled >= 2, `${user.e.stats.blocksCompiled} blocks`);
+  assert.equal(calls, 1);
+});

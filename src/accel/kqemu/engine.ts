@@ -235,6 +235,11 @@ export class KqemuEngine {
   }
   /** Told how long host-side work took (compiling), which the board keeps out of guest time. */
   onHostWork: ((ms: number) => void) | null = null;
+  /**
+   * Called once, when the first block of user code (CPL 3) is translated: the guest's boot is over
+   * (the Node CLI has V8 optimize later modules at once, see tuneV8ForSteadyState()).
+   */
+  onFirstUserBlock: (() => void) | null = null;
 
   constructor(
     readonly c: CPU,
@@ -794,6 +799,11 @@ export class KqemuEngine {
 
   /** Translate a hot block; its wasm is compiled with the next batch. */
   private compile(b: Block, lin: number, eip: number): void {
+    if (this.onFirstUserBlock !== null && this.c.r[R_CPL] === 3) {
+      const first = this.onFirstUserBlock;
+      this.onFirstUserBlock = null;
+      first();
+    }
     const t0 = performance.now();
     const cross = this.crossTlbFor(b, lin);
     const id = this.nextWinId;
