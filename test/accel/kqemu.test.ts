@@ -1311,3 +1311,65 @@ test("onFirstUserBlock: called once, when the first block of user code is transl
   assert.ok(user.e.stats.blocksCompiled >= 2, `${user.e.stats.blocksCompiled} blocks`);
   assert.equal(calls, 1);
 });
+
+test("BT/BTS/BTR/BTC with a register bit offset: compiled, the memory form addressing the bit string", () => {
+  // [ESI+0x40] (ESI = 0x2000) with offsets either side of it, and register forms (BTS EBX,EBX: the
+  // offset read before the register changes); each after a logic op (flags left deferred) and after
+  // an ADD (the setcf helper), then every condition and EFLAGS read back. No more instructions go
+  // to the interpreter than with a NOP in the bit op's place (READ_FLAGS's POP m32 and UD2 do).
+  const init = (ebx: number) => (c: CPU) => {
+    c.r[EAX] = 0x5a5aa5a5;
+    c.r[ECX] = 0x7fffffff;
+    c.r[EBX] = ebx;
+    c.r[ESI] = 0x2000;
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 73 + 11) & 0xff;
+  };
+  const helped = (form: string, pre: string, ebx: number) => {
+    const s = runBoth(`${pre} ${form} ${READ_FLAGS}`, init(ebx)).a.e.stats;
+    return s.insnsHelped + s.insnsInterpreted;
+  };
+  const forms = [
+    "0fa35e40",
+    "0fab5e40",
+    "0fb35e40",
+    "0fbb5e40",
+    "0fa3d8",
+    "0fabd8",
+    "0fb3d8",
+    "0fbbd8",
+    "0fabdb",
+    "0fb3db",
+  ];
+  for (const pre of ["21c0", "01c8"]) {
+    const base = helped("90", pre, 5);
+    for (const form of forms)
+      for (const ebx of [5, 37, -3, -70, 1000, 31, 32])
+        assert.equal(helped(form, pre, ebx), base, `${pre} ${form} (EBX ${ebx}): run compiled`);
+  }
+});
+
+test("BT with a register bit offset: a bit string reaching an unmapped page faults precisely in compiled code", () => {
+  // mov $1,%edx; bts %ebx,0x40(%esi); inc %edx; ud2 — the offset 0x40000 bits = 0x8000 bytes past
+  // 0x2040: page 0xa is not present, so #PF with CR2 0xa040, EDX already 1, EIP at the BTS.
+  const runs = [setup("ba01000000 0fab5e40 42 0f0b"), setup("ba01000000 0fab5e40 42 0f0b")];
+  for (const { c } of runs) {
+    enablePaging(c, (k) => (k === 0xa ? 0 : (k << 12) | 7));
+    c.r[EBX] = 0x40000;
+    c.r[ESI] = 0x2000;
+  }
+  runs[0].e.exactCount = true;
+  runToEnd(runs[0].e, 1000);
+  runToEnd(runs[1].c, 1000);
+  for (const { c } of runs) {
+    assert.equal(c.excVector, 14);
+    assert.equal(c.r[R_CR2] >>> 0, 0xa040);
+    assert.equal(c.r[R_EIP], 0x1005);
+    assert.equal(c.r[EDX], 1);
+  }
+  assert.equal(
+    runs[0].e.stats.exitsFault + runs[0].e.stats.exitsSlow > 0,
+    true,
+    "compiled code reached the access",
+  );
+  assert.equal(runs[0].c.icount, runs[1].c.icount);
+});

@@ -1889,6 +1889,13 @@ export class Translator {
       }
       case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
         return op32 && i.reg >= 4 ? this.emitBitImm(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
+      case 0x1a3: // BT r/m32, r32
+      case 0x1ab: // BTS
+      case 0x1b3: // BTR
+      case 0x1bb: // BTC
+        return op32
+          ? this.emitBitImm(i, op === 0x1a3 ? 0 : op === 0x1ab ? 1 : op === 0x1b3 ? 2 : 3, -1, eip)
+          : EMIT_NO;
       case 0xfc: // CLD
       case 0xfd: // STD
         this.eflagsBit(EFLAGS_DF, op === 0xfd);
@@ -3187,28 +3194,51 @@ export class Translator {
   }
 
   /**
-   * BT/BTS/BTR/BTC (`op` 0-3) r/m32 with a constant bit (0-31): CF = the bit before the change, the
-   * other flags unchanged (ops/arith-ops.ts bitOp()). When a logic op or a shift left the flags
-   * deferred (FOP_RESULT) only FA's CF changes; otherwise the setcf helper makes them concrete.
+   * BT/BTS/BTR/BTC (`op` 0-3) r/m32 with a constant bit (0-31), or (`bit` -1) the bit offset in the
+   * register i.reg: CF = the bit before the change, the other flags unchanged (ops/arith-ops.ts
+   * bitOp()). When a logic op or a shift left the flags deferred (FOP_RESULT) only FA's CF changes;
+   * otherwise the setcf helper makes them concrete.
    */
   private emitBitImm(i: Insn, op: number, bit: number, eip: number): number {
     const f = this.f;
     const shift = this.pend === PEND_SHIFT;
     const deferred = shift || this.pend === PEND_LOGIC;
-    this.loadDest32(i, eip, op !== 0);
+    const dyn = bit < 0;
+    // The offset is read first: the destination may be the same register.
+    if (dyn) {
+      this.loadReg(i.reg, 32);
+      f.set(this.B);
+    }
+    if (dyn && i.mod !== 3) {
+      // The dword holding the bit: EA + (offset >> 5) * 4, the offset signed (SDM Vol. 2A "BT":
+      // a bit string reaches 2^31 bits either side of its base). No page memo or frame window
+      // covers an address computed so.
+      this.ea(i);
+      f.get(this.LIN).get(this.B).const(5).op(W.OP_I32_SHR_S).const(2).op(W.OP_I32_SHL).op(W.OP_I32_ADD);
+      f.set(this.LIN);
+      this.memoKey = -1;
+      this.winKey = -1;
+      this.read(4, eip, op !== 0);
+    } else this.loadDest32(i, eip, op !== 0);
     f.set(this.A);
+    // The bit's mask (a register offset counts modulo 32, as wasm's shifts do).
+    const mask = () => (dyn ? f.const(1).get(this.B).op(W.OP_I32_SHL) : f.const(1 << bit));
     if (op !== 0) {
       f.get(this.A);
-      if (op === 1) f.const(1 << bit).op(W.OP_I32_OR);
-      else if (op === 2) f.const(~(1 << bit)).op(W.OP_I32_AND);
-      else f.const(1 << bit).op(W.OP_I32_XOR);
+      mask();
+      if (op === 1) f.op(W.OP_I32_OR);
+      else if (op === 2) f.const(-1).op(W.OP_I32_XOR).op(W.OP_I32_AND);
+      else f.op(W.OP_I32_XOR);
       f.set(this.VAL);
       // The write first: a faulting one leaves the flags as they were.
       if (i.mod !== 3) this.write(4, eip);
       else this.storeReg(i.rm, 32, this.VAL);
     }
     if (!deferred) this.flushFlags();
-    f.get(this.A).const(bit).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND); // CF
+    f.get(this.A);
+    if (dyn) f.get(this.B);
+    else f.const(bit);
+    f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND); // CF
     if (!deferred) {
       callHelper(f, IMP_SETCF);
       this.known = K_CFSTORED;
