@@ -1373,3 +1373,59 @@ test("BT with a register bit offset: a bit string reaching an unmapped page faul
   );
   assert.equal(runs[0].c.icount, runs[1].c.icount);
 });
+
+test("CMPXCHG8B compiled: equal and unequal, the other flags kept, as the interpreter", () => {
+  // cmpxchg8b 0x40(%esi) after a logic op (flags deferred) and after an ADD; EDX:EAX matching the
+  // quadword at 0x2040 or not in its low or high half; then every condition and EFLAGS read back.
+  const init = (eax: number, edx: number) => (c: CPU) => {
+    for (let k = 0; k < 0x100; k++) c.ram[0x2000 + k] = (k * 73 + 11) & 0xff;
+    c.ram32[0x2040 >>> 2] = 0x11223344;
+    c.ram32[0x2044 >>> 2] = 0x55667788;
+    c.r[EAX] = eax;
+    c.r[EDX] = edx;
+    c.r[EBX] = 0x0badf00d;
+    c.r[ECX] = 0x7eadbeef;
+    c.r[ESI] = 0x2000;
+  };
+  const handedOff = (code: string, eax: number, edx: number) => {
+    const s = runBoth(code, init(eax, edx)).a.e.stats;
+    return s.insnsHelped + s.insnsInterpreted;
+  };
+  for (const pre of ["21c0", "01c8", "39c0"]) {
+    const base = handedOff(`${pre} 90 ${READ_FLAGS}`, 0, 0);
+    for (const [eax, edx] of [
+      [0x11223344, 0x55667788],
+      [0x11223345, 0x55667788],
+      [0x11223344, 0x55667789],
+      [0, 0],
+    ])
+      assert.equal(
+        handedOff(`${pre} 0fc74e40 ${READ_FLAGS}`, eax, edx),
+        base,
+        `${pre} EDX:EAX ${edx}:${eax}: compiled`,
+      );
+  }
+});
+
+test("CMPXCHG8B compiled: a quadword reaching an unmapped page faults before anything is written", () => {
+  // mov $1,%edi; cmpxchg8b 0x40(%esi); inc %edi; ud2 with ESI = 0x9fbc: the quadword at 0x9ffc..0xa003,
+  // page 0xa not present: #PF with CR2 0xa000, EDI 1, EIP at CMPXCHG8B, the low dword unchanged.
+  const runs = [setup("bf01000000 0fc74e40 47 0f0b"), setup("bf01000000 0fc74e40 47 0f0b")];
+  for (const { c } of runs) {
+    enablePaging(c, (k) => (k === 0xa ? 0 : (k << 12) | 7));
+    c.r[ESI] = 0x9fbc;
+    c.ram32[0x9ffc >>> 2] = 0x12345678;
+    c.r[EAX] = 0x12345678;
+  }
+  runs[0].e.exactCount = true;
+  runToEnd(runs[0].e, 1000);
+  runToEnd(runs[1].c, 1000);
+  for (const { c } of runs) {
+    assert.equal(c.excVector, 14);
+    assert.equal(c.r[R_CR2] >>> 0, 0xa000);
+    assert.equal(c.r[R_EIP], 0x1005);
+    assert.equal(c.r[EDI], 1);
+    assert.equal(c.ram32[0x9ffc >>> 2], 0x12345678, "nothing written");
+  }
+  assert.equal(runs[0].c.icount, runs[1].c.icount);
+});

@@ -19,6 +19,7 @@ import {
   EFLAGS_CF,
   EFLAGS_TF,
   EFLAGS_VM,
+  EFLAGS_ZF,
   ES,
   R_CPL,
   R_CR0,
@@ -291,6 +292,11 @@ export class KqemuEngine {
       setcf: (cf: number) => {
         c.materializeFlags();
         r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_CF) | cf;
+      },
+      // CMPXCHG8B: ZF set, the other flags as they were.
+      setzf: (zf: number) => {
+        c.materializeFlags();
+        r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_ZF) | (zf << 6);
       },
     };
     this.installHelpers();

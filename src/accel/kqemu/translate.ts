@@ -65,6 +65,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "setcf", params: 1, results: 0 },
   { name: "getflags", params: 0, results: 1 },
   { name: "unshadow", params: 0, results: 0 },
+  { name: "setzf", params: 1, results: 0 },
 ];
 const IMP_COND = 0;
 const IMP_INTERP = 1;
@@ -73,6 +74,7 @@ const IMP_CROSSMISS = 3;
 const IMP_SETCF = 4;
 const IMP_GETFLAGS = 5;
 const IMP_UNSHADOW = 6;
+const IMP_SETZF = 7;
 /** Type index of each helper's signature in a block module (see buildBlockModule()). */
 const IMP_TYPE = W.typeIndices(IMPORTS);
 
@@ -1889,6 +1891,8 @@ export class Translator {
       }
       case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
         return op32 && i.reg >= 4 ? this.emitBitImm(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
+      case 0x1c7: // CMPXCHG8B m64
+        return i.reg === 1 && i.mod !== 3 ? this.emitCmpxchg8b(i, eip) : EMIT_NO;
       case 0x1a3: // BT r/m32, r32
       case 0x1ab: // BTS
       case 0x1b3: // BTR
@@ -3191,6 +3195,53 @@ export class Translator {
       f.get(this.VAL).const(31).op(W.OP_I32_SHR_U).tee(this.T);
       f.get(this.VAL).const(30).op(W.OP_I32_SHR_U).get(this.T).op(W.OP_I32_XOR).const(1).op(W.OP_I32_AND);
     }
+  }
+
+  /**
+   * CMPXCHG8B m64 (SDM Vol. 2A): EDX:EAX compared with the quadword; equal: ECX:EBX stored there and
+   * ZF set; else the quadword loaded into EDX:EAX and ZF clear, the old value written back as the
+   * processor's locked cycle does (ops/arith-ops.ts cmpxchg8b()); the other flags unchanged. Both
+   * dwords are read with write intent before anything is written, so a fault leaves no trace; the
+   * write-backs then go through the entries those reads found. No page memo or frame window: the
+   * second dword is at EA + 4.
+   */
+  private emitCmpxchg8b(i: Insn, eip: number): number {
+    const f = this.f;
+    this.ea(i);
+    this.memoKey = -1;
+    this.winKey = -1;
+    this.read(4, eip, true);
+    f.set(this.A);
+    f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+    this.read(4, eip, true);
+    f.set(this.B);
+    // RES = 1 when EDX:EAX matched.
+    f.get(this.A);
+    this.loadReg(0, 32);
+    f.op(W.OP_I32_EQ).get(this.B);
+    this.loadReg(2, 32);
+    f.op(W.OP_I32_EQ).op(W.OP_I32_AND).set(this.RES);
+    // The low dword, then the high one (LIN is EA + 4 now): ECX:EBX when equal, else the old value.
+    this.loadReg(3, 32);
+    f.get(this.A).get(this.RES).op(W.OP_SELECT).set(this.VAL);
+    f.get(this.LIN).const(4).op(W.OP_I32_SUB).set(this.LIN);
+    this.write(4, eip);
+    this.loadReg(1, 32);
+    f.get(this.B).get(this.RES).op(W.OP_SELECT).set(this.VAL);
+    f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+    this.write(4, eip);
+    // EDX:EAX keep their value when equal, else take the old one.
+    this.loadReg(0, 32);
+    f.get(this.A).get(this.RES).op(W.OP_SELECT).set(this.VAL);
+    this.storeReg(0, 32, this.VAL);
+    this.loadReg(2, 32);
+    f.get(this.B).get(this.RES).op(W.OP_SELECT).set(this.VAL);
+    this.storeReg(2, 32, this.VAL);
+    this.flushFlags();
+    f.get(this.RES);
+    callHelper(f, IMP_SETZF);
+    this.known = K_UNKNOWN;
+    return EMIT_OK;
   }
 
   /**
