@@ -1348,30 +1348,37 @@ test("BT/BTS/BTR/BTC with a register bit offset: compiled, the memory form addre
   }
 });
 
-test("BT with a register bit offset: a bit string reaching an unmapped page faults precisely in compiled code", () => {
-  // mov $1,%edx; bts %ebx,0x40(%esi); inc %edx; ud2 — the offset 0x40000 bits = 0x8000 bytes past
-  // 0x2040: page 0xa is not present, so #PF with CR2 0xa040, EDX already 1, EIP at the BTS.
-  const runs = [setup("ba01000000 0fab5e40 42 0f0b"), setup("ba01000000 0fab5e40 42 0f0b")];
+/**
+ * `code` from 0x1000, compiled at once (exact instruction counts) and on the interpreter, with page
+ * 0xa not present and `init` applied to both: both must stop at the same fault after the same count.
+ */
+function faultBoth(code: string, init: (c: CPU) => void): CPU[] {
+  const runs = [setup(code), setup(code)];
   for (const { c } of runs) {
     enablePaging(c, (k) => (k === 0xa ? 0 : (k << 12) | 7));
-    c.r[EBX] = 0x40000;
-    c.r[ESI] = 0x2000;
+    init(c);
   }
   runs[0].e.exactCount = true;
   runToEnd(runs[0].e, 1000);
   runToEnd(runs[1].c, 1000);
-  for (const { c } of runs) {
+  assert.equal(runs[0].c.icount, runs[1].c.icount, "instructions counted");
+  assert.ok(runs[0].e.stats.exitsFault + runs[0].e.stats.exitsSlow > 0, "compiled code reached the access");
+  return runs.map((r) => r.c);
+}
+
+test("BT with a register bit offset: a bit string reaching an unmapped page faults precisely in compiled code", () => {
+  // mov $1,%edx; bts %ebx,0x40(%esi); inc %edx; ud2 — the offset 0x40000 bits = 0x8000 bytes past
+  // 0x2040: page 0xa is not present, so #PF with CR2 0xa040, EDX already 1, EIP at the BTS.
+  const cpus = faultBoth("ba01000000 0fab5e40 42 0f0b", (c) => {
+    c.r[EBX] = 0x40000;
+    c.r[ESI] = 0x2000;
+  });
+  for (const c of cpus) {
     assert.equal(c.excVector, 14);
     assert.equal(c.r[R_CR2] >>> 0, 0xa040);
     assert.equal(c.r[R_EIP], 0x1005);
     assert.equal(c.r[EDX], 1);
   }
-  assert.equal(
-    runs[0].e.stats.exitsFault + runs[0].e.stats.exitsSlow > 0,
-    true,
-    "compiled code reached the access",
-  );
-  assert.equal(runs[0].c.icount, runs[1].c.icount);
 });
 
 test("CMPXCHG8B compiled: equal and unequal, the other flags kept, as the interpreter", () => {
@@ -1410,22 +1417,16 @@ test("CMPXCHG8B compiled: equal and unequal, the other flags kept, as the interp
 test("CMPXCHG8B compiled: a quadword reaching an unmapped page faults before anything is written", () => {
   // mov $1,%edi; cmpxchg8b 0x40(%esi); inc %edi; ud2 with ESI = 0x9fbc: the quadword at 0x9ffc..0xa003,
   // page 0xa not present: #PF with CR2 0xa000, EDI 1, EIP at CMPXCHG8B, the low dword unchanged.
-  const runs = [setup("bf01000000 0fc74e40 47 0f0b"), setup("bf01000000 0fc74e40 47 0f0b")];
-  for (const { c } of runs) {
-    enablePaging(c, (k) => (k === 0xa ? 0 : (k << 12) | 7));
+  const cpus = faultBoth("bf01000000 0fc74e40 47 0f0b", (c) => {
     c.r[ESI] = 0x9fbc;
     c.ram32[0x9ffc >>> 2] = 0x12345678;
     c.r[EAX] = 0x12345678;
-  }
-  runs[0].e.exactCount = true;
-  runToEnd(runs[0].e, 1000);
-  runToEnd(runs[1].c, 1000);
-  for (const { c } of runs) {
+  });
+  for (const c of cpus) {
     assert.equal(c.excVector, 14);
     assert.equal(c.r[R_CR2] >>> 0, 0xa000);
     assert.equal(c.r[R_EIP], 0x1005);
     assert.equal(c.r[EDI], 1);
     assert.equal(c.ram32[0x9ffc >>> 2], 0x12345678, "nothing written");
   }
-  assert.equal(runs[0].c.icount, runs[1].c.icount);
 });
