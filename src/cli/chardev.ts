@@ -280,10 +280,6 @@ export class SocketServer {
     }
   }
 
-  write(data: string | Uint8Array): void {
-    this.out.write(data);
-  }
-
   writeByte(b: number): void {
     this.out.byte(b);
   }

@@ -223,7 +223,6 @@ export class KqemuEngine {
   /** Successors being translated by compile() (bounded by MAX_CHAIN). */
   private chainDepth = 0;
   private readonly imports: WebAssembly.ModuleImports;
-  private invalidations = 0;
   /**
    * Count the instructions a block completed before a fault inside it (see Translator.exactCount);
    * set before anything is compiled (the board sets it for -icount).
@@ -268,10 +267,13 @@ export class KqemuEngine {
       // then clears the shadow (unshadow).
       interp: (eip: number, next: number) => {
         at(eip);
-        const before = this.invalidations;
+        const before = this.stats.invalidatedPages;
         const epoch = c.fetchEpoch;
         const ev = this.stepForBlock();
-        return r[R_EIP] !== next || ev !== 0 || this.invalidations !== before || c.fetchEpoch !== epoch
+        return r[R_EIP] !== next ||
+          ev !== 0 ||
+          this.stats.invalidatedPages !== before ||
+          c.fetchEpoch !== epoch
           ? 1
           : 0;
       },
@@ -345,7 +347,6 @@ export class KqemuEngine {
       if (inPage.size === 0) this.blocks.delete(page);
     }
     if (dropped > 0) {
-      this.invalidations++;
       this.stats.invalidatedPages++;
       this.stats.invalidatedBlocks += dropped;
     } else this.stats.codeWritesKept++;

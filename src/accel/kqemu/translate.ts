@@ -831,7 +831,7 @@ export class Translator {
       const h = this.headRegs[r];
       if (h === REG_NONE) {
         if (rs[r] === REG_DIRTY) this.writeBack(r);
-      } else if (rs[r] === REG_NONE) this.f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
+      } else if (rs[r] === REG_NONE) this.reload(r);
       else if (h === REG_CLEAN && rs[r] === REG_DIRTY) this.writeBack(r);
     }
   }
@@ -844,6 +844,11 @@ export class Translator {
   /** Store register r's local to the state block. */
   private writeBack(r: number): void {
     this.f.const(0).get(this.regLocal(r)).mem(W.OP_I32_STORE, off(r), 2);
+  }
+
+  /** Load register r from the state block into its local. */
+  private reload(r: number): void {
+    this.f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
   }
 
   /** Exit with EIP taken from the stack top. */
@@ -863,7 +868,7 @@ export class Translator {
     this.regsUsed |= 1 << full;
     if (this.regState[full] !== REG_NONE) return true;
     if (this.condDepth > 0) return false;
-    this.f.const(0).mem(W.OP_I32_LOAD, off(full), 2).set(this.regLocal(full));
+    this.reload(full);
     this.regState[full] = REG_CLEAN;
     return true;
   }
@@ -991,6 +996,16 @@ export class Translator {
         .mem(W.OP_I32_LOAD, off(R_SEGBASE + s), 2)
         .op(W.OP_I32_ADD);
     f.set(this.LIN);
+  }
+
+  /**
+   * ea(i) for an access the instruction moves away from its EA (BT's bit string, CMPXCHG8B's second
+   * dword): no page memo or frame window covers the address it ends up at.
+   */
+  private eaPlain(i: Insn): void {
+    this.ea(i);
+    this.memoKey = -1;
+    this.winKey = -1;
   }
 
   /**
@@ -1890,7 +1905,7 @@ export class Translator {
         return EMIT_OK;
       }
       case 0x1ba: // BT/BTS/BTR/BTC r/m32, imm8
-        return op32 && i.reg >= 4 ? this.emitBitImm(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
+        return op32 && i.reg >= 4 ? this.emitBit(i, i.reg - 4, i.imm & 31, eip) : EMIT_NO;
       case 0x1c7: // CMPXCHG8B m64
         return i.reg === 1 && i.mod !== 3 ? this.emitCmpxchg8b(i, eip) : EMIT_NO;
       case 0x1a3: // BT r/m32, r32
@@ -1898,7 +1913,7 @@ export class Translator {
       case 0x1b3: // BTR
       case 0x1bb: // BTC
         return op32
-          ? this.emitBitImm(i, op === 0x1a3 ? 0 : op === 0x1ab ? 1 : op === 0x1b3 ? 2 : 3, -1, eip)
+          ? this.emitBit(i, op === 0x1a3 ? 0 : op === 0x1ab ? 1 : op === 0x1b3 ? 2 : 3, -1, eip)
           : EMIT_NO;
       case 0xfc: // CLD
       case 0xfd: // STD
@@ -2531,7 +2546,7 @@ export class Translator {
         if (rs[r] === REG_DIRTY) this.writeBack(r);
         rs[r] = REG_NONE;
       } else if (rs[r] === REG_NONE) {
-        f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
+        this.reload(r);
         rs[r] = t;
       } else if (t === REG_DIRTY) rs[r] = REG_DIRTY;
     }
@@ -3207,9 +3222,7 @@ export class Translator {
    */
   private emitCmpxchg8b(i: Insn, eip: number): number {
     const f = this.f;
-    this.ea(i);
-    this.memoKey = -1;
-    this.winKey = -1;
+    this.eaPlain(i);
     this.read(4, eip, true);
     f.set(this.A);
     f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
@@ -3250,7 +3263,7 @@ export class Translator {
    * bitOp()). When a logic op or a shift left the flags deferred (FOP_RESULT) only FA's CF changes;
    * otherwise the setcf helper makes them concrete.
    */
-  private emitBitImm(i: Insn, op: number, bit: number, eip: number): number {
+  private emitBit(i: Insn, op: number, bit: number, eip: number): number {
     const f = this.f;
     const shift = this.pend === PEND_SHIFT;
     const deferred = shift || this.pend === PEND_LOGIC;
@@ -3262,23 +3275,22 @@ export class Translator {
     }
     if (dyn && i.mod !== 3) {
       // The dword holding the bit: EA + (offset >> 5) * 4, the offset signed (SDM Vol. 2A "BT":
-      // a bit string reaches 2^31 bits either side of its base). No page memo or frame window
-      // covers an address computed so.
-      this.ea(i);
+      // a bit string reaches 2^31 bits either side of its base).
+      this.eaPlain(i);
       f.get(this.LIN).get(this.B).const(5).op(W.OP_I32_SHR_S).const(2).op(W.OP_I32_SHL).op(W.OP_I32_ADD);
       f.set(this.LIN);
-      this.memoKey = -1;
-      this.winKey = -1;
       this.read(4, eip, op !== 0);
     } else this.loadDest32(i, eip, op !== 0);
     f.set(this.A);
-    // The bit's mask (a register offset counts modulo 32, as wasm's shifts do).
-    const mask = () => (dyn ? f.const(1).get(this.B).op(W.OP_I32_SHL) : f.const(1 << bit));
     if (op !== 0) {
       f.get(this.A);
-      mask();
+      // The bit's mask (a register offset counts modulo 32, as wasm's shifts do); BTR's inverted.
+      if (dyn) {
+        f.const(1).get(this.B).op(W.OP_I32_SHL);
+        if (op === 2) f.const(-1).op(W.OP_I32_XOR);
+      } else f.const(op === 2 ? ~(1 << bit) : 1 << bit);
       if (op === 1) f.op(W.OP_I32_OR);
-      else if (op === 2) f.const(-1).op(W.OP_I32_XOR).op(W.OP_I32_AND);
+      else if (op === 2) f.op(W.OP_I32_AND);
       else f.op(W.OP_I32_XOR);
       f.set(this.VAL);
       // The write first: a faulting one leaves the flags as they were.
