@@ -278,7 +278,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     }
     machine.serial.onTransmit = (b) => f.writeByte(b);
     closers.push(() => f.close());
-  } else if (serialSpec.startsWith("tcp:")) {
+  } else if (serialSpec.startsWith("tcp:") || serialSpec.startsWith("unix:")) {
     const srv = new SocketServer(serialSpec, serialSink);
     await listen(srv, "-serial");
     machine.serial.onTransmit = (b) => srv.writeByte(b);

@@ -146,6 +146,21 @@ describe("serial and monitor backends", { concurrency: 2 }, () => {
     assert.equal(e.stderr, "");
   });
 
+  it("-serial unix:PATH,server,nowait: a unix-socket client talks to the guest", async () => {
+    const path = join(tempDir(), "ser.sock");
+    const r = tsqemu(["-kernel", echo, "-serial", `unix:${path},server,nowait`]);
+    const s = await connectRetry(path);
+    const rd = socketReader(s);
+    s.write("ping");
+    await rd.waitFor("ping");
+    s.write("q");
+    const e = await r.exit();
+    s.destroy();
+    assert.equal(e.code, 0);
+    assert.equal(e.stdout, "");
+    assert.equal(e.stderr, "");
+  });
+
   it("-serial tcp::PORT,server (wait): waits for the client, which sees the whole boot output", async () => {
     const port = await freePort();
     const r = tsqemu(["--kernel", echo, "--serial", `tcp::${port},server`, "--append", "waited"]);
