@@ -131,35 +131,26 @@ describe("serial and monitor backends", { concurrency: 2 }, () => {
     assert.equal(readFileSync(out, "latin1"), "HELLO\r\nto-file\r\n");
   });
 
-  it("-serial tcp::PORT,server,nowait: a TCP client talks to the guest", async () => {
-    const port = await freePort();
-    const r = tsqemu(["-kernel", echo, "-serial", `tcp::${port},server,nowait`]);
-    const s = await connectRetry(port);
-    const rd = socketReader(s);
-    s.write("ping");
-    await rd.waitFor("ping");
-    s.write("q");
-    const e = await r.exit();
-    s.destroy();
-    assert.equal(e.code, 0);
-    assert.equal(e.stdout, "");
-    assert.equal(e.stderr, "");
-  });
-
-  it("-serial unix:PATH,server,nowait: a unix-socket client talks to the guest", async () => {
-    const path = join(tempDir(), "ser.sock");
-    const r = tsqemu(["-kernel", echo, "-serial", `unix:${path},server,nowait`]);
-    const s = await connectRetry(path);
-    const rd = socketReader(s);
-    s.write("ping");
-    await rd.waitFor("ping");
-    s.write("q");
-    const e = await r.exit();
-    s.destroy();
-    assert.equal(e.code, 0);
-    assert.equal(e.stdout, "");
-    assert.equal(e.stderr, "");
-  });
+  for (const kind of ["tcp", "unix"] as const)
+    it(`-serial ${kind === "tcp" ? "tcp::PORT" : "unix:PATH"},server,nowait: a ${kind === "tcp" ? "TCP" : "unix-socket"} client talks to the guest`, async () => {
+      const target = kind === "tcp" ? await freePort() : join(tempDir(), "ser.sock");
+      const r = tsqemu([
+        "-kernel",
+        echo,
+        "-serial",
+        `${kind}:${kind === "tcp" ? ":" : ""}${target},server,nowait`,
+      ]);
+      const s = await connectRetry(target);
+      const rd = socketReader(s);
+      s.write("ping");
+      await rd.waitFor("ping");
+      s.write("q");
+      const e = await r.exit();
+      s.destroy();
+      assert.equal(e.code, 0);
+      assert.equal(e.stdout, "");
+      assert.equal(e.stderr, "");
+    });
 
   it("-serial tcp::PORT,server (wait): waits for the client, which sees the whole boot output", async () => {
     const port = await freePort();
