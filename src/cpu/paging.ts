@@ -8,12 +8,14 @@ import {
   CR4_PGE,
   CR4_PSE,
   EXC_PF,
+  R_A20_MASK,
   R_CR0,
   R_CR2,
   R_CR3,
   R_CR4,
   TLB_GLOBAL,
   TLB_SUP_WRITE,
+  TLB_UNPAGED,
   TLB_USER_READ,
   TLB_USER_WRITE,
   TLB_VALID,
@@ -33,7 +35,8 @@ const ALL = TLB_VALID | TLB_USER_READ | TLB_SUP_WRITE | TLB_USER_WRITE;
 export function translate(c: CPU, lin: number, write: boolean, user: boolean): number {
   const r = c.r;
   const cr0 = r[R_CR0];
-  if ((cr0 & CR0_PG) === 0) return c.fillTlb(lin, lin & ~0xfff, ALL);
+  if ((cr0 & CR0_PG) === 0)
+    return c.fillTlb(lin, lin & ~0xfff, r[R_A20_MASK] === -1 ? ALL | TLB_UNPAGED : ALL);
 
   const pdeAddr = (r[R_CR3] & ~0xfff) | ((lin >>> 22) << 2);
   const pde = c.physRead32(pdeAddr);

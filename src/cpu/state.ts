@@ -176,3 +176,10 @@ export const TLB_USER_WRITE = 8;
 export const TLB_WRITE = TLB_SUP_WRITE | TLB_USER_WRITE;
 export const TLB_IO = 16;
 export const TLB_GLOBAL = 32;
+/**
+ * An entry filled with paging off and the A20 gate open: linear = physical for every address. The
+ * accelerator translates code fetched through such an entry with direct physical accesses, and its
+ * jump cache only runs that code through entries that have this bit (see KqemuEngine.lookup()).
+ * Turning paging on or closing A20 flushes the TLB.
+ */
+export const TLB_UNPAGED = 64;

@@ -27,3 +27,14 @@ test("kqemu: the translator's groups agree with the interpreter in full virtuali
   assert.ok(stats.insnsCompiled > 6000, `compiled instructions: ${stats.insnsCompiled}`);
   assert.ok(faults > 50);
 });
+
+test("kqemu: with paging off, blocks accessing RAM directly (unpaged) agree with the interpreter", () => {
+  // Code at 1 MiB and the data window above it: the accesses take the direct path (translate.ts,
+  // UNPAGED_LO), at CPL 3 in normal mode (every group) and at CPL 0 in full virtualization.
+  const user = diffKqemu(generate(SEED + 2, 4000), "user", 3, true);
+  assert.deepEqual(user.bad, []);
+  assert.ok(user.stats.unpagedBlocks > 1000, `unpaged blocks: ${user.stats.unpagedBlocks}`);
+  const full = diffKqemu(generate(SEED + 3, 3000, CPL0_GROUPS), "full", 0, true);
+  assert.deepEqual(full.bad, []);
+  assert.ok(full.stats.unpagedBlocks > 1000, `unpaged blocks: ${full.stats.unpagedBlocks}`);
+});

@@ -27,12 +27,12 @@ import {
 } from "../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
-function setup(code: string, cpl = 3): { c: CPU; e: KqemuEngine } {
+function setup(code: string, cpl = 3, at = 0x1000): { c: CPU; e: KqemuEngine } {
   const c = makeCpu(4);
   flat32(c, cpl);
   c.trapExceptions = true;
-  if (code) load(c, 0x1000, hex(code));
-  c.r[R_EIP] = 0x1000;
+  if (code) load(c, at, hex(code));
+  c.r[R_EIP] = at;
   c.r[ESP] = 0x80000;
   return { c, e: new KqemuEngine(c, "user", 1) };
 }
@@ -1429,4 +1429,71 @@ test("CMPXCHG8B compiled: a quadword reaching an unmapped page faults before any
     assert.equal(c.r[EDI], 1);
     assert.equal(c.ram32[0x9ffc >>> 2], 0x12345678, "nothing written");
   }
+});
+
+test("unpaged blocks: direct RAM accesses with paging off; once paging is on, the same code goes through the TLB", () => {
+  // mov eax,[0x200000]; mov dword [0x200004],0x11111111; ud2 — data above UNPAGED_LO (translate.ts)
+  const { c, e } = setup("a100002000 c70504002000 11111111 0f0b");
+  c.ram32[0x200000 >>> 2] = 0xaaaa;
+  c.ram32[0x300000 >>> 2] = 0xbbbb;
+  runToEnd(e, 100);
+  assert.equal(c.excVector, 6);
+  assert.equal(c.r[EAX], 0xaaaa);
+  assert.equal(c.ram32[0x200004 >>> 2], 0x11111111);
+  assert.equal(e.stats.unpagedBlocks, 1);
+  assert.equal(e.stats.exitsSlow, 0, "both accesses went straight to RAM");
+  // Paging on: linear 0x200000 is physical 0x300000 now, the code's page still maps to itself.
+  // Entered from a paged block in that page (jmp eax at 0x1800), whose lookup filled the page's TLB
+  // entry: the dispatcher finds the jump cache's entry for 0x1000 with the same physical page, and
+  // only the entry's unpaged bit tells it that the block there is not for paging.
+  c.ram32[0x200004 >>> 2] = 0;
+  load(c, 0x1800, hex("ffe0"));
+  enablePaging(c, (p) => (p === 0x200 ? 0x300000 : p << 12) | 7);
+  c.r[EAX] = 0x1000;
+  c.r[R_EIP] = 0x1800;
+  c.excVector = -1;
+  runToEnd(e, 100);
+  assert.equal(c.excVector, 6);
+  assert.equal(c.r[EAX], 0xbbbb, "read through the page tables");
+  assert.equal(c.ram32[0x300004 >>> 2], 0x11111111, "written through the page tables");
+  assert.equal(c.ram32[0x200004 >>> 2], 0);
+  assert.equal(e.stats.unpagedBlocks, 1, "translated again, paged");
+  assert.ok(e.stats.blocksCompiled >= 2);
+});
+
+test("unpaged blocks: the end of RAM, a gate A20 closed and low memory are reached as by the interpreter", () => {
+  // mov eax,[0x3ffffc] (RAM's last dword); mov ebx,[0x3ffffe] (across its end); movzx ecx,byte
+  // [0x3fffff]; mov edx,[0x400000] (past it); mov esi,[0x100010] (wraps to 0x10 with A20 closed);
+  // mov edi,[0xbfffe] (across the VGA window's end); mov [0x3ffffc],edi; mov [0xc0000],eax; ud2
+  const code =
+    "a1fcff3f00 8b1dfeff3f00 0fb60dffff3f00 8b1500004000 8b3510001000 8b3dfeff0b00 893dfcff3f00 a300000c00 0f0b";
+  for (const a20 of [true, false]) {
+    const { a, b } = runBoth(code, (c) => {
+      c.setA20(a20);
+      for (let k = 0; k < 16; k++) {
+        c.ram[0x3ffff0 + k] = 0x40 + k;
+        c.ram[0x100010 + k] = 0x80 + k;
+        c.ram[0x10 + k] = 0xc0 + k;
+        c.ram[0xbfff8 + k] = 0x20 + k;
+      }
+    });
+    assert.deepEqual(
+      [...a.c.ram.subarray(0x3ffff0), ...a.c.ram.subarray(0xbfff0, 0xc0010)],
+      [...b.c.ram.subarray(0x3ffff0), ...b.c.ram.subarray(0xbfff0, 0xc0010)],
+    );
+    assert.equal(a.e.stats.unpagedBlocks > 0, a20, `A20 ${a20 ? "open" : "closed"}: unpaged blocks`);
+  }
+});
+
+test("unpaged blocks: a store to a page holding code (direct-path addresses) is seen by the next execution", () => {
+  // At 0x200000: mov byte [0x200011],0x42 (the imm of "mov eax" below); nops; mov eax,0x11111111;
+  // mov [0x200f00],eax (beside the code: the page's blocks stay); ud2
+  const { c, e } = setup("c6051100200042 90 90 90 90 90 90 90 90 90 b811111111 a3000f2000 0f0b", 3, 0x200000);
+  runToEnd(e, 100);
+  assert.equal(c.excVector, 6);
+  assert.equal(c.r[EAX] >>> 0, 0x11111142, "the patched immediate was executed");
+  assert.equal(c.ram32[0x200f00 >>> 2] >>> 0, 0x11111142);
+  assert.ok(e.stats.unpagedBlocks >= 1);
+  assert.ok(e.stats.invalidatedBlocks >= 1);
+  assert.ok(e.stats.codeWritesKept >= 1, "the store beside the code went through the code page's slow path");
 });

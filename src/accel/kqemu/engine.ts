@@ -35,6 +35,7 @@ import {
   R_SEGBASE,
   SS,
   TLB_IO,
+  TLB_UNPAGED,
 } from "../../cpu/state.ts";
 import { KQ_JC_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import { buildBlockModule, IMPORTS, Translator } from "./translate.ts";
@@ -56,7 +57,7 @@ interface Block {
   /** Id reported by a failed frame-window check (0: the block has no windows), and the failures. */
   winId: number;
   winFails: number;
-  /** Physical page and key in this.blocks. */
+  /** Physical page and key in this.blocks (see blockKey()). */
   page: number;
   key: number;
   /** A two-page block: the TLB entry its second page must have (see Translator.crossPrologue()); else -1. */
@@ -92,12 +93,22 @@ export class KqemuStats {
   windowFails = 0; // frame-window checks that failed in a block
   windowDrops = 0; // blocks dropped to be translated again without windows
   crossBlocks = 0; // blocks that go on into the next page
+  unpagedBlocks = 0; // blocks translated for paging off, with direct RAM accesses (see translate.ts)
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
 
-/** Key of a block in noCross (page offset and CPL fit in 14 bits). */
+/**
+ * A block's key in its page's map: its page offset, whether it was translated for unpaged
+ * addressing (TLB_UNPAGED: direct physical accesses), and the CPL it assumed (TLB permission checks
+ * are baked in). `e` is the TLB entry its code is fetched through.
+ */
+function blockKey(lin: number, e: number, cpl: number): number {
+  return ((lin & 0xfff) << 3) | ((e & TLB_UNPAGED) >>> 4) | cpl;
+}
+
+/** A block's id in noCross and noWindows (its key fits in 15 bits). */
 function crossId(b: Block): number {
-  return b.page * 16384 + b.key;
+  return b.page * 32768 + b.key;
 }
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
@@ -186,9 +197,9 @@ export class KqemuEngine {
   private blockCount = 0;
   /** Two-page blocks by the physical page they go on into (a write there drops them too). */
   private readonly crossBlocks = new Map<number, Block[]>();
-  /** Blocks (page * 16384 + key) whose second page was found remapped: translated in one page. */
+  /** Blocks (page * 32768 + key) whose second page was found remapped: translated in one page. */
   private readonly noCross = new Set<number>();
-  /** Blocks (page * 16384 + key) whose frame windows kept failing: translated without. */
+  /** Blocks (page * 32768 + key) whose frame windows kept failing: translated without. */
   private readonly noWindows = new Set<number>();
   /** Blocks with frame windows, by the id their failed checks report. */
   private readonly windowed = new Map<number, Block>();
@@ -394,8 +405,7 @@ export class KqemuEngine {
   private crossMiss(eip: number): number {
     const c = this.c;
     const page = (c.tlb[eip >>> 12] & ~0xfff) >>> 12; // checked by the dispatcher
-    const key = ((eip & 0xfff) << 2) | c.r[R_CPL];
-    const b = this.blocks.get(page)?.get(key);
+    const b = this.blocks.get(page)?.get(blockKey(eip, c.tlb[eip >>> 12], c.r[R_CPL]));
     if (b === undefined || b.eip !== eip || b.cross === -1) return 1; // not reached: the prologue is b's
     if (this.nextPageTlb(eip) === b.cross) return 1;
     this.noCross.add(crossId(b));
@@ -558,8 +568,7 @@ export class KqemuEngine {
       // The page now holds code we depend on: writes to it must invalidate.
       if (page < c.codePage.length) c.markCodePage(page);
     }
-    // Key: page offset and the CPL the translation assumed (TLB permission checks are baked in).
-    const key = ((phys & 0xfff) << 2) | cpl;
+    const key = blockKey(eip, e, cpl);
     let b = inPage.get(key);
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
@@ -585,7 +594,8 @@ export class KqemuEngine {
     const j = this.jcIndex(eip);
     const jc = this.jc;
     jc[j + (JC_EIP >> 2)] = eip;
-    jc[j + (JC_PAGE >> 2)] = (e & ~0xfff) | this.c.rNeed;
+    // An unpaged block's entry holds TLB_UNPAGED too: valid only through an unpaged TLB entry.
+    jc[j + (JC_PAGE >> 2)] = (e & (~0xfff | TLB_UNPAGED)) | this.c.rNeed;
     jc[j + (JC_CPLSLOT >> 2)] = (slot << 2) | this.c.r[R_CPL];
   }
 
@@ -814,7 +824,8 @@ export class KqemuEngine {
     const t0 = performance.now();
     const cross = this.crossTlbFor(b, lin);
     const id = this.nextWinId;
-    const tb = this.translator.translate(lin, eip, cross, id, !this.noWindows.has(crossId(b)));
+    const unpaged = (b.key & (TLB_UNPAGED >>> 4)) !== 0;
+    const tb = this.translator.translate(lin, eip, cross, id, !this.noWindows.has(crossId(b)), unpaged);
     this.stats.compileMs += performance.now() - t0;
     if (tb === null) {
       b.heat = -1;
@@ -830,6 +841,7 @@ export class KqemuEngine {
       this.windowed.set(id, b);
       this.stats.windows += tb.windows;
     }
+    if (unpaged) this.stats.unpagedBlocks++;
     if (tb.crossed) {
       // Writes to the second page drop the block too.
       b.cross = cross;
@@ -936,7 +948,7 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,

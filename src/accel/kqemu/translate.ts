@@ -46,7 +46,7 @@ import {
   SS,
   TLB_IO,
 } from "../../cpu/state.ts";
-import { RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
+import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import * as W from "./wasm-builder.ts";
 import { FuncBuilder } from "./wasm-builder.ts";
 
@@ -111,6 +111,11 @@ const LZ_REG = 14;
 const LZ_COUNT = LZ_REG + 8;
 
 const MAX_BLOCK_INSNS = 64;
+/**
+ * Unpaged blocks access [UNPAGED_LO, the end of RAM) directly: above the VGA window, I/O even where
+ * RAM is (CPU.fillTlb()); one compare. Other addresses go through the TLB.
+ */
+const UNPAGED_LO = 0xc0000;
 /** Accesses through a base register that make a frame window (halved when the block loops). */
 const WIN_MIN_ACCESSES = 4;
 /** Widest frame window, in bytes (wider ones straddle pages more often). */
@@ -376,7 +381,23 @@ export class Translator {
   /** The register cache at the loop's head, which every branch back to the start brings its own to. */
   private readonly headRegs = new Uint8Array(8);
 
-  constructor(private readonly c: CPU) {}
+  constructor(private readonly c: CPU) {
+    // Unpaged accesses go straight to RAM from UNPAGED_LO to unpagedEnd (the end of the RAM or its
+    // first hole, where MMIO starts).
+    let end = UNPAGED_LO;
+    while (end + 0x1000 <= c.ramSize && c.bus.isRam(end)) end += 0x1000;
+    this.unpagedEnd = end;
+  }
+
+  /** End of the RAM an unpaged block accesses directly (see the constructor). */
+  private readonly unpagedEnd: number;
+  /**
+   * The block being translated runs unpaged (paging off, A20 open: its TLB entry has TLB_UNPAGED):
+   * accesses outside frame windows check only that they fall in RAM from UNPAGED_LO on (and, for a
+   * store, that the page holds no code) instead of going through the TLB. The engine keeps such blocks
+   * apart (their key and jump-cache entries say unpaged), so they never run with paging on.
+   */
+  private unpaged = false;
 
   // The block function's locals are declared on first use (a block declares only what it uses: see
   // FuncBuilder); lazyL holds their indices, -1 until then. Wasm zeroes them at entry, which BASE,
@@ -462,8 +483,16 @@ export class Translator {
    * Translate the block at linear address `lin` (EIP `eip`). Returns null when the first
    * instruction cannot be translated (the interpreter runs it).
    */
-  translate(lin: number, eip: number, crossTlb = -1, id = 0, windows = true): TranslatedBlock | null {
+  translate(
+    lin: number,
+    eip: number,
+    crossTlb = -1,
+    id = 0,
+    windows = true,
+    unpaged = false,
+  ): TranslatedBlock | null {
     this.crossTlb = crossTlb;
+    this.unpaged = unpaged && this.unpagedEnd > UNPAGED_LO;
     this.codeLo = 0x2000;
     this.codeHi = 0;
     this.winId = id;
@@ -1033,6 +1062,28 @@ export class Translator {
     f.op(W.OP_END);
   }
 
+  /** Push whether [LIN, LIN + size) is in the RAM an unpaged block accesses directly. */
+  private inUnpagedRam(size: number): void {
+    this.f
+      .get(this.LIN)
+      .const(UNPAGED_LO)
+      .op(W.OP_I32_SUB)
+      .const(this.unpagedEnd - UNPAGED_LO - size + 1)
+      .op(W.OP_I32_LT_U);
+  }
+
+  /** Push the host offset of [LIN] in RAM from its TLB entry E (after tlbHit()). */
+  private tlbAddress(): void {
+    this.f
+      .get(this.E)
+      .const(~0xfff)
+      .op(W.OP_I32_AND)
+      .get(this.LIN)
+      .const(0xfff)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_OR);
+  }
+
   /**
    * Push 1 when the access of `size` bytes at [LIN] can use the TLB entry directly (loaded into E):
    * the entry grants `need`, is not I/O, and the access does not cross the page.
@@ -1066,6 +1117,22 @@ export class Translator {
       f.get(w).mem(load, RAM_BYTE_OFFSET + this.winDisp - this.winLo[this.winKey], 0);
       return;
     }
+    if (this.unpaged) {
+      this.inUnpagedRam(size);
+      f.hint(true).ifI32();
+      f.get(this.LIN).mem(load, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+      // Below UNPAGED_LO or past the RAM: through the TLB, as paged code does.
+      this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
+      f.hint(true).ifI32();
+      this.tlbAddress();
+      f.mem(load, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+      this.slowExit(eip);
+      f.op(W.OP_END);
+      f.op(W.OP_END);
+      return;
+    }
     const level = forWrite ? MEMO_WRITE : MEMO_READ;
     const k = this.memoKey;
     const hit = this.memoHit(k, level);
@@ -1080,7 +1147,7 @@ export class Translator {
     this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
     f.hint(true).ifI32();
     if (keep) this.memoSet(k);
-    f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    this.tlbAddress();
     f.mem(load, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
     if (keep) this.memoVoid(k);
@@ -1386,6 +1453,28 @@ export class Translator {
         .mem(store, RAM_BYTE_OFFSET + this.winDisp - this.winLo[this.winKey], 0);
       return;
     }
+    if (this.unpaged) {
+      // In RAM, and no code in its page nor, for a wider store, in the next one (which it may reach):
+      // else through the TLB, whose entries grant no write right to code pages, so the store takes
+      // the slow path, which invalidates the code (CPU.markCodePage()).
+      this.inUnpagedRam(size);
+      f.get(this.LIN).const(12).op(W.OP_I32_SHR_U);
+      f.mem(size > 1 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0);
+      f.op(W.OP_I32_EQZ).op(W.OP_I32_AND);
+      f.hint(true).if_();
+      f.get(this.LIN).get(this.VAL).mem(store, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+      this.tlbHit(size, this.wNeed);
+      f.hint(true).if_();
+      this.tlbAddress();
+      f.get(this.VAL);
+      f.mem(store, RAM_BYTE_OFFSET, 0);
+      f.op(W.OP_ELSE);
+      this.slowExit(eip);
+      f.op(W.OP_END);
+      f.op(W.OP_END);
+      return;
+    }
     const k = this.memoKey;
     // A memo with write rights was set from an entry granting them, so its page held no code then,
     // and nothing inside a block marks a page as code (see forgetRegs()).
@@ -1403,7 +1492,7 @@ export class Translator {
     this.tlbHit(size, this.wNeed);
     f.hint(true).if_();
     if (keep) this.memoSet(k);
-    f.get(this.E).const(~0xfff).op(W.OP_I32_AND).get(this.LIN).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    this.tlbAddress();
     f.get(this.VAL);
     f.mem(store, RAM_BYTE_OFFSET, 0);
     f.op(W.OP_ELSE);
