@@ -19,6 +19,7 @@ import {
   R_CR0,
   R_CR2,
   R_CR3,
+  R_CR4,
   R_EIP,
   R_SEL,
   R_SYSENTER_CS,
@@ -1496,4 +1497,78 @@ test("unpaged blocks: a store to a page holding code (direct-path addresses) is 
   assert.ok(e.stats.unpagedBlocks >= 1);
   assert.ok(e.stats.invalidatedBlocks >= 1);
   assert.ok(e.stats.codeWritesKept >= 1, "the store beside the code went through the code page's slow path");
+});
+
+test("LOCK on a read-modify-write of memory runs compiled as without it; LOCK anywhere else is #UD, as in the interpreter", () => {
+  // OP with LOCK on (%esi) (or 0x7fffc: the kernel's smp_mb(), lock addl $0,-4(%esp)); SETcc of all
+  // 16 conditions; pushf; pop 0x2090; ud2. Only PUSHF and POP go to the interpreter.
+  const locked = [
+    ["0106", "0906", "1106", "1906", "2106", "2906", "3106"], // add or adc sbb and sub xor %eax,(%esi)
+    ["830601", "8136ff00ff00", "80260f"], // addl $1, xorl $0xff00ff, andb $0xf
+    ["ff06", "ff0e"], // incl, decl
+    ["0fc106", "0fb11e", "0fba2e07"], // xadd cmpxchg btsl $7
+    ["834424fc00"], // lock addl $0,-4(%esp)
+  ].flat();
+  for (const x of locked)
+    for (const [eax, ebx, mem] of [
+      [0x7fffffff, 1, 0x80000001],
+      [3, 0xfffffffd, 3],
+    ])
+      runOperands(`f0${x} ${READ_FLAGS}`, eax, ebx, mem, 2);
+  // A register destination, CMP, and NOP with LOCK: #UD at the LOCK, in both engines.
+  for (const x of ["01c0", "3906", "90"]) {
+    const { a } = runBoth(`f0${x} 0f0b`, () => {});
+    assert.equal(a.c.r[R_EIP], 0x1000, `lock ${x}: #UD where it stands`);
+  }
+});
+
+test("MOV from a segment register, and from CR0/CR2/CR3/CR4 at CPL 0, run compiled; above CPL 0 reading a CR is #GP", () => {
+  // mov %es,%eax; mov %cs,%ebx; mov %ss,%ecx; mov %ds,%edx; mov %fs,(%esi); mov %gs,%edi;
+  // then at CPL 0: mov %cr0,%ebp; mov %cr2,%eax; mov %cr3,%ebx; mov %cr4,%ecx; ud2
+  const segs = "8cc0 8ccb 8cd1 8cda 8c26 8cef";
+  const crs = "0f20c5 0f20d0 0f20db 0f20e1";
+  const init = (c: CPU) => {
+    c.r[ESI] = 0x2000;
+    c.ram32[0x2000 >>> 2] = 0xa5a5a5a5;
+    c.r[R_SEL + FS] = 0x1234;
+    c.r[R_SEL + GS] = 0xfedc;
+    c.r[R_CR2] = 0xdeadbeef;
+    c.r[R_CR3] = 0x123000;
+    c.r[R_CR4] = 0x10;
+    c.r[EBP] = c.r[EDI] = -1;
+  };
+  const a = setup(`${segs} ${crs} 0f0b`, 0);
+  a.e.mode = "full";
+  const b = setup(`${segs} ${crs} 0f0b`, 0);
+  init(a.c);
+  init(b.c);
+  runToEnd(a.e, 1000);
+  runToEnd(b.c, 1000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.equal(a.c.r[EDI], 0xfedc, "the selector zero-extended");
+  assert.equal(a.c.ram32[0x2000 >>> 2] >>> 0, 0xa5a51234, "two bytes written to memory");
+  assert.equal(a.c.r[EAX] >>> 0, 0xdeadbeef);
+  assert.equal(a.e.stats.insnsHelped, 0, "compiled, not handed to the interpreter");
+  // CPL 3: the selectors compiled, MOV from CR0 raises #GP where it stands.
+  const u = setup(`${segs} 0f20c5 0f0b`);
+  const v = setup(`${segs} 0f20c5 0f0b`);
+  init(u.c);
+  init(v.c);
+  runToEnd(u.e, 1000);
+  runToEnd(v.c, 1000);
+  assert.equal(u.c.excVector, 13, "#GP");
+  assert.equal(u.c.r[R_EIP], 0x1000 + 12);
+  assert.deepEqual(snapshot(u.c), snapshot(v.c));
+});
+
+test("TEST of 16-bit operands (register, memory, AX with an immediate) runs compiled with the interpreter's flags", () => {
+  // test %ax,%bx; test %ax,(%esi); test $0x8001,%ax; SETcc of all 16 conditions; pushf; pop; ud2
+  for (const x of ["6685c3", "668506", "66a90180"])
+    for (const [eax, ebx, mem] of [
+      [0x12348001, 0xffff8000, 0x00018000],
+      [0xffff0000, 0x0000ffff, 0xffff0000],
+      [0x00000f0f, 0x0000f0f0, 0x00000001],
+    ])
+      runOperands(`${x} ${READ_FLAGS}`, eax, ebx, mem, 2);
 });

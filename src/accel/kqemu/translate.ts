@@ -30,6 +30,10 @@ import {
   FS,
   GS,
   R_CPL,
+  R_CR0,
+  R_CR2,
+  R_CR3,
+  R_CR4,
   R_EFLAGS,
   R_EIP,
   R_FA,
@@ -1908,8 +1912,10 @@ export class Translator {
     // NOP, XCHG AX,AX (66 90, a 2-byte NOP) and PAUSE (F3 90, a spin-wait hint): nothing to do.
     // LOCK makes any of them #UD, which the interpreter raises.
     if (i.op === 0x90 && (i.flags & IF_LOCK) === 0) return EMIT_OK;
-    // 32-bit operand and address size, no REP/LOCK; memory operands only through flat segments.
-    if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) !== 0) return EMIT_NO;
+    // 32-bit operand and address size, no REP; memory operands only through flat segments. LOCK on
+    // a read-modify-write of memory changes nothing for one processor (the kernel's smp_mb() is
+    // LOCK ADD [ESP], 0); anywhere else it is #UD, which the interpreter raises.
+    if ((i.flags & (IF_REP | IF_REPNE)) !== 0 || ((i.flags & IF_LOCK) !== 0 && !lockable(i))) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
     const op32 = (i.flags & IF_OP32) !== 0;
     this.curEip = eip;
@@ -1960,6 +1966,28 @@ export class Translator {
           .mem(W.OP_I32_LOAD, off(R_SEL + seg), 2)
           .set(this.VAL);
         this.push(eip, 2);
+        return EMIT_OK;
+      }
+      case 0x8c: {
+        // MOV r/m, Sreg: the selector; a 32-bit register gets it zero-extended (P6, as data-ops.ts
+        // movEwSw()), memory its 2 bytes.
+        if (i.reg > 5) return EMIT_NO;
+        f.const(0)
+          .mem(W.OP_I32_LOAD, off(R_SEL + i.reg), 2)
+          .set(this.VAL);
+        if (i.mod === 3) this.storeReg(i.rm, 32, this.VAL);
+        else {
+          this.ea(i);
+          this.write(2, eip);
+        }
+        return EMIT_OK;
+      }
+      case 0x120: {
+        // MOV r32, CR0/CR2/CR3/CR4 at CPL 0 (above it #GP, and CR1/CR5-7 #UD: the interpreter's).
+        const cr = [R_CR0, -1, R_CR2, R_CR3, R_CR4][i.reg] ?? -1;
+        if (this.c.r[R_CPL] !== 0 || cr < 0 || i.mod !== 3) return EMIT_NO;
+        f.const(0).mem(W.OP_I32_LOAD, off(cr), 2).set(this.VAL);
+        this.storeReg(i.rm, 32, this.VAL);
         return EMIT_OK;
       }
       case 0x9c:
@@ -2016,7 +2044,7 @@ export class Translator {
         return EMIT_OK;
       case 0x84:
       case 0x85: {
-        const bits = op === 0x84 ? 8 : 32;
+        const bits = op === 0x84 ? 8 : op32 ? 32 : 16;
         this.loadE(i, bits, eip);
         this.loadReg(i.reg, bits);
         f.op(W.OP_I32_AND).set(this.RES);
@@ -2026,7 +2054,7 @@ export class Translator {
       }
       case 0xa8:
       case 0xa9: {
-        const bits = op === 0xa8 ? 8 : 32;
+        const bits = op === 0xa8 ? 8 : op32 ? 32 : 16;
         this.loadReg(0, bits);
         f.const(i.imm).op(W.OP_I32_AND).set(this.RES);
         this.logicFlags(bits);
@@ -3541,8 +3569,52 @@ function isMoffs(op: number): boolean {
 /** MOV and string forms translated with a 16-bit operand size too (66 prefix). */
 function hasWordForm(op: number): boolean {
   return (
-    op === 0x89 || op === 0x8b || op === 0xc7 || op === 0xa4 || op === 0xa5 || (op >= 0xaa && op <= 0xaf)
+    op === 0x89 ||
+    op === 0x8b ||
+    op === 0xc7 ||
+    op === 0xa4 ||
+    op === 0xa5 ||
+    (op >= 0xaa && op <= 0xaf) ||
+    op === 0x85 ||
+    op === 0xa9
   );
+}
+
+/**
+ * Whether LOCK is allowed on `i` (SDM Vol. 2B "LOCK"): ADD, ADC, AND, BTC, BTR, BTS, CMPXCHG,
+ * CMPXCHG8B, DEC, INC, NEG, NOT, OR, SBB, SUB, XOR, XADD and XCHG with a memory destination.
+ */
+function lockable(i: Insn): boolean {
+  if (i.mod === 3) return false;
+  const op = i.op;
+  if (op < 0x40 && (op & 7) < 2) return op >> 3 !== 7; // not CMP
+  switch (op) {
+    case 0x80:
+    case 0x81:
+    case 0x83:
+      return i.reg !== 7;
+    case 0x86:
+    case 0x87:
+    case 0x1ab:
+    case 0x1b3:
+    case 0x1bb:
+    case 0x1b0:
+    case 0x1b1:
+    case 0x1c0:
+    case 0x1c1:
+      return true;
+    case 0xf6:
+    case 0xf7:
+      return i.reg === 2 || i.reg === 3;
+    case 0xfe:
+    case 0xff:
+      return i.reg <= 1;
+    case 0x1ba:
+      return i.reg >= 5;
+    case 0x1c7:
+      return i.reg === 1;
+  }
+  return false;
 }
 
 function isByteOp(op: number): boolean {
