@@ -107,6 +107,11 @@ function runOperands(code: string, eax: number, ebx: number, mem: number, maxHel
     assert.ok(a.e.stats.insnsHelped <= maxHelped, `${code}: ${a.e.stats.insnsHelped} helped`);
 }
 
+/** A dword as the hex of its 4 bytes, little-endian (an instruction's immediate). */
+function hexLE(v: number): string {
+  return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, "0")).join("");
+}
+
 function snapshot(c: CPU): number[] {
   return [...c.r.subarray(0, 9), c.getEflags(), ...c.ram.subarray(0x2000, 0x2100)];
 }
@@ -1571,4 +1576,49 @@ test("TEST of 16-bit operands (register, memory, AX with an immediate) runs comp
       [0x00000f0f, 0x0000f0f0, 0x00000001],
     ])
       runOperands(`${x} ${READ_FLAGS}`, eax, ebx, mem, 2);
+});
+
+test("REP MOVS/STOS (bytes, dwords) run compiled within a page; across one, with DF set or a destination inside the source, in the interpreter — the same results", () => {
+  // mov $n,%ecx; [std;] rep movsb/movsl/stosb/stosl; ud2 — ESI/EDI at chosen offsets of the pages
+  // 0x2000 and 0x3000 (snapshot() compares 0x2000..0x20ff; the whole 0x1f00..0x3100 below).
+  const cases: [string, number, number, number, number, boolean][] = [
+    // [op, ECX, ESI, EDI, EAX, compiled]
+    ["f3a4", 0x40, 0x3010, 0x2020, 0, true], // movsb
+    ["f3a5", 0x10, 0x3004, 0x2008, 0, true], // movsl
+    ["f3a5", 0x400, 0x3000, 0x2000, 0, true], // copy_page
+    ["f3aa", 0x33, 0, 0x2011, 0x5a, true], // stosb
+    ["f3ab", 0x20, 0, 0x2010, 0, true], // stosl of zero (memory.fill)
+    ["f3ab", 0x20, 0, 0x2010, 0x12345678, true], // stosl of a pattern (a loop)
+    ["f3ab", 0x0, 0, 0x2010, 0x12345678, true], // ECX = 0
+    ["f3aa", 0x20, 0, 0x2ff0, 0x77, false], // crosses into 0x3000
+    ["f3a4", 0x40, 0x2010, 0x2020, 0, false], // destination inside the source: bytes repeat
+    ["f3a4", 0x40, 0x2020, 0x2010, 0, true], // destination below the source: as memmove
+    ["fd f3a4", 0x10, 0x3040, 0x2080, 0, false], // DF set
+    ["66f3a5", 0x10, 0x3000, 0x2000, 0, false], // movsw: left to the interpreter
+  ];
+  for (const [op, ecx, esi, edi, eax, compiled] of cases) {
+    const code = `b9${hexLE(ecx)} ${op} 0f0b`;
+    const { a, b } = runBoth(code, (c) => {
+      c.r[ESI] = esi;
+      c.r[EDI] = edi;
+      c.r[EAX] = eax;
+      for (let k = 0x1f00; k < 0x3100; k++) c.ram[k] = (k * 7) & 0xff;
+      // Both pages in the TLB (a miss sends the instruction to the interpreter, which fills it).
+      c.tlbLookup(0x2000, true, true);
+      c.tlbLookup(0x3000, true, true);
+    });
+    assert.deepEqual([...a.c.ram.subarray(0x1f00, 0x3100)], [...b.c.ram.subarray(0x1f00, 0x3100)], op);
+    assert.equal(a.c.icount, b.c.icount, `${op}: instructions counted`);
+    if (compiled) assert.equal(a.e.stats.insnsHelped, 0, `${op} ecx=${ecx}: compiled`);
+    if (!compiled) assert.ok(a.e.stats.insnsHelped > 0, `${op} ecx=${ecx}: the interpreter's`);
+  }
+});
+
+test("REP STOS into the page of the running code goes to the interpreter, which invalidates it", () => {
+  // mov $4,%ecx; mov $0x1011,%edi; mov $0x90909090,%eax; rep stosl (over the 16 INT3s that follow,
+  // which become NOPs); mov $1,%ebx; ud2 — the stores reach the block's own page.
+  const code = `b904000000 bf11100000 b890909090 f3ab ${"cc".repeat(16)} bb01000000 0f0b`;
+  const { a } = runBoth(code, () => {});
+  assert.equal(a.c.r[EBX], 1, "the rewritten bytes ran as NOPs");
+  assert.ok(a.e.stats.insnsHelped > 0, "the interpreter ran the stores");
 });

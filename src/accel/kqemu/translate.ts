@@ -1915,6 +1915,8 @@ export class Translator {
     // 32-bit operand and address size, no REP; memory operands only through flat segments. LOCK on
     // a read-modify-write of memory changes nothing for one processor (the kernel's smp_mb() is
     // LOCK ADD [ESP], 0); anywhere else it is #UD, which the interpreter raises.
+    if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) === IF_REP && isRepMovsStos(i) && (i.flags & IF_AD32) !== 0)
+      return this.emitRepString(i, eip, next);
     if ((i.flags & (IF_REP | IF_REPNE)) !== 0 || ((i.flags & IF_LOCK) !== 0 && !lockable(i))) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
     const op32 = (i.flags & IF_OP32) !== 0;
@@ -2816,6 +2818,119 @@ export class Translator {
     return EMIT_OK;
   }
 
+  /**
+   * REP MOVS/STOS of bytes or dwords (memset, memcpy, clear_page and copy_page in the kernel) in one
+   * go — memory.copy, memory.fill, or a loop storing a dword pattern — when DF is clear and the
+   * destination (and the source) lie in one page each, the TLB granting the rights (not I/O, no
+   * code in the destination page: its entry grants no write then) and a MOVS destination not
+   * inside its source (forward copying repeats bytes there, which memory.copy does not). Anything
+   * else (ECX past a page, DF set...) goes to the interpreter from here, as before. Registers and
+   * flags are in the state block on both paths (written back first, reloaded after).
+   */
+  private emitRepString(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    const op = i.op;
+    const movs = op === 0xa4 || op === 0xa5;
+    const shift = (op & 1) === 0 ? 0 : 2;
+    if ((op & 1) !== 0 && (i.flags & IF_OP32) === 0) return EMIT_NO; // REP MOVSW/STOSW
+    if (movs && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
+    this.count++; // exits from here count the instruction (the interpreter's runs it)
+    this.spill();
+    this.syncFlags();
+    for (let r = 0; r < 8; r++) if (this.regState[r] === REG_DIRTY) this.regState[r] = REG_CLEAN;
+    this.pend = PEND_NONE;
+    this.known = K_UNKNOWN;
+    const load = (r: number) => f.const(0).mem(W.OP_I32_LOAD, off(r), 2);
+    // T = bytes (ECX at most a page's worth), LIN = EDI, E = its TLB entry, VAL = its RAM offset.
+    load(1)
+      .tee(this.T)
+      .const(0x1000 >> shift)
+      .op(W.OP_I32_LE_U);
+    f.get(this.T).const(shift).op(W.OP_I32_SHL).set(this.T);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
+    f.op(W.OP_I32_AND);
+    load(7).tee(this.LIN).const(0xfff).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_ADD).const(0x1000);
+    f.op(W.OP_I32_LE_U).op(W.OP_I32_AND);
+    f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
+    f.const(this.wNeed | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(this.wNeed)
+      .op(W.OP_I32_EQ)
+      .op(W.OP_I32_AND);
+    if (movs) {
+      // A = ESI, B = its TLB entry; then RES = the source's RAM offset.
+      load(6).tee(this.A).const(0xfff).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_ADD).const(0x1000);
+      f.op(W.OP_I32_LE_U).op(W.OP_I32_AND);
+      f.get(this.A).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+      f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.B);
+      f.const(this.rNeed | TLB_IO)
+        .op(W.OP_I32_AND)
+        .const(this.rNeed)
+        .op(W.OP_I32_EQ)
+        .op(W.OP_I32_AND);
+    }
+    f.hint(true).if_();
+    this.tlbAddress();
+    f.set(this.VAL);
+    if (movs) {
+      f.get(this.B).const(~0xfff).op(W.OP_I32_AND).get(this.A).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+      f.set(this.RES);
+    }
+    // The destination not inside the source (unsigned: also when it lies below).
+    if (movs) f.get(this.VAL).get(this.RES).op(W.OP_I32_SUB).get(this.T).op(W.OP_I32_GE_U);
+    else f.const(1);
+    f.hint(true).if_();
+    if (movs) {
+      f.get(this.VAL).const(RAM_BYTE_OFFSET).op(W.OP_I32_ADD);
+      f.get(this.RES).const(RAM_BYTE_OFFSET).op(W.OP_I32_ADD);
+      f.get(this.T).memCopy();
+    } else if (shift === 0) {
+      f.get(this.VAL).const(RAM_BYTE_OFFSET).op(W.OP_I32_ADD);
+      f.const(0).mem(W.OP_I32_LOAD8_U, off(0), 0);
+      f.get(this.T).memFill();
+    } else {
+      // STOSD: a loop of dword stores (RES = EAX); memory.fill when its 4 bytes are one.
+      load(0).set(this.RES);
+      f.get(this.RES).const(0xff).op(W.OP_I32_AND).const(0x01010101).op(W.OP_I32_MUL).get(this.RES);
+      f.op(W.OP_I32_EQ).if_();
+      f.get(this.VAL).const(RAM_BYTE_OFFSET).op(W.OP_I32_ADD);
+      f.get(this.RES).get(this.T).memFill();
+      f.op(W.OP_ELSE);
+      f.get(this.T).set(this.A);
+      f.block().loop();
+      f.get(this.A).op(W.OP_I32_EQZ).brIf(1);
+      f.get(this.VAL).get(this.RES).mem(W.OP_I32_STORE, RAM_BYTE_OFFSET, 0);
+      f.get(this.VAL).const(4).op(W.OP_I32_ADD).set(this.VAL);
+      f.get(this.A).const(4).op(W.OP_I32_SUB).set(this.A);
+      f.br(0);
+      f.op(W.OP_END).op(W.OP_END);
+      f.op(W.OP_END);
+    }
+    // EDI and ESI past the bytes, ECX 0.
+    f.const(0).get(this.LIN).get(this.T).op(W.OP_I32_ADD).mem(W.OP_I32_STORE, off(7), 2);
+    if (movs) f.const(0).get(this.A).get(this.T).op(W.OP_I32_ADD).mem(W.OP_I32_STORE, off(6), 2);
+    this.storeStateConst(1, 0);
+    f.op(W.OP_ELSE);
+    this.repByInterpreter(eip, next);
+    f.op(W.OP_END);
+    f.op(W.OP_ELSE);
+    this.repByInterpreter(eip, next);
+    f.op(W.OP_END);
+    this.forgetRegs();
+    this.count--;
+    return EMIT_OK;
+  }
+
+  /** The interpreter runs the REP string instruction at `eip` (registers and flags already written back). */
+  private repByInterpreter(eip: number, next: number): void {
+    this.noteCompleted(this.count - 1);
+    callHelper(this.f.const(eip).const(next), IMP_INTERP);
+    this.f.hint(false).if_();
+    this.returnCount();
+    this.f.op(W.OP_END);
+  }
+
   /** Push VAL: ESP - 4, then `size` bytes written there (2 for a segment selector). */
   private push(eip: number, size = 4): void {
     const f = this.f;
@@ -3578,6 +3693,11 @@ function hasWordForm(op: number): boolean {
     op === 0x85 ||
     op === 0xa9
   );
+}
+
+/** REP MOVSB/MOVSD/STOSB/STOSD (with a 66 prefix: MOVSW/STOSW). */
+function isRepMovsStos(i: Insn): boolean {
+  return i.op === 0xa4 || i.op === 0xa5 || i.op === 0xaa || i.op === 0xab;
 }
 
 /**

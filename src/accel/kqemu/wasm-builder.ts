@@ -249,6 +249,21 @@ export class FuncBuilder {
     this.code.u32(offset);
     return this;
   }
+  /** memory.copy (bulk memory): [dst, src, len] on the stack. */
+  memCopy(): this {
+    this.code.byte(0xfc);
+    this.code.u32(10);
+    this.code.byte(0);
+    this.code.byte(0);
+    return this;
+  }
+  /** memory.fill (bulk memory): [dst, byte value, len] on the stack. */
+  memFill(): this {
+    this.code.byte(0xfc);
+    this.code.u32(11);
+    this.code.byte(0);
+    return this;
+  }
   call(fn: number): this {
     this.code.byte(OP_CALL);
     this.code.u32(fn);
