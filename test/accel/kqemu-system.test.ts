@@ -172,7 +172,8 @@ test("STI inside a compiled block: a pending interrupt is taken after the next i
     assert.equal(r32(c, 0x50020), taken, `${what}: each interrupt right after the shadowed INC %ECX`);
     if (compiled) {
       const st = (e as KqemuEngine).stats;
-      assert.ok(st.insnsHelped >= 3000, "STI ran inside the block");
+      // STI runs compiled at CPL 0 (the sti helper), not through the interpreter helper.
+      assert.ok(st.insnsHelped < 100, `${st.insnsHelped} helped`);
       // The shadow ends inside the block: compiled code goes on after it, not the interpreter
       // (left set, it keeps kqemu_is_ok() false: 1,736 instructions interpreted here).
       assert.ok(st.insnsInterpreted < 100, `${st.insnsInterpreted} interpreted`);

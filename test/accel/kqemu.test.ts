@@ -1622,3 +1622,22 @@ test("REP STOS into the page of the running code goes to the interpreter, which 
   assert.equal(a.c.r[EBX], 1, "the rewritten bytes ran as NOPs");
   assert.ok(a.e.stats.insnsHelped > 0, "the interpreter ran the stores");
 });
+
+test("RDTSC at CPL 0 runs compiled (the rdtsc helper): EDX:EAX as the interpreter reads them; above CPL 0 the interpreter's", () => {
+  // mov $-1,%edx; rdtsc; mov %eax,%ebx; mov %edx,%ecx; rdtsc; ud2 — the test bus's clock stands
+  // still, so both reads give the offset: above 2^32, EDX non-zero.
+  const code = "baffffffff 0f31 89c3 89d1 0f31 0f0b";
+  for (const cpl of [0, 3]) {
+    const a = setup(code, cpl);
+    a.e.mode = "full";
+    const b = setup(code, cpl);
+    for (const x of [a, b]) x.c.tscOffset = 0x1_2345_6789;
+    runToEnd(a.e, 1000);
+    runToEnd(b.c, 1000);
+    assert.equal(a.c.excVector, 6);
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    assert.deepEqual([a.c.r[EDX], a.c.r[EAX], a.c.r[ECX]], [1, 0x23456789, 1]);
+    if (cpl === 0) assert.equal(a.e.stats.insnsHelped, 0, "compiled");
+    else assert.equal(a.e.stats.insnsHelped, 2, "the interpreter's at CPL 3");
+  }
+});

@@ -13,10 +13,13 @@ import {
   FAULT,
 } from "../../cpu/cpu.ts";
 import { setCfOf } from "../../cpu/ops/alu.ts";
+import { inhibitIrq } from "../../cpu/ops/data-ops.ts";
 import {
   CS,
   DS,
+  EDX,
   EFLAGS_CF,
+  EFLAGS_IF,
   EFLAGS_TF,
   EFLAGS_VM,
   EFLAGS_ZF,
@@ -310,6 +313,25 @@ export class KqemuEngine {
       setzf: (zf: number) => {
         c.materializeFlags();
         r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_ZF) | (zf << 6);
+      },
+      // STI at CPL 0, as data-ops.ts sti() then stepForBlock(): 1 when an event is pending.
+      sti: () => {
+        if ((r[R_EFLAGS] & EFLAGS_IF) === 0) {
+          r[R_EFLAGS] |= EFLAGS_IF;
+          inhibitIrq(c);
+          c.checkIrq();
+          if (r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
+        }
+        const ev = c.events & ~EV_INHIBIT;
+        r[R_EVENTS] = ev;
+        return ev !== 0 ? 1 : 0;
+      },
+      // RDTSC at CPL 0 (system-ops.ts rdtsc()): EDX in the state block, EAX returned.
+      rdtsc: () => {
+        const t = Math.floor(c.bus.tsc()) + c.tscOffset;
+        const hi = Math.floor(t / 4294967296);
+        r[EDX] = hi;
+        return t - hi * 4294967296;
       },
     };
     this.installHelpers();

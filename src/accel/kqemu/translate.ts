@@ -70,6 +70,8 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "getflags", params: 0, results: 1 },
   { name: "unshadow", params: 0, results: 0 },
   { name: "setzf", params: 1, results: 0 },
+  { name: "sti", params: 0, results: 1 },
+  { name: "rdtsc", params: 0, results: 1 },
 ];
 const IMP_COND = 0;
 const IMP_INTERP = 1;
@@ -79,6 +81,8 @@ const IMP_SETCF = 4;
 const IMP_GETFLAGS = 5;
 const IMP_UNSHADOW = 6;
 const IMP_SETZF = 7;
+const IMP_STI = 8;
+const IMP_RDTSC = 9;
 /** Type index of each helper's signature in a block module (see buildBlockModule()). */
 const IMP_TYPE = W.typeIndices(IMPORTS);
 
@@ -2043,6 +2047,29 @@ export class Translator {
         // interpreter checks IOPL (and VME/PVI) and raises #GP.
         if (this.c.r[R_CPL] !== 0) return EMIT_NO;
         this.eflagsBit(EFLAGS_IF, false);
+        return EMIT_OK;
+      case 0xfb:
+        // STI at CPL 0 (never above IOPL): the sti helper sets IF and the interrupt shadow and
+        // notices a pending interrupt, which ends the block after it (the next instruction then
+        // runs before the interrupt is taken: the dispatcher stops for the event, and the
+        // interpreter steps it). Elsewhere the interpreter checks IOPL and raises #GP.
+        if (this.c.r[R_CPL] !== 0) return EMIT_NO;
+        this.count++;
+        callHelper(f, IMP_STI);
+        f.hint(false).if_();
+        this.exitPending(next);
+        f.op(W.OP_END);
+        this.count--;
+        return EMIT_OK;
+      case 0x131:
+        // RDTSC at CPL 0 (CR4.TSD only faults above it): the rdtsc helper returns EAX and writes
+        // EDX to the state block, read from there.
+        if (this.c.r[R_CPL] !== 0) return EMIT_NO;
+        callHelper(f, IMP_RDTSC);
+        f.set(this.VAL);
+        this.storeReg(0, 32, this.VAL);
+        f.const(0).mem(W.OP_I32_LOAD, off(2), 2).set(this.VAL);
+        this.storeReg(2, 32, this.VAL);
         return EMIT_OK;
       case 0x84:
       case 0x85: {
