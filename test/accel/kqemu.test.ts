@@ -1247,10 +1247,10 @@ test("side traces: a loop whose usual path branches out and back to its start ru
 });
 
 test("loops carry registers around the back edge in locals: one the interpreter changed inside the loop is read again", () => {
-  // mov ecx,1000; mov edx,0x12345; L: add %edx,%ebx; add %ecx,%eax; shld %cl,%eax,%edx (run by
-  // the interpreter from inside the block: EDX changes in the state block); dec %ecx; jnz L; ud2.
+  // mov ecx,1000; mov edx,0x12345; L: add %edx,%ebx; add %ecx,%eax; bsf %eax,%edx (run by the
+  // interpreter from inside the block: EDX changes in the state block); dec %ecx; jnz L; ud2.
   // The next iteration's head must use that EDX, not the one its local held before the helper.
-  const code = "b9e8030000 ba45230100 01d3 01c8 0fa5c2 49 75f6 0f0b";
+  const code = "b9e8030000 ba45230100 01d3 01c8 0fbcd0 49 75f6 0f0b";
   const { a } = runBoth(code, () => {});
   assert.ok(a.e.stats.insnsHelped >= 900, `${a.e.stats.insnsHelped} helped`);
   // And a fault in a later iteration finds every carried register written back: the same loop
@@ -1640,4 +1640,23 @@ test("RDTSC at CPL 0 runs compiled (the rdtsc helper): EDX:EAX as the interprete
     if (cpl === 0) assert.equal(a.e.stats.insnsHelped, 0, "compiled");
     else assert.equal(a.e.stats.insnsHelped, 2, "the interpreter's at CPL 3");
   }
+});
+
+test("SHLD/SHRD by CL (register and memory destinations, counts 0 to 33) run compiled with the interpreter's results and flags", () => {
+  // PRODUCER; mov $n,%ecx; SHxD %cl,%eax,%ebx or SHxD %cl,%eax,(%esi); SETcc of all 16 conditions;
+  // pushf; pop 0x2090; ud2. A zero count (0 or 32) leaves the producer's flags: ADD's deferred, a
+  // logic op's, INC's. Only PUSHF and POP go to the interpreter.
+  for (const p of ["01c3", "21c3", "43"])
+    for (const opc of ["a5", "ad"])
+      for (const count of [0, 1, 4, 31, 32, 33])
+        for (const modrm of ["c3", "06"])
+          for (const [eax, ebx] of [
+            [0x80000001, 0x40000003],
+            [0x12345678, 0x9abcdef0],
+            [0xffffffff, 0x80000001], // ADD sets CF
+            [0x7fffffff, 0x7fffffff], // ADD sets OF
+          ]) {
+            const code = `${p} b9${hexLE(count)} 0f${opc} ${modrm} ${READ_FLAGS}`;
+            runOperands(code, eax, ebx, ebx ^ 0x0ff0f00f, 2);
+          }
 });

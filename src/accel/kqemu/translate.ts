@@ -1959,6 +1959,9 @@ export class Translator {
       case 0x1a4: // SHLD r/m32, r32, imm8
       case 0x1ac: // SHRD
         return op32 ? this.emitShiftDouble(i, op === 0x1a4, i.imm & 31, eip) : EMIT_NO;
+      case 0x1a5: // SHLD r/m32, r32, CL
+      case 0x1ad: // SHRD
+        return op32 ? this.emitShiftDoubleCl(i, op === 0x1a5, eip) : EMIT_NO;
       case 0x06: // PUSH ES/CS/SS/DS/FS/GS
       case 0x0e:
       case 0x16:
@@ -3606,6 +3609,60 @@ export class Translator {
     f.get(this.RES).get(this.A).op(W.OP_I32_XOR).const(31).op(W.OP_I32_SHR_U);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).set(this.FA);
     this.shiftFormFlags(32);
+    return EMIT_OK;
+  }
+
+  /**
+   * SHLD/SHRD r/m32, r32, CL (the kernel's sched_clock and timekeeping: 64-bit shifts by a
+   * variable). A count of 0 (CL & 31) changes nothing, flags included (SDM Vol. 2B SHLD), so the
+   * flags go to the locals' general form first (flagsToLocals()), and each word is then chosen by
+   * the count with `select`: the shift's (FOP_RESULT on the result, CF and OF into EFLAGS, as
+   * ops/alu.ts shiftDouble() leaves them) or the old one. A memory operand is written back even for
+   * a zero count (with its own value; the interpreter only checks it for writing): the same RAM, and
+   * a page holding code or I/O takes the slow path, where the interpreter runs it.
+   */
+  private emitShiftDoubleCl(i: Insn, left: boolean, eip: number): number {
+    const f = this.f;
+    this.loadDest32(i, eip);
+    f.set(this.A);
+    this.loadReg(i.reg, 32);
+    f.set(this.B);
+    this.loadReg(1, 32);
+    f.const(31).op(W.OP_I32_AND).set(this.T);
+    this.flagsToLocals();
+    // RES: the shifted value (a count of 0 shifts B by 32 = 0 here: the select takes A then).
+    f.get(this.A)
+      .get(this.T)
+      .op(left ? W.OP_I32_SHL : W.OP_I32_SHR_U);
+    f.get(this.B)
+      .const(32)
+      .get(this.T)
+      .op(W.OP_I32_SUB)
+      .op(left ? W.OP_I32_SHR_U : W.OP_I32_SHL);
+    f.op(W.OP_I32_OR).get(this.A).get(this.T).op(W.OP_SELECT).set(this.RES);
+    f.get(this.RES).set(this.VAL);
+    // The write first: a slow path there leaves with the old flags, which the locals still hold.
+    if (i.mod !== 3) this.write(4, eip);
+    else this.storeReg(i.rm, 32, this.VAL);
+    // E = CF | OF << 11: CF the last bit shifted out of A, OF whether the sign changed.
+    f.get(this.A);
+    if (left) f.const(32).get(this.T).op(W.OP_I32_SUB);
+    else f.get(this.T).const(1).op(W.OP_I32_SUB);
+    f.op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND);
+    f.get(this.RES).get(this.A).op(W.OP_I32_XOR).const(31).op(W.OP_I32_SHR_U);
+    f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).set(this.E);
+    f.const(0);
+    f.const(0)
+      .mem(W.OP_I32_LOAD, off(R_EFLAGS), 2)
+      .const(~EFLAGS_ARITH)
+      .op(W.OP_I32_AND)
+      .get(this.E)
+      .op(W.OP_I32_OR);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2);
+    f.get(this.T).op(W.OP_SELECT).mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+    f.const(FOP_RESULT).get(this.FOPL).get(this.T).op(W.OP_SELECT).set(this.FOPL);
+    f.get(this.RES).get(this.FRES).get(this.T).op(W.OP_SELECT).set(this.FRES);
+    f.const(32).get(this.FSIZEL).get(this.T).op(W.OP_SELECT).set(this.FSIZEL);
     return EMIT_OK;
   }
 
