@@ -55,9 +55,15 @@ function runToEnd(engine: { run(budget: number): number }, budget: number): numb
  * (`init` applied to both), up to its final UD2; both must end there with the same registers,
  * flags and memory.
  */
-function runBoth(code: string, init: (c: CPU) => void): { a: { c: CPU; e: KqemuEngine }; b: { c: CPU } } {
-  const a = setup(code);
-  const b = setup(code);
+function runBoth(
+  code: string,
+  init: (c: CPU) => void,
+  cpl = 3,
+): { a: { c: CPU; e: KqemuEngine }; b: { c: CPU } } {
+  const a = setup(code, cpl);
+  // At CPL 0 in full virtualization (normal mode leaves the kernel to the interpreter).
+  if (cpl === 0) a.e.mode = "full";
+  const b = setup(code, cpl);
   init(a.c);
   init(b.c);
   runToEnd(a.e, 10_000);
@@ -1542,15 +1548,7 @@ test("MOV from a segment register, and from CR0/CR2/CR3/CR4 at CPL 0, run compil
     c.r[R_CR4] = 0x10;
     c.r[EBP] = c.r[EDI] = -1;
   };
-  const a = setup(`${segs} ${crs} 0f0b`, 0);
-  a.e.mode = "full";
-  const b = setup(`${segs} ${crs} 0f0b`, 0);
-  init(a.c);
-  init(b.c);
-  runToEnd(a.e, 1000);
-  runToEnd(b.c, 1000);
-  assert.equal(a.c.excVector, 6, "ends at UD2");
-  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  const { a } = runBoth(`${segs} ${crs} 0f0b`, init, 0);
   assert.equal(a.c.r[EDI], 0xfedc, "the selector zero-extended");
   assert.equal(a.c.ram32[0x2000 >>> 2] >>> 0, 0xa5a51234, "two bytes written to memory");
   assert.equal(a.c.r[EAX] >>> 0, 0xdeadbeef);
@@ -1628,14 +1626,13 @@ test("RDTSC at CPL 0 runs compiled (the rdtsc helper): EDX:EAX as the interprete
   // still, so both reads give the offset: above 2^32, EDX non-zero.
   const code = "baffffffff 0f31 89c3 89d1 0f31 0f0b";
   for (const cpl of [0, 3]) {
-    const a = setup(code, cpl);
-    a.e.mode = "full";
-    const b = setup(code, cpl);
-    for (const x of [a, b]) x.c.tscOffset = 0x1_2345_6789;
-    runToEnd(a.e, 1000);
-    runToEnd(b.c, 1000);
-    assert.equal(a.c.excVector, 6);
-    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    const { a } = runBoth(
+      code,
+      (c) => {
+        c.tscOffset = 0x1_2345_6789;
+      },
+      cpl,
+    );
     assert.deepEqual([a.c.r[EDX], a.c.r[EAX], a.c.r[ECX]], [1, 0x23456789, 1]);
     if (cpl === 0) assert.equal(a.e.stats.insnsHelped, 0, "compiled");
     else assert.equal(a.e.stats.insnsHelped, 2, "the interpreter's at CPL 3");

@@ -1070,6 +1070,23 @@ export class Translator {
     f.op(W.OP_END);
   }
 
+  /**
+   * An unpaged block's access outside its direct range: `access` (with [LIN]'s RAM offset on the
+   * stack; `result`: it leaves the loaded value) when the TLB entry allows it, else the slow exit.
+   */
+  private viaTlb(size: number, need: number, eip: number, result: boolean, access: () => void): void {
+    const f = this.f;
+    this.tlbHit(size, need);
+    f.hint(true);
+    if (result) f.ifI32();
+    else f.if_();
+    this.tlbAddress();
+    access();
+    f.op(W.OP_ELSE);
+    this.slowExit(eip);
+    f.op(W.OP_END);
+  }
+
   /** Push whether [LIN, LIN + size) is in the RAM an unpaged block accesses directly. */
   private inUnpagedRam(size: number): void {
     this.f
@@ -1080,16 +1097,9 @@ export class Translator {
       .op(W.OP_I32_LT_U);
   }
 
-  /** Push the host offset of [LIN] in RAM from its TLB entry E (after tlbHit()). */
-  private tlbAddress(): void {
-    this.f
-      .get(this.E)
-      .const(~0xfff)
-      .op(W.OP_I32_AND)
-      .get(this.LIN)
-      .const(0xfff)
-      .op(W.OP_I32_AND)
-      .op(W.OP_I32_OR);
+  /** Push the host offset of [lin] in RAM from its TLB entry (E and LIN after tlbHit()). */
+  private tlbAddress(entry = this.E, lin = this.LIN): void {
+    this.f.get(entry).const(~0xfff).op(W.OP_I32_AND).get(lin).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
   }
 
   /**
@@ -1131,13 +1141,7 @@ export class Translator {
       f.get(this.LIN).mem(load, RAM_BYTE_OFFSET, 0);
       f.op(W.OP_ELSE);
       // Below UNPAGED_LO or past the RAM: through the TLB, as paged code does.
-      this.tlbHit(size, forWrite ? this.wNeed : this.rNeed);
-      f.hint(true).ifI32();
-      this.tlbAddress();
-      f.mem(load, RAM_BYTE_OFFSET, 0);
-      f.op(W.OP_ELSE);
-      this.slowExit(eip);
-      f.op(W.OP_END);
+      this.viaTlb(size, forWrite ? this.wNeed : this.rNeed, eip, true, () => f.mem(load, RAM_BYTE_OFFSET, 0));
       f.op(W.OP_END);
       return;
     }
@@ -1472,14 +1476,7 @@ export class Translator {
       f.hint(true).if_();
       f.get(this.LIN).get(this.VAL).mem(store, RAM_BYTE_OFFSET, 0);
       f.op(W.OP_ELSE);
-      this.tlbHit(size, this.wNeed);
-      f.hint(true).if_();
-      this.tlbAddress();
-      f.get(this.VAL);
-      f.mem(store, RAM_BYTE_OFFSET, 0);
-      f.op(W.OP_ELSE);
-      this.slowExit(eip);
-      f.op(W.OP_END);
+      this.viaTlb(size, this.wNeed, eip, false, () => f.get(this.VAL).mem(store, RAM_BYTE_OFFSET, 0));
       f.op(W.OP_END);
       return;
     }
@@ -2879,32 +2876,14 @@ export class Translator {
     f.get(this.T).const(shift).op(W.OP_I32_SHL).set(this.T);
     f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
     f.op(W.OP_I32_AND);
-    load(7).tee(this.LIN).const(0xfff).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_ADD).const(0x1000);
-    f.op(W.OP_I32_LE_U).op(W.OP_I32_AND);
-    f.get(this.LIN).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
-    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.E);
-    f.const(this.wNeed | TLB_IO)
-      .op(W.OP_I32_AND)
-      .const(this.wNeed)
-      .op(W.OP_I32_EQ)
-      .op(W.OP_I32_AND);
-    if (movs) {
-      // A = ESI, B = its TLB entry; then RES = the source's RAM offset.
-      load(6).tee(this.A).const(0xfff).op(W.OP_I32_AND).get(this.T).op(W.OP_I32_ADD).const(0x1000);
-      f.op(W.OP_I32_LE_U).op(W.OP_I32_AND);
-      f.get(this.A).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
-      f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(this.B);
-      f.const(this.rNeed | TLB_IO)
-        .op(W.OP_I32_AND)
-        .const(this.rNeed)
-        .op(W.OP_I32_EQ)
-        .op(W.OP_I32_AND);
-    }
+    this.andPageRange(7, this.LIN, this.E, this.wNeed);
+    // A = ESI, B = its TLB entry; then RES = the source's RAM offset.
+    if (movs) this.andPageRange(6, this.A, this.B, this.rNeed);
     f.hint(true).if_();
     this.tlbAddress();
     f.set(this.VAL);
     if (movs) {
-      f.get(this.B).const(~0xfff).op(W.OP_I32_AND).get(this.A).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_OR);
+      this.tlbAddress(this.B, this.A);
       f.set(this.RES);
     }
     // The destination not inside the source (unsigned: also when it lies below).
@@ -2950,6 +2929,23 @@ export class Translator {
     this.forgetRegs();
     this.count--;
     return EMIT_OK;
+  }
+
+  /**
+   * AND onto the condition on the stack: [reg, reg + T) lies in one page (`at` = reg), and its TLB
+   * entry (into `entry`) grants `need` and is not I/O.
+   */
+  private andPageRange(reg: number, at: number, entry: number, need: number): void {
+    const f = this.f;
+    f.const(0).mem(W.OP_I32_LOAD, off(reg), 2).tee(at).const(0xfff).op(W.OP_I32_AND).get(this.T);
+    f.op(W.OP_I32_ADD).const(0x1000).op(W.OP_I32_LE_U).op(W.OP_I32_AND);
+    f.get(at).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
+    f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(entry);
+    f.const(need | TLB_IO)
+      .op(W.OP_I32_AND)
+      .const(need)
+      .op(W.OP_I32_EQ)
+      .op(W.OP_I32_AND);
   }
 
   /** The interpreter runs the REP string instruction at `eip` (registers and flags already written back). */
