@@ -1657,3 +1657,42 @@ test("SHLD/SHRD by CL (register and memory destinations, counts 0 to 33) run com
             runOperands(code, eax, ebx, ebx ^ 0x0ff0f00f, 2);
           }
 });
+
+test("REPE/REPNE CMPSB and SCASB run compiled up to the end of a page, the interpreter going on from there; results and flags as the interpreter's", () => {
+  // mov $n,%ecx; [std;] repe/repne cmpsb/scasb; SETcc of all 16 conditions; pushf; pop 0x2090;
+  // ud2 — strings at 0x2100.. (EDI) and 0x3100.. (ESI), equal up to 0x20 bytes, then different;
+  // AL = 0x11 appears first at EDI + 0x30.
+  const cases: [string, number, number, number, boolean][] = [
+    // [op, ECX, ESI, EDI, compiled]
+    ["f3a6", 0x10, 0x3100, 0x2100, true], // repe cmpsb: equal all the way
+    ["f3a6", 0x40, 0x3100, 0x2100, true], // stops at the first difference
+    ["f2a6", 0x40, 0x3120, 0x2100, true], // repne cmpsb: stops at an equal pair
+    ["f2ae", 0xffffffff, 0, 0x2100, true], // repne scasb (strlen-like): finds AL
+    ["f3ae", 0x40, 0, 0x2130, true], // repe scasb: the run of AL's
+    ["f3a6", 0, 0x3100, 0x2100, false], // ECX = 0: nothing, flags kept
+    ["f2ae", 0xffffffff, 0, 0x2ff8, false], // reaches the page's end: the interpreter goes on
+    ["f3a6", 0x40, 0x3ffc, 0x20fc, false], // equal up to the end of the source's page: the interpreter goes on
+    ["fd f3a6", 0x10, 0x3110, 0x2110, false], // DF set
+  ];
+  for (const [op, ecx, esi, edi, compiled] of cases) {
+    const code = `01c3 b9${hexLE(ecx)} ${op} ${READ_FLAGS}`; // add %eax,%ebx first: flags to keep
+    const { a } = runBoth(code, (c) => {
+      c.r[EAX] = 0xffffff11;
+      c.r[EBX] = 0x7fffffff;
+      c.r[ESI] = esi;
+      c.r[EDI] = edi;
+      for (let k = 0; k < 0x1000; k++) c.ram[0x2000 + k] = c.ram[0x3000 + k] = (k * 13) & 0xff;
+      c.ram.fill(0x5a, 0x2120, 0x2130);
+      c.ram.fill(0x11, 0x2130, 0x2138);
+      c.ram.fill(0x11, 0x3140, 0x3148);
+      c.ram.fill(0x22, 0x2ff0, 0x3000);
+      c.ram[0x3000] = 0x11;
+      // Both pages in the TLB (a miss sends the instruction to the interpreter, which fills it).
+      c.tlbLookup(0x2000, false, true);
+      c.tlbLookup(0x3000, false, true);
+    });
+    const helped = a.e.stats.insnsHelped;
+    if (compiled) assert.equal(helped, 2, `${op} ecx=${ecx}: compiled (PUSHF and POP helped)`);
+    else assert.ok(helped > 2, `${op} ecx=${ecx}: the interpreter's`);
+  }
+});

@@ -1918,6 +1918,13 @@ export class Translator {
     // LOCK ADD [ESP], 0); anywhere else it is #UD, which the interpreter raises.
     if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) === IF_REP && isRepMovsStos(i) && (i.flags & IF_AD32) !== 0)
       return this.emitRepString(i, eip, next);
+    if (
+      (i.op === 0xa6 || i.op === 0xae) &&
+      (i.flags & IF_LOCK) === 0 &&
+      ((i.flags & (IF_REP | IF_REPNE)) === IF_REP || (i.flags & (IF_REP | IF_REPNE)) === IF_REPNE) &&
+      (i.flags & IF_AD32) !== 0
+    )
+      return this.emitRepCmpScas(i, eip, next);
     if ((i.flags & (IF_REP | IF_REPNE)) !== 0 || ((i.flags & IF_LOCK) !== 0 && !lockable(i))) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
     const op32 = (i.flags & IF_OP32) !== 0;
@@ -2861,12 +2868,7 @@ export class Translator {
     const shift = (op & 1) === 0 ? 0 : 2;
     if ((op & 1) !== 0 && (i.flags & IF_OP32) === 0) return EMIT_NO; // REP MOVSW/STOSW
     if (movs && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
-    this.count++; // exits from here count the instruction (the interpreter's runs it)
-    this.spill();
-    this.syncFlags();
-    for (let r = 0; r < 8; r++) if (this.regState[r] === REG_DIRTY) this.regState[r] = REG_CLEAN;
-    this.pend = PEND_NONE;
-    this.known = K_UNKNOWN;
+    this.repBegin();
     const load = (r: number) => f.const(0).mem(W.OP_I32_LOAD, off(r), 2);
     // T = bytes (ECX at most a page's worth), LIN = EDI, E = its TLB entry, VAL = its RAM offset.
     load(1)
@@ -2923,12 +2925,7 @@ export class Translator {
     f.op(W.OP_ELSE);
     this.repByInterpreter(eip, next);
     f.op(W.OP_END);
-    f.op(W.OP_ELSE);
-    this.repByInterpreter(eip, next);
-    f.op(W.OP_END);
-    this.forgetRegs();
-    this.count--;
-    return EMIT_OK;
+    return this.repEnd(eip, next);
   }
 
   /**
@@ -2939,6 +2936,12 @@ export class Translator {
     const f = this.f;
     f.const(0).mem(W.OP_I32_LOAD, off(reg), 2).tee(at).const(0xfff).op(W.OP_I32_AND).get(this.T);
     f.op(W.OP_I32_ADD).const(0x1000).op(W.OP_I32_LE_U).op(W.OP_I32_AND);
+    this.andTlbGrants(at, entry, need);
+  }
+
+  /** AND onto the condition on the stack: the TLB entry of [at] (into `entry`) grants `need`, not I/O. */
+  private andTlbGrants(at: number, entry: number, need: number): void {
+    const f = this.f;
     f.get(at).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL);
     f.mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2).tee(entry);
     f.const(need | TLB_IO)
@@ -2946,6 +2949,108 @@ export class Translator {
       .const(need)
       .op(W.OP_I32_EQ)
       .op(W.OP_I32_AND);
+  }
+
+  /**
+   * REPE/REPNE CMPSB and SCASB (strstr, strlen, memcmp-style scans): compared in a wasm loop up to
+   * the end of the page of EDI (and ESI), when DF is clear, ECX is not 0 and the TLB grants the reads.
+   * The loop stops at the first pair that ends the repetition (REPE: unequal, REPNE: equal); the
+   * flags are those of the last compare (CMP of bytes: deferred SUB in the state block), ECX, ESI,
+   * EDI advanced by the iterations run. Reaching the page's end first, the interpreter goes on from
+   * there (a REP instruction may stop between iterations with its registers so: SDM Vol. 2B REP).
+   * Anything else goes to the interpreter from the start, as before.
+   */
+  private emitRepCmpScas(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    const cmps = i.op === 0xa6;
+    const repe = (i.flags & IF_REP) !== 0;
+    if (cmps && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
+    this.repBegin();
+    const load = (r: number) => f.const(0).mem(W.OP_I32_LOAD, off(r), 2);
+    // T = ECX, LIN = EDI, A = ESI; E and B their TLB entries.
+    load(1).tee(this.T).const(0).op(W.OP_I32_NE);
+    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
+    f.op(W.OP_I32_AND);
+    load(7).set(this.LIN);
+    this.andTlbGrants(this.LIN, this.E, this.rNeed);
+    if (cmps) {
+      load(6).set(this.A);
+      this.andTlbGrants(this.A, this.B, this.rNeed);
+    }
+    f.hint(true).if_();
+    // VAL = EDI's RAM offset, RES = ESI's (CMPS) or AL (SCAS); B = the iterations the page allows.
+    this.tlbAddress();
+    f.set(this.VAL);
+    if (cmps) this.tlbAddress(this.B, this.A);
+    else f.const(0).mem(W.OP_I32_LOAD8_U, off(0), 0);
+    f.set(this.RES);
+    const pageLeft = (l: number) => f.const(0x1000).get(l).const(0xfff).op(W.OP_I32_AND).op(W.OP_I32_SUB);
+    pageLeft(this.LIN);
+    if (cmps) {
+      // The smaller of the two: select(EDI's, ESI's, EDI's < ESI's).
+      pageLeft(this.A);
+      pageLeft(this.LIN);
+      pageLeft(this.A);
+      f.op(W.OP_I32_LT_U).op(W.OP_SELECT);
+    }
+    f.set(this.B);
+    f.get(this.T).get(this.B).get(this.T).get(this.B).op(W.OP_I32_LT_U).op(W.OP_SELECT).set(this.B);
+    // E = iterations run; FA/FB = the last pair compared.
+    f.const(0).set(this.E);
+    f.block().loop();
+    if (cmps) f.get(this.RES).get(this.E).op(W.OP_I32_ADD).mem(W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0);
+    else f.get(this.RES);
+    f.set(this.FA);
+    f.get(this.VAL).get(this.E).op(W.OP_I32_ADD).mem(W.OP_I32_LOAD8_U, RAM_BYTE_OFFSET, 0).set(this.FB);
+    f.get(this.E).const(1).op(W.OP_I32_ADD).set(this.E);
+    f.get(this.FA)
+      .get(this.FB)
+      .op(repe ? W.OP_I32_NE : W.OP_I32_EQ)
+      .brIf(1);
+    f.get(this.E).get(this.B).op(W.OP_I32_LT_U).brIf(0);
+    f.op(W.OP_END).op(W.OP_END);
+    // ECX, EDI, ESI and the flags of the last compare.
+    f.const(0).get(this.T).get(this.E).op(W.OP_I32_SUB).tee(this.T).mem(W.OP_I32_STORE, off(1), 2);
+    f.const(0).get(this.LIN).get(this.E).op(W.OP_I32_ADD).mem(W.OP_I32_STORE, off(7), 2);
+    if (cmps) f.const(0).get(this.A).get(this.E).op(W.OP_I32_ADD).mem(W.OP_I32_STORE, off(6), 2);
+    this.storeStateConst(R_FOP, FOP_SUB);
+    this.storeState(R_FA, this.FA);
+    this.storeState(R_FB, this.FB);
+    f.const(0).get(this.FA).get(this.FB).op(W.OP_I32_SUB).const(0xff).op(W.OP_I32_AND);
+    f.mem(W.OP_I32_STORE, off(R_FRES), 2);
+    this.storeStateConst(R_FSIZE, 8);
+    // Not ended by a compare nor by ECX: the page ended first; the interpreter goes on.
+    f.get(this.FA)
+      .get(this.FB)
+      .op(repe ? W.OP_I32_EQ : W.OP_I32_NE);
+    f.get(this.T).const(0).op(W.OP_I32_NE).op(W.OP_I32_AND);
+    f.hint(false).if_();
+    this.repByInterpreter(eip, next);
+    f.op(W.OP_END);
+    return this.repEnd(eip, next);
+  }
+
+  /**
+   * Before a REP string instruction compiled with the interpreter as its fallback: counted (exits
+   * from here count it), registers and flags written back, where both paths leave them.
+   */
+  private repBegin(): void {
+    this.count++;
+    this.spill();
+    this.syncFlags();
+    for (let r = 0; r < 8; r++) if (this.regState[r] === REG_DIRTY) this.regState[r] = REG_CLEAN;
+    this.pend = PEND_NONE;
+    this.known = K_UNKNOWN;
+  }
+
+  /** Close the fast path with the interpreter's `else`; registers are reloaded after either path. */
+  private repEnd(eip: number, next: number): number {
+    this.f.op(W.OP_ELSE);
+    this.repByInterpreter(eip, next);
+    this.f.op(W.OP_END);
+    this.forgetRegs();
+    this.count--;
+    return EMIT_OK;
   }
 
   /** The interpreter runs the REP string instruction at `eip` (registers and flags already written back). */
