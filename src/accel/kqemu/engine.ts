@@ -13,13 +13,13 @@ import {
   FAULT,
 } from "../../cpu/cpu.ts";
 import { setCfOf } from "../../cpu/ops/alu.ts";
-import { inhibitIrq } from "../../cpu/ops/data-ops.ts";
+import { sti } from "../../cpu/ops/data-ops.ts";
+import { rdtsc } from "../../cpu/ops/system-ops.ts";
 import {
   CS,
   DS,
-  EDX,
+  EAX,
   EFLAGS_CF,
-  EFLAGS_IF,
   EFLAGS_TF,
   EFLAGS_VM,
   EFLAGS_ZF,
@@ -100,13 +100,16 @@ export class KqemuStats {
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
 
+/** The unpaged bit of a block key (blockKey()). */
+const KEY_UNPAGED = 4;
+
 /**
  * A block's key in its page's map: its page offset, whether it was translated for unpaged
  * addressing (TLB_UNPAGED: direct physical accesses), and the CPL it assumed (TLB permission checks
  * are baked in). `e` is the TLB entry its code is fetched through.
  */
 function blockKey(lin: number, e: number, cpl: number): number {
-  return ((lin & 0xfff) << 3) | ((e & TLB_UNPAGED) >>> 4) | cpl;
+  return ((lin & 0xfff) << 3) | ((e & TLB_UNPAGED) !== 0 ? KEY_UNPAGED : 0) | cpl;
 }
 
 /** A block's id in noCross and noWindows (its key fits in 15 bits). */
@@ -314,24 +317,16 @@ export class KqemuEngine {
         c.materializeFlags();
         r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_ZF) | (zf << 6);
       },
-      // STI at CPL 0, as data-ops.ts sti() then stepForBlock(): 1 when an event is pending.
+      // STI at CPL 0 (no IOPL fault there), the interpreter's, without CPU.step(): 1 when an
+      // event is pending.
       sti: () => {
-        if ((r[R_EFLAGS] & EFLAGS_IF) === 0) {
-          r[R_EFLAGS] |= EFLAGS_IF;
-          inhibitIrq(c);
-          c.checkIrq();
-          if (r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
-        }
-        const ev = c.events & ~EV_INHIBIT;
-        r[R_EVENTS] = ev;
-        return ev !== 0 ? 1 : 0;
+        sti(c);
+        return this.eventsAfterStep() !== 0 ? 1 : 0;
       },
-      // RDTSC at CPL 0 (system-ops.ts rdtsc()): EDX in the state block, EAX returned.
+      // RDTSC at CPL 0 (no CR4.TSD fault there), the interpreter's: EDX in the state block, EAX returned.
       rdtsc: () => {
-        const t = Math.floor(c.bus.tsc()) + c.tscOffset;
-        const hi = Math.floor(t / 4294967296);
-        r[EDX] = hi;
-        return t - hi * 4294967296;
+        rdtsc(c);
+        return r[EAX];
       },
     };
     this.installHelpers();
@@ -771,15 +766,24 @@ export class KqemuEngine {
    */
   private stepForBlock(): number {
     const c = this.c;
-    const r = c.r;
     this.windowFailed();
     c.step();
-    // STI completed (CPU.step() leaves the event pass to run()): the shadow now covers the
-    // next instruction, as run()'s pass after the instruction would have noted (R_INHIBIT_IRQ 2).
+    this.stats.insnsHelped++;
+    return this.eventsAfterStep();
+  }
+
+  /**
+   * After an instruction run for compiled code: the events it left pending, for the dispatcher
+   * (R_EVENTS). An STI, MOV SS or POP SS that set the interrupt shadow (CPU.step() leaves the event
+   * pass to run()): the shadow now covers the next instruction, as run()'s pass after the
+   * instruction would have noted (R_INHIBIT_IRQ 2).
+   */
+  private eventsAfterStep(): number {
+    const c = this.c;
+    const r = c.r;
     if ((c.events & EV_INHIBIT) !== 0 && r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
     const ev = c.events & ~EV_INHIBIT;
     r[R_EVENTS] = ev;
-    this.stats.insnsHelped++;
     return ev;
   }
 
@@ -846,7 +850,7 @@ export class KqemuEngine {
     const t0 = performance.now();
     const cross = this.crossTlbFor(b, lin);
     const id = this.nextWinId;
-    const unpaged = (b.key & (TLB_UNPAGED >>> 4)) !== 0;
+    const unpaged = (b.key & KEY_UNPAGED) !== 0;
     const tb = this.translator.translate(lin, eip, cross, id, !this.noWindows.has(crossId(b)), unpaged);
     this.stats.compileMs += performance.now() - t0;
     if (tb === null) {

@@ -885,7 +885,7 @@ export class Translator {
 
   /** Load register r from the state block into its local. */
   private reload(r: number): void {
-    this.f.const(0).mem(W.OP_I32_LOAD, off(r), 2).set(this.regLocal(r));
+    this.loadState(r).set(this.regLocal(r));
   }
 
   /** Exit with EIP taken from the stack top. */
@@ -989,6 +989,11 @@ export class Translator {
     if (set) f.const(bit).op(W.OP_I32_OR);
     else f.const(~bit).op(W.OP_I32_AND);
     f.mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
+  }
+
+  /** Push word `index` of the state block. */
+  private loadState(index: number): FuncBuilder {
+    return this.f.const(0).mem(W.OP_I32_LOAD, off(index), 2);
   }
 
   private storeState(index: number, l: number): void {
@@ -1916,15 +1921,11 @@ export class Translator {
     // 32-bit operand and address size, no REP; memory operands only through flat segments. LOCK on
     // a read-modify-write of memory changes nothing for one processor (the kernel's smp_mb() is
     // LOCK ADD [ESP], 0); anywhere else it is #UD, which the interpreter raises.
-    if ((i.flags & (IF_REP | IF_REPNE | IF_LOCK)) === IF_REP && isRepMovsStos(i) && (i.flags & IF_AD32) !== 0)
-      return this.emitRepString(i, eip, next);
-    if (
-      (i.op === 0xa6 || i.op === 0xae) &&
-      (i.flags & IF_LOCK) === 0 &&
-      ((i.flags & (IF_REP | IF_REPNE)) === IF_REP || (i.flags & (IF_REP | IF_REPNE)) === IF_REPNE) &&
-      (i.flags & IF_AD32) !== 0
-    )
-      return this.emitRepCmpScas(i, eip, next);
+    const rep = i.flags & (IF_REP | IF_REPNE | IF_LOCK);
+    if ((rep === IF_REP || rep === IF_REPNE) && (i.flags & IF_AD32) !== 0) {
+      if (rep === IF_REP && isRepMovsStos(i)) return this.emitRepString(i, eip, next);
+      if (i.op === 0xa6 || i.op === 0xae) return this.emitRepCmpScas(i, eip, next);
+    }
     if ((i.flags & (IF_REP | IF_REPNE)) !== 0 || ((i.flags & IF_LOCK) !== 0 && !lockable(i))) return EMIT_NO;
     if ((i.flags & IF_AD32) === 0) return EMIT_NO;
     const op32 = (i.flags & IF_OP32) !== 0;
@@ -1985,9 +1986,7 @@ export class Translator {
         // MOV r/m, Sreg: the selector; a 32-bit register gets it zero-extended (P6, as data-ops.ts
         // movEwSw()), memory its 2 bytes.
         if (i.reg > 5) return EMIT_NO;
-        f.const(0)
-          .mem(W.OP_I32_LOAD, off(R_SEL + i.reg), 2)
-          .set(this.VAL);
+        this.loadState(R_SEL + i.reg).set(this.VAL);
         if (i.mod === 3) this.storeReg(i.rm, 32, this.VAL);
         else {
           this.ea(i);
@@ -1999,7 +1998,7 @@ export class Translator {
         // MOV r32, CR0/CR2/CR3/CR4 at CPL 0 (above it #GP, and CR1/CR5-7 #UD: the interpreter's).
         const cr = [R_CR0, -1, R_CR2, R_CR3, R_CR4][i.reg] ?? -1;
         if (this.c.r[R_CPL] !== 0 || cr < 0 || i.mod !== 3) return EMIT_NO;
-        f.const(0).mem(W.OP_I32_LOAD, off(cr), 2).set(this.VAL);
+        this.loadState(cr).set(this.VAL);
         this.storeReg(i.rm, 32, this.VAL);
         return EMIT_OK;
       }
@@ -2075,7 +2074,7 @@ export class Translator {
         callHelper(f, IMP_RDTSC);
         f.set(this.VAL);
         this.storeReg(0, 32, this.VAL);
-        f.const(0).mem(W.OP_I32_LOAD, off(2), 2).set(this.VAL);
+        this.loadState(2).set(this.VAL);
         this.storeReg(2, 32, this.VAL);
         return EMIT_OK;
       case 0x84:
@@ -2869,15 +2868,13 @@ export class Translator {
     if ((op & 1) !== 0 && (i.flags & IF_OP32) === 0) return EMIT_NO; // REP MOVSW/STOSW
     if (movs && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
     this.repBegin();
-    const load = (r: number) => f.const(0).mem(W.OP_I32_LOAD, off(r), 2);
     // T = bytes (ECX at most a page's worth), LIN = EDI, E = its TLB entry, VAL = its RAM offset.
-    load(1)
+    this.loadState(1)
       .tee(this.T)
       .const(0x1000 >> shift)
       .op(W.OP_I32_LE_U);
     f.get(this.T).const(shift).op(W.OP_I32_SHL).set(this.T);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
-    f.op(W.OP_I32_AND);
+    this.loadState(R_EFLAGS).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_AND);
     this.andPageRange(7, this.LIN, this.E, this.wNeed);
     // A = ESI, B = its TLB entry; then RES = the source's RAM offset.
     if (movs) this.andPageRange(6, this.A, this.B, this.rNeed);
@@ -2902,7 +2899,7 @@ export class Translator {
       f.get(this.T).memFill();
     } else {
       // STOSD: a loop of dword stores (RES = EAX); memory.fill when its 4 bytes are one.
-      load(0).set(this.RES);
+      this.loadState(0).set(this.RES);
       f.get(this.RES).const(0xff).op(W.OP_I32_AND).const(0x01010101).op(W.OP_I32_MUL).get(this.RES);
       f.op(W.OP_I32_EQ).if_();
       f.get(this.VAL).const(RAM_BYTE_OFFSET).op(W.OP_I32_ADD);
@@ -2934,7 +2931,7 @@ export class Translator {
    */
   private andPageRange(reg: number, at: number, entry: number, need: number): void {
     const f = this.f;
-    f.const(0).mem(W.OP_I32_LOAD, off(reg), 2).tee(at).const(0xfff).op(W.OP_I32_AND).get(this.T);
+    this.loadState(reg).tee(at).const(0xfff).op(W.OP_I32_AND).get(this.T);
     f.op(W.OP_I32_ADD).const(0x1000).op(W.OP_I32_LE_U).op(W.OP_I32_AND);
     this.andTlbGrants(at, entry, need);
   }
@@ -2966,15 +2963,13 @@ export class Translator {
     const repe = (i.flags & IF_REP) !== 0;
     if (cmps && (i.seg === CS || i.seg === FS || i.seg === GS || this.c.segFlat[i.seg] === 0)) return EMIT_NO;
     this.repBegin();
-    const load = (r: number) => f.const(0).mem(W.OP_I32_LOAD, off(r), 2);
     // T = ECX, LIN = EDI, A = ESI; E and B their TLB entries.
-    load(1).tee(this.T).const(0).op(W.OP_I32_NE);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
-    f.op(W.OP_I32_AND);
-    load(7).set(this.LIN);
+    this.loadState(1).tee(this.T).const(0).op(W.OP_I32_NE);
+    this.loadState(R_EFLAGS).const(EFLAGS_DF).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_AND);
+    this.loadState(7).set(this.LIN);
     this.andTlbGrants(this.LIN, this.E, this.rNeed);
     if (cmps) {
-      load(6).set(this.A);
+      this.loadState(6).set(this.A);
       this.andTlbGrants(this.A, this.B, this.rNeed);
     }
     f.hint(true).if_();
@@ -3753,13 +3748,8 @@ export class Translator {
     f.get(this.RES).get(this.A).op(W.OP_I32_XOR).const(31).op(W.OP_I32_SHR_U);
     f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR).set(this.E);
     f.const(0);
-    f.const(0)
-      .mem(W.OP_I32_LOAD, off(R_EFLAGS), 2)
-      .const(~EFLAGS_ARITH)
-      .op(W.OP_I32_AND)
-      .get(this.E)
-      .op(W.OP_I32_OR);
-    f.const(0).mem(W.OP_I32_LOAD, off(R_EFLAGS), 2);
+    this.loadState(R_EFLAGS).const(~EFLAGS_ARITH).op(W.OP_I32_AND).get(this.E).op(W.OP_I32_OR);
+    this.loadState(R_EFLAGS);
     f.get(this.T).op(W.OP_SELECT).mem(W.OP_I32_STORE, off(R_EFLAGS), 2);
     f.const(FOP_RESULT).get(this.FOPL).get(this.T).op(W.OP_SELECT).set(this.FOPL);
     f.get(this.RES).get(this.FRES).get(this.T).op(W.OP_SELECT).set(this.FRES);
