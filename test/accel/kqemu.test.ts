@@ -21,6 +21,8 @@ import {
   R_CR3,
   R_CR4,
   R_EIP,
+  R_GDTR_BASE,
+  R_GDTR_LIMIT,
   R_SEL,
   R_SYSENTER_CS,
   R_SYSENTER_EIP,
@@ -1694,5 +1696,42 @@ test("REPE/REPNE CMPSB and SCASB run compiled up to the end of a page, the inter
     const helped = a.e.stats.insnsHelped;
     if (compiled) assert.equal(helped, 2, `${op} ecx=${ecx}: compiled (PUSHF and POP helped)`);
     else assert.ok(helped > 2, `${op} ecx=${ecx}: the interpreter's`);
+  }
+});
+
+test("a DS or ES loaded with a segment that is not flat stops compiled code: the next block, compiled for flat segments, does not run", () => {
+  // GDT: 0x10 flat data, 0x18 data based at 0x4000 (both DPL 3, 4 GiB).
+  const gdt = "0000000000000000 0000000000000000 ffff000000f3cf00 ffff004000f3cf00";
+  for (const [load, use] of [
+    ["8ed8", "a110000000"], // mov ds,ax; mov eax,[0x10]
+    ["07", "26a110000000"], // pop es; mov eax,es:[0x10]
+  ]) {
+    const code = `${load} ${use} 0f0b`;
+    const start = 0x1000 + load.length / 2;
+    const init = (c: CPU) => {
+      load === "07" ? c.ram.set([0x1b, 0, 0, 0], 0x7fffc) : (c.r[EAX] = 0x1b);
+      c.r[ESP] = load === "07" ? 0x7fffc : 0x80000;
+      c.ram[0x10] = 0x11;
+      c.ram[0x4010] = 0x44;
+    };
+    const a = setup(`${code}`);
+    const b = setup(`${code}`);
+    for (const x of [a.c, b.c]) {
+      x.ram.set(hex(gdt), 0x3000);
+      x.r[R_GDTR_BASE] = 0x3000;
+      x.r[R_GDTR_LIMIT] = 0x1f;
+    }
+    // The block after the load compiled first (the engine compiles on first sight here), and in
+    // the jump cache: the load's block ends where it starts.
+    a.c.r[R_EIP] = start;
+    runToEnd(a.e, 1000);
+    assert.ok(a.e.stats.insnsCompiled > 0);
+    a.c.r[R_EIP] = 0x1000;
+    init(a.c);
+    init(b.c);
+    runToEnd(a.e, 1000);
+    runToEnd(b.c, 1000);
+    assert.equal(b.c.r[EAX] & 0xff, 0x44, "read through the segment's base");
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
   }
 });

@@ -100,6 +100,12 @@ export class KqemuStats {
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
 }
 
+/**
+ * R_EVENTS when no event is pending but an instruction run for compiled code left a state it may not
+ * run in (see eventsAfterStep()); c.events stays 0.
+ */
+const KQ_NOT_OK = 1 << 30;
+
 /** The unpaged bit of a block key (blockKey()). */
 const KEY_UNPAGED = 4;
 
@@ -446,12 +452,16 @@ export class KqemuEngine {
 
   /** QEMU's kqemu_is_ok(): may compiled code run in the current CPU state? */
   isOk(): boolean {
+    return this.c.r[R_INHIBIT_IRQ] === 0 && this.modeOk();
+  }
+
+  /** isOk() but for the interrupt shadow (which compiled code handles itself: see eventsAfterStep()). */
+  private modeOk(): boolean {
     const c = this.c;
     const r = c.r;
     if ((r[R_CR0] & 1) === 0) return false;
     const fl = r[R_EFLAGS];
     if ((fl & (EFLAGS_VM | EFLAGS_TF)) !== 0) return false;
-    if (r[R_INHIBIT_IRQ] !== 0) return false;
     if (this.mode === "user" && r[R_CPL] !== 3) return false;
     if (c.codeMode !== 1 || r[R_SEGBASE + CS] !== 0) return false;
     return c.segFlat[DS] === 1 && c.segFlat[ES] === 1 && c.segFlat[SS] === 1 && c.ss32;
@@ -776,13 +786,17 @@ export class KqemuEngine {
    * After an instruction run for compiled code: the events it left pending, for the dispatcher
    * (R_EVENTS). An STI, MOV SS or POP SS that set the interrupt shadow (CPU.step() leaves the event
    * pass to run()): the shadow now covers the next instruction, as run()'s pass after the
-   * instruction would have noted (R_INHIBIT_IRQ 2).
+   * instruction would have noted (R_INHIBIT_IRQ 2). An instruction that left a state compiled code
+   * may not run in (a DS, ES or SS that is not flat, a change of CPL in normal mode...) counts as an
+   * event too (KQ_NOT_OK): the block ends after it and the dispatcher stops, so the run loop's
+   * isOk() sees the state before any block runs again.
    */
   private eventsAfterStep(): number {
     const c = this.c;
     const r = c.r;
     if ((c.events & EV_INHIBIT) !== 0 && r[R_INHIBIT_IRQ] === 1) r[R_INHIBIT_IRQ] = 2;
-    const ev = c.events & ~EV_INHIBIT;
+    let ev = c.events & ~EV_INHIBIT;
+    if (ev === 0 && !this.modeOk()) ev = KQ_NOT_OK;
     r[R_EVENTS] = ev;
     return ev;
   }

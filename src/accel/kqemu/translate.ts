@@ -638,8 +638,6 @@ export class Translator {
         // them); any other is run by the interpreter from inside the block.
         if (changesMode(ins)) break;
         r = this.emitInterp(ins, curEip, nextEip);
-        const seg = dataSegLoaded(ins);
-        if (seg >= 0 && r !== EMIT_END) this.flatCheck(seg, nextEip);
       }
       // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
       // only between blocks, so once that instruction ran inside the block the shadow is over.
@@ -744,27 +742,6 @@ export class Translator {
     const f = this.f;
     f.const(0).const(eip).mem(W.OP_I32_STORE, off(R_EIP), 2);
     this.returnCount();
-  }
-
-  /**
-   * After the interpreter loaded DS or ES (`seg`) from inside the block: the block goes on only
-   * while the segment is still flat (base 0, 4 GiB data: what the block's accesses through it
-   * assume); else it ends after the instruction (`next`).
-   */
-  private flatCheck(seg: number, next: number): void {
-    const f = this.f;
-    f.const(0)
-      .mem(W.OP_I32_LOAD, off(R_SEGFAST + seg), 2)
-      .const(1)
-      .op(W.OP_I32_NE);
-    f.const(0)
-      .mem(W.OP_I32_LOAD, off(R_SEGBASE + seg), 2)
-      .op(W.OP_I32_OR);
-    f.hint(false).if_();
-    this.count++;
-    this.exitPending(next);
-    this.count--;
-    f.op(W.OP_END);
   }
 
   /**
@@ -3930,8 +3907,8 @@ function isByteOp(op: number): boolean {
  * Instructions that may change what a block is compiled for (CPL, CR0/CR3/CR4, CS and SS, EFLAGS.VM,
  * MOV SS's interrupt shadow) or wait: they end a block and the dispatcher runs them, so the run loop
  * sees their effects before compiled code runs again. Run by the interpreter from inside the block
- * instead: DS/ES loads (the block checks they stayed flat: flatCheck()), FS/GS loads (checked at
- * each access), POPF (the helper ends the block when it set TF or let a pending interrupt in: both
+ * instead: DS/ES loads (the interpreter helper ends the block when one is no longer flat: see
+ * KqemuEngine.eventsAfterStep()), FS/GS loads (checked at each access), POPF (the helper ends the block when it set TF or let a pending interrupt in: both
  * raise an event), STI (its shadow cleared after the next instruction: IMP_UNSHADOW), reads of
  * CR/DR, SLDT/STR/SGDT/SIDT/SMSW and VERR/VERW. (CLI only clears IF.) The kernel's entry and exit
  * paths and its interrupt-enabling code are full of them: getpid ×20000 ran 467 K instructions in
@@ -3957,7 +3934,7 @@ function changesMode(i: Insn): boolean {
         return true;
       case 0xff: // CALL/JMP far through memory
         return i.reg === 3 || i.reg === 5;
-      case 0x8e: // MOV Sreg: SS (and CS, #UD); DS/ES/FS/GS run in the block (see dataSegLoaded())
+      case 0x8e: // MOV Sreg: SS (and CS, #UD); DS/ES/FS/GS run in the block
         return i.reg === 1 || i.reg === 2 || i.reg > 5;
     }
     // IN/OUT stay inside blocks: a device that raises an IRQ or asks for a reset or power-off sets
@@ -3983,18 +3960,6 @@ function changesMode(i: Insn): boolean {
     op2 === 0xb4 ||
     op2 === 0xb5
   );
-}
-
-/**
- * The data segment (DS or ES) an instruction run by the interpreter loads, whose flatness the block
- * must check after it (see Translator.flatCheck()); -1 for any other. FS/GS loads need no check:
- * accesses through them check the segment at run time.
- */
-function dataSegLoaded(i: Insn): number {
-  if (i.op === 0x07) return ES;
-  if (i.op === 0x1f) return DS;
-  if (i.op === 0x8e && (i.reg === ES || i.reg === DS)) return i.reg;
-  return -1;
 }
 
 /** Near control transfers: after one runs through the interpreter the block ends unconditionally. */
