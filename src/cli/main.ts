@@ -2,6 +2,7 @@
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
+import { lowerHelperThreads } from "../host/node/thread-priority.ts";
 import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../host/node/v8-tuning.ts";
 import { LinuxBootError } from "../machine/boot/linux.ts";
 import type { GuestMemory } from "../machine/memory.ts";
@@ -163,6 +164,8 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   let ramFile: RamFile | null = null;
   const kqemu = opts.accel === "kqemu-user" || opts.accel === "kqemu-full";
   if (kqemu) tuneV8ForAccelerator();
+  // The guest's CPU runs on this thread: V8's background compiles and GC take spare cores only.
+  if (!process.env.TSQEMU_NO_RENICE) lowerHelperThreads();
   const backRam = kqemu
     ? (mem: GuestMemory) => {
         ramFile = backRamWithFile(mem, {

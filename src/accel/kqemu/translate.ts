@@ -13,13 +13,11 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
-  DS,
   EFLAGS_AF,
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
   EFLAGS_IF,
-  ES,
   FOP_ADC,
   FOP_ADD,
   FOP_DEC,
