@@ -400,7 +400,10 @@ test("INVLPG and refill of a global page do not grow the TLB's page list; CR3 re
   c.r[R_CR4] |= 0x80 | 0x10;
   setPte(c, 0x360000, 0x360000 | P | RW | G);
   w32(c, 0x360000, 0x5a5a);
-  const listed = () => (c as unknown as { tlbCount: number }).tlbCount;
+  const listed = () => {
+    const lists = c as unknown as { tlbCount: number; tlbGCount: number };
+    return lists.tlbCount + lists.tlbGCount;
+  };
   const a = new Asm(KCODE);
   a.movImm(CX, 200).label("loop").invlpg(0x360000).loadMem(AX, 0x360000).movRC(BX, 3).movCR(3, BX);
   a.db(0xe2, (a.addr("loop") - (a.here + 2)) & 0xff); // loop
@@ -411,6 +414,39 @@ test("INVLPG and refill of a global page do not grow the TLB's page list; CR3 re
   assert.equal(c.run(5000), EXIT_HLT);
   assert.equal(c.r[EAX], 0x5a5a);
   assert.ok(listed() <= before + 2, `TLB list grew from ${before} to ${listed()}`);
+});
+
+test("a CR3 reload drops every non-global entry, also one refilled non-global where a global one was; global ones stay", () => {
+  const c = paged();
+  c.r[R_CR4] |= 0x80; // PGE
+  const page = (lin: number) => c.tlb[lin >>> 12];
+  // Global, then (after INVLPG) refilled without G and elsewhere.
+  setPte(c, 0x360000, 0x360000 | P | RW | G);
+  c.tlbLookup(0x360000, false, false);
+  setPte(c, 0x360000, 0x370000 | P | RW);
+  c.invlpg(0x360000);
+  assert.equal(c.tlbLookup(0x360000, false, false) & ~0xfff, 0x370000);
+  // Not global, then refilled global.
+  setPte(c, 0x361000, 0x361000 | P | RW);
+  c.tlbLookup(0x361000, false, false);
+  setPte(c, 0x361000, 0x361000 | P | RW | G);
+  c.invlpg(0x361000);
+  c.tlbLookup(0x361000, false, false);
+  setPte(c, 0x362000, 0x362000 | P | RW);
+  c.tlbLookup(0x362000, false, false);
+  c.flushTlb(false); // MOV CR3
+  assert.equal(page(0x360000), 0, "refilled non-global: dropped");
+  assert.equal(page(0x362000), 0, "non-global: dropped");
+  assert.notEqual(page(0x361000), 0, "refilled global: kept");
+  // Kept across any number of reloads, and refilled as before once dropped.
+  c.flushTlb(false);
+  assert.notEqual(page(0x361000), 0);
+  c.flushTlb(true); // CR4.PGE toggled
+  assert.equal(page(0x361000), 0, "a global flush drops it");
+  setPte(c, 0x360000, 0x360000 | P | RW | G);
+  assert.equal(c.tlbLookup(0x360000, false, false) & ~0xfff, 0x360000);
+  c.flushTlb(false);
+  assert.notEqual(page(0x360000), 0);
 });
 
 test("tlbProbe: a translation without a fault (the accelerator looking at a page it may run), CR2 and the pending exception kept", () => {
