@@ -1735,3 +1735,38 @@ test("a DS or ES loaded with a segment that is not flat stops compiled code: the
     assert.deepEqual(snapshot(a.c), snapshot(b.c));
   }
 });
+
+test("the jump cache keeps two blocks whose EIPs share a set: a loop between them needs no block-map lookups; either one rewritten is dropped", () => {
+  // 0x2000, 0x4ac2 and 0x11037 hash to one set (Fibonacci hash, 2^15 sets).
+  // A (0x2000): dec ecx; jz 0x3000; jmp B     B (0x4ac2): inc ebx; jmp A     0x3000: ud2
+  const rel = (from: number, to: number) => hexLE((to - from) | 0);
+  const a = `49 0f84${rel(0x2007, 0x3000)} e9${rel(0x200c, 0x4ac2)}`;
+  const b = `43 e9${rel(0x4ac8, 0x2000)}`;
+  const x = setup(a, 3, 0x2000);
+  const y = setup(a, 3, 0x2000);
+  for (const m of [x, y]) {
+    load(m.c, 0x4ac2, hex(b));
+    load(m.c, 0x3000, hex("0f0b"));
+    m.c.r[ECX] = 2000;
+  }
+  runToEnd(x.e, 100_000);
+  runToEnd(y.c, 100_000);
+  assert.deepEqual(snapshot(x.c), snapshot(y.c));
+  assert.equal(x.c.r[EBX], 1999);
+  assert.ok(x.e.stats.lookups < 20, `${x.e.stats.lookups} block-map lookups for 4,000 transitions`);
+  // A third block of that set (C at 0x11037: inc edx; jmp A) evicts the older one only.
+  // Then A, now the older entry of its set, is rewritten (dec ecx → dec edi): its block must go.
+  for (const m of [x, y]) {
+    load(m.c, 0x11037, hex(`42 e9${rel(0x1103d, 0x2000)}`));
+    m.c.r[R_EIP] = 0x11037;
+    m.c.r[ECX] = 10;
+    runToEnd(m === x ? x.e : y.c, 100_000);
+    load(m.c, 0x2000, [0x4f]);
+    m.c.r[R_EIP] = 0x2000;
+    m.c.r[EDI] = 3;
+    m.c.r[ECX] = 1000;
+    runToEnd(m === x ? x.e : y.c, 100_000);
+  }
+  assert.deepEqual(snapshot(x.c), snapshot(y.c));
+  assert.equal(x.c.r[EDI], 0, "the rewritten instruction ran");
+});

@@ -91,6 +91,7 @@ export class KqemuStats {
   exitsSlow = 0; // slow-path exits: a block left a memory access to the run loop (see translate.ts)
   exitsNotOk = 0;
   lookups = 0; // block-map lookups (jump-cache misses)
+  jcRefills = 0; // jump-cache misses for want of a TLB entry only, valid again once it was filled
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
   windows = 0; // frame windows compiled (see translate.ts)
   windowFails = 0; // frame-window checks that failed in a block
@@ -164,17 +165,22 @@ const INTERP_STRETCH = 2048;
  */
 const INTERP_COLD = 2048;
 /**
- * Jump-cache entries (2^JC_BITS), each JC_WORDS words: JC_EIP; JC_PAGE, the physical page address
- * ORed with the TLB bits the fetch needs (valid: TLB entry & (JC_PAGE | ~0xfff | TLB_IO) ===
- * JC_PAGE); JC_CPLSLOT, slot << 2 | CPL (negative for JC_SLOT_INTERP). Direct-mapped, so it must be
- * much larger than the blocks in use: fork+exec alone runs >11,000 kernel and user blocks, and with
+ * Jump-cache entries (2^JC_BITS, in sets of JC_WAYS), each JC_WORDS words: JC_EIP; JC_PAGE, the
+ * physical page address ORed with the TLB bits the fetch needs (valid: TLB entry & (JC_PAGE | ~0xfff
+ * | TLB_IO) === JC_PAGE); JC_CPLSLOT, slot << 2 | CPL (negative for JC_SLOT_INTERP). It must be much
+ * larger than the blocks in use: fork+exec alone runs >11,000 kernel and user blocks, and with
  * 16,384 entries and the former hash 90% of its lookups (225 K per 100 fork+exec) were collisions.
+ * Two ways per set (a new entry goes first, the set's first moves second): direct-mapped, 43 K of
+ * fork+exec ×100's 47 K block-map lookups per steady run found a compiled block whose entry another
+ * EIP had taken (~1.3 µs each: the maps miss the host's caches).
  */
 const JC_BITS = 16;
 const JC_SIZE = 1 << JC_BITS;
+const JC_WAYS = 2;
+const JC_SET_BITS = JC_BITS - 1;
 /**
- * Fibonacci hashing (the top JC_BITS of eip × 2^32/φ): the former eip ^ (eip >>> 12) sent every
- * pair whose page and offset differ by the same amount to one entry, at any table size.
+ * Fibonacci hashing (the top JC_SET_BITS of eip × 2^32/φ pick the set): the former eip ^ (eip >>> 12)
+ * sent every pair whose page and offset differ by the same amount to one entry, at any table size.
  */
 const JC_HASH = 0x9e3779b1 | 0;
 const JC_WORDS = 4;
@@ -183,7 +189,7 @@ const JC_PAGE = 4;
 const JC_CPLSLOT = 8;
 /**
  * An entry is made invalid by flipping bit 31 of its JC_EIP: the hash of eip ^ 2^31 differs from
- * eip's in its top bit (2^31 × an odd number is 2^31 mod 2^32), so no eip probing here matches it.
+ * eip's in its top bit (2^31 × an odd number is 2^31 mod 2^32), so no eip probing its set matches it.
  */
 const JC_EIP_FLIP = 0x8000_0000 | 0;
 /**
@@ -409,9 +415,10 @@ export class KqemuEngine {
       this.windowed.delete(b.winId);
       b.winId = 0;
     }
-    const j = this.jcIndex(b.eip);
-    if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_CPLSLOT >> 2)] >> 2 === b.slot)
-      this.jc[j + (JC_EIP >> 2)] = b.eip ^ JC_EIP_FLIP;
+    const set = this.jcIndex(b.eip);
+    for (let j = set; j < set + JC_WAYS * JC_WORDS; j += JC_WORDS)
+      if (this.jc[j + (JC_EIP >> 2)] === b.eip && this.jc[j + (JC_CPLSLOT >> 2)] >> 2 === b.slot)
+        this.jc[j + (JC_EIP >> 2)] = b.eip ^ JC_EIP_FLIP;
     if (b.slot >= 0) {
       this.table.set(b.slot, null);
       this.freeSlots.push(b.slot);
@@ -541,7 +548,7 @@ export class KqemuEngine {
         if (!interpNext) {
           if (k > 0) continue;
           // A miss: now in the jump cache when lookup() finds a compiled block.
-          if (this.lookup(r[R_EIP]) !== null) continue;
+          if (this.lookup(r[R_EIP])) continue;
         }
         // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes on
         // until a control transfer reaches a compiled block (see INTERP_COLD).
@@ -567,12 +574,12 @@ export class KqemuEngine {
   }
 
   /**
-   * The compiled block to run at `eip` (CS base is 0 when isOk()), compiling it once hot; null when
-   * the interpreter must take the next instruction (fetch fault pending, cold or untranslatable code).
+   * Whether a compiled block runs at `eip` (CS base is 0 when isOk()) and is in the jump cache now,
+   * compiling it once hot; false when the interpreter must take the next instruction (fetch fault
+   * pending, cold or untranslatable code).
    */
-  private lookup(eip: number, hot = false): Block | null {
+  private lookup(eip: number, hot = false): boolean {
     const c = this.c;
-    this.stats.lookups++;
     const r = c.r;
     const cpl = r[R_CPL];
     let e = c.tlb[eip >>> 12];
@@ -582,10 +589,17 @@ export class KqemuEngine {
         e = c.tlbLookup(eip, false, cpl === 3);
       } catch (err) {
         if (err !== FAULT) throw err;
-        return null;
+        return false;
       }
-      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) return null;
+      if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) return false;
+      // The first fetch from a page since a CR3 write: its jump-cache entry, which only wanted this
+      // TLB entry, is valid again without the block maps (fork+exec: ~40% of the misses).
+      if (this.jcSlot(eip) >= 0) {
+        this.stats.jcRefills++;
+        return true;
+      }
     }
+    this.stats.lookups++;
     const phys = (e & ~0xfff) | (eip & 0xfff);
     const page = phys >>> 12;
     let inPage = this.blocks.get(page);
@@ -609,17 +623,19 @@ export class KqemuEngine {
         // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
         if (b.heat === HEAT_PENDING) this.pendingHits++;
         else if (b.heat === -1) this.setJc(eip, e, JC_SLOT_INTERP);
-        return null;
+        return false;
       }
     }
     this.setJc(eip, e, b.slot);
-    return b;
+    return true;
   }
 
   /** Jump-cache entry for `eip` (TLB entry `e` of its page, current CPL). */
   private setJc(eip: number, e: number, slot: number): void {
     const j = this.jcIndex(eip);
     const jc = this.jc;
+    // Most recent first: the set's first entry moves second, unless it is this EIP's (replaced).
+    if (jc[j + (JC_EIP >> 2)] !== eip) jc.copyWithin(j + JC_WORDS, j, j + JC_WORDS);
     jc[j + (JC_EIP >> 2)] = eip;
     // An unpaged block's entry holds TLB_UNPAGED too: valid only through an unpaged TLB entry.
     jc[j + (JC_PAGE >> 2)] = (e & (~0xfff | TLB_UNPAGED)) | this.c.rNeed;
@@ -648,30 +664,34 @@ export class KqemuEngine {
       return false;
     }
     // Only translate in a state compiled code may run in (the decode mode, flat segments...).
-    return this.isOk() && this.lookup(eip, true) !== null;
+    return this.isOk() && this.lookup(eip, true);
   }
 
   /** The slot (or JC_SLOT_INTERP) of the jump-cache entry valid now for `eip`; -2 when none is. */
   private jcSlot(eip: number): number {
     const c = this.c;
     const jc = this.jc;
-    const j = this.jcIndex(eip);
-    if (jc[j + (JC_EIP >> 2)] !== eip) return -2;
-    const page = jc[j + (JC_PAGE >> 2)];
-    const cs = jc[j + (JC_CPLSLOT >> 2)];
-    return (c.tlb[eip >>> 12] & (page | ~0xfff | TLB_IO)) === page && (cs & 3) === c.r[R_CPL] ? cs >> 2 : -2;
+    const set = this.jcIndex(eip);
+    for (let j = set; j < set + JC_WAYS * JC_WORDS; j += JC_WORDS) {
+      if (jc[j + (JC_EIP >> 2)] !== eip) continue;
+      const page = jc[j + (JC_PAGE >> 2)];
+      const cs = jc[j + (JC_CPLSLOT >> 2)];
+      if ((c.tlb[eip >>> 12] & (page | ~0xfff | TLB_IO)) === page && (cs & 3) === c.r[R_CPL]) return cs >> 2;
+    }
+    return -2;
   }
 
-  /** Index in this.jc of the entry for `eip`. */
+  /** Index in this.jc of the first entry of the set for `eip`. */
   private jcIndex(eip: number): number {
-    return (Math.imul(eip, JC_HASH) >>> (32 - JC_BITS)) * JC_WORDS;
+    return (Math.imul(eip, JC_HASH) >>> (32 - JC_SET_BITS)) * (JC_WAYS * JC_WORDS);
   }
 
   private clearJumpCache(): void {
-    // An eip that does not hash to its entry: 2^31 (hashing to 2^(JC_BITS-1)) or, there, 0.
+    // An eip that does not hash to its set: 2^31 (hashing to set 2^(JC_SET_BITS-1)) or, there, 0.
     const jc = this.jc;
+    const middle = (1 << (JC_SET_BITS - 1)) * JC_WAYS * JC_WORDS;
     for (let j = 0; j < jc.length; j += JC_WORDS)
-      jc[j + (JC_EIP >> 2)] = j === (1 << (JC_BITS - 1)) * JC_WORDS ? 0 : JC_EIP_FLIP;
+      jc[j + (JC_EIP >> 2)] = j >= middle && j < middle + JC_WAYS * JC_WORDS ? 0 : JC_EIP_FLIP;
   }
 
   /**
@@ -701,16 +721,22 @@ export class KqemuEngine {
       .tee(EIP);
     f.const(JC_HASH)
       .op(W.OP_I32_MUL)
-      .const(32 - JC_BITS)
+      .const(32 - JC_SET_BITS)
       .op(W.OP_I32_SHR_U);
-    f.const(Math.log2(JC_WORDS * 4))
+    f.const(Math.log2(JC_WAYS * JC_WORDS * 4))
       .op(W.OP_I32_SHL)
       .set(ENT);
+    // The set's first entry, else its second (the rest of the check is on the one chosen).
+    f.get(ENT).mem(W.OP_I32_LOAD, JC + JC_EIP, 2).get(EIP).op(W.OP_I32_NE).if_();
     f.get(ENT)
+      .const(JC_WORDS * 4)
+      .op(W.OP_I32_ADD)
+      .tee(ENT)
       .mem(W.OP_I32_LOAD, JC + JC_EIP, 2)
       .get(EIP)
       .op(W.OP_I32_NE)
-      .brIf(1);
+      .brIf(2);
+    f.op(W.OP_END);
     // The TLB entry maps the page the block was found in, with the rights its fetch needs.
     f.get(EIP).const(12).op(W.OP_I32_SHR_U).const(2).op(W.OP_I32_SHL).mem(W.OP_I32_LOAD, TLB_BYTE_OFFSET, 2);
     f.get(ENT)
@@ -992,7 +1018,7 @@ export class KqemuEngine {
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
-      `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses)`,
+      `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses; ${s.jcRefills} more only wanted a TLB entry)`,
       `most frequent untranslated: ${[...this.untranslated]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
