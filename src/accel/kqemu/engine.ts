@@ -727,7 +727,11 @@ export class KqemuEngine {
       .op(W.OP_I32_SHL)
       .set(ENT);
     // The set's first entry, else its second (the rest of the check is on the one chosen).
-    f.get(ENT).mem(W.OP_I32_LOAD, JC + JC_EIP, 2).get(EIP).op(W.OP_I32_NE).if_();
+    f.get(ENT)
+      .mem(W.OP_I32_LOAD, JC + JC_EIP, 2)
+      .get(EIP)
+      .op(W.OP_I32_NE)
+      .if_();
     f.get(ENT)
       .const(JC_WORDS * 4)
       .op(W.OP_I32_ADD)
