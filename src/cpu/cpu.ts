@@ -64,6 +64,7 @@ import {
   R_SEGBASE,
   R_SEGFAST,
   R_SEGLIMIT,
+  R_SEGRAWCPL,
   R_SEL,
   SS,
   STATE_BASE,
@@ -339,6 +340,7 @@ export class CPU {
         ? 1
         : 0;
     r[R_SEGFAST + seg] = fast;
+    if (seg <= GS) r[R_SEGRAWCPL + seg] = 0; // see loadSeg()
     this.segFlat[seg] = fast === 1 && r[R_SEGBASE + seg] === 0 ? 1 : 0;
     if (seg === CS) {
       this.fetchEpoch++;

@@ -84,6 +84,15 @@ export const R_KQ_INBLOCK = 83;
 export const R_KQ_SLOWEXITS = 84;
 /** Id of the compiled block whose frame-window check failed at its head (0: none; see translate.ts). */
 export const R_KQ_WINFAIL = 85;
+/**
+ * Per data segment register (ES..GS, 86..97, two words each): the GDT descriptor its cache was last
+ * loaded from by a protected-mode MOV/POP (accessed bit set), and (98..103) the CPL of that load plus
+ * one, 0 once the cache changed any other way (CPU.segChanged()). A reload of the same selector at
+ * the same CPL from the same descriptor bytes leaves the cache as it is: compiled code does only
+ * that check (the kernel reloads __USER_DS into DS and ES at every system call).
+ */
+export const R_SEGRAW = 86;
+export const R_SEGRAWCPL = 98;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

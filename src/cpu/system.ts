@@ -35,6 +35,8 @@ import {
   R_SEGATTR,
   R_SEGBASE,
   R_SEGLIMIT,
+  R_SEGRAW,
+  R_SEGRAWCPL,
   R_SEL,
   SS,
   TR,
@@ -134,6 +136,12 @@ export function loadSeg(c: CPU, seg: number, sel: number): void {
   }
   setAccessed(c, sel, d);
   loadCache(c, seg, sel, d);
+  if (seg !== SS && (sel & 4) === 0) {
+    // What compiled code compares a reload of the same selector with (R_SEGRAW in state.ts).
+    r[R_SEGRAW + 2 * seg] = d.lo;
+    r[R_SEGRAW + 2 * seg + 1] = d.hi;
+    r[R_SEGRAWCPL + seg] = cpl + 1;
+  }
 }
 
 /** After a privilege drop (RET/IRET to outer level), null data segments the new CPL may not use. */

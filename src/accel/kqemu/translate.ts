@@ -13,11 +13,13 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import {
   CS,
+  DS,
   EFLAGS_AF,
   EFLAGS_ARITH,
   EFLAGS_CF,
   EFLAGS_DF,
   EFLAGS_IF,
+  ES,
   FOP_ADC,
   FOP_ADD,
   FOP_DEC,
@@ -39,11 +41,15 @@ import {
   R_FOP,
   R_FRES,
   R_FSIZE,
+  R_GDTR_BASE,
+  R_GDTR_LIMIT,
   R_KQ_INBLOCK,
   R_KQ_SLOWEXITS,
   R_KQ_WINFAIL,
   R_SEGBASE,
   R_SEGFAST,
+  R_SEGRAW,
+  R_SEGRAWCPL,
   R_SEL,
   SS,
   TLB_IO,
@@ -1026,6 +1032,65 @@ export class Translator {
   }
 
   /**
+   * A load of data segment register `seg` with the selector in VAL (MOV Sreg or POP Sreg, at the
+   * current instruction). Compiled only when it changes nothing: the same selector, from the GDT,
+   * whose descriptor bytes are those the cache was loaded from at this CPL (R_SEGRAW: accessed bit
+   * already set, so nothing is written, and every check of SDM Vol. 3A 5.4.1 passes again with the
+   * same result) within the GDT's current limit. The kernel reloads __USER_DS into DS and ES at each
+   * system call and pops them back at its end. Anything else — another selector, a null or LDT
+   * one, a descriptor changed, the GDT not readable here — is run by the interpreter, and the block
+   * ends there.
+   */
+  private segReload(seg: number, eip: number, next: number): void {
+    const f = this.f;
+    const cpl = this.c.r[R_CPL];
+    f.get(this.VAL)
+      .const(0)
+      .mem(W.OP_I32_LOAD, off(R_SEL + seg), 2)
+      .op(W.OP_I32_NE);
+    f.get(this.VAL)
+      .const(~3 & 0xffff)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_EQZ)
+      .op(W.OP_I32_OR);
+    f.get(this.VAL).const(4).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.const(0)
+      .mem(W.OP_I32_LOAD, off(R_SEGRAWCPL + seg), 2)
+      .const(cpl + 1)
+      .op(W.OP_I32_NE)
+      .op(W.OP_I32_OR);
+    f.get(this.VAL)
+      .const(~7 & 0xffff)
+      .op(W.OP_I32_AND)
+      .const(7)
+      .op(W.OP_I32_ADD)
+      .const(0)
+      .mem(W.OP_I32_LOAD, off(R_GDTR_LIMIT), 2)
+      .op(W.OP_I32_GT_U)
+      .op(W.OP_I32_OR);
+    this.interpExitIf(eip, next);
+    // The descriptor, read as the interpreter would (its TLB check with this CPL's rights: a GDT a
+    // user-mode read may not see takes the slow path, where the interpreter reads it as supervisor).
+    for (let half = 0; half < 2; half++) {
+      f.const(0)
+        .mem(W.OP_I32_LOAD, off(R_GDTR_BASE), 2)
+        .get(this.VAL)
+        .const(~7 & 0xffff)
+        .op(W.OP_I32_AND)
+        .op(W.OP_I32_ADD);
+      if (half === 1) f.const(4).op(W.OP_I32_ADD);
+      f.set(this.LIN);
+      this.memoKey = -1;
+      this.winKey = -1;
+      this.read(4, eip);
+      f.const(0)
+        .mem(W.OP_I32_LOAD, off(R_SEGRAW + 2 * seg + half), 2)
+        .op(W.OP_I32_NE);
+      this.interpExitIf(eip, next);
+    }
+  }
+
+  /**
    * With a condition on the stack: when true, the interpreter runs the current instruction (raising
    * its fault, if any) and the block ends there. The other path keeps the register cache.
    */
@@ -1957,6 +2022,26 @@ export class Translator {
         this.push(eip, 2);
         return EMIT_OK;
       }
+      case 0x07: // POP ES/DS/FS/GS (32-bit), MOV ES/DS/FS/GS, r32: see segReload()
+      case 0x1f:
+      case 0x1a1:
+      case 0x1a9: {
+        if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.linOfReg(4);
+        this.read(4, eip);
+        f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
+        this.segReload(op >= 0x100 ? (op === 0x1a1 ? FS : GS) : (op >> 3) & 3, eip, next);
+        this.loadReg(4, 32);
+        f.const(4).op(W.OP_I32_ADD).set(this.T);
+        this.storeReg(4, 32, this.T);
+        return EMIT_OK;
+      }
+      case 0x8e:
+        if (i.mod !== 3 || (i.reg !== ES && i.reg !== DS && i.reg !== FS && i.reg !== GS)) return EMIT_NO;
+        this.loadReg(i.rm, 32);
+        f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
+        this.segReload(i.reg, eip, next);
+        return EMIT_OK;
       case 0x8c: {
         // MOV r/m, Sreg: the selector; a 32-bit register gets it zero-extended (P6, as data-ops.ts
         // movEwSw()), memory its 2 bytes.
