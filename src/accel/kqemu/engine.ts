@@ -593,7 +593,8 @@ export class KqemuEngine {
       }
       if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) return false;
       // The first fetch from a page since a CR3 write: its jump-cache entry, which only wanted this
-      // TLB entry, is valid again without the block maps (fork+exec: ~40% of the misses).
+      // TLB entry, is valid again without the block maps (~4,500 of fork+exec ×100's ~51,000
+      // misses per steady run).
       if (this.jcSlot(eip) >= 0) {
         this.stats.jcRefills++;
         return true;

@@ -11,6 +11,7 @@
 import type { CPU } from "../../cpu/cpu.ts";
 import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
+import { pushPopSeg } from "../../cpu/ops/data-ops.ts";
 import {
   CS,
   DS,
@@ -1071,15 +1072,14 @@ export class Translator {
     this.interpExitIf(eip, next);
     // The descriptor, read as the interpreter would (its TLB check with this CPL's rights: a GDT a
     // user-mode read may not see takes the slow path, where the interpreter reads it as supervisor).
+    this.loadState(R_GDTR_BASE)
+      .get(this.VAL)
+      .const(~7 & 0xffff)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_ADD)
+      .set(this.LIN);
     for (let half = 0; half < 2; half++) {
-      f.const(0)
-        .mem(W.OP_I32_LOAD, off(R_GDTR_BASE), 2)
-        .get(this.VAL)
-        .const(~7 & 0xffff)
-        .op(W.OP_I32_AND)
-        .op(W.OP_I32_ADD);
-      if (half === 1) f.const(4).op(W.OP_I32_ADD);
-      f.set(this.LIN);
+      if (half === 1) f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
       this.memoKey = -1;
       this.winKey = -1;
       this.read(4, eip);
@@ -2015,9 +2015,8 @@ export class Translator {
       case 0x1a8: {
         // A 32-bit push of a selector moves ESP by 4 and writes its 2 bytes (as data-ops.ts pushSeg()).
         if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        const seg = op >= 0x100 ? (op === 0x1a0 ? FS : GS) : (op >> 3) & 3;
         f.const(0)
-          .mem(W.OP_I32_LOAD, off(R_SEL + seg), 2)
+          .mem(W.OP_I32_LOAD, off(R_SEL + pushPopSeg(op)), 2)
           .set(this.VAL);
         this.push(eip, 2);
         return EMIT_OK;
@@ -2030,7 +2029,7 @@ export class Translator {
         this.linOfReg(4);
         this.read(4, eip);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
-        this.segReload(op >= 0x100 ? (op === 0x1a1 ? FS : GS) : (op >> 3) & 3, eip, next);
+        this.segReload(pushPopSeg(op), eip, next);
         this.loadReg(4, 32);
         f.const(4).op(W.OP_I32_ADD).set(this.T);
         this.storeReg(4, 32, this.T);

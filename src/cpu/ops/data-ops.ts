@@ -24,6 +24,8 @@ import {
   ESP,
   EXC_GP,
   EXC_UD,
+  FS,
+  GS,
   R_CPL,
   R_EFLAGS,
   R_INHIBIT_IRQ,
@@ -190,9 +192,14 @@ export function popEv(c: CPU, i: Insn): void {
     throw e;
   }
 }
+/** The segment register of PUSH/POP Sreg opcode `op` (06/07 ES ... 1E/1F DS, 0F A0/A1 FS, 0F A8/A9 GS). */
+export function pushPopSeg(op: number): number {
+  return op >= 0x100 ? ((op & 8) === 0 ? FS : GS) : (op >> 3) & 3;
+}
+
 /** PUSH ES/CS/SS/DS/FS/GS: seg encoded in the opcode. A 32-bit push writes 16 bits on P6 parts. */
 export function pushSeg(c: CPU, i: Insn): void {
-  const seg = i.op >= 0x100 ? (i.op === 0x1a0 ? 4 : 5) : (i.op >> 3) & 3;
+  const seg = pushPopSeg(i.op);
   const sel = c.r[R_SEL + seg];
   if (i.flags & IF_OP32) {
     const sp = (c.sp - 4) & (c.ss32 ? -1 : 0xffff);
@@ -201,7 +208,7 @@ export function pushSeg(c: CPU, i: Insn): void {
   } else c.push16(sel);
 }
 export function popSeg(c: CPU, i: Insn): void {
-  const seg = i.op >= 0x100 ? (i.op === 0x1a1 ? 4 : 5) : (i.op >> 3) & 3;
+  const seg = pushPopSeg(i.op);
   const sp = c.sp;
   const size = i.flags & IF_OP32 ? 4 : 2;
   const sel = c.rd16(c.segRead(SS, sp, size));
