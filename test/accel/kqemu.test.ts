@@ -22,6 +22,7 @@ import {
   R_CR2,
   R_CR3,
   R_CR4,
+  R_CPL,
   R_EIP,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
@@ -30,6 +31,7 @@ import {
   R_SYSENTER_EIP,
   R_SYSENTER_ESP,
 } from "../../src/cpu/state.ts";
+import { loadSeg } from "../../src/cpu/system.ts";
 import { flat32, hex, load, makeCpu } from "../cpu/helpers.ts";
 
 function setup(code: string, cpl = 3, at = 0x1000): { c: CPU; e: KqemuEngine } {
@@ -1699,6 +1701,31 @@ test("REPE/REPNE CMPSB and SCASB run compiled up to the end of a page, the inter
     if (compiled) assert.equal(helped, 2, `${op} ecx=${ecx}: compiled (PUSHF and POP helped)`);
     else assert.ok(helped > 2, `${op} ecx=${ecx}: the interpreter's`);
   }
+});
+
+test("a reload compiled at CPL 3 of a selector DS got at CPL 0 goes to the interpreter: #GP for a DPL 0 segment, as the interpreter raises it", () => {
+  // SYSEXIT returns to CPL 3 with DS as the kernel left it (SDM Vol. 2B, SYSEXIT: no segment
+  // checks): here the flat ring-0 data segment 0x10, loaded at CPL 0. At CPL 3 a MOV of that
+  // selector (RPL 0) must fault (SDM Vol. 3A, 5.4.1: DPL 0 < CPL 3), although the descriptor bytes
+  // are those DS was loaded from: what compiled code compares records the CPL of the load too.
+  // mov ds,ax; mov edx,[0x2000]; ud2
+  const code = "8ed8 8b1500200000 0f0b";
+  const a = setup(code);
+  const b = setup(code);
+  for (const c of [a.c, b.c]) {
+    c.ram.set(hex("0000000000000000 0000000000000000 ffff00000093cf00"), 0x2080);
+    c.r[R_GDTR_BASE] = 0x2080;
+    c.r[R_GDTR_LIMIT] = 0x17;
+    c.r[R_CPL] = 0;
+    loadSeg(c, DS, 0x10);
+    c.r[R_CPL] = 3;
+    c.r[EAX] = 0x10;
+  }
+  runToEnd(a.e, 1000);
+  runToEnd(b.c, 1000);
+  for (const c of [a.c, b.c]) assert.deepEqual([c.excVector, c.excError, c.r[R_EIP]], [13, 0x10, 0x1000]);
+  assert.ok(a.e.stats.blocksCompiled > 0, "the MOV's block was compiled");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
 });
 
 test("a DS or ES loaded with a segment that is not flat stops compiled code: the next block, compiled for flat segments, does not run", () => {
