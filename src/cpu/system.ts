@@ -52,6 +52,13 @@ export interface Desc {
 }
 
 const desc: Desc = { lo: 0, hi: 0 };
+// Scratch descriptors of the code and stack segments a control transfer loads (interrupt delivery,
+// IRET, far RET): allocated once, since a system call goes through two of these transfers. Each is
+// read afresh before use; no transfer nests in another while using them (a fault unwinds it first).
+const codeDesc: Desc = { lo: 0, hi: 0 };
+const stackDesc: Desc = { lo: 0, hi: 0 };
+/** probeDesc()'s result (LAR, LSL, VERR, VERW). */
+const probeScratch: Desc = { lo: 0, hi: 0 };
 
 export function descBase(d: Desc): number {
   return (d.lo >>> 16) | ((d.hi & 0xff) << 16) | (d.hi & 0xff000000) | 0;
@@ -148,7 +155,8 @@ export function loadSeg(c: CPU, seg: number, sel: number): void {
 function clearSegsForCpl(c: CPU): void {
   const r = c.r;
   const cpl = r[R_CPL];
-  for (const seg of [ES, DS, FS, GS]) {
+  for (let seg = ES; seg <= GS; seg++) {
+    if (seg === CS || seg === SS) continue;
     const attr = r[R_SEGATTR + seg];
     const type = attr & 0xf;
     const dpl = (attr >> 5) & 3;
@@ -256,7 +264,7 @@ export function deliverInterrupt(
   const sel = glo >>> 16;
   const offset = gate32 ? (glo & 0xffff) | (ghi & 0xffff0000) : glo & 0xffff;
   if ((sel & ~3) === 0) c.raise(EXC_GP, ext);
-  const d: Desc = { lo: 0, hi: 0 };
+  const d = codeDesc;
   if (!readDesc(c, sel, d)) c.raise(EXC_GP, (sel & ~3) + ext);
   const attr = descAttr(d);
   const dpl = (attr >> 5) & 3;
@@ -271,8 +279,10 @@ export function deliverInterrupt(
   if (!conforming && dpl < r[R_CPL]) {
     // Inter-privilege: new stack from the TSS.
     if (v86 && dpl !== 0) c.raise(EXC_GP, (sel & ~3) + ext);
-    const { ss: newSs, esp: newEsp } = tssStack(c, dpl, ext);
-    const sd: Desc = { lo: 0, hi: 0 };
+    tssStack(c, dpl, ext);
+    const newSs = tssSs;
+    const newEsp = tssEsp;
+    const sd = stackDesc;
     if ((newSs & ~3) === 0) c.raise(EXC_TS, ext);
     if (!readDesc(c, newSs, sd)) c.raise(EXC_TS, (newSs & ~3) + ext);
     const sattr = descAttr(sd);
@@ -323,8 +333,12 @@ export function deliverInterrupt(
   r[R_EIP] = offset;
 }
 
-/** Stack for privilege level `dpl` from the current TSS (SDM Vol. 3A, 7.2.1). */
-function tssStack(c: CPU, dpl: number, ext: number): { ss: number; esp: number } {
+/** What tssStack() read: the SS and ESP for the new privilege level. */
+let tssSs = 0;
+let tssEsp = 0;
+
+/** Stack for privilege level `dpl` from the current TSS (SDM Vol. 3A, 7.2.1), into tssSs/tssEsp. */
+function tssStack(c: CPU, dpl: number, ext: number): void {
   const r = c.r;
   const type = r[R_SEGATTR + TR] & 0xf;
   const base = r[R_SEGBASE + TR];
@@ -332,11 +346,14 @@ function tssStack(c: CPU, dpl: number, ext: number): { ss: number; esp: number }
   if ((type & 8) !== 0) {
     const off = 4 + dpl * 8;
     if (off + 5 > limit) c.raise(EXC_TS, (r[R_SEL + TR] & ~3) + ext);
-    return { esp: c.readLinear32Sup(base + off), ss: c.readLinear16Sup(base + off + 4) };
+    tssEsp = c.readLinear32Sup(base + off);
+    tssSs = c.readLinear16Sup(base + off + 4);
+    return;
   }
   const off = 2 + dpl * 4;
   if (off + 3 > limit) c.raise(EXC_TS, (r[R_SEL + TR] & ~3) + ext);
-  return { esp: c.readLinear16Sup(base + off), ss: c.readLinear16Sup(base + off + 2) };
+  tssEsp = c.readLinear16Sup(base + off);
+  tssSs = c.readLinear16Sup(base + off + 2);
 }
 
 // ---------------------------------------------------------------- far JMP / CALL / RET
@@ -485,7 +502,9 @@ function callGate(c: CPU, sel: number, g: Desc, retEip: number): void {
   const size = gate32 ? 4 : 2;
   const oldCs = r[R_SEL + CS];
   if ((attr & 4) === 0 && dpl < cpl) {
-    const { ss: newSs, esp: newEsp } = tssStack(c, dpl, 0);
+    tssStack(c, dpl, 0);
+    const newSs = tssSs;
+    const newEsp = tssEsp;
     if ((newSs & ~3) === 0) c.raise(EXC_TS, 0);
     const sd: Desc = { lo: 0, hi: 0 };
     if (!readDesc(c, newSs, sd)) c.raise(EXC_TS, newSs & ~3);
@@ -556,7 +575,7 @@ export function farReturn(c: CPU, op32: boolean, extra: number): void {
   const cpl = r[R_CPL];
   const rpl = sel & 3;
   if ((sel & ~3) === 0) c.raise(EXC_GP, 0);
-  const d: Desc = { lo: 0, hi: 0 };
+  const d = codeDesc;
   if (!readDesc(c, sel, d)) c.raise(EXC_GP, sel & ~3);
   const attr = descAttr(d);
   const dpl = (attr >> 5) & 3;
@@ -589,7 +608,7 @@ function returnToOuter(
 ): void {
   const r = c.r;
   if ((newSs & ~3) === 0) c.raise(EXC_GP, 0);
-  const sd: Desc = { lo: 0, hi: 0 };
+  const sd = stackDesc;
   if (!readDesc(c, newSs, sd)) c.raise(EXC_GP, newSs & ~3);
   const sattr = descAttr(sd);
   if ((newSs & 3) !== rpl || ((sattr >> 5) & 3) !== rpl || (sattr & 0x1a) !== 0x12)
@@ -673,7 +692,7 @@ export function iret(c: CPU, op32: boolean): void {
   }
   const rpl = sel & 3;
   if ((sel & ~3) === 0) c.raise(EXC_GP, 0);
-  const d: Desc = { lo: 0, hi: 0 };
+  const d = codeDesc;
   if (!readDesc(c, sel, d)) c.raise(EXC_GP, sel & ~3);
   const attr = descAttr(d);
   const dpl = (attr >> 5) & 3;
@@ -865,7 +884,8 @@ export function ltr(c: CPU, sel: number): void {
 export function probeDesc(c: CPU, sel: number, forLsl: boolean, verify: 0 | 1 | 2): Desc | null {
   sel &= 0xffff;
   if ((sel & ~3) === 0) return null;
-  const d: Desc = { lo: 0, hi: 0 };
+  // The caller reads the result at once (VERW runs at every return to user mode in Linux).
+  const d = probeScratch;
   if (!readDesc(c, sel, d)) return null;
   const attr = descAttr(d);
   const type = attr & 0x1f;
