@@ -644,16 +644,18 @@ export class CPU {
     this.codePage[page] = 1;
     if (this.physWritable[page] === 0) return;
     this.physWritable[page] = 0;
+    this.dropWriteRights(this.tlbList, this.tlbCount, page);
+    this.dropWriteRights(this.tlbGList, this.tlbGCount, page);
+  }
+
+  /** Clear the write right of the entries among list[0..count) that map physical page `page`. */
+  private dropWriteRights(list: Int32Array, count: number, page: number): void {
     const tlb = this.tlb;
-    for (const [list, count] of [
-      [this.tlbList, this.tlbCount],
-      [this.tlbGList, this.tlbGCount],
-    ] as const)
-      for (let k = 0; k < count; k++) {
-        const lin = list[k];
-        const e = tlb[lin];
-        if ((e & TLB_WRITE) !== 0 && e >>> 12 === page) tlb[lin] = e & ~TLB_WRITE;
-      }
+    for (let k = 0; k < count; k++) {
+      const lin = list[k];
+      const e = tlb[lin];
+      if ((e & TLB_WRITE) !== 0 && e >>> 12 === page) tlb[lin] = e & ~TLB_WRITE;
+    }
   }
 
   /**

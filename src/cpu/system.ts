@@ -151,12 +151,14 @@ export function loadSeg(c: CPU, seg: number, sel: number): void {
   }
 }
 
+const DATA_SEGS = [ES, DS, FS, GS] as const;
+
 /** After a privilege drop (RET/IRET to outer level), null data segments the new CPL may not use. */
 function clearSegsForCpl(c: CPU): void {
   const r = c.r;
   const cpl = r[R_CPL];
-  for (let seg = ES; seg <= GS; seg++) {
-    if (seg === CS || seg === SS) continue;
+  for (let k = 0; k < DATA_SEGS.length; k++) {
+    const seg = DATA_SEGS[k];
     const attr = r[R_SEGATTR + seg];
     const type = attr & 0xf;
     const dpl = (attr >> 5) & 3;

@@ -2021,7 +2021,7 @@ export class Translator {
         this.push(eip, 2);
         return EMIT_OK;
       }
-      case 0x07: // POP ES/DS/FS/GS (32-bit), MOV ES/DS/FS/GS, r32: see segReload()
+      case 0x07: // POP ES/DS/FS/GS (32-bit): see segReload()
       case 0x1f:
       case 0x1a1:
       case 0x1a9: {
@@ -2036,6 +2036,7 @@ export class Translator {
         return EMIT_OK;
       }
       case 0x8e:
+        // MOV ES/DS/FS/GS, r32: see segReload().
         if (i.mod !== 3 || (i.reg !== ES && i.reg !== DS && i.reg !== FS && i.reg !== GS)) return EMIT_NO;
         this.loadReg(i.rm, 32);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);

@@ -19,9 +19,9 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { type GuestMemory, RAM_BYTE_OFFSET } from "../../machine/memory.ts";
+import { libc } from "./libc.ts";
 
 /** A failure QEMU ended with exit(1): the message is printed as it is (several lines) and tsqemu exits 1. */
 export class RamFileError extends Error {
@@ -117,12 +117,13 @@ let defaultMapperWhy = "";
 export function koffiMapper(): { mapper: Mapper | null; why: string } {
   if (defaultMapper === undefined) {
     defaultMapper = null;
+    const c = libc();
     if (process.platform !== "linux") defaultMapperWhy = `no RAM file on ${process.platform} hosts`;
+    else if ("why" in c) defaultMapperWhy = `${c.why}: no mmap`;
     else
       try {
-        const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-        const libc = koffi.load("libc.so.6");
-        const mmap = libc.func(
+        const { koffi, lib } = c;
+        const mmap = lib.func(
           "uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)",
         ) as (a: bigint, l: number, p: number, f: number, fd: number, o: number) => number | bigint;
         const MAP_FAILED = (1n << 64n) - 1n;

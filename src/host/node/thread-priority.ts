@@ -12,9 +12,9 @@
 // level from the fourth).
 //
 // Linux keeps a nice value per thread (setpriority(2) with PRIO_PROCESS and a thread id), reached
-// through koffi as the RAM file's mmap is; elsewhere, or without koffi, nothing changes.
+// through koffi (libc.ts) as the RAM file's mmap is; elsewhere, or without koffi, nothing changes.
 import { readdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { libc } from "./libc.ts";
 
 const PRIO_PROCESS = 0;
 /** The helper threads' nice value: the lowest priority short of SCHED_IDLE. */
@@ -26,14 +26,12 @@ let setpriority: SetPriority | null | undefined;
 function loadSetPriority(): SetPriority | null {
   if (setpriority === undefined) {
     setpriority = null;
-    if (process.platform === "linux")
+    const c = libc();
+    if (!("why" in c))
       try {
-        const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-        setpriority = koffi
-          .load("libc.so.6")
-          .func("int setpriority(int which, int who, int prio)") as SetPriority;
+        setpriority = c.lib.func("int setpriority(int which, int who, int prio)") as SetPriority;
       } catch {
-        // No koffi or libc here: the threads keep their priority.
+        // No setpriority in this libc: the threads keep their priority.
       }
   }
   return setpriority;
