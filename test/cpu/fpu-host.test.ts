@@ -306,7 +306,21 @@ test("x87 differential test against the host CPU", (t) => {
       // A host context switch in the middle of a case may lose FIP/FOP (an FXSAVE that stores them
       // only with an exception pending, as AMD's does): accepted when the host shows zeros.
       const lost = rd32(h, 12) === 0 && rd16(h, 18) === 0;
-      note(lost ? "FIP/FOP zeroed by a host context switch" : `${kind.name}: FIP/FOP`, ctx(), lost);
+      // Intel CPUs since the Pentium 4 store FOP only with an unmasked exception pending, unless
+      // the "fopcode compatibility mode" of IA32_MISC_ENABLE is on (SDM Vol. 1 §8.1.9.1); we keep
+      // FOP as earlier CPUs (and AMD's) do. Accepted when FIP agrees and the host FOP is 0 with
+      // no exception summary (SW.ES) set.
+      const fopDeprecated =
+        !lost && rd32(h, 12) === rd32(u, 12) && rd16(h, 18) === 0 && (rd16(h, 4) & 0x80) === 0;
+      note(
+        lost
+          ? "FIP/FOP zeroed by a host context switch"
+          : fopDeprecated
+            ? "FOP not stored without an unmasked exception (Intel, SDM Vol. 1 §8.1.9.1)"
+            : `${kind.name}: FIP/FOP`,
+        `${ctx()} host ${rd32(h, 12).toString(16)}/${rd16(h, 18).toString(16)} ours ${rd32(u, 12).toString(16)}/${rd16(u, 18).toString(16)}`,
+        lost || fopDeprecated,
+      );
     }
     if (kind.mem && rd32(h, 20) !== rd32(u, 20)) {
       const lost = rd32(h, 20) === 0;
