@@ -558,6 +558,36 @@ test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, che
   assert.equal(a.e.stats.insnsCompiled, compiled, "nothing completed in compiled code");
 });
 
+test("an FS-based instruction whose check fails at run time keeps its own flags, not the block's deferred ones", () => {
+  // L: sub eax,edx; add fs:[0x10],ecx; pushfd; pop ebx; dec esi; jnz L; ud2   (FS base 0x2000)
+  // SUB leaves CF=0 deferred in the block, ADD of -1 to a non-zero dword sets CF=1. With FS no
+  // longer a 4 GiB segment (a 4 KiB limit that still admits fs:[0x10]) the compiled check fails
+  // and the interpreter runs the ADD: its flags must be what PUSHFD sees, not SUB's written back
+  // over them.
+  const code = "29d0 64010d10000000 9c 5b 4e 75f2 0f0b";
+  const seg = (c: CPU, limit: number) => c.setSegCache(FS, 0x33, 0x2000, limit, 0xc0f3);
+  const init = (c: CPU) => {
+    seg(c, -1);
+    c.r[EAX] = 5;
+    c.r[EDX] = 0;
+    c.r[ECX] = -1;
+    c.r[ESI] = 300;
+    c.ram[0x2012] = 1; // [0x2010] = 0x10000
+  };
+  const { a, b } = runBoth(code, init);
+  assert.ok(a.e.stats.insnsCompiled > 1000, `compiled ${a.e.stats.insnsCompiled}`);
+  for (const x of [a, b]) {
+    seg(x.c, 0xfff);
+    x.c.r[R_EIP] = 0x1000;
+    x.c.r[ESI] = 20;
+  }
+  runToEnd(a.e, 10_000);
+  runToEnd(b.c, 10_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.equal(b.c.r[EBX] & 1, 1, "CF from the ADD");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+});
+
 test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s results", () => {
   // L: push ebp; mov ebp,esp; push ecx; mov eax,[0x2010]; add eax,[ebp-4]; mov [0x2014],eax;
   //    mov al,[0x2018]; mov [0x2019],al; leave; dec ecx; jnz L; ud2

@@ -1003,7 +1003,7 @@ export class Translator {
       f.const(0)
         .mem(W.OP_I32_LOAD, off(R_SEGFAST + s), 2)
         .op(W.OP_I32_EQZ);
-      this.interpExitIf(this.curEip, this.curNext);
+      this.slowExitIf(this.curEip);
     }
     this.memoKey = i.base >= 0 ? i.base : 8;
     this.winKey = i.base >= 0 && i.index < 0 && s < 0 ? i.base : -1;
@@ -1042,7 +1042,7 @@ export class Translator {
    * one, a descriptor changed, the GDT not readable here — is run by the interpreter, and the block
    * ends there.
    */
-  private segReload(seg: number, eip: number, next: number): void {
+  private segReload(seg: number, eip: number): void {
     const f = this.f;
     const cpl = this.c.r[R_CPL];
     f.get(this.VAL)
@@ -1069,7 +1069,7 @@ export class Translator {
       .mem(W.OP_I32_LOAD, off(R_GDTR_LIMIT), 2)
       .op(W.OP_I32_GT_U)
       .op(W.OP_I32_OR);
-    this.interpExitIf(eip, next);
+    this.slowExitIf(eip);
     // The descriptor, read as the interpreter would (its TLB check with this CPL's rights: a GDT a
     // user-mode read may not see takes the slow path, where the interpreter reads it as supervisor).
     this.loadState(R_GDTR_BASE)
@@ -1086,32 +1086,21 @@ export class Translator {
       f.const(0)
         .mem(W.OP_I32_LOAD, off(R_SEGRAW + 2 * seg + half), 2)
         .op(W.OP_I32_NE);
-      this.interpExitIf(eip, next);
+      this.slowExitIf(eip);
     }
   }
 
   /**
-   * With a condition on the stack: when true, the interpreter runs the current instruction (raising
-   * its fault, if any) and the block ends there. The other path keeps the register cache.
+   * With a condition on the stack: when true, the block ends before the current instruction, which
+   * the interpreter then runs (raising its fault, if any), as after a memory access's slow path.
+   * The other path keeps the register cache. Not a call to the interpreter helper here: a call
+   * anywhere in a block costs its fast path too (see slowExit()), and these checks (an FS/GS-based
+   * access, a segment reload, a DIV's #DE) sit in hot kernel and MPI code and rarely fail.
    */
-  private interpExitIf(eip: number, next: number): void {
+  private slowExitIf(eip: number): void {
     const f = this.f;
     f.hint(false).if_();
-    this.count++;
-    this.callInterp(eip, next);
-    f.op(W.OP_DROP);
-    // The interpreter's registers are final; only this path leaves.
-    const cached = this.regState.slice();
-    const memo = this.memo.slice();
-    const win = this.winOn.slice();
-    const moved = this.winMoved;
-    this.forgetRegs();
-    this.returnCount();
-    this.regState.set(cached);
-    this.memo.set(memo);
-    this.winOn.set(win);
-    this.winMoved = moved;
-    this.count--;
+    this.slowExit(eip);
     f.op(W.OP_END);
   }
 
@@ -2029,7 +2018,7 @@ export class Translator {
         this.linOfReg(4);
         this.read(4, eip);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
-        this.segReload(pushPopSeg(op), eip, next);
+        this.segReload(pushPopSeg(op), eip);
         this.loadReg(4, 32);
         f.const(4).op(W.OP_I32_ADD).set(this.T);
         this.storeReg(4, 32, this.T);
@@ -2040,7 +2029,7 @@ export class Translator {
         if (i.mod !== 3 || (i.reg !== ES && i.reg !== DS && i.reg !== FS && i.reg !== GS)) return EMIT_NO;
         this.loadReg(i.rm, 32);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
-        this.segReload(i.reg, eip, next);
+        this.segReload(i.reg, eip);
         return EMIT_OK;
       case 0x8c: {
         // MOV r/m, Sreg: the selector; a 32-bit register gets it zero-extended (P6, as data-ops.ts
@@ -2470,7 +2459,7 @@ export class Translator {
         }
         if (i.reg === 2 || i.reg === 3) return this.emitNotNeg(i, i.reg === 3, eip);
         if (i.reg === 4 || i.reg === 5) return this.emitMul1(i, i.reg === 5, eip);
-        if (i.reg === 6 || i.reg === 7) return this.emitDiv(i, i.reg === 7, eip, next);
+        if (i.reg === 6 || i.reg === 7) return this.emitDiv(i, i.reg === 7, eip);
         return EMIT_NO;
       case 0x69:
       case 0x6b:
@@ -3517,7 +3506,7 @@ export class Translator {
    * are undefined (SDM Vol. 2A "DIV") and the interpreter leaves them unchanged, as here. A zero
    * divisor or a quotient that does not fit is left to the interpreter, which raises #DE precisely.
    */
-  private emitDiv(i: Insn, signed: boolean, eip: number, next: number): number {
+  private emitDiv(i: Insn, signed: boolean, eip: number): number {
     const f = this.f;
     const N = this.i64Local(0);
     const D = this.i64Local(1);
@@ -3555,7 +3544,7 @@ export class Translator {
     }
     // IDIV by -1 that does fit (anything but INT64_MIN's quotient) also lands there: the interpreter
     // computes it.
-    this.interpExitIf(eip, next);
+    this.slowExitIf(eip);
     f.get(Q).op(OP_I32_WRAP_I64).set(this.VAL);
     f.get(N)
       .get(D)
