@@ -2280,7 +2280,17 @@ export class Translator {
         this.storeReg(2, 32, this.VAL);
         return EMIT_OK;
       case 0x87:
-        if (i.mod !== 3) return EMIT_NO;
+        if (i.mod !== 3) {
+          // XCHG r/m32, r32 with memory (locked by itself, SDM Vol. 2B "XCHG"; one CPU here): the
+          // read with write intent faults before anything changes; the store then cannot fault.
+          this.loadDest32(i, eip);
+          f.set(this.T);
+          this.loadReg(i.reg, 32);
+          f.set(this.VAL);
+          this.write(4, eip);
+          this.storeReg(i.reg, 32, this.T);
+          return EMIT_OK;
+        }
         this.loadReg(i.reg, 32);
         f.set(this.VAL);
         this.loadReg(i.rm, 32);
