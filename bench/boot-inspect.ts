@@ -23,7 +23,10 @@ if (dumpDir) {
   // Keep a copy of every module's bytes: the engine builds them with `new WebAssembly.Module`.
   const Original = WebAssembly.Module;
   const Capturing = function (this: unknown, bytes: BufferSource) {
-    modules.push(new Uint8Array(bytes instanceof ArrayBuffer ? bytes : bytes.buffer).slice());
+    const view = ArrayBuffer.isView(bytes)
+      ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      : new Uint8Array(bytes);
+    modules.push(view.slice());
     return new Original(bytes);
   } as unknown as typeof WebAssembly.Module;
   Capturing.prototype = Original.prototype;

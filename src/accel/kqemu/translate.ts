@@ -642,7 +642,14 @@ export class Translator {
         // Instructions that change what the block was translated for end it (the dispatcher runs
         // them); any other is run by the interpreter from inside the block.
         if (changesMode(ins)) break;
-        r = this.emitInterp(ins, curEip, nextEip);
+        // UD2 (BUG() and WARN() in Linux, inline after a branch around it) always faults: the path
+        // ends before it, as at a memory slow path, and the interpreter raises the #UD. A call to
+        // the interpreter helper there would cost the block its fast path (see slowExit()), and the
+        // branch's other path goes on in the block.
+        if (ins.op === 0x10b) {
+          this.slowExit(curEip);
+          r = EMIT_END;
+        } else r = this.emitInterp(ins, curEip, nextEip);
       }
       // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
       // only between blocks, so once that instruction ran inside the block the shadow is over.
