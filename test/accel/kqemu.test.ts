@@ -588,6 +588,30 @@ test("an FS-based instruction whose check fails at run time keeps its own flags,
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
 });
 
+test("a UD2 behind a branch (BUG()) ends only its own path: the loop runs on compiled, and a UD2 reached raises #UD with the block's registers", () => {
+  // L: cmp ecx,0x7fffffff; jbe skip; ud2; skip: add eax,ecx; dec ecx; jnz L; ud2
+  const code = "81f9ffffff7f 7602 0f0b 01c8 49 75f1 0f0b";
+  const { a } = runBoth(code, (c) => {
+    c.r[ECX] = 1000;
+  });
+  assert.equal(a.c.r[R_EIP], 0x1000 + 15, "the UD2 after the loop");
+  assert.ok(a.e.stats.insnsCompiled > 3000, `compiled ${a.e.stats.insnsCompiled}`);
+  // Again from ECX = 0: the first pass adds and decrements (ECX = 0xffffffff), the second one's CMP
+  // sends the path to the UD2 inside the loop, with registers the compiled code changed.
+  const b2 = setup(code);
+  for (const x of [a.c, b2.c]) {
+    x.r[R_EIP] = 0x1000;
+    x.r[ECX] = 0;
+    x.r[EAX] = 7;
+    x.excVector = -1;
+  }
+  runToEnd(a.e, 10_000);
+  runToEnd(b2.c, 10_000);
+  assert.equal(a.c.excVector, 6);
+  assert.equal(a.c.r[R_EIP], 0x1000 + 8, "#UD at the inner UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b2.c));
+});
+
 test("LEAVE and MOV with a moffs operand run compiled with the interpreter’s results", () => {
   // L: push ebp; mov ebp,esp; push ecx; mov eax,[0x2010]; add eax,[ebp-4]; mov [0x2014],eax;
   //    mov al,[0x2018]; mov [0x2019],al; leave; dec ecx; jnz L; ud2

@@ -639,17 +639,18 @@ export class Translator {
       let r = this.emit(ins, curEip, nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
-        // Instructions that change what the block was translated for end it (the dispatcher runs
-        // them); any other is run by the interpreter from inside the block.
-        if (changesMode(ins)) break;
-        // UD2 (BUG() and WARN() in Linux, inline after a branch around it) always faults: the path
-        // ends before it, as at a memory slow path, and the interpreter raises the #UD. A call to
-        // the interpreter helper there would cost the block its fast path (see slowExit()), and the
-        // branch's other path goes on in the block.
-        if (ins.op === 0x10b) {
-          this.slowExit(curEip);
+        // UD2 (BUG() and WARN() in Linux, inline after a branch around it) always faults: its path
+        // ends before it (an exit to the UD2) and the interpreter raises the #UD; the
+        // branch's other path goes on in the block (the block used to end at the UD2, and that
+        // common path to start another; a UD2 first in a block is left to the interpreter as
+        // before). Instructions that change what the block was translated
+        // for end it (the dispatcher runs them); any other is run by the interpreter from inside
+        // the block.
+        if (ins.op === 0x10b && this.count > 0) {
+          this.exit(curEip);
           r = EMIT_END;
-        } else r = this.emitInterp(ins, curEip, nextEip);
+        } else if (changesMode(ins)) break;
+        else r = this.emitInterp(ins, curEip, nextEip);
       }
       // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
       // only between blocks, so once that instruction ran inside the block the shadow is over.
@@ -4034,7 +4035,8 @@ function changesMode(i: Insn): boolean {
   // 0F 00/01 (descriptor tables, LMSW, INVLPG: the reads SLDT, STR, VERR, VERW, SGDT, SIDT, SMSW
   // run in the block), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD), 22-27 (MOV to CRn/DRn; the
   // reads, 20/21, run in the block), 30 (WRMSR), 34/35 (SYSENTER/SYSEXIT), AA (RSM), B2/B4/B5
-  // (LSS/LFS/LGS); 0B (UD2) always faults, so it ends a block where the interpreter raises it.
+  // (LSS/LFS/LGS); 0B (UD2) always faults (the window scan stops there; the translation ends
+  // only its path, see translateOnce()).
   if (op2 === 0x00) return i.reg === 2 || i.reg === 3 || i.reg > 5; // LLDT, LTR, #UD
   if (op2 === 0x01) return !(i.mod !== 3 && i.reg <= 1) && i.reg !== 4; // all but SGDT/SIDT, SMSW
   return (
