@@ -639,18 +639,10 @@ export class Translator {
       let r = this.emit(ins, curEip, nextEip);
       if (r === EMIT_NO) {
         this.unsupported?.(ins);
-        // UD2 (BUG() and WARN() in Linux, inline after a branch around it) always faults: its path
-        // ends before it (an exit to the UD2) and the interpreter raises the #UD; the
-        // branch's other path goes on in the block (the block used to end at the UD2, and that
-        // common path to start another; a UD2 first in a block is left to the interpreter as
-        // before). Instructions that change what the block was translated
-        // for end it (the dispatcher runs them); any other is run by the interpreter from inside
-        // the block.
-        if (ins.op === 0x10b && this.count > 0) {
-          this.exit(curEip);
-          r = EMIT_END;
-        } else if (changesMode(ins)) break;
-        else r = this.emitInterp(ins, curEip, nextEip);
+        // Instructions that change what the block was translated for end it (the dispatcher runs
+        // them); any other is run by the interpreter from inside the block.
+        if (changesMode(ins)) break;
+        r = this.emitInterp(ins, curEip, nextEip);
       }
       // STI's interrupt shadow covers the next instruction (SDM Vol. 3A, 6.8.3); interrupts come
       // only between blocks, so once that instruction ran inside the block the shadow is over.
@@ -1047,8 +1039,8 @@ export class Translator {
    * already set, so nothing is written, and every check of SDM Vol. 3A 5.4.1 passes again with the
    * same result) within the GDT's current limit. The kernel reloads __USER_DS into DS and ES at each
    * system call and pops them back at its end. Anything else — another selector, a null or LDT
-   * one, a descriptor changed, the GDT not readable here — is run by the interpreter, and the block
-   * ends there.
+   * one, a descriptor changed, the GDT not readable here — ends the block before the instruction,
+   * which the interpreter then runs.
    */
   private segReload(seg: number, eip: number): void {
     const f = this.f;
@@ -2124,6 +2116,13 @@ export class Translator {
         f.op(W.OP_END);
         this.count--;
         return EMIT_OK;
+      case 0x10b:
+        // UD2 (BUG() and WARN() in Linux, inline behind a branch around it) always faults: its path
+        // ends with an exit to it, where the interpreter raises the #UD, and the branch's other
+        // path goes on in the block. First in a block, it is left to the interpreter (changesMode()).
+        if (this.count === 0) return EMIT_NO;
+        this.exit(eip);
+        return EMIT_END;
       case 0x131:
         // RDTSC at CPL 0 (CR4.TSD only faults above it): the rdtsc helper returns EAX and writes
         // EDX to the state block, read from there.
@@ -4035,8 +4034,8 @@ function changesMode(i: Insn): boolean {
   // 0F 00/01 (descriptor tables, LMSW, INVLPG: the reads SLDT, STR, VERR, VERW, SGDT, SIDT, SMSW
   // run in the block), 05-09 (SYSCALL, CLTS, SYSRET, INVD, WBINVD), 22-27 (MOV to CRn/DRn; the
   // reads, 20/21, run in the block), 30 (WRMSR), 34/35 (SYSENTER/SYSEXIT), AA (RSM), B2/B4/B5
-  // (LSS/LFS/LGS); 0B (UD2) always faults (the window scan stops there; the translation ends
-  // only its path, see translateOnce()).
+  // (LSS/LFS/LGS); 0B (UD2) always faults: the window scan stops there, and emit() ends only
+  // its path unless it comes first in a block.
   if (op2 === 0x00) return i.reg === 2 || i.reg === 3 || i.reg > 5; // LLDT, LTR, #UD
   if (op2 === 0x01) return !(i.mod !== 3 && i.reg <= 1) && i.reg !== 4; // all but SGDT/SIDT, SMSW
   return (
