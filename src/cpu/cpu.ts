@@ -181,8 +181,13 @@ export class CPU {
   /** With stopAtBranch: asked at each control transfer and page crossing whether to stop there (null: always). */
   atBranch: ((eip: number) => boolean) | null = null;
   halted = false;
-  /** Instructions retired, counted as they go (a float counter; 2^53 is far away). */
-  icount = 0;
+  /**
+   * Instructions retired, counted as they go (a float counter; 2^53 is far away). Starts as -0, a
+   * double, not 0: V8 would store a small-integer field and change the CPU object's hidden class
+   * when the count passes 2^30, deoptimizing at once every optimized function that uses the CPU
+   * (~50 of them, a second into every boot; seen with --trace-deopt). -0 counts like 0.
+   */
+  icount = -0;
 
   // Exception being raised.
   excVector = -1;
