@@ -41,7 +41,7 @@ import {
   TLB_UNPAGED,
 } from "../../cpu/state.ts";
 import { KQ_JC_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
-import { buildBlockModule, IMPORTS, Translator } from "./translate.ts";
+import { buildBlockModule, IMPORTS, SLOW_EXIT_BIT, Translator } from "./translate.ts";
 import * as W from "./wasm-builder.ts";
 import { buildModule, FuncBuilder } from "./wasm-builder.ts";
 
@@ -710,6 +710,7 @@ export class KqemuEngine {
     const SLOT = f.local();
     const D = f.local();
     const T = f.local();
+    const SLOW = f.local();
     const JC = KQ_JC_BYTE_OFFSET;
     f.block();
     f.loop();
@@ -773,6 +774,7 @@ export class KqemuEngine {
     // The block ended at a slow path of its first instruction's memory access (~T instructions of
     // earlier loop iterations completed): the interpreter runs that instruction, counted here.
     f.get(N).get(T).const(-1).op(W.OP_I32_XOR).op(W.OP_I32_ADD).set(N);
+    f.get(SLOW).const(1).op(W.OP_I32_ADD).set(SLOW);
     // As before each block: the count a fault there starts from (see run()).
     f.const(0)
       .get(N)
@@ -783,7 +785,9 @@ export class KqemuEngine {
     f.call(0);
     f.get(N).const(1).op(W.OP_I32_ADD).set(N);
     f.op(W.OP_ELSE);
-    f.get(N).get(T).op(W.OP_I32_ADD).set(N);
+    // A slow-path exit past the block's first instruction: SLOW_EXIT_BIT set in its count.
+    f.get(SLOW).get(T).const(Math.log2(SLOW_EXIT_BIT)).op(W.OP_I32_SHR_U).op(W.OP_I32_ADD).set(SLOW);
+    f.get(N).get(T).const(SLOW_EXIT_BIT - 1).op(W.OP_I32_AND).op(W.OP_I32_ADD).set(N);
     f.op(W.OP_END);
     f.br(0);
     f.op(W.OP_END);
@@ -791,6 +795,9 @@ export class KqemuEngine {
     f.const(0)
       .get(D)
       .mem(W.OP_I32_STORE, R_KQ_DISPATCHES * 4, 2);
+    f.const(0)
+      .get(SLOW)
+      .mem(W.OP_I32_STORE, R_KQ_SLOWEXITS * 4, 2);
     f.get(N);
     const bytes = buildModule([STEP_IMPORT], [f], this.c.mem.memory.buffer.byteLength / 65536, true, [
       "kqemu_dispatch",
