@@ -787,7 +787,12 @@ export class KqemuEngine {
     f.op(W.OP_ELSE);
     // A slow-path exit past the block's first instruction: SLOW_EXIT_BIT set in its count.
     f.get(SLOW).get(T).const(Math.log2(SLOW_EXIT_BIT)).op(W.OP_I32_SHR_U).op(W.OP_I32_ADD).set(SLOW);
-    f.get(N).get(T).const(SLOW_EXIT_BIT - 1).op(W.OP_I32_AND).op(W.OP_I32_ADD).set(N);
+    f.get(N)
+      .get(T)
+      .const(SLOW_EXIT_BIT - 1)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_ADD)
+      .set(N);
     f.op(W.OP_END);
     f.br(0);
     f.op(W.OP_END);
