@@ -110,13 +110,9 @@ export class StdioMux {
     const stdin = process.stdin;
     if (stdin.isTTY) {
       stdin.setRawMode(true);
-      const restore = () => this.close();
-      process.once("exit", restore);
-      for (const sig of ["SIGTERM", "SIGHUP"] as const)
-        process.once(sig, () => {
-          restore();
-          process.exit(1);
-        });
+      // Also when the process exits another way than the CLI's stop path (signals end the run
+      // through it: src/cli/main.ts).
+      process.once("exit", () => this.close());
     }
     stdin.on("data", this.onData);
     stdin.resume();

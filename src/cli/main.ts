@@ -1,6 +1,7 @@
 // tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
 import { lowerHelperThreads } from "../host/node/thread-priority.ts";
 import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../host/node/v8-tuning.ts";
@@ -349,28 +350,37 @@ async function runMachine(opts: MachineOptions): Promise<number> {
   }
   mux?.open();
 
-  // TSQEMU_STATS=1 (for bench/run.ts): a stats line on stderr at exit and on SIGUSR2, and SIGTERM
-  // stops the machine (so a timed-out run still reports its instruction count).
+  // TSQEMU_STATS=1 (for bench/run.ts): a stats line on stderr at exit and on SIGUSR2.
+  const stats = process.env.TSQEMU_STATS !== undefined;
   const statsLine = (why: string) =>
     process.stderr.write(
       `tsqemu-stats: ${why} instructions=${machine.instructions} ms=${(performance.now() - machineStart).toFixed(1)} mips=${machine.mips().toFixed(2)}\n`,
     );
   const machineStart = performance.now();
-  const statsSignals: [NodeJS.Signals, () => void][] = process.env.TSQEMU_STATS
-    ? [
-        ["SIGUSR2", () => statsLine("sample")],
-        ["SIGTERM", () => machine.requestStop("quit")],
-      ]
-    : [];
-  for (const [sig, fn] of statsSignals) process.on(sig, fn);
+  // SIGINT, SIGTERM and SIGHUP end the run as QEMU's do: "terminating on signal N" and a normal
+  // exit (status 0), with the terminal restored and files closed by the same path as `quit`. A
+  // second signal while stopping exits at once.
+  let signalled = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    process.stderr.write(`tsqemu: terminating on signal ${osConstants.signals[sig]}\n`);
+    machine.requestStop("quit");
+  };
+  const handlers: [NodeJS.Signals, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => [
+    sig,
+    () => onSignal(sig),
+  ]);
+  if (stats) handlers.push(["SIGUSR2", () => statsLine("sample")]);
+  for (const [sig, fn] of handlers) process.on(sig, fn);
   if (opts.startStopped) machine.pause();
   let reason: StopReason;
   try {
     reason = await machine.run();
   } finally {
     for (const c of closers) c();
-    for (const [sig, fn] of statsSignals) process.off(sig, fn);
-    if (statsSignals.length > 0) statsLine("exit");
+    for (const [sig, fn] of handlers) process.off(sig, fn);
+    if (stats) statsLine("exit");
     if (logFd !== 2) closeSync(logFd);
   }
   switch (reason) {

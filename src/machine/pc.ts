@@ -430,9 +430,14 @@ export class PcMachine {
     for (;;) {
       if (this.stopReason) return this.stopReason;
       if (this.paused) {
+        // A timer holds the host's event loop open meanwhile: with nothing else pending (stdin
+        // closed, no monitor socket), Node would end the process instead of waiting, where QEMU
+        // stays stopped until told otherwise.
+        const hold = setInterval(() => {}, 1 << 30);
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
+        clearInterval(hold);
         this.wake = null;
         continue;
       }

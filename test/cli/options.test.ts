@@ -302,6 +302,33 @@ describe("running a kernel", { concurrency: 2 }, () => {
     assert.equal((await r.exit()).code, 0);
   });
 
+  it("-S with stdin closed stays stopped (as QEMU does) until a signal ends it", async () => {
+    // The monitor's prompt: the CLI is up, with its signal handlers (set in the same tick).
+    const r = tsqemu(["-kernel", echo, "-monitor", "stdio", "-S"]);
+    await r.waitFor("(qemu) ");
+    r.child.stdin?.end();
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(r.child.exitCode, null, "still running, stopped, after stdin's end");
+    r.child.kill("SIGTERM");
+    const e = await r.exit();
+    assert.equal(e.code, 0);
+    assert.equal(e.stderr, "tsqemu: terminating on signal 15\n");
+  });
+
+  for (const [sig, num] of [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+    ["SIGHUP", 1],
+  ] as const)
+    it(`${sig} to a running guest: QEMU's "terminating on signal ${num}" and exit status 0`, async () => {
+      const r = tsqemu(["-kernel", loopImg, "-monitor", "stdio"]);
+      await r.waitFor("(qemu) ");
+      r.child.kill(sig);
+      const e = await r.exit();
+      assert.equal(e.code, 0, e.stderr);
+      assert.equal(e.stderr, `tsqemu: terminating on signal ${num}\n`);
+    });
+
   it("-d in_asm,exec,cpu -D logfile: QEMU's IN: blocks, Trace lines and register dumps", async () => {
     const log = join(tempDir(), "trace.log");
     const e = await runTsqemu(["-kernel", short, "-d", "in_asm,exec,cpu", "-D", log]);
