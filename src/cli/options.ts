@@ -114,6 +114,12 @@ const WITH_ARG = new Set([
   "display",
   "vga",
   "hda",
+  "hdb",
+  "hdc",
+  "hdd",
+  "cdrom",
+  "fda",
+  "fdb",
   "drive",
   "boot",
   "net",
@@ -122,7 +128,23 @@ const WITH_ARG = new Set([
 ]);
 
 /** QEMU options we know but do not implement yet: a clear message instead of "invalid option". */
-const NOT_YET = new Set(["hda", "drive", "boot", "net", "netdev", "device", "display", "vga", "smp"]);
+const NOT_YET = new Set([
+  "hda",
+  "hdb",
+  "hdc",
+  "hdd",
+  "cdrom",
+  "fda",
+  "fdb",
+  "drive",
+  "boot",
+  "net",
+  "netdev",
+  "device",
+  "display",
+  "vga",
+  "smp",
+]);
 
 export function parseOptions(argv: string[]): MachineOptions | "help" | "version" | "log-help" {
   const o: MachineOptions = {

@@ -141,6 +141,8 @@ describe("errors: one line, exit status 1", { concurrency: 2 }, () => {
       "tsqemu: -serial file:/nonexistent/x: Could not open '/nonexistent/x': No such file or directory",
     ],
     [["disk.img"], "tsqemu: disk.img: drive images are not supported yet (no disk controller)"],
+    [["-cdrom", "debian.iso"], "tsqemu: -cdrom debian.iso: option not supported by tsqemu yet"],
+    [["-fda", "dos.img"], "tsqemu: -fda dos.img: option not supported by tsqemu yet"],
     [
       [],
       "tsqemu: no -kernel given: tsqemu has no BIOS yet and boots Linux kernels directly (try `npm start` for the default Debian guest)",
