@@ -238,8 +238,11 @@ async function report(final: boolean): Promise<void> {
     if (!workloads.includes(w)) continue;
     if (work.runs < 2 && id.endsWith(".steady")) continue;
     const cells: Record<string, Cell> = {};
+    const rounds: Record<string, (number | null)[]> = {};
     for (const e of engines) {
+      // In round order: run k of every engine came in round k (see the loop above).
       const runs = results.filter((r) => r.engine === e.id && r.workload === w);
+      rounds[e.id] = runs.map((r) => (r.ok && id in r.ms ? r.ms[id]! : null));
       const vals = runs.filter((r) => r.ok && id in r.ms).map((r) => r.ms[id]!);
       const s = summarize(vals);
       if (s) cells[e.id] = { kind: "value", summary: s };
@@ -249,7 +252,7 @@ async function report(final: boolean): Promise<void> {
         cells[e.id] = { kind: "missing", why };
       }
     }
-    rows.push({ id, label, unit: "ms", cells });
+    rows.push({ id, label, unit: "ms", cells, rounds });
   }
   for (const [id, label] of MIPS_LABELS) {
     const cells: Record<string, Cell> = {};

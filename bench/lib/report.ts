@@ -24,6 +24,11 @@ export interface MetricRow {
   /** "ms" cells print as ms/s; "mips" as plain numbers. */
   unit: "ms" | "mips";
   cells: Record<string, Cell>;
+  /**
+   * Per engine, its value in each round (index = round - 1; null for a failed run), for ratios taken
+   * round by round: both engines met the same period of a host whose speed drifts.
+   */
+  rounds?: Record<string, (number | null)[]>;
 }
 
 export function formatMs(ms: number): string {
@@ -56,6 +61,24 @@ function ratio(row: MetricRow, engine: string, ref: string): string {
   return x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`;
 }
 
+const times = (x: number): string => (x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`);
+
+/** Each round's engine / ref ratio (rounds where both ran): median, and min–max when several. */
+export function roundRatio(row: MetricRow, engine: string, ref: string): string {
+  const a = row.rounds?.[engine];
+  const b = row.rounds?.[ref];
+  if (!a || !b) return "—";
+  const ratios: number[] = [];
+  for (let k = 0; k < Math.min(a.length, b.length); k++) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== null && x !== undefined && y !== null && y !== undefined && y > 0) ratios.push(x / y);
+  }
+  const s = summarize(ratios);
+  if (!s) return "—";
+  return `**${times(s.median)}**${s.n > 1 ? ` (${times(s.min)}–${times(s.max)})` : ""} n=${s.n}`;
+}
+
 function table(header: string[], rows: string[][]): string {
   const out = [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`];
   for (const r of rows) out.push(`| ${r.join(" | ")} |`);
@@ -86,6 +109,13 @@ export function markdownTables(
       ["workload", ...others.map((e) => e.label)],
       timeRows.map((r) => [r.label, ...others.map((e) => ratio(r, e.id, ref))]),
     );
+    if (timeRows.some((r) => r.rounds?.[ref])) {
+      md += `\nRound by round (each round's time / ${name}'s in the same round: median, min–max, rounds):\n\n`;
+      md += table(
+        ["workload", ...others.map((e) => e.label)],
+        timeRows.map((r) => [r.label, ...others.map((e) => roundRatio(r, e.id, ref))]),
+      );
+    }
   }
   if (mipsRows.length > 0) {
     const withMips = engines.filter((e) => mipsRows.some((r) => r.cells[e.id]));

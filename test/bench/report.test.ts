@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BENCH_INIT_SCRIPT, benchCmdline, DEFAULT_WORK } from "../../bench/lib/guest.ts";
 import { selfTimes } from "../../bench/lib/profile.ts";
-import { formatMs, type MetricRow, markdownTables, summarize, svgChart } from "../../bench/lib/report.ts";
+import {
+  formatMs,
+  type MetricRow,
+  markdownTables,
+  roundRatio,
+  summarize,
+  svgChart,
+} from "../../bench/lib/report.ts";
 import { INIT_MARKER } from "../../src/util/guest-cache.ts";
 
 describe("bench report", () => {
@@ -53,6 +60,33 @@ describe("bench report", () => {
     assert.match(md, /Ratio to native[\s\S]*\| compute \| — \| 20× \|/);
     assert.match(md, /Ratio to v86[\s\S]*\| compute \| — \| 0\.05× \|/);
     assert.match(md, /Guest MIPS[\s\S]*\| boot \| \*\*40\.0\*\*/);
+  });
+
+  it("takes ratios round by round too (rounds where both engines ran)", () => {
+    const boot: MetricRow = {
+      id: "boot.init",
+      label: "boot",
+      unit: "ms",
+      cells: {
+        tsqemu: { kind: "value", summary: summarize([7, 8, 12])! },
+        v86: { kind: "value", summary: summarize([14, 16, 20])! },
+      },
+      // Round 2's v86 run failed; round 3 is slow for both.
+      rounds: { tsqemu: [7, 8, 12, 9], v86: [14, null, 20] },
+    };
+    assert.equal(roundRatio(boot, "tsqemu", "v86"), "**0.55×** (0.50×–0.60×) n=2");
+    assert.equal(roundRatio(boot, "v86", "native"), "—");
+    const md = markdownTables([boot], engines, { native: "native", v86: "v86" });
+    assert.match(md, /Ratio to v86 \(median \/ median[\s\S]*\| boot \| 0\.50× \|/);
+    assert.match(
+      md,
+      /Round by round \(each round's time \/ v86's[\s\S]*\| boot \| \*\*0\.55×\*\* \(0\.50×–0\.60×\) n=2 \|/,
+    );
+    assert.doesNotMatch(
+      md,
+      /Round by round \(each round's time \/ native's/,
+      "no native rounds: no such table",
+    );
   });
 
   it("draws an SVG with one bar per measured cell and the failure text", () => {
