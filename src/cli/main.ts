@@ -1,6 +1,6 @@
 // tsqemu's command-line entry: parse QEMU-style options, build the PC, connect the serial port and
 // the monitor to the host, run, and turn every failure into a one-line message and an exit status.
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
 import { lowerHelperThreads } from "../host/node/thread-priority.ts";
@@ -226,14 +226,25 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     },
     logItemsHelp: logHelp,
     threadId: () => process.pid,
+    saveFile: (path, data) => {
+      try {
+        writeFileSync(path, data);
+      } catch (e) {
+        throw new Error(`Could not open '${path}': ${errnoText(e)}`);
+      }
+    },
     disassemble: (addr, code32, count, physical) => {
       const cpu = machine.cpu;
       const lines: string[] = [];
       let a = addr >>> 0;
       for (let n = 0; n < count; n++) {
         const base = a;
-        const fetch = (k: number): number =>
-          physical ? cpu.physRead8((base + k) >>> 0) : cpu.readLinear8Sup((base + k) | 0);
+        const fetch = (k: number): number => {
+          if (physical) return cpu.physRead8((base + k) >>> 0);
+          const v = cpu.debugRead8((base + k) | 0);
+          if (v < 0) throw new RangeError("unreadable");
+          return v;
+        };
         let d: { length: number; text: string };
         try {
           d = disassemble(fetch, base, code32);

@@ -630,6 +630,17 @@ export class CPU {
     }
   }
 
+  /**
+   * A byte at linear address `lin` read for a debugger (the monitor's x and memsave, -d in_asm): a
+   * supervisor read through the current page tables, or -1 where that read would fault — with
+   * nothing raised, so CR2 and the recorded exception stay the guest's (see tlbProbe()), as QEMU's
+   * debug accesses leave them.
+   */
+  debugRead8(lin: number): number {
+    const e = this.tlbProbe(lin, false);
+    return e === 0 ? -1 : this.physRead8((e & ~0xfff) | (lin & 0xfff));
+  }
+
   /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */
   notifyRamWrite(phys: number, len: number): void {
     const end = phys + len;

@@ -93,11 +93,9 @@ export class Tracer {
   private decode(addr: number, code32: boolean): DisasmLine {
     const c = this.cpu;
     const fetch = (k: number): number => {
-      try {
-        return c.readLinear8Sup((addr + k) | 0);
-      } catch {
-        throw new RangeError("unreadable");
-      }
+      const v = c.debugRead8((addr + k) | 0);
+      if (v < 0) throw new RangeError("unreadable");
+      return v;
     };
     if (this.disassemble) {
       try {

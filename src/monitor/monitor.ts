@@ -22,6 +22,11 @@ export interface MonitorHost {
   roms(): string[];
   /** The host thread running the CPU, for `info cpus` (a process id under Node; absent in a browser worker). */
   threadId?(): number;
+  /**
+   * Write `data` to the host file `path` (memsave, pmemsave); throws with QEMU's message ("Could not
+   * open 'path': reason"). Absent where there are no host files (a browser).
+   */
+  saveFile?(path: string, data: Uint8Array): void;
 }
 
 interface Command {
@@ -226,11 +231,9 @@ function memoryDump(m: Monitor, args: string, physical: boolean): void {
   }
   const readByte = (a: number): number => {
     if (physical) return cpu.physRead8(a >>> 0);
-    try {
-      return cpu.readLinear8Sup(a | 0);
-    } catch {
-      throw new Error(`Cannot access memory at 0x${(a >>> 0).toString(16)}`);
-    }
+    const v = cpu.debugRead8(a | 0);
+    if (v < 0) throw new Error(`Cannot access memory at 0x${(a >>> 0).toString(16)}`);
+    return v;
   };
   const perLine = fmt === "c" ? 16 : Math.max(1, 16 / size);
   let line = "";
@@ -245,6 +248,47 @@ function memoryDump(m: Monitor, args: string, physical: boolean): void {
     line += ` ${formatValue(v, fmt, size)}`;
   }
   if (line) m.write(`${line}\n`);
+}
+
+/**
+ * memsave / pmemsave: `addr size file` (addr and size are expressions, as x's address is). A virtual
+ * range goes through the current page tables as a supervisor read; any unmapped byte fails the whole
+ * command with QEMU's message, before the file is written.
+ */
+function memorySave(m: Monitor, args: string, physical: boolean): void {
+  const [addrText, sizeText, ...rest] = args.split(/\s+/);
+  // A file name may be quoted (QEMU's monitor strips the quotes).
+  const file = rest.join(" ").replace(/^"(.*)"$/, "$1");
+  if (!addrText || !sizeText || file === "")
+    throw new Error(`${physical ? "pmemsave" : "memsave"}: usage: addr size file`);
+  const ctx = m.exprContext();
+  const addr = BigInt.asUintN(32, evalExpr(addrText, ctx));
+  const size = evalExpr(sizeText, ctx);
+  if (size < 0n || size > 0xffffffffn) throw new Error(`Invalid size ${size}`);
+  if (!m.host.saveFile) throw new Error("no host files here: memory cannot be saved");
+  const n = Number(size);
+  const out = new Uint8Array(n);
+  const cpu = m.host.machine.cpu;
+  const a0 = Number(addr);
+  const ram = m.host.machine.mem.ram;
+  if (physical && a0 + n <= ram.length) out.set(ram.subarray(a0, a0 + n));
+  else
+    for (let k = 0; k < n; k++) {
+      const a = (a0 + k) >>> 0;
+      if (physical) out[k] = cpu.physRead8(a);
+      else {
+        const v = cpu.debugRead8(a | 0);
+        if (v < 0)
+          throw new Error(`Error: Invalid addr 0x${addr.toString(16).padStart(16, "0")}/size ${n} specified`);
+        out[k] = v;
+      }
+    }
+  try {
+    m.host.saveFile(file, out);
+  } catch (e) {
+    // QEMU's monitor prints a failed QMP-backed command's error so.
+    throw new Error(`Error: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 const COMMANDS: Command[] = [
@@ -314,6 +358,18 @@ const COMMANDS: Command[] = [
     args: "/fmt addr",
     help: "physical memory dump starting at addr",
     run: (m, args) => memoryDump(m, args, true),
+  },
+  {
+    name: "memsave",
+    args: "addr size file",
+    help: "save to disk virtual memory dump starting at 'addr' of size 'size'",
+    run: (m, args) => memorySave(m, args, false),
+  },
+  {
+    name: "pmemsave",
+    args: "addr size file",
+    help: "save to disk physical memory dump starting at 'addr' of size 'size'",
+    run: (m, args) => memorySave(m, args, true),
   },
   {
     name: "print",

@@ -101,6 +101,23 @@ describe("-monitor stdio", () => {
     assert.equal(await cmd("x"), "memory dump: missing address\n");
   });
 
+  it("memsave and pmemsave write guest memory to a host file; errors as QEMU prints them", async () => {
+    const dir = tempDir();
+    const a = DATA_ADDR.toString(16);
+    const want = [0xef, 0xbe, 0xad, 0xde, 0x74, 0x73, 0x71, 0x65, 0x6d, 0x75];
+    assert.equal(await cmd(`pmemsave 0x${a} 10 ${join(dir, "p.bin")}`), "");
+    assert.deepEqual([...readFileSync(join(dir, "p.bin"))], want);
+    // Paging is off in this guest: virtual = physical. A quoted name loses its quotes.
+    assert.equal(await cmd(`memsave 0x${a}+2 8 "${join(dir, "v.bin")}"`), "");
+    assert.deepEqual([...readFileSync(join(dir, "v.bin"))], want.slice(2));
+    const bad = join(dir, "nodir", "x");
+    assert.equal(
+      await cmd(`pmemsave 0x${a} 4 ${bad}`),
+      `Error: Could not open '${bad}': No such file or directory\n`,
+    );
+    assert.equal(await cmd(`memsave 0x${a} 4`), "memsave: usage: addr size file\n");
+  });
+
   it("x /i and xp /i disassemble", async () => {
     const l = loop.loop;
     const want = `0x${hex8(l)}:  inc    %edi\n0x${hex8(l + 1)}:  jmp    0x${l.toString(16)}\n`;
@@ -186,6 +203,8 @@ describe("-monitor stdio", () => {
       "quit|q",
       "x",
       "xp",
+      "memsave",
+      "pmemsave",
       "print|p",
       "log",
     ])

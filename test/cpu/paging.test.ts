@@ -466,3 +466,19 @@ test("tlbProbe: a translation without a fault (the accelerator looking at a page
   assert.equal(c.r[R_CR2], 0x321004);
   assert.equal(c.excVector, EXC_PF);
 });
+
+test("debugRead8: a debugger's read (monitor x, memsave, -d in_asm) — -1 where unmapped, CR2 and the pending exception kept", () => {
+  const c = paged();
+  setPte(c, 0x320000, 0x330000 | P | RW); // supervisor only: a debugger reads it
+  setPte(c, 0x321000, 0); // not present
+  c.physWrite8(0x330abc, 0x5a);
+  c.r[R_CR2] = 0x1234;
+  c.excVector = 13;
+  c.excError = 0x55;
+  assert.equal(c.debugRead8(0x320abc), 0x5a);
+  assert.equal(c.debugRead8(0x321000), -1);
+  assert.deepEqual([c.r[R_CR2], c.excVector, c.excError], [0x1234, 13, 0x55], "nothing raised");
+  // The supervisor read through readLinear8Sup, which the monitor used before, raised a #PF.
+  assert.throws(() => c.readLinear8Sup(0x321000));
+  assert.equal(c.r[R_CR2], 0x321000);
+});
