@@ -375,6 +375,12 @@ export class PcMachine {
     this.wake?.();
   }
 
+  /** The monitor's `nmi`: a non-maskable interrupt for the CPU (QEMU injects one into every CPU). */
+  nmi(): void {
+    this.cpu.raiseNmi();
+    this.wake?.(); // a halted CPU takes it at once
+  }
+
   powerButton(): void {
     if (!this.onPowerButton) throw new Error("system_powerdown: no ACPI power button on this board");
     this.onPowerButton();

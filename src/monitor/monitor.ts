@@ -347,6 +347,7 @@ const COMMANDS: Command[] = [
     run: (m) => m.host.machine.powerButton(),
   },
   { name: "quit", aliases: ["q"], args: "", help: "quit the emulator", run: (m) => m.host.quit() },
+  { name: "nmi", args: "", help: "inject an NMI", run: (m) => m.host.machine.nmi() },
   {
     name: "x",
     args: "/fmt addr",

@@ -223,6 +223,27 @@ export function undefinedOpcodeKernel(): { image: Uint8Array; udAt: number } {
   return { image: makeBzImage(a.link()), udAt };
 }
 
+/**
+ * (f) NMI: installs an IDT whose first eight gates (NMI is vector 2) power the machine off, prints
+ * "READY\r\n", then loops (`spin` with interrupts enabled if `hlt`, else a jmp-to-self loop).
+ */
+export function nmiKernel(hlt: boolean): Uint8Array {
+  const a = new Asm();
+  a.db(0x0f, 0x01, 0x1d).ref("idtr", "abs32"); // lidt idtr
+  a.movEsiLabel("msg").call("puts");
+  if (hlt)
+    a.label("spin").db(0xf4).jmp("spin"); // hlt (IF clear: only an NMI ends it)
+  else a.label("spin").jmp("spin");
+  a.powerOff().putcRoutine().putsRoutine();
+  a.label("msg").ascii("READY\r\n").db(0);
+  a.label("idtr")
+    .d16(8 * 8 - 1)
+    .ref("idt", "abs32");
+  a.label("idt");
+  for (let v = 0; v < 8; v++) a.ref("poweroff", "lo16").d16(0x10).d16(0x8e00).ref("poweroff", "hi16");
+  return makeBzImage(a.link());
+}
+
 /** (e) Short: EAX=0x12345678, ECX=3, three turns of `dec %ecx; jnz`, then ACPI power-off. */
 export function shortKernel(): Uint8Array {
   const a = new Asm();

@@ -9,6 +9,7 @@ import {
   echoKernel,
   loopKernel,
   monitorCommand,
+  nmiKernel,
   type Run,
   tempDir,
   tsqemu,
@@ -19,6 +20,8 @@ const loop = loopKernel();
 const loopImg = writeTemp("mon-loop.bzImage", loop.image);
 const echo = writeTemp("mon-echo.bzImage", echoKernel());
 const hex8 = (v: number) => v.toString(16).padStart(8, "0");
+const nmiLoop = writeTemp("mon-nmi-loop.bzImage", nmiKernel(false));
+const nmiHlt = writeTemp("mon-nmi-hlt.bzImage", nmiKernel(true));
 const BANNER = "QEMU 0.1.0 (tsqemu) monitor - type 'help' for more information\r\n(qemu) ";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -203,6 +206,7 @@ describe("-monitor stdio", () => {
       "quit|q",
       "x",
       "xp",
+      "nmi",
       "memsave",
       "pmemsave",
       "print|p",
@@ -273,4 +277,20 @@ describe("monitor under -nographic (Ctrl-A c)", () => {
     const e = await r.exit();
     assert.equal(e.code, 0);
   });
+});
+
+describe("nmi", { concurrency: 2 }, () => {
+  for (const accel of ["-no-kqemu", "-kernel-kqemu"])
+    for (const [what, img] of [
+      ["looping", nmiLoop],
+      ["halted with interrupts off", nmiHlt],
+    ] as const)
+      it(`${accel}, a ${what} CPU: the guest's NMI gate runs (it powers off)`, async () => {
+        const r = tsqemu(["-kernel", img, accel, "-monitor", "stdio"]);
+        await r.waitFor("(qemu) ");
+        await sleep(300);
+        assert.equal(r.child.exitCode, null, "running until the NMI");
+        r.write("nmi\n");
+        assert.equal((await r.exit()).code, 0);
+      });
 });
