@@ -1,6 +1,6 @@
 // The human monitor: one command table, each command a small function, output through write().
 // Wording follows QEMU's monitor so scripts written for QEMU keep working.
-import { R_CPL, R_EIP, R_SEGBASE } from "../cpu/state.ts";
+import { CR0_PG, CR4_PSE, R_CPL, R_CR0, R_CR3, R_CR4, R_EIP, R_SEGBASE } from "../cpu/state.ts";
 import type { PcMachine } from "../machine/pc.ts";
 import { dumpCpu } from "./cpu-dump.ts";
 import { type ExprContext, evalExpr } from "./expr.ts";
@@ -80,6 +80,91 @@ export class Monitor {
   }
 }
 
+// Page-table entry bits (SDM Vol. 3A, 4.3, tables 4-4 to 4-6).
+const PTE_P = 1;
+const PTE_RW = 2;
+const PTE_US = 4;
+const PTE_PWT = 8;
+const PTE_PCD = 0x10;
+const PTE_A = 0x20;
+const PTE_D = 0x40;
+const PTE_PS = 0x80;
+const PTE_G = 0x100;
+
+const hex16 = (v: number): string => v.toString(16).padStart(16, "0");
+
+/**
+ * The present entries of the 32-bit page tables CR3 points to, read from physical memory as the
+ * guest wrote them (not the emulator's TLB): `page(lin, entry, large)` for each 4 KiB page or, with
+ * CR4.PSE, 4 MiB page; `hole(lin)` where a directory entry is not present. False with paging off.
+ */
+function walkPageTables(
+  m: Monitor,
+  page: (lin: number, entry: number, pde: number, large: boolean) => void,
+  hole: (lin: number) => void,
+): boolean {
+  const cpu = m.host.machine.cpu;
+  const r = cpu.r;
+  if ((r[R_CR0] & CR0_PG) === 0) return false;
+  const pd = r[R_CR3] & ~0xfff;
+  for (let l1 = 0; l1 < 1024; l1++) {
+    const pde = cpu.physRead32((pd + l1 * 4) >>> 0);
+    const lin = l1 * 0x400000;
+    if ((pde & PTE_P) === 0) hole(lin);
+    else if ((pde & PTE_PS) !== 0 && (r[R_CR4] & CR4_PSE) !== 0) page(lin, pde, pde, true);
+    else
+      for (let l2 = 0; l2 < 1024; l2++)
+        page(lin + l2 * 0x1000, cpu.physRead32(((pde & ~0xfff) + l2 * 4) >>> 0), pde, false);
+  }
+  return true;
+}
+
+/** `info tlb`, as QEMU prints it for 32-bit paging: each present page, its frame and flags. */
+function infoTlb(m: Monitor): void {
+  const flag = (e: number, bit: number, c: string) => ((e & bit) !== 0 ? c : "-");
+  const ok = walkPageTables(
+    m,
+    (lin, e, _pde, large) => {
+      if ((e & PTE_P) === 0) return;
+      // QEMU's masks: ~0xfff for a 4 KiB frame (PS, there PAT, cleared), ~(2 MiB - 1) for 4 MiB.
+      const frame = large ? e & ~0x1fffff : e & ~0xfff & ~PTE_PS;
+      const flags = `-${flag(e, PTE_G, "G")}${large ? "P" : "-"}${flag(e, PTE_D, "D")}${flag(e, PTE_A, "A")}${flag(e, PTE_PCD, "C")}${flag(e, PTE_PWT, "T")}${flag(e, PTE_US, "U")}${flag(e, PTE_RW, "W")}`;
+      m.write(`${hex16(lin >>> 0)}: ${hex16(frame >>> 0)} ${flags}\n`);
+    },
+    () => {},
+  );
+  if (!ok) m.write("PG disabled\n");
+}
+
+/**
+ * `info mem`, as QEMU prints it for 32-bit paging: virtually contiguous ranges of one protection
+ * (user, writable: a 4 KiB page's own bits ANDed with its directory entry's).
+ */
+function infoMem(m: Monitor): void {
+  const PROT = PTE_US | PTE_RW | PTE_P;
+  let start = -1;
+  let last = 0;
+  const at = (end: number, prot: number) => {
+    if (prot === last) return;
+    if (start !== -1)
+      m.write(
+        `${hex16(start)}-${hex16(end)} ${hex16(end - start)} ${last & PTE_US ? "u" : "-"}r${last & PTE_RW ? "w" : "-"}\n`,
+      );
+    start = prot !== 0 ? end : -1;
+    last = prot;
+  };
+  const ok = walkPageTables(
+    m,
+    (lin, e, pde, large) => at(lin >>> 0, (e & PTE_P) === 0 ? 0 : large ? e & PROT : e & pde & PROT),
+    (lin) => at(lin >>> 0, 0),
+  );
+  if (!ok) {
+    m.write("PG disabled\n");
+    return;
+  }
+  at(2 ** 32, 0);
+}
+
 const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
   version: { help: "show the version of QEMU", run: (m) => m.write(`${m.host.version}\n`) },
   status: {
@@ -149,6 +234,8 @@ const INFO: Record<string, { help: string; run: (m: Monitor) => void }> = {
         m.write(`    ${h(a)}-${h(b)} (prio 0, i/o): ${n}\n`);
     },
   },
+  tlb: { help: "show virtual to physical memory mappings", run: infoTlb },
+  mem: { help: "show the active virtual memory mappings", run: infoMem },
   irq: {
     help: "show the interrupts statistics (if available)",
     run: (m) => {
