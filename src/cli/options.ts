@@ -94,39 +94,6 @@ function parseMem(arg: string): number {
   return mib;
 }
 
-/** Options that take an argument. */
-const WITH_ARG = new Set([
-  "m",
-  "kernel",
-  "initrd",
-  "append",
-  "serial",
-  "monitor",
-  "accel",
-  "d",
-  "D",
-  "name",
-  "icount",
-  "machine",
-  "M",
-  "cpu",
-  "smp",
-  "display",
-  "vga",
-  "hda",
-  "hdb",
-  "hdc",
-  "hdd",
-  "cdrom",
-  "fda",
-  "fdb",
-  "drive",
-  "boot",
-  "net",
-  "netdev",
-  "device",
-]);
-
 /** QEMU options we know but do not implement yet: a clear message instead of "invalid option". */
 const NOT_YET = new Set([
   "hda",
@@ -144,6 +111,25 @@ const NOT_YET = new Set([
   "display",
   "vga",
   "smp",
+]);
+
+/** Options that take an argument (all of NOT_YET do). */
+const WITH_ARG = new Set([
+  "m",
+  "kernel",
+  "initrd",
+  "append",
+  "serial",
+  "monitor",
+  "accel",
+  "d",
+  "D",
+  "name",
+  "icount",
+  "machine",
+  "M",
+  "cpu",
+  ...NOT_YET,
 ]);
 
 export function parseOptions(argv: string[]): MachineOptions | "help" | "version" | "log-help" {

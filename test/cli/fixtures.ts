@@ -202,6 +202,15 @@ export function tripleFaultKernel(): Uint8Array {
   return makeBzImage(a.link());
 }
 
+/** `idtr` and an 8-gate IDT (vectors 0-7: #DE…#NM, NMI among them) whose gates jump to `poweroff`. */
+function powerOffIdt(a: Asm): void {
+  a.label("idtr")
+    .d16(8 * 8 - 1)
+    .ref("idt", "abs32");
+  a.label("idt");
+  for (let v = 0; v < 8; v++) a.ref("poweroff", "lo16").d16(0x10).d16(0x8e00).ref("poweroff", "hi16");
+}
+
 /**
  * (d) Undefined opcode: installs an IDT whose #UD gate powers the machine off, prints "UD\r\n", then
  * executes 0F FF (UD0) at the address the result's `udAt` gives.
@@ -215,11 +224,7 @@ export function undefinedOpcodeKernel(): { image: Uint8Array; udAt: number } {
   a.label("spin").jmp("spin");
   a.powerOff().putcRoutine().putsRoutine();
   a.label("msg").ascii("UD\r\n").db(0);
-  a.label("idtr")
-    .d16(8 * 8 - 1)
-    .ref("idt", "abs32");
-  a.label("idt");
-  for (let v = 0; v < 8; v++) a.ref("poweroff", "lo16").d16(0x10).d16(0x8e00).ref("poweroff", "hi16");
+  powerOffIdt(a);
   return { image: makeBzImage(a.link()), udAt };
 }
 
@@ -236,11 +241,7 @@ export function nmiKernel(hlt: boolean): Uint8Array {
   else a.label("spin").jmp("spin");
   a.powerOff().putcRoutine().putsRoutine();
   a.label("msg").ascii("READY\r\n").db(0);
-  a.label("idtr")
-    .d16(8 * 8 - 1)
-    .ref("idt", "abs32");
-  a.label("idt");
-  for (let v = 0; v < 8; v++) a.ref("poweroff", "lo16").d16(0x10).d16(0x8e00).ref("poweroff", "hi16");
+  powerOffIdt(a);
   return makeBzImage(a.link());
 }
 
