@@ -53,15 +53,14 @@ function cellText(row: MetricRow, engine: string): string {
   return `**${fmt(row.unit, median)}**${range}${n < 3 ? ` n=${n}` : ""}${c.note ? ` ${escapeMd(c.note)}` : ""}`;
 }
 
+const times = (x: number): string => (x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`);
+
 function ratio(row: MetricRow, engine: string, ref: string): string {
   const c = row.cells[engine];
   const r = row.cells[ref];
   if (c?.kind !== "value" || !r || r.kind !== "value" || r.summary.median <= 0) return "—";
-  const x = c.summary.median / r.summary.median;
-  return x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`;
+  return times(c.summary.median / r.summary.median);
 }
-
-const times = (x: number): string => (x >= 10 ? `${x.toFixed(0)}×` : `${x.toFixed(2)}×`);
 
 /** Each round's engine / ref ratio (rounds where both ran): median, and min–max when several. */
 export function roundRatio(row: MetricRow, engine: string, ref: string): string {

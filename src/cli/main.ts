@@ -240,8 +240,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
       for (let n = 0; n < count; n++) {
         const base = a;
         const fetch = (k: number): number => {
-          if (physical) return cpu.physRead8((base + k) >>> 0);
-          const v = cpu.debugRead8((base + k) | 0);
+          const v = cpu.debugRead8(base + k, physical);
           if (v < 0) throw new RangeError("unreadable");
           return v;
         };

@@ -631,14 +631,15 @@ export class CPU {
   }
 
   /**
-   * A byte at linear address `lin` read for a debugger (the monitor's x and memsave, -d in_asm): a
-   * supervisor read through the current page tables, or -1 where that read would fault — with
-   * nothing raised, so CR2 and the recorded exception stay the guest's (see tlbProbe()), as QEMU's
-   * debug accesses leave them.
+   * A byte read for a debugger (the monitor's x, memsave and their physical forms, -d in_asm): at a
+   * physical address, or at a linear one as a supervisor read through the current page tables, -1
+   * where that read would fault — with nothing raised, so CR2 and the recorded exception stay the
+   * guest's (see tlbProbe()), as QEMU's debug accesses leave them.
    */
-  debugRead8(lin: number): number {
-    const e = this.tlbProbe(lin, false);
-    return e === 0 ? -1 : this.physRead8((e & ~0xfff) | (lin & 0xfff));
+  debugRead8(addr: number, physical = false): number {
+    if (physical) return this.physRead8(addr >>> 0);
+    const e = this.tlbProbe(addr | 0, false);
+    return e === 0 ? -1 : this.physRead8((e & ~0xfff) | (addr & 0xfff));
   }
 
   /** Write to physical RAM from outside the CPU (DMA, loaders): keeps the code cache coherent. */

@@ -93,7 +93,7 @@ export class Tracer {
   private decode(addr: number, code32: boolean): DisasmLine {
     const c = this.cpu;
     const fetch = (k: number): number => {
-      const v = c.debugRead8((addr + k) | 0);
+      const v = c.debugRead8(addr + k);
       if (v < 0) throw new RangeError("unreadable");
       return v;
     };

@@ -94,9 +94,9 @@ const PTE_G = 0x100;
 const hex16 = (v: number): string => v.toString(16).padStart(16, "0");
 
 /**
- * The present entries of the 32-bit page tables CR3 points to, read from physical memory as the
- * guest wrote them (not the emulator's TLB): `page(lin, entry, large)` for each 4 KiB page or, with
- * CR4.PSE, 4 MiB page; `hole(lin)` where a directory entry is not present. False with paging off.
+ * The 32-bit page tables CR3 points to, read from physical memory as the guest wrote them (not the
+ * emulator's TLB): `page(lin, entry, pde, large)` for each page-table entry, present or not, and
+ * each 4 MiB page (CR4.PSE); `hole(lin)` for a directory entry not present. False with paging off.
  */
 function walkPageTables(
   m: Monitor,
@@ -126,8 +126,8 @@ function infoTlb(m: Monitor): void {
     m,
     (lin, e, _pde, large) => {
       if ((e & PTE_P) === 0) return;
-      // QEMU's masks: ~0xfff for a 4 KiB frame (PS, there PAT, cleared), ~(2 MiB - 1) for 4 MiB.
-      const frame = large ? e & ~0x1fffff : e & ~0xfff & ~PTE_PS;
+      // QEMU's masks: ~0xfff for a 4 KiB frame, ~(2 MiB - 1) for a 4 MiB one.
+      const frame = large ? e & ~0x1fffff : e & ~0xfff;
       const flags = `-${flag(e, PTE_G, "G")}${large ? "P" : "-"}${flag(e, PTE_D, "D")}${flag(e, PTE_A, "A")}${flag(e, PTE_PCD, "C")}${flag(e, PTE_PWT, "T")}${flag(e, PTE_US, "U")}${flag(e, PTE_RW, "W")}`;
       m.write(`${hex16(lin >>> 0)}: ${hex16(frame >>> 0)} ${flags}\n`);
     },
@@ -317,8 +317,7 @@ function memoryDump(m: Monitor, args: string, physical: boolean): void {
     return;
   }
   const readByte = (a: number): number => {
-    if (physical) return cpu.physRead8(a >>> 0);
-    const v = cpu.debugRead8(a | 0);
+    const v = cpu.debugRead8(a, physical);
     if (v < 0) throw new Error(`Cannot access memory at 0x${(a >>> 0).toString(16)}`);
     return v;
   };
@@ -358,17 +357,14 @@ function memorySave(m: Monitor, args: string, physical: boolean): void {
   const cpu = m.host.machine.cpu;
   const a0 = Number(addr);
   const ram = m.host.machine.mem.ram;
+  // Plain RAM in one copy (a pmemsave of all of it); anything else byte by byte.
   if (physical && a0 + n <= ram.length) out.set(ram.subarray(a0, a0 + n));
   else
     for (let k = 0; k < n; k++) {
-      const a = (a0 + k) >>> 0;
-      if (physical) out[k] = cpu.physRead8(a);
-      else {
-        const v = cpu.debugRead8(a | 0);
-        if (v < 0)
-          throw new Error(`Error: Invalid addr 0x${addr.toString(16).padStart(16, "0")}/size ${n} specified`);
-        out[k] = v;
-      }
+      const v = cpu.debugRead8(a0 + k, physical);
+      if (v < 0)
+        throw new Error(`Error: Invalid addr 0x${addr.toString(16).padStart(16, "0")}/size ${n} specified`);
+      out[k] = v;
     }
   try {
     m.host.saveFile(file, out);
