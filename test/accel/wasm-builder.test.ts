@@ -244,3 +244,54 @@ test("wasm builder: a released builder's code buffer is reused, and a late write
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } });
   assert.equal((inst.exports.f0 as () => number)(), 7);
 });
+
+// The emitters write LEB128 immediates straight into the code buffer (with one-byte fast paths):
+// their bytes must be those of the plain encoding, for every operand size, sign and buffer growth.
+test("FuncBuilder's emitters encode operands as plain LEB128", () => {
+  const uleb = (v: number): number[] => {
+    const out: number[] = [];
+    v >>>= 0;
+    do {
+      let b = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) b |= 0x80;
+      out.push(b);
+    } while (v !== 0);
+    return out;
+  };
+  const sleb = (v: number): number[] => {
+    const out: number[] = [];
+    v |= 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return [...out, b];
+      out.push(b | 0x80);
+    }
+  };
+  const values: number[] = [];
+  for (let k = 0; k <= 32; k++)
+    for (const d of [-1, 0, 1]) values.push(2 ** k + d, -(2 ** k) + d, (2 ** k + d) | 0, (2 ** k + d) >>> 0);
+  values.push(0x7fffffff, -0x80000000, 0xffffffff, 0xdeadbeef, -12345678, 63, 64, -64, -65, 127, 128);
+  const f = new W.FuncBuilder(0);
+  const want: number[] = [];
+  // Enough operations that the code buffer grows past its pooled 4 KB several times.
+  for (let round = 0; round < 4; round++)
+    for (const v of values) {
+      const u = v >>> 0;
+      f.const(v);
+      want.push(W.OP_I32_CONST, ...sleb(v));
+      f.get(u).set(u).tee(u);
+      want.push(W.OP_LOCAL_GET, ...uleb(u), W.OP_LOCAL_SET, ...uleb(u), W.OP_LOCAL_TEE, ...uleb(u));
+      f.mem(W.OP_I32_LOAD, u, round);
+      want.push(W.OP_I32_LOAD, ...uleb(round), ...uleb(u));
+      f.br(u).brIf(u).call(u).callSlot(v, u);
+      want.push(W.OP_BR, ...uleb(u), W.OP_BR_IF, ...uleb(u), W.OP_CALL, ...uleb(u));
+      want.push(W.OP_I32_CONST, ...sleb(v), W.OP_CALL_INDIRECT, ...uleb(u), 0);
+      f.block().loop().if_().ifI32().op(W.OP_END);
+      want.push(W.OP_BLOCK, 0x40, W.OP_LOOP, 0x40, W.OP_IF, 0x40, W.OP_IF, W.I32, W.OP_END);
+    }
+  assert.ok(want.length > 4 * 4096);
+  assert.deepEqual([...f.code.view()], want);
+  f.release();
+});
