@@ -55,7 +55,10 @@ interface Block {
   slot: number;
   /** The EIP the block was translated for: EIPs are baked into the code, so an alias elsewhere differs. */
   eip: number;
-  /** Executions before compilation (negative once compiled or rejected, HEAT_PENDING while queued). */
+  /**
+   * 0 until translated (executions are counted in KqemuEngine.coldHeat), -1 once compiled or
+   * rejected, HEAT_PENDING while queued.
+   */
   heat: number;
   /** Id reported by a failed frame-window check (0: the block has no windows), and the failures. */
   winId: number;
@@ -198,11 +201,18 @@ const JC_EIP_FLIP = 0x8000_0000 | 0;
  */
 const JC_SLOT_INTERP = -1;
 /**
- * Entries of the hashed heat table for cold branch targets (a power of two). A collision makes a
+ * Entries of the hashed heat table for cold code (the interpreter's branch targets and the
+ * dispatcher's misses, counted alike until the threshold; a power of two). A collision makes a
  * target look hot early: with 2^16 entries, a fifth of the Debian boot's compiled blocks had run
  * fewer than 16 times since compilation; 2^20 entries (2 MiB) compile 17% fewer blocks.
  */
 const COLD_HEAT_SIZE = 1 << 20;
+
+/** `eip`'s counter in KqemuEngine.coldHeat. */
+function coldIndex(eip: number): number {
+  return (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
+}
+
 /** Blocks kept before the whole cache is flushed. */
 const MAX_BLOCKS = 65536;
 
@@ -399,6 +409,8 @@ export class KqemuEngine {
   /** Drop one block: out of the jump cache and the table, and out of its page's map. */
   private dropBlock(b: Block, invalidated = true): void {
     if (invalidated) this.stats.invalidatedBlocks++;
+    // Translated again only once hot again, as a block never seen.
+    if (b.eip !== -1) this.coldHeat[coldIndex(b.eip)] = 0;
     const inPage = this.blocks.get(b.page);
     if (inPage?.get(b.key) === b) {
       inPage.delete(b.key);
@@ -445,6 +457,7 @@ export class KqemuEngine {
 
   flush(): void {
     this.clearJumpCache();
+    this.coldHeat.fill(0);
     this.freeSlots.length = 0;
     this.nextSlot = 0;
     for (const b of this.pending) b.eip = -1;
@@ -550,8 +563,11 @@ export class KqemuEngine {
           // Else it was a miss (R_EVENTS is c.events but the interrupt shadow, or KQ_NOT_OK): no
           // second dispatch only to miss again (~40% of the boot's dispatcher calls did).
           if (k > 0 && (n >= budget || c.events !== 0 || r[R_EVENTS] !== 0)) continue;
-          // A miss: now in the jump cache when lookup() finds a compiled block.
-          if (this.lookup(r[R_EIP])) continue;
+          // A miss: counted without the block maps while cold (~430 K misses per boot, most of
+          // them on code on its way to the threshold); else now in the jump cache when lookup()
+          // finds a compiled block, or compiled now.
+          const eip = r[R_EIP];
+          if (!this.stillCold(eip) && this.lookup(eip)) continue;
         }
         // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes on
         // until a control transfer reaches a compiled block (see INTERP_COLD).
@@ -578,10 +594,11 @@ export class KqemuEngine {
 
   /**
    * Whether a compiled block runs at `eip` (CS base is 0 when isOk()) and is in the jump cache now,
-   * compiling it once hot; false when the interpreter must take the next instruction (fetch fault
-   * pending, cold or untranslatable code).
+   * translating it if it is not (callers ask once the code is hot: see stillCold()); false when the
+   * interpreter must take the next instruction (fetch fault pending, block waiting for its batch,
+   * untranslatable code).
    */
-  private lookup(eip: number, hot = false): boolean {
+  private lookup(eip: number): boolean {
     const c = this.c;
     const r = c.r;
     const cpl = r[R_CPL];
@@ -622,9 +639,9 @@ export class KqemuEngine {
       this.blockCount++;
     }
     if (b.slot < 0) {
-      if (b.heat >= 0 && (hot || ++b.heat >= this.threshold)) this.compile(b, eip, eip);
+      if (b.heat >= 0) this.compile(b, eip, eip);
       if (b.slot < 0) {
-        // Not hot yet or waiting for its batch (cold), or untranslatable (heat -1).
+        // Waiting for its batch, or untranslatable (heat -1).
         if (b.heat === HEAT_PENDING) this.pendingHits++;
         else if (b.heat === -1) this.setJc(eip, e, JC_SLOT_INTERP);
         return false;
@@ -661,14 +678,24 @@ export class KqemuEngine {
     const slot = this.jcSlot(eip);
     if (slot >= 0) return true;
     if (slot === JC_SLOT_INTERP) return false;
-    const h = (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
+    if (this.stillCold(eip)) return false;
+    // Only translate in a state compiled code may run in (the decode mode, flat segments...).
+    return this.isOk() && this.lookup(eip);
+  }
+
+  /**
+   * Count one more execution of the code at `eip` in the hashed cold-heat table: true while it
+   * stays below the threshold. A target counted hot (or compiled once: compile() saturates its
+   * counter) goes through lookup(), with its block maps, from then on.
+   */
+  private stillCold(eip: number): boolean {
+    const h = coldIndex(eip);
     const heat = this.coldHeat[h] + 1;
     if (heat < this.threshold && heat < 0xffff) {
       this.coldHeat[h] = heat;
-      return false;
+      return true;
     }
-    // Only translate in a state compiled code may run in (the decode mode, flat segments...).
-    return this.isOk() && this.lookup(eip, true);
+    return false;
   }
 
   /** The slot (or JC_SLOT_INTERP) of the jump-cache entry valid now for `eip`; -2 when none is. */
@@ -902,6 +929,8 @@ export class KqemuEngine {
 
   /** Translate a hot block; its wasm is compiled with the next batch. */
   private compile(b: Block, lin: number, eip: number): void {
+    // Misses on it go to lookup() from now on (see stillCold()).
+    this.coldHeat[coldIndex(eip)] = 0xffff;
     if (this.onFirstUserBlock !== null && this.c.r[R_CPL] === 3) {
       const first = this.onFirstUserBlock;
       this.onFirstUserBlock = null;
@@ -956,7 +985,7 @@ export class KqemuEngine {
       this.chainDepth < MAX_CHAIN
     ) {
       this.chainDepth++;
-      this.lookup(tb.fallEip, true);
+      this.lookup(tb.fallEip);
       this.chainDepth--;
     }
     // With a threshold of 1 (the differential tests) code runs compiled on first sight: no batching.
