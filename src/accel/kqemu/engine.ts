@@ -93,7 +93,7 @@ export class KqemuStats {
   exitsFault = 0;
   exitsSlow = 0; // slow-path exits: a block left a memory access to the run loop (see translate.ts)
   exitsNotOk = 0;
-  lookups = 0; // block-map lookups (jump-cache misses)
+  lookups = 0; // block-map lookups (jump-cache misses on code counted hot)
   jcRefills = 0; // jump-cache misses for want of a TLB entry only, valid again once it was filled
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
   windows = 0; // frame windows compiled (see translate.ts)
@@ -1071,7 +1071,7 @@ export class KqemuEngine {
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
-      `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses; ${s.jcRefills} more only wanted a TLB entry)`,
+      `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses on hot code; ${s.jcRefills} more only wanted a TLB entry)`,
       `most frequent untranslated: ${[...this.untranslated]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 8)
