@@ -569,14 +569,17 @@ export class KqemuEngine {
           const eip = r[R_EIP];
           if (!this.stillCold(eip) && this.lookup(eip)) continue;
         }
-        // An instruction no block starts with (INVLPG, MOV to CR3, IRET...): the interpreter runs it
-        // alone, and the code after it runs compiled once hot, even when no control transfer leads
-        // there (a boot ran ~60 K INVLPG; RET and switch_mm_irqs_off's 16 instructions after its MOV
-        // to CR3 ran interpreted 14 K times). Cold or untranslatable code, or a fetch fault to raise:
-        // the interpreter runs it and goes on until a control transfer reaches a compiled block (see
+        // Full mode, an instruction no block starts with (INVLPG, MOV to CR3, IRET...): the
+        // interpreter runs it alone, and the code after it runs compiled once hot, even when no
+        // control transfer leads there (a boot ran ~60 K INVLPG; RET and switch_mm_irqs_off's 16
+        // instructions after its MOV to CR3 ran interpreted 14 K times). In normal mode such an
+        // instruction in user code is mostly INT or SYSENTER, whose kernel path the stretch goes on
+        // to interpret (below). Cold or untranslatable code, or a fetch fault to raise: the
+        // interpreter runs it and goes on until a control transfer reaches a compiled block (see
         // INTERP_COLD).
-        interp = interpNext ? 1 : Math.min(INTERP_COLD, budget - n);
-        toBranch = !interpNext;
+        const alone = interpNext && this.mode === "full";
+        interp = alone ? 1 : Math.min(INTERP_COLD, budget - n);
+        toBranch = !alone;
         // An INT or SYSENTER here enters the kernel, which this stretch then runs (atBranch() does
         // not stop it there) until it returns to user code, in one turn instead of two.
         c.yieldAtUser = this.mode === "user";
