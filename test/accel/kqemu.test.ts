@@ -1277,6 +1277,29 @@ test("two-page blocks: a loop across a page boundary runs as one block; a remapp
   }
 });
 
+test("INVLPG runs from inside compiled code and ends its block: the next read goes through the new mapping", () => {
+  // CPL 0, paging on. mov ecx,2000; mov edx,0x2007; L: xor edx,0x1000 (the PTE of linear page 2
+  // alternates between physical 0x3000 and 0x2000); mov [0x101008],edx; invlpg [0x2000];
+  // mov eax,[0x2004]; add ebx,eax; dec ecx; jnz L; ud2. A read through a stale translation would
+  // add the other page's word.
+  const code = "b9d0070000 ba07200000 81f200100000 891508101000 0f013d00200000 a104200000 01c3 49 75e3 0f0b";
+  const { a } = runBoth(
+    code,
+    (c) => {
+      enablePaging(c, (p) => (p < 0x200 ? (p << 12) | 7 : 0));
+      c.ram32[0x2004 >>> 2] = 0x1111;
+      c.ram32[0x3004 >>> 2] = 0x22000;
+    },
+    0,
+  );
+  assert.equal(a.c.r[EBX], 1000 * 0x1111 + 1000 * 0x22000);
+  assert.ok(a.e.stats.insnsCompiled > 10_000, `compiled ${a.e.stats.insnsCompiled}`);
+  // Run by the interpreter helper from the block, not by the run loop after the block ended before
+  // it (then 2,005 instructions were interpreted).
+  assert.ok(a.e.stats.insnsInterpreted < 100, `interpreted ${a.e.stats.insnsInterpreted}`);
+  assert.ok(a.e.stats.insnsHelped >= 2000, `run from compiled code ${a.e.stats.insnsHelped}`);
+});
+
 test("side traces: a loop whose usual path branches out and back to its start runs as one block", () => {
   // mov ecx,3000; mov esi,0x2000; mov edi,2000; L: movzbl (%esi),%eax; inc %esi; and $0x20ff,%esi;
   // cmp $0xe8,%al; jne far; n × add %eax,%ebx; far: `tail`; dec %ecx; jnz L; ud2. One byte in 16 is

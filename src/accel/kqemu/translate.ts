@@ -764,7 +764,7 @@ export class Translator {
     this.pend = PEND_NONE;
     this.forgetRegs();
     this.known = K_UNKNOWN;
-    if (isJump(i)) {
+    if (endsAfterHelper(i)) {
       f.op(W.OP_DROP);
       this.returnCount();
       this.count--;
@@ -1289,7 +1289,13 @@ export class Translator {
         at = to;
         continue;
       }
-      if (op === 0xc2 || op === 0xc3 || (op === 0xff && (i.reg === 4 || i.reg === 5)) || changesMode(i))
+      if (
+        op === 0xc2 ||
+        op === 0xc3 ||
+        (op === 0xff && (i.reg === 4 || i.reg === 5)) ||
+        changesMode(i) ||
+        isInvlpg(i)
+      )
         break;
       cur += i.len;
       at = next;
@@ -4042,7 +4048,9 @@ function changesMode(i: Insn): boolean {
   // (LSS/LFS/LGS); 0B (UD2) always faults: the window scan stops there, and emit() ends only
   // its path unless it comes first in a block.
   if (op2 === 0x00) return i.reg === 2 || i.reg === 3 || i.reg > 5; // LLDT, LTR, #UD
-  if (op2 === 0x01) return !(i.mod !== 3 && i.reg <= 1) && i.reg !== 4; // all but SGDT/SIDT, SMSW
+  // All but SGDT/SIDT, SMSW and INVLPG (run by the interpreter helper, which ends the block: see
+  // endsAfterHelper()).
+  if (op2 === 0x01) return !(i.mod !== 3 && i.reg <= 1) && i.reg !== 4 && !isInvlpg(i);
   return (
     op2 === 0x0b ||
     (op2 >= 0x05 && op2 <= 0x09) ||
@@ -4055,6 +4063,21 @@ function changesMode(i: Insn): boolean {
     op2 === 0xb4 ||
     op2 === 0xb5
   );
+}
+
+/**
+ * INVLPG: nothing a block is compiled for changes, but the next instruction may be fetched through
+ * the mapping it dropped, so the block ends after it (the dispatcher checks the next block's TLB
+ * entry). Kernels run it at every PTE change (a Debian boot ~63 K times, fork+exec on COW faults):
+ * ending the block before it cost a run-loop turn each.
+ */
+function isInvlpg(i: Insn): boolean {
+  return i.op === 0x101 && i.reg === 7 && i.mod !== 3;
+}
+
+/** An instruction after which the block ends once the interpreter helper ran it. */
+function endsAfterHelper(i: Insn): boolean {
+  return isJump(i) || isInvlpg(i);
 }
 
 /** Near control transfers: after one runs through the interpreter the block ends unconditionally. */
