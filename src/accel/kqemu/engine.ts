@@ -569,10 +569,11 @@ export class KqemuEngine {
           const eip = r[R_EIP];
           if (!this.stillCold(eip) && this.lookup(eip)) continue;
         }
-        // Full mode, an instruction no block starts with (INVLPG, MOV to CR3, IRET...): the
+        // Full mode, an instruction no block starts with (MOV to CR3, IRET, WRMSR...): the
         // interpreter runs it alone, and the code after it runs compiled once hot, even when no
-        // control transfer leads there (a boot ran ~60 K INVLPG; RET and switch_mm_irqs_off's 16
-        // instructions after its MOV to CR3 ran interpreted 14 K times). In normal mode such an
+        // control transfer leads there (in a boot, switch_mm_irqs_off's 16 instructions after its
+        // MOV to CR3 ran interpreted 14 K times, text_poke_early's after its IRET 34 K times; and
+        // INVLPG's RET 63 K times, before INVLPG ran inside blocks). In normal mode such an
         // instruction in user code is mostly INT or SYSENTER, whose kernel path the stretch goes on
         // to interpret (below). Cold or untranslatable code, or a fetch fault to raise: the
         // interpreter runs it and goes on until a control transfer reaches a compiled block (see
