@@ -7,14 +7,11 @@
 //   DIS=ADDR:LEN[,...]  disassemble guest memory (hex ADDR; 0xc0000000 and up: kernel virtual)
 //   APPEND=" nokaslr"   more kernel command line (fixed addresses, to match a kallsyms capture)
 // Usage: node --import tsx bench/boot-inspect.ts      (add --cpu-prof --cpu-prof-dir D for a profile)
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { disassembleBytes } from "../src/cpu/disasm.ts";
 import { R_EIP } from "../src/cpu/state.ts";
-import { lowerHelperThreads } from "../src/host/node/thread-priority.ts";
-import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../src/host/node/v8-tuning.ts";
-import { PcMachine } from "../src/machine/pc.ts";
-import { benchCmdline, DEFAULT_WORK, ensureBenchGuest } from "./lib/guest.ts";
+import { benchMachine, runToInit } from "./lib/dev-machine.ts";
 
 const KERNEL_BASE = 0xc0000000;
 const dumpDir = process.env.DUMP;
@@ -33,20 +30,8 @@ if (dumpDir) {
   WebAssembly.Module = Capturing;
 }
 
-const guest = await ensureBenchGuest((l) => console.error(l));
-tuneV8ForAccelerator();
-lowerHelperThreads();
-const m = new PcMachine({
-  ramSize: 128 << 20,
-  kernel: readFileSync(guest.kernel),
-  initrd: readFileSync(guest.initrd),
-  append: benchCmdline("boot", DEFAULT_WORK) + (process.env.APPEND ?? ""),
-  noReboot: true,
-  accel: "kqemu-full",
-});
+const m = await benchMachine(process.env.APPEND ?? "");
 const engine = m.kqemu;
-if (engine === null) throw new Error("no kqemu engine");
-engine.onFirstUserBlock = tuneV8ForSteadyState;
 
 const t0 = performance.now();
 // The run loop yields to the event loop every few ms: sample EIP there for the phase change.
@@ -60,7 +45,7 @@ const poll = setInterval(() => {
 
 function atInit(): void {
   console.log(`/init: ${(performance.now() - t0).toFixed(0)} ms, ${m.cpu.icount} instructions`);
-  for (const l of engine!.infoLines()) console.log(l);
+  for (const l of engine.infoLines()) console.log(l);
   if (dumpDir) {
     mkdirSync(dumpDir, { recursive: true });
     for (const [k, b] of modules.entries())
@@ -81,15 +66,4 @@ function atInit(): void {
   process.exit(0);
 }
 
-let line = "";
-m.serial.onTransmit = (b) => {
-  if (b !== 10) {
-    line += String.fromCharCode(b);
-    return;
-  }
-  if (line.includes("/init started")) atInit();
-  line = "";
-};
-await m.run();
-console.error("the guest stopped before /init");
-process.exit(1);
+await runToInit(m, atInit);

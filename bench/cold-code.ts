@@ -7,14 +7,10 @@
 // Usage: node --import tsx bench/cold-code.ts [KALLSYMS]   (KALLSYMS: `grep " [tT] " /proc/kallsyms`
 //        of the guest booted with nokaslr, as bench/eip-sample.ts takes it; the boot then adds
 //        nokaslr and names the top stretch starts)
-import { readFileSync } from "node:fs";
 import type { KqemuEngine } from "../src/accel/kqemu/engine.ts";
 import { disassembleBytes } from "../src/cpu/disasm.ts";
 import { R_EIP } from "../src/cpu/state.ts";
-import { lowerHelperThreads } from "../src/host/node/thread-priority.ts";
-import { tuneV8ForAccelerator } from "../src/host/node/v8-tuning.ts";
-import { PcMachine } from "../src/machine/pc.ts";
-import { benchCmdline, DEFAULT_WORK, ensureBenchGuest } from "./lib/guest.ts";
+import { benchMachine, runToInit } from "./lib/dev-machine.ts";
 import { kallsymsLookup } from "./lib/kallsyms.ts";
 
 const KERNEL_BASE = 0xc0000000;
@@ -25,19 +21,8 @@ const map = process.argv[2];
 const symOf = map
   ? kallsymsLookup(map, (eip) => `?${eip.toString(16)}`)
   : (eip: number) => `?${eip.toString(16)}`;
-const guest = await ensureBenchGuest((l) => console.error(l));
-tuneV8ForAccelerator();
-lowerHelperThreads();
-const m = new PcMachine({
-  ramSize: 128 << 20,
-  kernel: readFileSync(guest.kernel),
-  initrd: readFileSync(guest.initrd),
-  append: benchCmdline("boot", DEFAULT_WORK) + (map ? " nokaslr" : ""),
-  noReboot: true,
-  accel: "kqemu-full",
-});
+const m = await benchMachine(map ? " nokaslr" : "");
 const cpu = m.cpu;
-if (m.kqemu === null) throw new Error("no kqemu engine");
 // The engine's private run-loop parts, reached for timing only.
 interface EngineParts {
   dispatch: (budget: number) => number;
@@ -159,18 +144,7 @@ function report(): void {
 }
 
 const t0 = performance.now();
-let line = "";
-m.serial.onTransmit = (b) => {
-  if (b !== 10) {
-    line += String.fromCharCode(b);
-    return;
-  }
-  if (line.includes("/init started")) {
-    report();
-    process.exit(0);
-  }
-  line = "";
-};
-await m.run();
-console.error("the guest stopped before /init");
-process.exit(1);
+await runToInit(m, () => {
+  report();
+  process.exit(0);
+});

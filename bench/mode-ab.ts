@@ -12,11 +12,8 @@
 // modes run the same guest in the same process, alternating run by run. The price: they share V8's
 // state (type feedback, compiled code), and the kernel's blocks compiled at the boot stay in the cache
 // (normal mode runs the kernel interpreted anyway; full mode finds them warm).
-import { readFileSync } from "node:fs";
-import { lowerHelperThreads } from "../src/host/node/thread-priority.ts";
-import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../src/host/node/v8-tuning.ts";
-import { PcMachine } from "../src/machine/pc.ts";
-import { BENCH_DONE, benchCmdline, DEFAULT_WORK, ensureBenchGuest } from "./lib/guest.ts";
+import { benchMachine } from "./lib/dev-machine.ts";
+import { BENCH_DONE, DEFAULT_WORK } from "./lib/guest.ts";
 
 type Mode = "user" | "full" | "tcg";
 const modes = process.argv.slice(2);
@@ -24,28 +21,16 @@ if (modes.length === 0 || !modes.every((m): m is Mode => m === "user" || m === "
   console.error("usage: bench/mode-ab.ts MODE [MODE...]   MODE: user | full | tcg");
   process.exit(2);
 }
-const guest = await ensureBenchGuest((l) => console.error(l));
-tuneV8ForAccelerator();
-lowerHelperThreads();
 const runs = Number(process.env.RUNS ?? 6);
-const m = new PcMachine({
-  ramSize: 128 << 20,
-  kernel: readFileSync(guest.kernel),
-  initrd: readFileSync(guest.initrd),
-  append: benchCmdline("kernel", { ...DEFAULT_WORK, runs }),
-  noReboot: true,
-  accel: "kqemu-full",
-});
+const m = await benchMachine("", "kernel", { ...DEFAULT_WORK, runs });
 const engine = m.kqemu;
-if (engine === null) throw new Error("no kqemu engine");
-engine.onFirstUserBlock = tuneV8ForSteadyState;
 // The run loop takes the interpreter alone while the board's engine is null (PcMachine.run()).
 const board = m as unknown as { kqemu: typeof engine | null };
 function use(mode: Mode): void {
   if (mode === "tcg") board.kqemu = null;
   else {
     board.kqemu = engine;
-    engine!.mode = mode;
+    engine.mode = mode;
   }
 }
 

@@ -1,11 +1,18 @@
-// The default Debian guest on a PcMachine in this process, for the dev tools (eip-sample,
-// pit-trace, scripts/boot-try): engine from $ACCEL (tcg, kqemu-user, kqemu-full), serial output
-// collected in `serial()`.
+// Guests on a PcMachine in this process, for the dev tools: the default Debian guest (eip-sample,
+// pit-trace, scripts/boot-try: engine from $ACCEL, serial output collected in `serial()`), and the
+// bench guest with -kernel-kqemu (boot-inspect, cold-code, mode-ab).
 import { readFileSync } from "node:fs";
 import { lowerHelperThreads } from "../../src/host/node/thread-priority.ts";
 import { tuneV8ForAccelerator, tuneV8ForSteadyState } from "../../src/host/node/v8-tuning.ts";
 import { type PcConfig, PcMachine } from "../../src/machine/pc.ts";
-import { defaultGuestPaths } from "../../src/util/guest-cache.ts";
+import { defaultGuestPaths, INIT_MARKER } from "../../src/util/guest-cache.ts";
+import {
+  benchCmdline,
+  DEFAULT_WORK,
+  ensureBenchGuest,
+  type GuestWorkload,
+  type WorkParams,
+} from "./guest.ts";
 
 export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kqemu-full") {
   const { kernel, initrd } = defaultGuestPaths();
@@ -28,4 +35,46 @@ export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kq
     out += String.fromCharCode(b);
   };
   return { m, serial: () => out };
+}
+
+/**
+ * The bench guest (`workload` on its kernel command line, `append` after it) on a -kernel-kqemu
+ * machine, V8 tuned as the CLI tunes it.
+ */
+export async function benchMachine(
+  append = "",
+  workload: GuestWorkload = "boot",
+  work: WorkParams = DEFAULT_WORK,
+): Promise<PcMachine & { kqemu: NonNullable<PcMachine["kqemu"]> }> {
+  const guest = await ensureBenchGuest((l) => console.error(l));
+  tuneV8ForAccelerator();
+  lowerHelperThreads();
+  const m = new PcMachine({
+    ramSize: 128 << 20,
+    kernel: readFileSync(guest.kernel),
+    initrd: readFileSync(guest.initrd),
+    append: benchCmdline(workload, work) + append,
+    noReboot: true,
+    accel: "kqemu-full",
+  });
+  const engine = m.kqemu;
+  if (engine === null) throw new Error("no kqemu engine");
+  engine.onFirstUserBlock = tuneV8ForSteadyState;
+  return m as PcMachine & { kqemu: typeof engine };
+}
+
+/** Run `m` until its serial console prints the /init marker, then call `atInit` (which exits). */
+export async function runToInit(m: PcMachine, atInit: () => void): Promise<never> {
+  let line = "";
+  m.serial.onTransmit = (b) => {
+    if (b !== 10) {
+      line += String.fromCharCode(b);
+      return;
+    }
+    if (line.includes(INIT_MARKER)) atInit();
+    line = "";
+  };
+  await m.run();
+  console.error("the guest stopped before /init");
+  process.exit(1);
 }

@@ -87,26 +87,13 @@ export class ByteBuf {
   }
 
   u32(v: number): void {
-    v >>>= 0;
-    do {
-      let b = v & 0x7f;
-      v >>>= 7;
-      if (v !== 0) b |= 0x80;
-      this.byte(b);
-    } while (v !== 0);
+    if (this.len + 5 > this.bytes.length) this.ensure(5);
+    this.len = putU32(this.bytes, this.len, v);
   }
 
   s32(v: number): void {
-    v |= 0;
-    for (;;) {
-      const b = v & 0x7f;
-      v >>= 7;
-      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-        this.byte(b);
-        return;
-      }
-      this.byte(b | 0x80);
-    }
+    if (this.len + 5 > this.bytes.length) this.ensure(5);
+    this.len = putS32(this.bytes, this.len, v);
   }
 
   /** Room for `n` more bytes. */
@@ -218,25 +205,19 @@ export class FuncBuilder {
     }
   }
 
-  // The emitters below write straight into the code buffer after one room check, with one-byte
-  // fast paths for small operands: the translator emits ~19 MB of wasm per boot, and byte-at-a-time
-  // writes through ByteBuf.byte() (a length check per byte) were a third of the translator's own
-  // time in a profile without inlining (byte() alone 123 of 630 ms).
+  // The emitters below write an instruction straight into the code buffer after one room check:
+  // the translator emits ~19 MB of wasm per boot, and byte-at-a-time writes through ByteBuf.byte()
+  // (a length check per byte) were a third of the translator's own time in a profile without
+  // inlining (byte() alone 123 of 630 ms).
   op(o: number): this {
-    const c = this.code;
-    if (c.len === c.bytes.length) c.ensure(1);
-    c.bytes[c.len++] = o;
+    this.code.byte(o);
     return this;
   }
   const(v: number): this {
     const c = this.code;
     if (c.len + 6 > c.bytes.length) c.ensure(6);
-    const b = c.bytes;
-    let n = c.len;
-    b[n++] = OP_I32_CONST;
-    if (v >= -64 && v < 64) b[n++] = v & 0x7f;
-    else n = putS32(b, n, v);
-    c.len = n;
+    c.bytes[c.len] = OP_I32_CONST;
+    c.len = putS32(c.bytes, c.len + 1, v);
     return this;
   }
   get(l: number): this {
@@ -272,13 +253,8 @@ export class FuncBuilder {
   private opU32(o: number, v: number): this {
     const c = this.code;
     if (c.len + 6 > c.bytes.length) c.ensure(6);
-    const b = c.bytes;
-    const n = c.len;
-    b[n] = o;
-    if (v >= 0 && v < 0x80) {
-      b[n + 1] = v;
-      c.len = n + 2;
-    } else c.len = putU32(b, n + 1, v);
+    c.bytes[c.len] = o;
+    c.len = putU32(c.bytes, c.len + 1, v);
     return this;
   }
   /** memory.copy (bulk memory): [dst, src, len] on the stack. */
@@ -376,7 +352,7 @@ export class FuncBuilder {
   }
 }
 
-/** Write `v` as unsigned LEB128 at `b[n]` (room checked by the caller); returns the end. */
+/** Write `v` as unsigned LEB128 at `b[n]` (room, up to 5 bytes, checked by the caller); returns the end. */
 function putU32(b: Uint8Array, n: number, v: number): number {
   v >>>= 0;
   while (v >= 0x80) {
@@ -387,7 +363,7 @@ function putU32(b: Uint8Array, n: number, v: number): number {
   return n;
 }
 
-/** Write `v` as signed LEB128 at `b[n]` (room checked by the caller); returns the end. */
+/** Write `v` as signed LEB128 at `b[n]` (room, up to 5 bytes, checked by the caller); returns the end. */
 function putS32(b: Uint8Array, n: number, v: number): number {
   v |= 0;
   for (;;) {
