@@ -1220,6 +1220,30 @@ test("straight-line code: a block cut by its size compiles its successors with i
   );
 });
 
+test("cold code that runs long between branches gets hot in fewer visits; short runs still take the threshold", () => {
+  // mov ecx,N; L: call F; dec ecx; jnz L; ud2; F: K × (inc eax | inc ebx | add edx,eax); ret. The
+  // default threshold (64 visits); each visit to F interprets its whole body up to the RET.
+  const run = (visits: number, k: number) => {
+    const body = "40 43 01c2".repeat(k);
+    const a = setup(`b9${le32(visits)} e805000000 49 75f8 0f0b ${body} c3`);
+    const b = setup(`b9${le32(visits)} e805000000 49 75f8 0f0b ${body} c3`);
+    a.e.threshold = 64;
+    runToEnd(a.e, 1_000);
+    runToEnd(b.c, 1_000);
+    assert.equal(a.c.excVector, 6, "ends at UD2");
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    return a.e.stats.blocksTranslated;
+  };
+  // 181 instructions from F to its RET: 1 + 11 bonus a visit, hot at its 6th visit (its block and
+  // the two its size cut off are translated). A visit only counted would need 64.
+  assert.ok(run(8, 60) >= 1, "F translated within 8 visits");
+  // 31 instructions (no bonus below 16, one above): the threshold's 64 visits / 2 = 32.
+  assert.equal(run(20, 10), 0, "F, 31 instructions, not translated after 20 visits");
+  assert.ok(run(40, 10) >= 1, "F, 31 instructions, translated within 40 visits");
+  // 13 instructions: no bonus; nothing translated after 60 visits, as before.
+  assert.equal(run(60, 4), 0, "F, 13 instructions, not translated after 60 visits");
+});
+
 /** Little-endian hex of a 32-bit value. */
 function le32(v: number): string {
   const b = v >>> 0;
