@@ -47,6 +47,10 @@ function apicEnabled(c: CPU): boolean {
   return base ? (base.read() & (1 << 11)) !== 0 : false;
 }
 
+const MAX_BASIC_LEAF = 0x15;
+/** The core crystal clock of CPUID leaf 15H: the TSC's and the local APIC timer's 1 GHz (hw/apic.ts). */
+export const CRYSTAL_HZ = 1_000_000_000;
+
 function str4(s: string, k: number): number {
   let v = 0;
   for (let j = 0; j < 4; j++) v |= (s.charCodeAt(k + j) || 0) << (8 * j);
@@ -61,8 +65,9 @@ export function cpuid(c: CPU): void {
   let cc = 0;
   let d = 0;
   if (leaf === 0) {
-    // Basic leaves up to 7 (structured extended features: only TSC_ADJUST).
-    a = 7;
+    // Basic leaves up to 0x15 (the TSC and crystal clock, below); of those between 2 and 0x15 only
+    // 7 reports anything (structured extended features: only TSC_ADJUST).
+    a = MAX_BASIC_LEAF;
     b = str4(VENDOR, 0);
     d = str4(VENDOR, 4);
     cc = str4(VENDOR, 8);
@@ -81,8 +86,18 @@ export function cpuid(c: CPU): void {
   } else if (leaf === 7) {
     // Subleaf 0: EBX bit 1 = IA32_TSC_ADJUST MSR. Nothing else (no SMEP, no ERMS...).
     if (r[ECX] === 0) b = 1 << 1;
-  } else if (leaf >= 3 && leaf <= 6) {
-    // Serial number, cache parameters, MONITOR, power management: none (all zero).
+  } else if (leaf === 0x15 || (leaf > MAX_BASIC_LEAF && leaf < 0x80000000)) {
+    // TSC and core crystal clock (SDM Vol. 2A, CPUID leaf 15H; Vol. 3A §11.5.4: the local APIC
+    // timer counts at the crystal clock when this leaf enumerates it): a 1 GHz crystal, TSC =
+    // crystal × 1/1. Both follow the board's virtual nanoseconds. Linux then knows the TSC's
+    // frequency without measuring it against the PIT, and the APIC timer's without its 100 ms
+    // calibration loop (native_calibrate_tsc() sets lapic_timer_period). Leaves above the maximum
+    // return the highest basic leaf's data (Intel behaviour).
+    a = 1;
+    b = 1;
+    cc = CRYSTAL_HZ;
+  } else if (leaf >= 3 && leaf <= MAX_BASIC_LEAF) {
+    // Serial number, cache parameters, MONITOR, power management, topology, XSAVE...: none.
   } else if (leaf === 0x80000000) {
     a = 0x80000007;
   } else if (leaf === 0x80000007) {
@@ -95,10 +110,6 @@ export function cpuid(c: CPU): void {
     b = str4(brand, k + 4);
     cc = str4(brand, k + 8);
     d = str4(brand, k + 12);
-  } else if (leaf < 0x80000000 && leaf > 7) {
-    // Above the maximum basic leaf: the highest basic leaf's data (Intel behaviour).
-    a = 0x03020101;
-    d = 0x0c040843;
   }
   r[EAX] = a;
   r[EBX] = b;

@@ -13,8 +13,8 @@
 // -kernel boot): software-enabled with spurious vector 0xFF, LINT0 = ExtINT and LINT1 = NMI, so
 // the 8259A keeps working until the kernel programs the APIC itself.
 //
-// The timer (§11.5.4) counts at the APIC bus clock (1 GHz here, like QEMU's, so the count follows
-// the board's virtual nanoseconds) divided by the Divide Configuration Register; one-shot and
+// The timer (§11.5.4) counts at the core crystal clock CPUID leaf 15H reports (1 GHz here, like
+// QEMU's APIC bus clock, so the count follows the board's virtual nanoseconds) divided by the Divide Configuration Register; one-shot and
 // periodic modes. TSC-deadline mode is not offered (CPUID.1:ECX[24] = 0). Thermal, performance
 // counter and CMCI interrupts never occur; the error LVT is kept but no error is ever latched
 // except for illegal vectors (§11.5.3).

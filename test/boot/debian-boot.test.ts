@@ -127,6 +127,10 @@ for (const [name, args] of MODES) {
       "TSC calibrated with the PIT",
     );
     assert.doesNotMatch(run.output, /Unable to calibrate against PIT/, "PIT calibration");
+    // The TSC's (and the APIC timer's) frequency comes from CPUID leaf 0x15: no refinement later,
+    // and no APIC timer calibration loop (100 ms of guest time).
+    assert.match(run.output, /tsc: Detected 1000\.000 MHz TSC/, "TSC frequency from CPUID leaf 0x15");
+    assert.doesNotMatch(run.output, /Refined TSC clocksource calibration/, "TSC frequency refined");
     assert.match(run.output, /hpet0: at MMIO 0xfed00000/, "HPET found through the ACPI HPET table");
     assert.match(run.output, /clocksource: Switched to clocksource (tsc|hpet)\r?$/m, "final clocksource");
     assert.doesNotMatch(run.output, /clocksource: pit:/, "PIT clocksource registered");

@@ -16,8 +16,8 @@ function cpuid(leaf: number, sub = 0): number[] {
   return [c.r[EAX] >>> 0, c.r[EBX] >>> 0, c.r[ECX] >>> 0, c.r[EDX] >>> 0];
 }
 
-test("CPUID: leaves 0, 7 and 0x80000007 report only what is implemented", () => {
-  assert.equal(cpuid(0)[0], 7, "max basic leaf");
+test("CPUID: leaves 0, 7, 0x15 and 0x80000007 report only what is implemented", () => {
+  assert.equal(cpuid(0)[0], 0x15, "max basic leaf");
   const l1 = cpuid(1);
   assert.equal(l1[0], 0x633);
   assert.equal(
@@ -28,6 +28,10 @@ test("CPUID: leaves 0, 7 and 0x80000007 report only what is implemented", () => 
   assert.deepEqual(cpuid(7), [0, 2, 0, 0], "leaf 7: TSC_ADJUST only");
   assert.deepEqual(cpuid(7, 1), [0, 0, 0, 0]);
   assert.deepEqual(cpuid(4), [0, 0, 0, 0], "no deterministic cache leaf");
+  assert.deepEqual(cpuid(0xb), [0, 0, 0, 0], "no extended topology leaf");
+  // TSC = crystal × EBX / EAX: the 1 GHz of the TSC and of the APIC timer (Linux takes both from here).
+  assert.deepEqual(cpuid(0x15), [1, 1, 1_000_000_000, 0], "leaf 0x15: 1 GHz crystal, TSC ratio 1/1");
+  assert.deepEqual(cpuid(0x40), cpuid(0x15), "above the maximum: the highest basic leaf's data");
   assert.equal(cpuid(0x80000000)[0], 0x80000007);
   assert.deepEqual(cpuid(0x80000007), [0, 0, 0, 1 << 8], "invariant TSC");
 });
