@@ -1244,6 +1244,25 @@ test("cold code that runs long between branches gets hot in fewer visits; short 
   assert.equal(run(60, 4), 0, "F, 13 instructions, not translated after 60 visits");
 });
 
+test("cold code reached from compiled code (a jump-cache miss, a run-loop turn) gets hot in half the visits", () => {
+  // mov ebx,N; mov esi,A; O: mov ecx,200; I: dec ecx; jnz I; jmp esi; A: inc eax; dec ebx; jnz O;
+  // ud2. The inner loop compiles in the first pass; from then on A is reached from its block through
+  // the dispatcher, which misses there: each such visit counts 2 toward the threshold of 64.
+  const run = (outer: number) => {
+    const code = `bb${le32(outer)} be14100000 b9c8000000 49 75fd ffe6 40 4b 75f2 0f0b`;
+    const a = setup(code);
+    const b = setup(code);
+    a.e.threshold = 64;
+    runToEnd(a.e, 1_000);
+    runToEnd(b.c, 1_000);
+    assert.equal(a.c.excVector, 6, "ends at UD2");
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    return a.e.stats.blocksTranslated;
+  };
+  assert.equal(run(20), 1, "after 20 passes only the inner loop is translated");
+  assert.ok(run(40) >= 2, "after 40 passes A is translated too (40 visits counted once would not do)");
+});
+
 /** Little-endian hex of a 32-bit value. */
 function le32(v: number): string {
   const b = v >>> 0;
