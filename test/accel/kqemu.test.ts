@@ -1263,6 +1263,27 @@ test("cold code reached from compiled code (a jump-cache miss, a run-loop turn) 
   assert.ok(run(40) >= 2, "after 40 passes A is translated too (40 visits counted once would not do)");
 });
 
+test("an instruction no block starts with, inside a compiled loop, is run from the dispatcher: no run-loop turn each time", () => {
+  // CPL 0, full mode: mov ecx,2000; L: inc eax; wbinvd; inc ebx; dec ecx; jnz L; ud2. WBINVD is
+  // left to the interpreter (its jump-cache entry says so); the dispatcher steps it and goes on.
+  const code = "b9d0070000 40 0f09 43 49 75f9 0f0b";
+  const a = setup(code, 0);
+  const b = setup(code, 0);
+  const e = new KqemuEngine(a.c, "full", 1);
+  let turns = 0;
+  const run = a.c.run.bind(a.c);
+  a.c.run = (budget: number) => {
+    turns++;
+    return run(budget);
+  };
+  runToEnd(e, 100_000);
+  runToEnd(b.c, 100_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.ok(e.stats.insnsHelped >= 1990, `WBINVD run for compiled code: ${e.stats.insnsHelped}`);
+  assert.ok(turns < 50, `interpreter turns: ${turns}`);
+});
+
 /** Little-endian hex of a 32-bit value. */
 function le32(v: number): string {
   const b = v >>> 0;

@@ -580,32 +580,21 @@ export class KqemuEngine {
           }
           continue;
         }
-        // The dispatcher stopped: budget, event, a miss, or an instruction only the interpreter
-        // takes (its jump-cache entry says so: no dispatch and lookup() to find out again).
-        const interpNext = n < budget && c.events === 0 && this.jcSlot(r[R_EIP]) === JC_SLOT_INTERP;
-        if (!interpNext) {
-          // Blocks ran and then an event or the budget stopped them: the loop takes it from there.
-          // Else it was a miss (R_EVENTS is c.events but the interrupt shadow, or KQ_NOT_OK): no
-          // second dispatch only to miss again (~40% of the boot's dispatcher calls did).
-          if (k > 0 && (n >= budget || c.events !== 0 || r[R_EVENTS] !== 0)) continue;
-          // A miss: counted without the block maps while cold (~430 K misses per boot, most of
-          // them on code on its way to the threshold); else now in the jump cache when lookup()
-          // finds a compiled block, or compiled now.
-          const eip = r[R_EIP];
-          if (!this.stillCold(eip, MISS_HEAT) && this.lookup(eip)) continue;
-        }
-        // Full mode, an instruction no block starts with (MOV to CR3, IRET, WRMSR...): the
-        // interpreter runs it alone, and the code after it runs compiled once hot, even when no
-        // control transfer leads there (in a boot, switch_mm_irqs_off's 16 instructions after its
-        // MOV to CR3 ran interpreted 14 K times, text_poke_early's after its IRET 34 K times; and
-        // INVLPG's RET 63 K times, before INVLPG ran inside blocks). In normal mode such an
-        // instruction in user code is mostly INT or SYSENTER, whose kernel path the stretch goes on
-        // to interpret (below). Cold or untranslatable code, or a fetch fault to raise: the
-        // interpreter runs it and goes on until a control transfer reaches a compiled block (see
-        // INTERP_COLD).
-        const alone = interpNext && this.mode === "full";
-        interp = alone ? 1 : Math.min(INTERP_COLD, budget - n);
-        toBranch = !alone;
+        // The dispatcher stopped: the budget, an event (R_EVENTS: c.events but the interrupt
+        // shadow, or KQ_NOT_OK) or a miss; it steps an instruction no block starts with (MOV to
+        // CR3, IRET, WRMSR, INT...) itself, so the code after it runs compiled once hot. Blocks ran
+        // and then an event or the budget stopped them: the loop takes it from there, with no
+        // second dispatch only to miss again (~40% of the boot's dispatcher calls did).
+        if (k > 0 && (n >= budget || c.events !== 0 || r[R_EVENTS] !== 0)) continue;
+        // A miss: counted without the block maps while cold (~430 K misses per boot, most of them
+        // on code on its way to the threshold); else now in the jump cache when lookup() finds a
+        // compiled block, or compiled now.
+        const eip = r[R_EIP];
+        if (!this.stillCold(eip, MISS_HEAT) && this.lookup(eip)) continue;
+        // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes
+        // on until a control transfer reaches a compiled block (see INTERP_COLD).
+        interp = Math.min(INTERP_COLD, budget - n);
+        toBranch = true;
         // An INT or SYSENTER here enters the kernel, which this stretch then runs (atBranch() does
         // not stop it there) until it returns to user code, in one turn instead of two.
         c.yieldAtUser = this.mode === "user";
@@ -834,16 +823,31 @@ export class KqemuEngine {
       .get(E)
       .op(W.OP_I32_NE)
       .brIf(1);
-    // The CPL it was translated for, and a block (not JC_SLOT_INTERP, which is negative).
+    // The CPL it was translated for.
     f.get(ENT)
       .mem(W.OP_I32_LOAD, JC + JC_CPLSLOT, 2)
       .tee(SLOT)
       .const(0)
       .mem(W.OP_I32_LOAD, R_CPL * 4, 2)
       .op(W.OP_I32_XOR)
-      .const(0x8000_0003 | 0)
+      .const(3)
       .op(W.OP_I32_AND)
       .brIf(1);
+    // JC_SLOT_INTERP (negative): an instruction no block starts with (IRET, MOV to CR3, WRMSR...).
+    // The interpreter runs it from here, as for a slow path at a block's first instruction, and the
+    // dispatcher goes on (a boot's ~55 K such instructions each cost a run-loop turn; an event or a
+    // state compiled code may not run in, KQ_NOT_OK, stops it at the loop's head).
+    f.get(SLOT).const(0).op(W.OP_I32_LT_S).if_();
+    f.const(0)
+      .get(N)
+      .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
+    f.const(0)
+      .const(0)
+      .mem(W.OP_I32_STORE, R_KQ_INBLOCK * 4, 2);
+    f.call(0);
+    f.get(N).const(1).op(W.OP_I32_ADD).set(N);
+    f.br(1);
+    f.op(W.OP_END);
     f.get(SLOT).const(2).op(W.OP_I32_SHR_U).set(SLOT);
     f.const(0)
       .get(N)
