@@ -1220,20 +1220,26 @@ test("straight-line code: a block cut by its size compiles its successors with i
   );
 });
 
+/**
+ * Run `code` (ending at UD2) with the default threshold, 64, in small budgets, and on the
+ * interpreter alone: same state at the end; returns the blocks translated.
+ */
+function blocksTranslatedAt64(code: string): number {
+  const a = setup(code);
+  const b = setup(code);
+  a.e.threshold = 64;
+  runToEnd(a.e, 1_000);
+  runToEnd(b.c, 1_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  return a.e.stats.blocksTranslated;
+}
+
 test("cold code that runs long between branches gets hot in fewer visits; short runs still take the threshold", () => {
   // mov ecx,N; L: call F; dec ecx; jnz L; ud2; F: K × (inc eax | inc ebx | add edx,eax); ret. The
   // default threshold (64 visits); each visit to F interprets its whole body up to the RET.
-  const run = (visits: number, k: number) => {
-    const body = "40 43 01c2".repeat(k);
-    const a = setup(`b9${le32(visits)} e805000000 49 75f8 0f0b ${body} c3`);
-    const b = setup(`b9${le32(visits)} e805000000 49 75f8 0f0b ${body} c3`);
-    a.e.threshold = 64;
-    runToEnd(a.e, 1_000);
-    runToEnd(b.c, 1_000);
-    assert.equal(a.c.excVector, 6, "ends at UD2");
-    assert.deepEqual(snapshot(a.c), snapshot(b.c));
-    return a.e.stats.blocksTranslated;
-  };
+  const run = (visits: number, k: number) =>
+    blocksTranslatedAt64(`b9${le32(visits)} e805000000 49 75f8 0f0b ${"40 43 01c2".repeat(k)} c3`);
   // 181 instructions from F to its RET: 1 + 11 bonus a visit, hot at its 6th visit (its block and
   // the two its size cut off are translated). A visit only counted would need 64.
   assert.ok(run(8, 60) >= 1, "F translated within 8 visits");
@@ -1248,17 +1254,8 @@ test("cold code reached from compiled code (a jump-cache miss, a run-loop turn) 
   // mov ebx,N; mov esi,A; O: mov ecx,200; I: dec ecx; jnz I; jmp esi; A: inc eax; dec ebx; jnz O;
   // ud2. The inner loop compiles in the first pass; from then on A is reached from its block through
   // the dispatcher, which misses there: each such visit counts 2 toward the threshold of 64.
-  const run = (outer: number) => {
-    const code = `bb${le32(outer)} be14100000 b9c8000000 49 75fd ffe6 40 4b 75f2 0f0b`;
-    const a = setup(code);
-    const b = setup(code);
-    a.e.threshold = 64;
-    runToEnd(a.e, 1_000);
-    runToEnd(b.c, 1_000);
-    assert.equal(a.c.excVector, 6, "ends at UD2");
-    assert.deepEqual(snapshot(a.c), snapshot(b.c));
-    return a.e.stats.blocksTranslated;
-  };
+  const run = (outer: number) =>
+    blocksTranslatedAt64(`bb${le32(outer)} be14100000 b9c8000000 49 75fd ffe6 40 4b 75f2 0f0b`);
   assert.equal(run(20), 1, "after 20 passes only the inner loop is translated");
   assert.ok(run(40) >= 2, "after 40 passes A is translated too (40 visits counted once would not do)");
 });

@@ -837,15 +837,19 @@ export class KqemuEngine {
     // The interpreter runs it from here, as for a slow path at a block's first instruction, and the
     // dispatcher goes on (a boot's ~55 K such instructions each cost a run-loop turn; an event or a
     // state compiled code may not run in, KQ_NOT_OK, stops it at the loop's head).
+    // As before each block: the count a fault there starts from (see run()); then one more.
+    const stepHere = (): void => {
+      f.const(0)
+        .get(N)
+        .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
+      f.const(0)
+        .const(0)
+        .mem(W.OP_I32_STORE, R_KQ_INBLOCK * 4, 2);
+      f.call(0);
+      f.get(N).const(1).op(W.OP_I32_ADD).set(N);
+    };
     f.get(SLOT).const(0).op(W.OP_I32_LT_S).if_();
-    f.const(0)
-      .get(N)
-      .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
-    f.const(0)
-      .const(0)
-      .mem(W.OP_I32_STORE, R_KQ_INBLOCK * 4, 2);
-    f.call(0);
-    f.get(N).const(1).op(W.OP_I32_ADD).set(N);
+    stepHere();
     f.br(1);
     f.op(W.OP_END);
     f.get(SLOT).const(2).op(W.OP_I32_SHR_U).set(SLOT);
@@ -859,15 +863,7 @@ export class KqemuEngine {
     // earlier loop iterations completed): the interpreter runs that instruction, counted here.
     f.get(N).get(T).const(-1).op(W.OP_I32_XOR).op(W.OP_I32_ADD).set(N);
     f.get(SLOW).const(1).op(W.OP_I32_ADD).set(SLOW);
-    // As before each block: the count a fault there starts from (see run()).
-    f.const(0)
-      .get(N)
-      .mem(W.OP_I32_STORE, R_KQ_DONE * 4, 2);
-    f.const(0)
-      .const(0)
-      .mem(W.OP_I32_STORE, R_KQ_INBLOCK * 4, 2);
-    f.call(0);
-    f.get(N).const(1).op(W.OP_I32_ADD).set(N);
+    stepHere();
     f.op(W.OP_ELSE);
     // A slow-path exit past the block's first instruction: SLOW_EXIT_BIT set in its count.
     f.get(SLOW).get(T).const(Math.log2(SLOW_EXIT_BIT)).op(W.OP_I32_SHR_U).op(W.OP_I32_ADD).set(SLOW);
