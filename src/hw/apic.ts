@@ -14,11 +14,12 @@
 // the 8259A keeps working until the kernel programs the APIC itself.
 //
 // The timer (§11.5.4) counts at the core crystal clock CPUID leaf 15H reports (1 GHz here, like
-// QEMU's APIC bus clock, so the count follows the board's virtual nanoseconds) divided by the Divide Configuration Register; one-shot and
-// periodic modes. TSC-deadline mode is not offered (CPUID.1:ECX[24] = 0). Thermal, performance
+// QEMU's APIC bus clock, so the count follows the board's virtual nanoseconds) divided by the
+// Divide Configuration Register; one-shot and periodic modes. TSC-deadline mode is not offered (CPUID.1:ECX[24] = 0). Thermal, performance
 // counter and CMCI interrupts never occur; the error LVT is kept but no error is ever latched
 // except for illegal vectors (§11.5.3).
 
+import { CRYSTAL_HZ } from "../cpu/cpuid.ts";
 import type { Clock, Timer } from "../machine/clock.ts";
 import type { InterruptController } from "../machine/irq.ts";
 import type { MmioHandler } from "../machine/mmio.ts";
@@ -101,8 +102,8 @@ const LVT_WRITABLE = [
   0x100ff, // error: vector, mask
 ];
 
-/** APIC bus clock: 1 ns per tick, the board's time unit. */
-const NS_PER_BUS_TICK = 1;
+/** The timer's clock, the crystal CPUID leaf 15H reports: 1 ns per tick, the board's time unit. */
+const NS_PER_BUS_TICK = 1e9 / CRYSTAL_HZ;
 
 /** Where the APIC sends what it does not handle itself. */
 export interface ApicHost {

@@ -709,12 +709,12 @@ export class KqemuEngine {
 
   /**
    * Count one more execution of the code at `eip` in the hashed cold-heat table (`visit`: 1, or
-   * MISS_HEAT from the dispatcher's misses; long runs add their bonus when they end: endRun()):
-   * true while it stays below the threshold. A target counted hot (or compiled once: compile() saturates its
-   * counter) goes through lookup(), with its block maps, from then on.
+   * MISS_HEAT from the dispatcher's misses; long runs add their bonus when they end: endRun(),
+   * which both callers have run before): true while it stays below the threshold. A target
+   * counted hot (or compiled once: compile() saturates its counter) goes through lookup(), with
+   * its block maps, from then on.
    */
   private stillCold(eip: number, visit = 1): boolean {
-    this.endRun();
     const h = coldIndex(eip);
     const heat = this.coldHeat[h] + visit;
     if (heat < this.threshold && heat < 0xffff) {
@@ -833,11 +833,8 @@ export class KqemuEngine {
       .const(3)
       .op(W.OP_I32_AND)
       .brIf(1);
-    // JC_SLOT_INTERP (negative): an instruction no block starts with (IRET, MOV to CR3, WRMSR...).
-    // The interpreter runs it from here, as for a slow path at a block's first instruction, and the
-    // dispatcher goes on (a boot's ~55 K such instructions each cost a run-loop turn; an event or a
-    // state compiled code may not run in, KQ_NOT_OK, stops it at the loop's head).
-    // As before each block: the count a fault there starts from (see run()); then one more.
+    // The interpreter runs the instruction at EIP for the dispatcher: as before each block, the
+    // count a fault there starts from (see run()); then one more.
     const stepHere = (): void => {
       f.const(0)
         .get(N)
@@ -848,6 +845,10 @@ export class KqemuEngine {
       f.call(0);
       f.get(N).const(1).op(W.OP_I32_ADD).set(N);
     };
+    // JC_SLOT_INTERP (negative): an instruction no block starts with (IRET, MOV to CR3, WRMSR...)
+    // is stepped here, as a slow path at a block's first instruction is, and the dispatcher goes on
+    // (each of a boot's ~55 K such instructions used to cost a run-loop turn); an event or a state
+    // compiled code may not run in (KQ_NOT_OK) stops it at the loop's head.
     f.get(SLOT).const(0).op(W.OP_I32_LT_S).if_();
     stepHere();
     f.br(1);
