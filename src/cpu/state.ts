@@ -93,6 +93,11 @@ export const R_KQ_WINFAIL = 85;
  */
 export const R_SEGRAW = 86;
 export const R_SEGRAWCPL = 98;
+/**
+ * The kqemu dispatcher's budget for its current run: a compiled block that loops goes around again
+ * while its instructions plus R_KQ_DONE stay below it (see Translator.jumpTo()).
+ */
+export const R_KQ_BUDGET = 104;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

@@ -30,6 +30,7 @@ import {
   R_EIP,
   R_EVENTS,
   R_INHIBIT_IRQ,
+  R_KQ_BUDGET,
   R_KQ_DISPATCHES,
   R_KQ_DONE,
   R_KQ_INBLOCK,
@@ -781,6 +782,9 @@ export class KqemuEngine {
     const T = f.local();
     const SLOW = f.local();
     const JC = KQ_JC_BYTE_OFFSET;
+    f.const(0)
+      .get(BUDGET)
+      .mem(W.OP_I32_STORE, R_KQ_BUDGET * 4, 2);
     f.block();
     f.loop();
     f.const(0)
