@@ -1262,6 +1262,35 @@ test("cold code reached from compiled code (a jump-cache miss, a run-loop turn) 
   assert.ok(run(40) >= 2, "after 40 passes A is translated too (40 visits counted once would not do)");
 });
 
+test("while the guest boots, a block ends where another block starts and goes on there; after user code it runs through", () => {
+  // mov esi,P; call esi; mov esi,A; call esi; ud2; (nops) A: inc ebx; inc ebx; P: inc eax; ret.
+  // P is translated first; A then reaches P's start. Threshold 1: every target is hot at once.
+  const code = `be20100000 ffd6 be1e100000 ffd6 0f0b ${"90".repeat(14)} 4343 40 c3`;
+  const translated = (cpl: number) => {
+    const { c } = setup(code, cpl);
+    const e = new KqemuEngine(c, cpl === 0 ? "full" : "user", 1);
+    runToEnd(e, 10_000);
+    assert.equal(c.excVector, 6, "ends at UD2");
+    assert.deepEqual([c.r[EAX], c.r[EBX]], [2, 2]);
+    return e.stats.insnsTranslated;
+  };
+  // Kernel code before any user code (the boot): A holds its two INCs and exits to P's block. In
+  // user code (the boot is over), A's block runs on through P's INC and RET as well.
+  assert.equal(translated(3) - translated(0), 2);
+});
+
+test("a block whose loop body holds another block's start still loops inside wasm", () => {
+  // CPL 0, full mode: mov ecx,1000; mov esi,P; jmp esi; nop; nop; L: inc ebx; P: inc eax; dec ecx;
+  // jnz L; ud2. P is translated first (it exits to L); L then reaches P's start, but the code from
+  // there branches back to L: L's block takes the whole loop instead of two dispatches a turn.
+  const { c } = setup("b9e8030000 be0f100000 ffe6 9090 43 40 49 75fb 0f0b", 0);
+  const e = new KqemuEngine(c, "full", 1);
+  runToEnd(e, 100_000);
+  assert.equal(c.excVector, 6, "ends at UD2");
+  assert.deepEqual([c.r[EAX], c.r[EBX], c.r[ECX]], [1000, 999, 0]);
+  assert.ok(e.stats.dispatches < 100, `${e.stats.dispatches} dispatches`);
+});
+
 test("an instruction no block starts with, inside a compiled loop, is run from the dispatcher: no run-loop turn each time", () => {
   // CPL 0, full mode: mov ecx,2000; L: inc eax; wbinvd; inc ebx; dec ecx; jnz L; ud2. WBINVD is
   // left to the interpreter (its jump-cache entry says so); the dispatcher steps it and goes on.

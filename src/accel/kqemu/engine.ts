@@ -83,6 +83,7 @@ export class KqemuStats {
   insnsInterpreted = 0;
   insnsHelped = 0; // of insnsCompiled: run by the interpreter from inside compiled code
   blocksTranslated = 0; // blocks translated (compiled with their batch, unless dropped before)
+  insnsTranslated = 0; // guest instructions in them (an instruction in two blocks counts twice)
   blocksCompiled = 0;
   modules = 0;
   wasmBytes = 0;
@@ -305,6 +306,8 @@ export class KqemuEngine {
    * (the Node CLI has V8 optimize later modules at once, see tuneV8ForSteadyState()).
    */
   onFirstUserBlock: (() => void) | null = null;
+  /** No block of user code translated yet: the guest boots (see blockAt()). */
+  private booting = true;
 
   constructor(
     readonly c: CPU,
@@ -312,6 +315,7 @@ export class KqemuEngine {
     public threshold = DEFAULT_THRESHOLD,
   ) {
     this.translator = new Translator(c);
+    this.translator.blockAt = (lin, eip) => this.blockAt(lin, eip);
     this.translator.unsupported = (i) => {
       const k = (i.op << 3) | (i.mod === 3 ? 0 : 4) | ((i.flags & 1) !== 0 ? 0 : 2);
       this.untranslated.set(k, (this.untranslated.get(k) ?? 0) + 1);
@@ -675,6 +679,21 @@ export class KqemuEngine {
     return true;
   }
 
+  /**
+   * Whether a block starts at `lin` (EIP `eip`), compiled or waiting for its batch, while the guest
+   * boots (no user code translated yet): the translator then ends a block there (Translator.blockAt).
+   */
+  private blockAt(lin: number, eip: number): boolean {
+    if (!this.booting) return false;
+    const c = this.c;
+    const e = c.tlb[lin >>> 12];
+    if ((e & (c.rNeed | TLB_IO)) !== c.rNeed) return false;
+    const inPage = this.blocks.get(((e & ~0xfff) | (lin & 0xfff)) >>> 12);
+    if (inPage === undefined) return false;
+    const b = inPage.get(blockKey(eip, e, c.r[R_CPL]));
+    return b !== undefined && b.eip === eip && (b.slot >= 0 || b.heat === HEAT_PENDING);
+  }
+
   /** Jump-cache entry for `eip` (TLB entry `e` of its page, current CPL). */
   private setJc(eip: number, e: number, slot: number): void {
     const j = this.jcIndex(eip);
@@ -986,6 +1005,7 @@ export class KqemuEngine {
   private compile(b: Block, lin: number, eip: number): void {
     // Misses on it go to lookup() from now on (see stillCold()).
     this.coldHeat[coldIndex(eip)] = 0xffff;
+    if (this.booting && this.c.r[R_CPL] === 3) this.booting = false;
     if (this.onFirstUserBlock !== null && this.c.r[R_CPL] === 3) {
       const first = this.onFirstUserBlock;
       this.onFirstUserBlock = null;
@@ -1003,6 +1023,7 @@ export class KqemuEngine {
       return;
     }
     this.stats.blocksTranslated++;
+    this.stats.insnsTranslated += tb.count;
     b.codeLo = tb.codeLo;
     b.codeHi = tb.codeHi;
     if (tb.windows > 0) {
