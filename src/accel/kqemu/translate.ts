@@ -1050,7 +1050,10 @@ export class Translator {
     this.winKey = i.base >= 0 && i.index < 0 && s < 0 ? i.base : -1;
     this.winDisp = i.disp;
     f.const(i.disp);
-    if (i.base >= 0) this.loadReg(i.base, 32), f.op(W.OP_I32_ADD);
+    if (i.base >= 0) {
+      this.loadReg(i.base, 32);
+      f.op(W.OP_I32_ADD);
+    }
     if (i.index >= 0) {
       this.loadReg(i.index, 32);
       if (i.scale) f.const(i.scale).op(W.OP_I32_SHL);
@@ -2574,60 +2577,23 @@ export class Translator {
   }
 
   /**
-   * Whether the straight line of code at `target` (in the block's window) reaches a backward branch
-   * to the block's start (a loop's latch) within TRACE_MAX instructions, passing only conditional
-   * branches.
-   */
-  private traceLoops(target: number): boolean {
-    if (target === this.startEip) return false;
-    let lin = this.linOf(target);
-    let eip = target;
-    for (let n = 0; n < TRACE_MAX; n++) {
-      if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
-      let i: Insn;
-      try {
-        i = this.decodeAt(this.peek, lin);
-      } catch {
-        return false;
-      }
-      const next = (eip + i.len) | 0;
-      // A loop's latch: a branch backward to the start.
-      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
-      if (i.op === 0xe9 || i.op === 0xeb) return false;
-      lin += i.len;
-      eip = next;
-    }
-    return false;
-  }
-
-  /**
-   * The instruction at linear `lin`: the interpreter's decode cache has hot code already (it ran
-   * there before the code got hot), else it is decoded into `into` (which may throw a fetch fault).
-   * The result is read only: a cached one is the interpreter's.
-   */
-  /**
    * Whether straight-line code from `lin` (EIP `eip`) branches back to the start of the block being
-   * translated within LOOP_SCAN instructions: the block would loop there.
+   * translated within LOOP_SCAN instructions (the block would loop there). Only a scan: the code
+   * range the block depends on stays as it was.
    */
   private loopsBack(lin: number, eip: number): boolean {
     const lo = this.codeLo;
     const hi = this.codeHi;
     try {
       for (let n = 0; n < LOOP_SCAN && (lin & 0xfff) <= 0xff0; n++) {
-        let i: Insn;
-        try {
-          i = this.decodeAt(this.peek, lin);
-        } catch {
-          return false;
-        }
+        const i = this.peekAt(lin);
+        if (i === null) return false;
         const next = (eip + i.len) | 0;
+        if (this.branchesTo(i, next, this.startEip)) return true;
         const op = i.op;
-        const jmp = op === 0xe9 || op === 0xeb;
-        if (jmp || (op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f) || (op >= 0xe0 && op <= 0xe3)) {
-          if (((next + i.imm) | 0) === this.startEip) return true;
-          if (jmp) return false;
-        } else if (op === 0xc3 || op === 0xc2 || op === 0xcf || (op === 0xff && (i.reg === 4 || i.reg === 5)))
-          return false;
+        // The straight line ends at a JMP, RET, IRET or indirect JMP (a CALL comes back).
+        if (op === 0xe9 || op === 0xeb || op === 0xc3 || op === 0xc2 || op === 0xcf) return false;
+        if (op === 0xff && (i.reg === 4 || i.reg === 5)) return false;
         lin += i.len;
         eip = next;
       }
@@ -2638,6 +2604,43 @@ export class Translator {
     }
   }
 
+  /**
+   * Whether the straight line of code at `target` (in the block's window) reaches a backward branch
+   * to the block's start (a loop's latch) within TRACE_MAX instructions, passing only conditional
+   * branches.
+   */
+  private traceLoops(target: number): boolean {
+    if (target === this.startEip) return false;
+    let lin = this.linOf(target);
+    let eip = target;
+    for (let n = 0; n < TRACE_MAX; n++) {
+      if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
+      const i = this.peekAt(lin);
+      if (i === null) return false;
+      const next = (eip + i.len) | 0;
+      // A loop's latch: a branch backward to the start.
+      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
+      if (i.op === 0xe9 || i.op === 0xeb) return false;
+      lin += i.len;
+      eip = next;
+    }
+    return false;
+  }
+
+  /** The instruction at linear `lin` for a look ahead (decodeAt() into `peek`), null on a fetch fault. */
+  private peekAt(lin: number): Insn | null {
+    try {
+      return this.decodeAt(this.peek, lin);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The instruction at linear `lin`: the interpreter's decode cache has hot code already (it ran
+   * there before the code got hot), else it is decoded into `into` (which may throw a fetch fault).
+   * The result is read only: a cached one is the interpreter's.
+   */
   private decodeAt(into: Insn, lin: number): Insn {
     const i = this.c.cachedInsn(lin) ?? decode(this.c, into, lin, this.c.codeMode);
     // Offsets from the start page, int32 EIPs subtracted as numbers; outside the window's two
