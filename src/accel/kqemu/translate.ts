@@ -480,12 +480,12 @@ export class Translator {
     return this.lazyLocal(LZ_FOPL);
   }
   /** Local: FSIZE of PEND_ALL_LOCAL. */
-  /** Local: the dispatcher's budget left when the block was called (R_KQ_BUDGET − R_KQ_DONE). */
-  private get LEFT(): number {
-    return this.lazyLocal(LZ_LEFT);
-  }
   private get FSIZEL(): number {
     return this.lazyLocal(LZ_FSIZEL);
+  }
+  /** Local: the dispatcher's budget left when the looping block was called (R_KQ_BUDGET − R_KQ_DONE). */
+  private get LEFT(): number {
+    return this.lazyLocal(LZ_LEFT);
   }
   /** Local caching register `r` (EAX..EDI). */
   private regLocal(r: number): number {
