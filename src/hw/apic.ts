@@ -15,9 +15,9 @@
 //
 // The timer (§11.5.4) counts at the core crystal clock CPUID leaf 15H reports (1 GHz here, like
 // QEMU's APIC bus clock, so the count follows the board's virtual nanoseconds) divided by the
-// Divide Configuration Register; one-shot and periodic modes. TSC-deadline mode is not offered (CPUID.1:ECX[24] = 0). Thermal, performance
-// counter and CMCI interrupts never occur; the error LVT is kept but no error is ever latched
-// except for illegal vectors (§11.5.3).
+// Divide Configuration Register; one-shot and periodic modes. TSC-deadline mode is not offered
+// (CPUID.1:ECX[24] = 0). Thermal, performance counter and CMCI interrupts never occur; the error
+// LVT is kept but no error is ever latched except for illegal vectors (§11.5.3).
 
 import { CRYSTAL_HZ } from "../cpu/cpuid.ts";
 import type { Clock, Timer } from "../machine/clock.ts";

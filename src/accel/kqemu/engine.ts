@@ -1005,11 +1005,12 @@ export class KqemuEngine {
   private compile(b: Block, lin: number, eip: number): void {
     // Misses on it go to lookup() from now on (see stillCold()).
     this.coldHeat[coldIndex(eip)] = 0xffff;
-    if (this.booting && this.c.r[R_CPL] === 3) this.booting = false;
-    if (this.onFirstUserBlock !== null && this.c.r[R_CPL] === 3) {
+    if (this.booting && this.c.r[R_CPL] === 3) {
+      // The first block of user code: the boot is over.
+      this.booting = false;
       const first = this.onFirstUserBlock;
       this.onFirstUserBlock = null;
-      first();
+      first?.();
     }
     const t0 = performance.now();
     const cross = this.crossTlbFor(b, lin);
