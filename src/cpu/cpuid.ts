@@ -48,6 +48,8 @@ function apicEnabled(c: CPU): boolean {
 }
 
 const MAX_BASIC_LEAF = 0x15;
+/** CPUID.(EAX=7,ECX=0):EDX[29]: the IA32_ARCH_CAPABILITIES MSR exists (ops/system-ops.ts). */
+export const CPUID7_EDX_ARCH_CAPABILITIES = 1 << 29;
 /** The core crystal clock of CPUID leaf 15H: the TSC's and the local APIC timer's 1 GHz (hw/apic.ts). */
 export const CRYSTAL_HZ = 1_000_000_000;
 
@@ -84,8 +86,12 @@ export function cpuid(c: CPU): void {
     cc = 0;
     d = 0x0c040843;
   } else if (leaf === 7) {
-    // Subleaf 0: EBX bit 1 = IA32_TSC_ADJUST MSR. Nothing else (no SMEP, no ERMS...).
-    if (r[ECX] === 0) b = 1 << 1;
+    // Subleaf 0: EBX bit 1 = IA32_TSC_ADJUST MSR, EDX bit 29 = IA32_ARCH_CAPABILITIES MSR. Nothing
+    // else (no SMEP, no ERMS...).
+    if (r[ECX] === 0) {
+      b = 1 << 1;
+      d = CPUID7_EDX_ARCH_CAPABILITIES;
+    }
   } else if (leaf === 0x15 || (leaf > MAX_BASIC_LEAF && leaf < 0x80000000)) {
     // TSC and core crystal clock (SDM Vol. 2A, CPUID leaf 15H; Vol. 3A §11.5.4: the local APIC
     // timer counts at the crystal clock when this leaf enumerates it): a 1 GHz crystal, TSC =

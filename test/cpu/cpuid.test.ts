@@ -25,7 +25,7 @@ test("CPUID: leaves 0, 7, 0x15 and 0x80000007 report only what is implemented", 
     0,
     "no MMX/SSE/SSE2/PAE/APIC",
   );
-  assert.deepEqual(cpuid(7), [0, 2, 0, 0], "leaf 7: TSC_ADJUST only");
+  assert.deepEqual(cpuid(7), [0, 2, 0, 1 << 29], "leaf 7: TSC_ADJUST and ARCH_CAPABILITIES only");
   assert.deepEqual(cpuid(7, 1), [0, 0, 0, 0]);
   assert.deepEqual(cpuid(4), [0, 0, 0, 0], "no deterministic cache leaf");
   assert.deepEqual(cpuid(0xb), [0, 0, 0, 0], "no extended topology leaf");
@@ -53,4 +53,27 @@ test("IA32_TSC_ADJUST follows TSC writes and moves the TSC when written (SDM Vol
   c.halted = false;
   assert.equal(c.run(100), EXIT_HLT);
   assert.equal(c.r[EAX], 0x3000, "TSC = 0 + adjust");
+});
+
+test("IA32_ARCH_CAPABILITIES: the speculative-leak NO bits, read-only (SDM Vol. 4, Table 2-2)", () => {
+  const c = makeCpu();
+  flat32(c, 0);
+  // ecx=0x10a; rdmsr; hlt
+  load(c, 0x1000, hex("b90a010000 0f32 f4"));
+  c.r[R_EIP] = 0x1000;
+  assert.equal(c.run(10), EXIT_HLT);
+  const caps = c.r[EAX] >>> 0;
+  // RDCL_NO, SSB_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, GDS_NO,
+  // RFDS_NO: what Linux checks before its Meltdown, MDS, MMIO, GDS and RFDS mitigations.
+  for (const bit of [0, 4, 5, 6, 8, 13, 14, 15, 26, 27]) assert.notEqual(caps & (1 << bit), 0, `bit ${bit}`);
+  // IBRS_ALL (1) and the other bits that promise IA32_SPEC_CTRL features stay clear.
+  assert.equal(caps & ((1 << 1) | (1 << 2) | (1 << 7) | (1 << 19)), 0);
+  assert.equal(c.r[EDX], 0);
+  // A write faults (#GP: IDT limit 0 here, so the CPU stops on the fault).
+  load(c, 0x2000, hex("b90a010000 31c0 31d2 0f30 f4"));
+  c.r[R_EIP] = 0x2000;
+  c.halted = false;
+  c.trapExceptions = true;
+  c.run(10);
+  assert.equal(c.r[R_EIP], 0x2009, "WRMSR faulted, EIP on it");
 });

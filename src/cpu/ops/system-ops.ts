@@ -289,12 +289,45 @@ export const MSR_APIC_BASE = 0x1b;
 export const MSR_SYSENTER_CS = 0x174;
 export const MSR_SYSENTER_ESP = 0x175;
 export const MSR_SYSENTER_EIP = 0x176;
+/**
+ * IA32_ARCH_CAPABILITIES (SDM Vol. 4, Table 2-2; read-only, reported by CPUID.7.EDX[29]). The
+ * virtual CPU is not affected by the speculative-execution data leaks these bits clear it of:
+ * none of it is modelled, and what the guest would do against them cannot reach the host's buffers
+ * anyway (VERW here only checks a descriptor). Without the MSR, Linux takes a family 6 CPU for
+ * vulnerable to all of them and, for MDS, runs VERW on every return to user mode — an instruction
+ * compiled code hands to the interpreter, one more per system call and page fault ("MDS:
+ * Vulnerable: Clear CPU buffers attempted, no microcode" in its log; "Not affected" with this).
+ * Not set: IBRS_ALL and the like, which promise mitigations (IA32_SPEC_CTRL) not implemented.
+ */
+export const MSR_ARCH_CAPABILITIES = 0x10a;
+export const ARCH_CAP_RDCL_NO = 1 << 0; // not affected by rogue data cache load (Meltdown)
+export const ARCH_CAP_SSB_NO = 1 << 4; // nor by speculative store bypass
+export const ARCH_CAP_MDS_NO = 1 << 5; // nor by microarchitectural data sampling
+export const ARCH_CAP_IF_PSCHANGE_MC_NO = 1 << 6; // no machine check on page size changes
+export const ARCH_CAP_TAA_NO = 1 << 8; // nor by TSX asynchronous abort
+export const ARCH_CAP_SBDR_SSDP_NO = 1 << 13; // MMIO stale data: shared buffers, fill buffers,
+export const ARCH_CAP_FBSDP_NO = 1 << 14; // primary stale data propagators
+export const ARCH_CAP_PSDP_NO = 1 << 15;
+export const ARCH_CAP_GDS_NO = 1 << 26; // nor by gather data sampling
+export const ARCH_CAP_RFDS_NO = 1 << 27; // nor by register file data sampling
+export const ARCH_CAPABILITIES =
+  ARCH_CAP_RDCL_NO |
+  ARCH_CAP_SSB_NO |
+  ARCH_CAP_MDS_NO |
+  ARCH_CAP_IF_PSCHANGE_MC_NO |
+  ARCH_CAP_TAA_NO |
+  ARCH_CAP_SBDR_SSDP_NO |
+  ARCH_CAP_FBSDP_NO |
+  ARCH_CAP_PSDP_NO |
+  ARCH_CAP_GDS_NO |
+  ARCH_CAP_RFDS_NO;
 
 function msrKnown(n: number): boolean {
   return (
     n === MSR_TSC ||
     n === MSR_TSC_ADJUST ||
     n === MSR_APIC_BASE ||
+    n === MSR_ARCH_CAPABILITIES ||
     (n >= MSR_SYSENTER_CS && n <= MSR_SYSENTER_EIP) ||
     n === 0x8b || // BIOS_SIGN_ID
     n === 0x17 || // PLATFORM_ID
@@ -342,6 +375,9 @@ export function rdmsr(c: CPU): void {
     case 0xfe:
       v = 0x508n; // 8 variable ranges, fixed ranges, WC
       break;
+    case MSR_ARCH_CAPABILITIES:
+      v = BigInt(ARCH_CAPABILITIES);
+      break;
     default:
       v = c.msrs.get(n) ?? 0n;
   }
@@ -383,6 +419,7 @@ export function wrmsr(c: CPU): void {
       break;
     case 0xfe:
     case 0x179:
+    case MSR_ARCH_CAPABILITIES:
       c.raise(EXC_GP, 0);
       break;
     default:
