@@ -63,6 +63,7 @@ import {
   R_SEGATTR,
   R_SEGBASE,
   R_SEGFAST,
+  R_SEGFLAT,
   R_SEGLIMIT,
   R_SEGRAWCPL,
   R_SEL,
@@ -160,8 +161,11 @@ export class CPU {
   eipMask = 0xffff;
   /** Address and operand sizes for the stack (SS.B). */
   ss32 = false;
-  /** Per segment: 1 when base 0, limit 4 GiB, expand-up, present, readable and writable: no checks needed. */
-  readonly segFlat = new Uint8Array(8);
+  /**
+   * Per segment: 1 when base 0, limit 4 GiB, expand-up, present, readable and writable: no checks
+   * needed. A view of the state block (R_SEGFLAT), which compiled code writes too.
+   */
+  readonly segFlat: Int32Array;
 
   eipStart = 0;
   events = 0;
@@ -223,6 +227,7 @@ export class CPU {
   ) {
     const buf = mem.buffer;
     this.r = new Int32Array(buf, STATE_BASE, 256);
+    this.segFlat = this.r.subarray(R_SEGFLAT, R_SEGFLAT + 8);
     this.r8 = new Uint8Array(buf, STATE_BASE, 1024);
     this.r16 = new Uint16Array(buf, STATE_BASE, 512);
     this.ram = mem.ram;

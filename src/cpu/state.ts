@@ -98,6 +98,12 @@ export const R_SEGRAWCPL = 98;
  * while its instructions plus R_KQ_DONE stay below it (see Translator.jumpTo()).
  */
 export const R_KQ_BUDGET = 104;
+/**
+ * Per segment (105..112): 1 when its cache is flat (R_SEGFAST with base 0: no checks, no base to
+ * add). The interpreter's CPU.segFlat is this view, so that compiled code loading FS or GS keeps it
+ * true (translate.ts segLoadFsGs()).
+ */
+export const R_SEGFLAT = 105;
 /** Byte offset of the x87 state area within the block. */
 export const FPU_BYTE_OFFSET = 0x200;
 

@@ -26,6 +26,13 @@ import {
   R_EIP,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
+  R_SEGATTR,
+  R_SEGBASE,
+  R_SEGFAST,
+  R_SEGFLAT,
+  R_SEGLIMIT,
+  R_SEGRAW,
+  R_SEGRAWCPL,
   R_SEL,
   R_SYSENTER_CS,
   R_SYSENTER_EIP,
@@ -2012,4 +2019,110 @@ test("MOV/POP of the selector a data segment register holds, from unchanged desc
   runToEnd(b.c, 1000);
   for (const x of [a.c, b.c]) assert.deepEqual([x.excVector, x.excError, x.r[R_EIP]], [11, 0x10, 0x1000]);
   assert.deepEqual(snapshot(a.c), snapshot(b.c));
+});
+
+/** FS's and GS's descriptor caches as the state block holds them (what compiled code writes). */
+function fsGsCache(c: CPU): number[] {
+  return [FS, GS].flatMap((s) => [
+    c.r[R_SEL + s],
+    c.r[R_SEGBASE + s],
+    c.r[R_SEGLIMIT + s],
+    c.r[R_SEGATTR + s],
+    c.r[R_SEGFAST + s],
+    c.r[R_SEGFLAT + s],
+    c.r[R_SEGRAW + 2 * s],
+    c.r[R_SEGRAW + 2 * s + 1],
+    c.r[R_SEGRAWCPL + s],
+  ]);
+}
+
+// GDT at 0x3000 for the FS/GS loads: 0x10 flat ring-0 data; 0x18 ring-0 data based at 0x4000 (4 GiB,
+// accessed); 0x20 like 0x10 with its accessed bit clear; 0x28 not present; 0x30 execute-only code;
+// 0x38 readable conforming code; 0x40 data based at 0x5000 with a byte-granular limit of 0xfff;
+// 0x48 ring-3 flat data.
+const FSGS_GDT =
+  "0000000000000000 0000000000000000 ffff00000093cf00 ffff00400093cf00 ffff00000092cf00 " +
+  "ffff00000013cf00 ffff00000099cf00 ffff0000009fcf00 ff0f00500093 0000 ffff000000f3cf00";
+
+function fsGsSetup(code: string, cpl: number) {
+  const x = setup(code, cpl);
+  if (cpl === 0) x.e.mode = "full";
+  x.c.ram.set(hex(FSGS_GDT), 0x3000);
+  x.c.r[R_GDTR_BASE] = 0x3000;
+  x.c.r[R_GDTR_LIMIT] = 0x4f;
+  return x;
+}
+
+test("MOV/POP to FS and GS run compiled, null selector included: the same caches, flatness and reads as the interpreter's", () => {
+  // L: mov fs,eax (0x18, base 0x4000); mov edx,fs:[0x10]; add esi,edx; push 0; pop gs (null);
+  //    push ebx; pop gs (0x10, flat); mov edi,gs:[0x2010]; add esi,edi; mov fs,ebp (0x40: base
+  //    0x5000, limit 0xfff); dec ecx; jnz L; add esi,fs:[0x20]; mov gs,ebp; ud2
+  const code =
+    "8ee0 648b1510000000 01d6 6a00 0fa9 53 0fa9 658b3d10200000 01fe 8ee5 49 75e0 64033520000000 8eed 0f0b";
+  const init = (c: CPU) => {
+    c.r[EAX] = 0x18;
+    c.r[EBX] = 0x10;
+    c.r[EBP] = 0x40;
+    c.r[ECX] = 50;
+    c.ram32[0x4010 >>> 2] = 3;
+    c.ram32[0x2010 >>> 2] = 5;
+    c.ram32[0x5020 >>> 2] = 7;
+    // The pages it touches in the TLB (a miss sends the instruction to the interpreter, which fills it).
+    for (const lin of [0x2000, 0x3000, 0x4000, 0x5000, 0x7f000]) c.tlbLookup(lin, true, false);
+  };
+  const a = fsGsSetup(code, 0);
+  const b = fsGsSetup(code, 0);
+  init(a.c);
+  init(b.c);
+  runToEnd(a.e, 10_000);
+  runToEnd(b.c, 10_000);
+  for (const x of [a.c, b.c]) assert.deepEqual([x.excVector, x.r[ESI]], [6, 50 * 8 + 7]);
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+  assert.deepEqual(fsGsCache(a.c), fsGsCache(b.c));
+  assert.deepEqual([...a.c.segFlat], [...b.c.segFlat]);
+  assert.equal(a.c.r[R_SEGBASE + FS], 0x5000);
+  assert.deepEqual([a.c.segFlat[FS], a.c.segFlat[GS]], [0, 0]);
+  // Every load ran in compiled code; only the access through FS's segment with a 4 KiB limit
+  // (after the loop) is the interpreter's (compiled code takes only 4 GiB ones: R_SEGFAST).
+  assert.ok(a.e.stats.insnsCompiled >= 50 * 12, `${a.e.stats.insnsCompiled} compiled`);
+  assert.equal(a.e.stats.insnsHelped, 1);
+});
+
+test("MOV to FS or GS the compiled check refuses goes to the interpreter: accessed bit set, #GP, #NP, at CPL 0 and 3", () => {
+  // mov fs,eax; mov gs,eax; ud2
+  const code = "8ee0 8ee8 0f0b";
+  for (const [cpl, sel, want] of [
+    [0, 0x20, 6], // accessed bit clear: the interpreter sets it, then UD2
+    [0, 0x28, 11], // not present: #NP
+    [0, 0x30, 13], // execute-only code: #GP
+    [0, 0x38, 6], // readable conforming code: loaded
+    [0, 0x13, 13], // RPL 3 > DPL 0 (a data segment): #GP
+    [0, 0x50, 13], // past the GDT's limit
+    [0, 0x0c, 13], // LDT selector, no LDT
+    [3, 0x4b, 6], // ring-3 data at CPL 3
+    [3, 0x10, 13], // ring-0 data at CPL 3: #GP
+    [3, 0x03, 6], // null with RPL 3
+  ]) {
+    const a = fsGsSetup(code, cpl);
+    const b = fsGsSetup(code, cpl);
+    for (const x of [a.c, b.c]) {
+      x.r[EAX] = sel;
+      // The GDT's page in the TLB, readable at this CPL, so that compiled code makes the checks.
+      x.tlbLookup(0x3000, false, cpl === 3);
+    }
+    runToEnd(a.e, 1000);
+    runToEnd(b.c, 1000);
+    const what = `cpl ${cpl} selector ${sel.toString(16)}`;
+    assert.equal(a.c.excVector, want, what);
+    assert.deepEqual(
+      [a.c.excVector, a.c.excError, a.c.r[R_EIP]],
+      [b.c.excVector, b.c.excError, b.c.r[R_EIP]],
+      what,
+    );
+    assert.deepEqual(fsGsCache(a.c), fsGsCache(b.c), what);
+    assert.deepEqual([...a.c.segFlat], [...b.c.segFlat], what);
+    assert.deepEqual(snapshot(a.c), snapshot(b.c), what);
+    assert.deepEqual([...a.c.ram.subarray(0x3000, 0x3050)], [...b.c.ram.subarray(0x3000, 0x3050)], what);
+    if (want === 6 && sel !== 0x20) assert.equal(a.e.stats.insnsHelped, 0, `${what}: compiled`);
+  }
 });

@@ -48,8 +48,11 @@ import {
   R_KQ_DONE,
   R_KQ_INBLOCK,
   R_KQ_WINFAIL,
+  R_SEGATTR,
   R_SEGBASE,
   R_SEGFAST,
+  R_SEGFLAT,
+  R_SEGLIMIT,
   R_SEGRAW,
   R_SEGRAWCPL,
   R_SEL,
@@ -1135,6 +1138,91 @@ export class Translator {
   }
 
   /**
+   * A load of FS or GS with the selector in VAL (MOV Sreg or POP Sreg, protected mode), compiled
+   * whole as system.ts loadSeg() does it (SDM Vol. 3A, 5.4.1): a null selector empties the register;
+   * a GDT selector within the limit whose descriptor passes the checks — data or readable code,
+   * DPL ≥ max(CPL, RPL) unless conforming code, present — and has its accessed bit set already (so
+   * nothing is written) fills the cache, its raw bytes and flatness as CPU.segChanged() would.
+   * Anything else — an LDT selector, one past the limit, a descriptor not readable here, a failed
+   * check, an accessed bit to set — ends the block before the instruction, which the interpreter
+   * runs (raising its fault). Nothing a block was translated for depends on FS or GS: compiled
+   * accesses through them check the cache at run time (ea(): R_SEGFAST, R_SEGBASE), and the
+   * interpreter reads it, flatness included (CPU.segFlat, in the state block). Linux loads its
+   * per-CPU segment into FS at every entry from user mode and pops the user's (often null) on the
+   * way out: two instructions per system call that went to the interpreter.
+   */
+  private segLoadFsGs(seg: number, eip: number): void {
+    const f = this.f;
+    const cpl = this.c.r[R_CPL];
+    const { VAL, A, B, T, RES } = this;
+    f.get(VAL).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).if_();
+    this.condDepth++;
+    this.storeState(R_SEL + seg, VAL);
+    for (const w of [R_SEGBASE, R_SEGLIMIT, R_SEGATTR, R_SEGFAST, R_SEGFLAT, R_SEGRAWCPL])
+      this.storeStateConst(w + seg, 0);
+    f.op(W.OP_ELSE);
+    // An LDT selector, or one whose descriptor's last byte is past the GDT's limit.
+    f.get(VAL).const(4).op(W.OP_I32_AND);
+    f.get(VAL)
+      .const(0xfff8)
+      .op(W.OP_I32_AND)
+      .const(7)
+      .op(W.OP_I32_ADD)
+      .const(0)
+      .mem(W.OP_I32_LOAD, off(R_GDTR_LIMIT), 2)
+      .op(W.OP_I32_GT_U)
+      .op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // The descriptor, read with this CPL's rights (a GDT user mode may not read: the slow path).
+    this.loadState(R_GDTR_BASE).get(VAL).const(0xfff8).op(W.OP_I32_AND).op(W.OP_I32_ADD).set(this.LIN);
+    for (const half of [A, B]) {
+      if (half === B) f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+      this.memoKey = -1;
+      this.winKey = -1;
+      this.read(4, eip);
+      f.set(half);
+    }
+    // T = attributes (descAttr()): hi bits 8..15 and 20..23.
+    f.get(B).const(8).op(W.OP_I32_SHR_U).const(0xf0ff).op(W.OP_I32_AND).set(T);
+    // Fails: not code/data (S clear); execute-only code; not present; accessed bit clear.
+    f.get(T).const(0x10).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
+    f.get(T).const(0xa).op(W.OP_I32_AND).const(0x8).op(W.OP_I32_EQ).op(W.OP_I32_OR);
+    f.get(T).const(0x80).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    f.get(T).const(0x1).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    // ...and, unless conforming code (type 11xx), DPL < max(CPL, RPL).
+    f.get(T).const(0xc).op(W.OP_I32_AND).const(0xc).op(W.OP_I32_NE);
+    f.get(T).const(5).op(W.OP_I32_SHR_U).const(3).op(W.OP_I32_AND).set(RES);
+    f.get(VAL).const(3).op(W.OP_I32_AND).get(RES).op(W.OP_I32_GT_U);
+    if (cpl > 0) f.const(cpl).get(RES).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
+    f.op(W.OP_I32_AND).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    this.storeState(R_SEL + seg, VAL);
+    this.storeState(R_SEGATTR + seg, T);
+    this.storeState(R_SEGRAW + 2 * seg, A);
+    this.storeState(R_SEGRAW + 2 * seg + 1, B);
+    this.storeStateConst(R_SEGRAWCPL + seg, cpl + 1);
+    // Base (descBase()): lo 16..31, hi 0..7 and 24..31.
+    f.get(A).const(16).op(W.OP_I32_SHR_U);
+    f.get(B).const(0xff).op(W.OP_I32_AND).const(16).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+    f.get(B).const(0xff000000 | 0).op(W.OP_I32_AND).op(W.OP_I32_OR).set(RES);
+    this.storeState(R_SEGBASE + seg, RES);
+    // Limit (descLimit()): lo 0..15, hi 16..19, in pages (×4 KiB + 0xfff) when G is set.
+    f.get(A).const(0xffff).op(W.OP_I32_AND).get(B).const(0xf0000).op(W.OP_I32_AND).op(W.OP_I32_OR).set(A);
+    f.get(A).const(12).op(W.OP_I32_SHL).const(0xfff).op(W.OP_I32_OR);
+    f.get(A);
+    f.get(B).const(0x800000).op(W.OP_I32_AND);
+    f.op(W.OP_SELECT).set(A);
+    this.storeState(R_SEGLIMIT + seg, A);
+    // R_SEGFAST: a writable expand-up data segment (type 001x) with a 4 GiB limit (present and
+    // S already checked); flat with base 0 too.
+    f.get(A).const(-1).op(W.OP_I32_EQ).get(T).const(0xe).op(W.OP_I32_AND).const(2).op(W.OP_I32_EQ).op(W.OP_I32_AND).set(A);
+    this.storeState(R_SEGFAST + seg, A);
+    f.const(0).get(A).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_AND).mem(W.OP_I32_STORE, off(R_SEGFLAT + seg), 2);
+    this.condDepth--;
+    f.op(W.OP_END);
+  }
+
+  /**
    * With a condition on the stack: when true, the block ends before the current instruction, which
    * the interpreter then runs (raising its fault, if any), as after a memory access's slow path.
    * The other path keeps the register cache. Not a call to the interpreter helper here: a call
@@ -2069,7 +2157,9 @@ export class Translator {
         this.linOfReg(4);
         this.read(4, eip);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
-        this.segReload(pushPopSeg(op), eip);
+        const seg = pushPopSeg(op);
+        if (seg === FS || seg === GS) this.segLoadFsGs(seg, eip);
+        else this.segReload(seg, eip);
         this.loadReg(4, 32);
         f.const(4).op(W.OP_I32_ADD).set(this.T);
         this.storeReg(4, 32, this.T);
@@ -2080,7 +2170,8 @@ export class Translator {
         if (i.mod !== 3 || (i.reg !== ES && i.reg !== DS && i.reg !== FS && i.reg !== GS)) return EMIT_NO;
         this.loadReg(i.rm, 32);
         f.const(0xffff).op(W.OP_I32_AND).set(this.VAL);
-        this.segReload(i.reg, eip);
+        if (i.reg === FS || i.reg === GS) this.segLoadFsGs(i.reg, eip);
+        else this.segReload(i.reg, eip);
         return EMIT_OK;
       case 0x8c: {
         // MOV r/m, Sreg: the selector; a 32-bit register gets it zero-extended (P6, as data-ops.ts
