@@ -6,19 +6,50 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_HLT } from "../../src/cpu/cpu.ts";
-import { DS, EBX, ECX, EDX, ES, ESI, FS, R_CR2, R_SEGBASE, R_SEL } from "../../src/cpu/state.ts";
+import {
+  CS,
+  DS,
+  EAX,
+  EBP,
+  EBX,
+  ECX,
+  EDI,
+  EDX,
+  ES,
+  ESI,
+  ESP,
+  FS,
+  GS,
+  R_CPL,
+  R_CR2,
+  R_EIP,
+  R_SEGATTR,
+  R_SEGBASE,
+  R_SEGFLAT,
+  R_SEGLIMIT,
+  R_SEL,
+  SS,
+} from "../../src/cpu/state.ts";
 import {
   Asm,
   AX,
   BX,
   CX,
   enterProtected,
+  GDT,
   HANDLERS,
   KCODE,
+  KSTACK,
   r32,
   SEL_KDATA,
   SEL_SMALL,
+  SEL_UCODE,
+  SEL_UDATA,
   setGate,
+  TSS,
+  UCODE,
+  USTACK,
+  w32,
 } from "../cpu/asm.ts";
 import { FakeIntc, makeCpu } from "../cpu/helpers.ts";
 
@@ -222,3 +253,145 @@ test("POPF setting TF inside a compiled block: the single-step trap comes after 
   }
   assert.deepEqual(out[0], out[1]);
 });
+
+/** CPL 3 at UCODE (flat ring-3 segments, IF set), the standard tables of enterProtected(). */
+function user(build: (a: Asm) => void, handler: (h: Asm) => void, init?: (c: CPU) => void): CPU {
+  const c = makeCpu();
+  enterProtected(c);
+  const h = new Asm(HANDLERS);
+  handler(h);
+  h.load(c);
+  const u = new Asm(UCODE);
+  build(u);
+  u.load(c);
+  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
+  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
+  c.r[R_CPL] = 3;
+  c.updateCpl();
+  c.setEflags(0x202);
+  c.r[R_EIP] = UCODE;
+  c.r[ESP] = USTACK;
+  c.trapExceptions = true;
+  init?.(c);
+  return c;
+}
+
+/** Registers, EFLAGS, CPL, the segment caches and the ring-0 stack's top. */
+function sysState(c: CPU): number[] {
+  const segs = [ES, CS, SS, DS, FS, GS].flatMap((s) => [
+    c.r[R_SEL + s],
+    c.r[R_SEGBASE + s],
+    c.r[R_SEGLIMIT + s],
+    c.r[R_SEGATTR + s],
+    c.r[R_SEGFLAT + s],
+  ]);
+  return [
+    ...c.r.subarray(0, 9),
+    c.getEflags(),
+    c.r[R_CPL],
+    c.excVector,
+    c.excError,
+    ...segs,
+    ...c.ram.subarray(KSTACK - 0x40, KSTACK),
+    ...c.ram.subarray(GDT, GDT + 0x30),
+  ];
+}
+
+test("INT 0x80 from user mode through interrupt and trap gates runs compiled: stack switch, pushes, caches and IF as the interpreter's", () => {
+  // User: L: int $0x80; add %ecx,%esi; add %edx,%edi; dec %ebp; jnz L; int $0x81 (a DPL 0 gate:
+  // #GP, which stops both runs). Handler: inc %eax; pushf; pop %ecx; and $0x200,%ecx (IF);
+  // mov %esp,%edx; iret.
+  const build = (a: Asm) => {
+    a.label("L").int(0x80).db(0x01, 0xce, 0x01, 0xd7, 0x4d, 0x75);
+    a.db((a.addr("L") - (a.here + 1)) & 0xff);
+    a.int(0x81);
+  };
+  const handler = (h: Asm) => {
+    h.db(0x40).pushf().pop(CX).db(0x81, 0xe1).dd(0x200).db(0x89, 0xe2).iret();
+  };
+  for (const gate of [0xe, 0xf]) {
+    const init = (c: CPU) => {
+      setGate(c, 0x80, HANDLERS, gate, 3);
+      setGate(c, 0x81, HANDLERS, 0xe, 0);
+      c.r[EBP] = 100;
+    };
+    const comp = user(build, handler, init);
+    const interp = user(build, handler, init);
+    const e = new KqemuEngine(comp, "full", 1);
+    runToEnd(e);
+    runToEnd(interp);
+    const what = `gate type ${gate}`;
+    assert.deepEqual([comp.excVector, comp.r[EAX], comp.r[R_CPL]], [13, 100, 3], what);
+    assert.equal(comp.r[EDI], 100 * (KSTACK - 20), `${what}: the handler's ESP, 20 bytes under ESP0`);
+    assert.equal(comp.r[ESI], 100 * (gate === 0xf ? 0x200 : 0), `${what}: IF as the gate leaves it`);
+    assert.deepEqual(sysState(comp), sysState(interp), what);
+    // After the first INT (the interpreter's: it sets the descriptors' accessed bits), each one
+    // runs compiled: the IRETs are what the interpreter helper still runs.
+    assert.ok(e.stats.insnsHelped <= 100 + 3, `${what}: ${e.stats.insnsHelped} helped`);
+  }
+});
+
+test("INT n the compiled path refuses goes to the interpreter: 16-bit gate, gate not present, DPL 0 gate, TF set, a stack outside the RAM, a bad TSS.SS0", () => {
+  const build = (a: Asm) => {
+    a.int(0x80).db(0x40).int(0x81);
+  };
+  const handler = (h: Asm) => {
+    h.db(0x43).pushf().pop(CX).db(0x89, 0xe2).iret();
+  };
+  const cases: Array<[string, (c: CPU) => void]> = [
+    [
+      "16-bit interrupt gate",
+      (c) => {
+        // To a HLT below 64 KiB (the 32-bit handler's IRET would not match the 16-bit frame).
+        setGate(c, 0x80, 0x6800, 0x6, 3);
+        c.ram[0x6800] = 0xf4;
+      },
+    ],
+    ["gate not present", (c) => w32(c, 0x2000 + 0x80 * 8 + 4, r32(c, 0x2000 + 0x80 * 8 + 4) & ~0x8000)],
+    ["DPL 0 gate", (c) => setGate(c, 0x80, HANDLERS, 0xe, 0)],
+    ["TF set", (c) => c.setEflags(0x302)],
+    ["ESP0 past the RAM", (c) => w32(c, TSS + 4, 0x7ffffff0)],
+    ["TSS.SS0 null", (c) => w32(c, TSS + 8, 0)],
+    ["TSS.SS0 with RPL 3", (c) => w32(c, TSS + 8, SEL_KDATA | 3)],
+    ["TSS.SS0 a ring-3 segment", (c) => w32(c, TSS + 8, SEL_UDATA & ~3)],
+  ];
+  for (const [what, tweak] of cases) {
+    const init = (c: CPU) => {
+      setGate(c, 0x80, HANDLERS, 0xe, 3);
+      setGate(c, 0x81, HANDLERS, 0xe, 0);
+      // The descriptors already accessed, so the compiled path has no reason of its own to refuse.
+      for (const at of [GDT + 0x0c, GDT + 0x14]) c.ram[at + 1] |= 1;
+      // The tables' and the ring-0 stack's pages in the TLB (a miss alone sends INT to the interpreter).
+      for (const lin of [GDT, 0x2000, TSS, KSTACK - 0x1000]) c.tlbLookup(lin, true, false);
+      tweak(c);
+    };
+    const comp = user(build, handler, init);
+    const interp = user(build, handler, init);
+    const e = new KqemuEngine(comp, "full", 1);
+    runToEnd(e);
+    runToEnd(interp);
+    assert.ok(comp.excVector >= 0 || comp.halted, what);
+    assert.deepEqual(sysState(comp), sysState(interp), what);
+  }
+  // Where nothing is refused (the first case, with the tables in the TLB) INT ran compiled: the
+  // interpreter helper ran only the handler's IRET and the final INT; the others, INT too.
+  const plain = user(build, handler, (c) => {
+    setGate(c, 0x80, HANDLERS, 0xe, 3);
+    setGate(c, 0x81, HANDLERS, 0xe, 0);
+    for (const at of [GDT + 0x0c, GDT + 0x14]) c.ram[at + 1] |= 1;
+    for (const lin of [GDT, 0x2000, TSS, KSTACK - 0x1000]) c.tlbLookup(lin, true, false);
+  });
+  const pe = new KqemuEngine(plain, "full", 1);
+  runToEnd(pe);
+  assert.equal(plain.excVector, 13);
+  assert.ok(pe.stats.insnsHelped <= 2, `${pe.stats.insnsHelped} helped`);
+});
+
+/** Run until a fault stops the CPU (trapExceptions) or HLT, compiled or interpreted. */
+function runToEnd(engine: { run(budget: number): number }): void {
+  for (let turns = 0; turns < 1000; turns++) {
+    const ex = engine.run(10_000);
+    if (ex !== EXIT_BUDGET) return;
+  }
+  throw new Error("did not stop");
+}

@@ -42,7 +42,7 @@ import {
   TLB_UNPAGED,
 } from "../../cpu/state.ts";
 import { KQ_JC_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
-import { buildBlockModule, IMPORTS, SLOW_EXIT_BIT, Translator } from "./translate.ts";
+import { buildBlockModule, IMPORTS, SLOW_EXIT_BIT, SYS_FLAGS, SYS_IRET, Translator } from "./translate.ts";
 import * as W from "./wasm-builder.ts";
 import { buildModule, FuncBuilder } from "./wasm-builder.ts";
 
@@ -379,6 +379,20 @@ export class KqemuEngine {
       rdtsc: () => {
         rdtsc(c);
         return r[EAX];
+      },
+      // INT n / IRET compiled whole (translate.ts emitIntN()): EIP at the instruction for a fault in
+      // none of this, which only reads and recomputes state.
+      sysstate: (kind: number) => {
+        if (kind === SYS_FLAGS) {
+          c.materializeFlags();
+          return c.getEflags();
+        }
+        // The block wrote CS, SS, CPL and EFLAGS in the state block: what depends on them.
+        c.updateCpl();
+        c.segChanged(CS);
+        c.segChanged(SS);
+        if (kind === SYS_IRET) c.checkIrq();
+        return this.eventsAfterStep();
       },
     };
     this.installHelpers();

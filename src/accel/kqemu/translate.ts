@@ -20,6 +20,10 @@ import {
   EFLAGS_CF,
   EFLAGS_DF,
   EFLAGS_IF,
+  EFLAGS_NT,
+  EFLAGS_RF,
+  EFLAGS_TF,
+  EFLAGS_VM,
   ES,
   FOP_ADC,
   FOP_ADD,
@@ -44,6 +48,8 @@ import {
   R_FSIZE,
   R_GDTR_BASE,
   R_GDTR_LIMIT,
+  R_IDTR_BASE,
+  R_IDTR_LIMIT,
   R_KQ_BUDGET,
   R_KQ_DONE,
   R_KQ_INBLOCK,
@@ -58,6 +64,9 @@ import {
   R_SEL,
   SS,
   TLB_IO,
+  TLB_SUP_WRITE,
+  TLB_VALID,
+  TR,
 } from "../../cpu/state.ts";
 import { CODEPAGE_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import * as W from "./wasm-builder.ts";
@@ -81,6 +90,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "setzf", params: 1, results: 0 },
   { name: "sti", params: 0, results: 1 },
   { name: "rdtsc", params: 0, results: 1 },
+  { name: "sysstate", params: 1, results: 1 },
 ];
 const IMP_COND = 0;
 const IMP_INTERP = 1;
@@ -92,6 +102,15 @@ const IMP_UNSHADOW = 6;
 const IMP_SETZF = 7;
 const IMP_STI = 8;
 const IMP_RDTSC = 9;
+/**
+ * For INT n and IRET compiled whole: SYS_FLAGS returns EFLAGS made concrete (the lazy flags folded
+ * in); SYS_INT and SYS_IRET bring the CPU's derived state (CPL's access rights, CS's decode mode,
+ * SS's size...) up to the state block the block wrote, then return the pending events.
+ */
+const IMP_SYSSTATE = 10;
+export const SYS_FLAGS = 0;
+export const SYS_INT = 1;
+export const SYS_IRET = 2;
 /** Type index of each helper's signature in a block module (see buildBlockModule()). */
 const IMP_TYPE = W.typeIndices(IMPORTS);
 
@@ -1161,29 +1180,11 @@ export class Translator {
     for (const w of [R_SEGBASE, R_SEGLIMIT, R_SEGATTR, R_SEGFAST, R_SEGFLAT, R_SEGRAWCPL])
       this.storeStateConst(w + seg, 0);
     f.op(W.OP_ELSE);
-    // An LDT selector, or one whose descriptor's last byte is past the GDT's limit.
-    f.get(VAL).const(4).op(W.OP_I32_AND);
-    f.get(VAL)
-      .const(0xfff8)
-      .op(W.OP_I32_AND)
-      .const(7)
-      .op(W.OP_I32_ADD)
-      .const(0)
-      .mem(W.OP_I32_LOAD, off(R_GDTR_LIMIT), 2)
-      .op(W.OP_I32_GT_U)
-      .op(W.OP_I32_OR);
-    this.slowExitIf(eip);
     // The descriptor, read with this CPL's rights (a GDT user mode may not read: the slow path).
-    this.loadState(R_GDTR_BASE).get(VAL).const(0xfff8).op(W.OP_I32_AND).op(W.OP_I32_ADD).set(this.LIN);
-    for (const half of [A, B]) {
-      if (half === B) f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
-      this.memoKey = -1;
-      this.winKey = -1;
-      this.read(4, eip);
-      f.set(half);
-    }
-    // T = attributes (descAttr()): hi bits 8..15 and 20..23.
-    f.get(B).const(8).op(W.OP_I32_SHR_U).const(0xf0ff).op(W.OP_I32_AND).set(T);
+    this.readGdtDesc(VAL, A, B, eip);
+    const base = f.local();
+    const limit = f.local();
+    this.descFields(A, B, T, base, limit);
     // Fails: not code/data (S clear); execute-only code; not present; accessed bit clear.
     f.get(T).const(0x10).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
     f.get(T).const(0xa).op(W.OP_I32_AND).const(0x8).op(W.OP_I32_EQ).op(W.OP_I32_OR);
@@ -1201,25 +1202,238 @@ export class Translator {
     this.storeState(R_SEGRAW + 2 * seg, A);
     this.storeState(R_SEGRAW + 2 * seg + 1, B);
     this.storeStateConst(R_SEGRAWCPL + seg, cpl + 1);
-    // Base (descBase()): lo 16..31, hi 0..7 and 24..31.
-    f.get(A).const(16).op(W.OP_I32_SHR_U);
-    f.get(B).const(0xff).op(W.OP_I32_AND).const(16).op(W.OP_I32_SHL).op(W.OP_I32_OR);
-    f.get(B).const(0xff000000 | 0).op(W.OP_I32_AND).op(W.OP_I32_OR).set(RES);
-    this.storeState(R_SEGBASE + seg, RES);
-    // Limit (descLimit()): lo 0..15, hi 16..19, in pages (×4 KiB + 0xfff) when G is set.
-    f.get(A).const(0xffff).op(W.OP_I32_AND).get(B).const(0xf0000).op(W.OP_I32_AND).op(W.OP_I32_OR).set(A);
-    f.get(A).const(12).op(W.OP_I32_SHL).const(0xfff).op(W.OP_I32_OR);
-    f.get(A);
-    f.get(B).const(0x800000).op(W.OP_I32_AND);
-    f.op(W.OP_SELECT).set(A);
-    this.storeState(R_SEGLIMIT + seg, A);
+    this.storeState(R_SEGBASE + seg, base);
+    this.storeState(R_SEGLIMIT + seg, limit);
     // R_SEGFAST: a writable expand-up data segment (type 001x) with a 4 GiB limit (present and
     // S already checked); flat with base 0 too.
-    f.get(A).const(-1).op(W.OP_I32_EQ).get(T).const(0xe).op(W.OP_I32_AND).const(2).op(W.OP_I32_EQ).op(W.OP_I32_AND).set(A);
+    f.get(limit).const(-1).op(W.OP_I32_EQ).get(T).const(0xe).op(W.OP_I32_AND).const(2).op(W.OP_I32_EQ);
+    f.op(W.OP_I32_AND).set(A);
     this.storeState(R_SEGFAST + seg, A);
-    f.const(0).get(A).get(RES).op(W.OP_I32_EQZ).op(W.OP_I32_AND).mem(W.OP_I32_STORE, off(R_SEGFLAT + seg), 2);
+    f.const(0)
+      .get(A)
+      .get(base)
+      .op(W.OP_I32_EQZ)
+      .op(W.OP_I32_AND)
+      .mem(W.OP_I32_STORE, off(R_SEGFLAT + seg), 2);
     this.condDepth--;
     f.op(W.OP_END);
+  }
+
+  /**
+   * The GDT descriptor of the selector in local `sel` into locals lo and hi, read through the TLB
+   * with the rights `rNeed` (this CPL's by default). An LDT selector or one whose descriptor's
+   * last byte is past the GDT's limit takes the slow path, as does a TLB miss.
+   */
+  private readGdtDesc(sel: number, lo: number, hi: number, eip: number, rNeed = this.rNeed): void {
+    const f = this.f;
+    f.get(sel).const(4).op(W.OP_I32_AND);
+    f.get(sel).const(0xfff8).op(W.OP_I32_AND).const(7).op(W.OP_I32_ADD);
+    this.loadState(R_GDTR_LIMIT).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    this.loadState(R_GDTR_BASE).get(sel).const(0xfff8).op(W.OP_I32_AND).op(W.OP_I32_ADD).set(this.LIN);
+    this.readSys(lo, eip, rNeed);
+    f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+    this.readSys(hi, eip, rNeed);
+  }
+
+  /** The dword at [LIN] into local `to`, through the TLB with rights `rNeed` (no memo, no window). */
+  private readSys(to: number, eip: number, rNeed: number): void {
+    const saved = this.rNeed;
+    this.rNeed = rNeed;
+    this.memoKey = -1;
+    this.winKey = -1;
+    this.read(4, eip);
+    this.f.set(to);
+    this.rNeed = saved;
+  }
+
+  /** Local VAL to the dword at [LIN] through the TLB with supervisor rights (no memo, no window). */
+  private writeSys(eip: number): void {
+    const saved = this.wNeed;
+    this.wNeed = TLB_VALID | TLB_SUP_WRITE;
+    this.memoKey = -1;
+    this.winKey = -1;
+    this.write(4, eip);
+    this.wNeed = saved;
+  }
+
+  /**
+   * A descriptor's cache fields from its words in locals lo and hi (system.ts descAttr(),
+   * descBase(), descLimit()): attributes (hi bits 8..15, 20..23), base (lo 16..31, hi 0..7 and
+   * 24..31), limit (lo 0..15, hi 16..19; in 4 KiB units, + 0xfff, when G is set).
+   */
+  private descFields(lo: number, hi: number, attr: number, base: number, limit: number): void {
+    const f = this.f;
+    f.get(hi).const(8).op(W.OP_I32_SHR_U).const(0xf0ff).op(W.OP_I32_AND).set(attr);
+    f.get(lo).const(16).op(W.OP_I32_SHR_U);
+    f.get(hi).const(0xff).op(W.OP_I32_AND).const(16).op(W.OP_I32_SHL).op(W.OP_I32_OR);
+    f.get(hi)
+      .const(0xff000000 | 0)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_OR)
+      .set(base);
+    f.get(lo)
+      .const(0xffff)
+      .op(W.OP_I32_AND)
+      .get(hi)
+      .const(0xf0000)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_OR)
+      .set(limit);
+    f.get(limit).const(12).op(W.OP_I32_SHL).const(0xfff).op(W.OP_I32_OR);
+    f.get(limit);
+    f.get(hi).const(0x800000).op(W.OP_I32_AND);
+    f.op(W.OP_SELECT).set(limit);
+  }
+
+  /** Store a segment's cache: selector, base, limit, attributes (the locals given). */
+  private storeSegCache(seg: number, sel: number, base: number, limit: number, attr: number): void {
+    this.storeState(R_SEL + seg, sel);
+    this.storeState(R_SEGBASE + seg, base);
+    this.storeState(R_SEGLIMIT + seg, limit);
+    this.storeState(R_SEGATTR + seg, attr);
+  }
+
+  /**
+   * INT n from user mode through a 32-bit interrupt or trap gate to a ring-0 code segment, compiled
+   * whole (system.ts deliverInterrupt(), SDM Vol. 3A, 6.12.1): gate, code and stack descriptors
+   * read and checked, SS0:ESP0 from the 32-bit TSS, SS, ESP, EFLAGS, CS and the return EIP pushed on
+   * the new stack, the caches, ESP, CPL and EFLAGS (TF, NT, RF, VM cleared; IF too through an
+   * interrupt gate) written, and the CPU's derived state brought up by the sysstate helper; the
+   * block leaves for the handler. Anything off this path — another gate type, a conforming or
+   * non-ring-0 handler, a descriptor to mark accessed, a 16-bit stack, TF set, a check that fails,
+   * a TLB miss — ends the block before the INT, which the interpreter runs (with its fault if any):
+   * every check comes before the first write to guest state. Linux's system calls from user code
+   * (INT 0x80) went to the interpreter: ~1 µs each once V8 optimized it, 2–3 µs before.
+   */
+  private emitIntN(i: Insn, eip: number, next: number): number {
+    const f = this.f;
+    const cpl = this.c.r[R_CPL];
+    if (cpl === 0) return EMIT_NO;
+    const n = i.imm & 0xff;
+    const sup = TLB_VALID;
+    const { VAL, T } = this;
+    const [glo, ghi, sel, clo, chi, cattr, cbase, climit, off] = [0, 0, 0, 0, 0, 0, 0, 0, 0].map(() =>
+      f.local(),
+    );
+    const [esp0, ss0, slo, shi, sattr, sbase, slimit, flags] = [0, 0, 0, 0, 0, 0, 0, 0].map(() => f.local());
+    // The gate: in the IDT, a 32-bit interrupt or trap gate (type 0xE/0xF), DPL ≥ CPL, present.
+    this.loadState(R_IDTR_LIMIT)
+      .const(n * 8 + 7)
+      .op(W.OP_I32_LT_U);
+    this.slowExitIf(eip);
+    this.loadState(R_IDTR_BASE)
+      .const(n * 8)
+      .op(W.OP_I32_ADD)
+      .set(this.LIN);
+    this.readSys(glo, eip, sup);
+    f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+    this.readSys(ghi, eip, sup);
+    f.get(ghi).const(8).op(W.OP_I32_SHR_U).const(0x1e).op(W.OP_I32_AND).const(0x0e).op(W.OP_I32_NE);
+    f.get(ghi)
+      .const(13)
+      .op(W.OP_I32_SHR_U)
+      .const(3)
+      .op(W.OP_I32_AND)
+      .const(cpl)
+      .op(W.OP_I32_LT_U)
+      .op(W.OP_I32_OR);
+    f.get(ghi).const(0x8000).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // The handler's code segment: non-conforming code, DPL 0, present, accessed; the offset
+    // within its limit.
+    f.get(glo).const(16).op(W.OP_I32_SHR_U).set(sel);
+    this.readGdtDesc(sel, clo, chi, eip, sup);
+    this.descFields(clo, chi, cattr, cbase, climit);
+    f.get(glo)
+      .const(0xffff)
+      .op(W.OP_I32_AND)
+      .get(ghi)
+      .const(0xffff0000 | 0)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_OR)
+      .set(off);
+    f.get(cattr).const(0xfd).op(W.OP_I32_AND).const(0x99).op(W.OP_I32_NE);
+    f.get(off).get(climit).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // SS0:ESP0 from a 32-bit TSS (limit ≥ 9: tssStack()).
+    this.loadState(R_SEGATTR + TR)
+      .const(8)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_EQZ);
+    this.loadState(R_SEGLIMIT + TR)
+      .const(9)
+      .op(W.OP_I32_LT_U)
+      .op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    this.loadState(R_SEGBASE + TR)
+      .const(4)
+      .op(W.OP_I32_ADD)
+      .set(this.LIN);
+    this.readSys(esp0, eip, sup);
+    f.get(this.LIN).const(4).op(W.OP_I32_ADD).set(this.LIN);
+    this.readSys(ss0, eip, sup);
+    // The new stack: RPL 0, not null; a writable data segment, DPL 0, present, accessed, 32-bit.
+    f.get(ss0).const(0xffff).op(W.OP_I32_AND).set(ss0);
+    f.get(ss0)
+      .const(3)
+      .op(W.OP_I32_AND)
+      .get(ss0)
+      .const(0xfffc)
+      .op(W.OP_I32_AND)
+      .op(W.OP_I32_EQZ)
+      .op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    this.readGdtDesc(ss0, slo, shi, eip, sup);
+    this.descFields(slo, shi, sattr, sbase, slimit);
+    f.get(sattr).const(0x40fb).op(W.OP_I32_AND).const(0x4093).op(W.OP_I32_NE);
+    this.slowExitIf(eip);
+    // EFLAGS as pushed (the lazy flags folded in by the helper); TF set: the interpreter's.
+    this.flushFlags();
+    callHelper(f.const(SYS_FLAGS), IMP_SYSSTATE).set(flags);
+    this.known = K_CFSTORED;
+    f.get(flags).const(EFLAGS_TF).op(W.OP_I32_AND);
+    this.slowExitIf(eip);
+    // SS, ESP, EFLAGS, CS, EIP at ESP0 - 4 ... ESP0 - 20.
+    const pushes: Array<() => void> = [
+      () => this.loadState(R_SEL + SS),
+      () => this.loadReg(4, 32),
+      () => f.get(flags),
+      () => this.loadState(R_SEL + CS),
+      () => f.const(next),
+    ];
+    pushes.forEach((value, k) => {
+      f.get(sbase)
+        .get(esp0)
+        .op(W.OP_I32_ADD)
+        .const(-4 * (k + 1))
+        .op(W.OP_I32_ADD)
+        .set(this.LIN);
+      value();
+      f.set(VAL);
+      this.writeSys(eip);
+    });
+    // Commit: SS, ESP, CS (RPL 0), CPL 0, EFLAGS.
+    f.get(ss0).const(0xfffc).op(W.OP_I32_AND).set(ss0);
+    this.storeSegCache(SS, ss0, sbase, slimit, sattr);
+    f.get(esp0).const(20).op(W.OP_I32_SUB).set(T);
+    this.storeReg(4, 32, T);
+    f.get(sel).const(0xfffc).op(W.OP_I32_AND).set(sel);
+    this.storeSegCache(CS, sel, cbase, climit, cattr);
+    this.storeStateConst(R_CPL, 0);
+    // An interrupt gate (type bit 0 clear) clears IF too.
+    f.get(flags)
+      .const(~(EFLAGS_VM | EFLAGS_TF | EFLAGS_RF | EFLAGS_NT))
+      .op(W.OP_I32_AND);
+    f.get(ghi).const(8).op(W.OP_I32_SHR_U).const(1).op(W.OP_I32_AND).const(EFLAGS_IF).op(W.OP_I32_MUL);
+    f.const(~EFLAGS_IF).op(W.OP_I32_OR).op(W.OP_I32_AND).set(flags);
+    this.storeState(R_EFLAGS, flags);
+    callHelper(f.const(SYS_INT), IMP_SYSSTATE).op(W.OP_DROP);
+    this.count++;
+    f.get(off);
+    this.exitDynamic();
+    this.count--;
+    return EMIT_END;
   }
 
   /**
@@ -2193,6 +2407,8 @@ export class Translator {
         this.storeReg(i.rm, 32, this.VAL);
         return EMIT_OK;
       }
+      case 0xcd:
+        return this.emitIntN(i, eip, next);
       case 0x9c:
         // PUSHF (32-bit): the flags made concrete by the getflags helper, VM and RF pushed as 0
         // (data-ops.ts pushf(); compiled code never runs in virtual-8086 mode, where it may #GP).
