@@ -297,7 +297,7 @@ function sysState(c: CPU): number[] {
   ];
 }
 
-test("INT 0x80 from user mode through interrupt and trap gates runs compiled: stack switch, pushes, caches and IF as the interpreter's", () => {
+test("INT 0x80 from user mode and the handler's IRET run compiled: stack switches, pushes, caches and IF as the interpreter's", () => {
   // User: L: int $0x80; add %ecx,%esi; add %edx,%edi; dec %ebp; jnz L; int $0x81 (a DPL 0 gate:
   // #GP, which stops both runs). Handler: inc %eax; pushf; pop %ecx; and $0x200,%ecx (IF);
   // mov %esp,%edx; iret.
@@ -325,9 +325,16 @@ test("INT 0x80 from user mode through interrupt and trap gates runs compiled: st
     assert.equal(comp.r[EDI], 100 * (KSTACK - 20), `${what}: the handler's ESP, 20 bytes under ESP0`);
     assert.equal(comp.r[ESI], 100 * (gate === 0xf ? 0x200 : 0), `${what}: IF as the gate leaves it`);
     assert.deepEqual(sysState(comp), sysState(interp), what);
-    // After the first INT (the interpreter's: it sets the descriptors' accessed bits), each one
-    // runs compiled: the IRETs are what the interpreter helper still runs.
-    assert.ok(e.stats.insnsHelped <= 100 + 3, `${what}: ${e.stats.insnsHelped} helped`);
+    // After the first INT and IRET (the interpreter's: they set the descriptors' accessed bits and
+    // fill the TLB), each one runs compiled.
+    assert.ok(e.stats.insnsHelped <= 4, `${what}: ${e.stats.insnsHelped} helped`);
+    // Normal mode: the INT compiled in user code hands the kernel to the interpreter.
+    const normal = user(build, handler, init);
+    const ne = new KqemuEngine(normal, "user", 1);
+    runToEnd(ne);
+    assert.deepEqual(sysState(normal), sysState(interp), `${what}, normal mode`);
+    assert.ok(ne.stats.insnsInterpreted >= 100 * 5, `${what}, normal mode: the handlers interpreted`);
+    assert.ok(ne.stats.insnsHelped <= 4, `${what}, normal mode: ${ne.stats.insnsHelped} helped`);
   }
 });
 
@@ -395,3 +402,58 @@ function runToEnd(engine: { run(budget: number): number }): void {
   }
   throw new Error("did not stop");
 }
+
+test("IRET the compiled path refuses goes to the interpreter: NT, VM or TF in the flags, a return to ring 0, a conforming or ring-0 CS, a bad SS, EIP past the limit; data segments nulled", () => {
+  // User: int $0x80; inc %eax; int $0x81 (#GP: stops). Handler: the case's tweak of the frame
+  // (or of its own state) with EDI = its ESP; iret.
+  const build = (a: Asm) => {
+    a.int(0x80).db(0x40).int(0x81);
+  };
+  const frame = (k: number, v: number) => (h: Asm) => h.db(0xc7, 0x47, 4 * k).dd(v); // movl $v,4k(%edi)
+  const cases: Array<[string, (h: Asm) => void, ((c: CPU) => void)?]> = [
+    ["plain", () => {}],
+    ["NT set in the handler", (h) => h.pushf().pop(AX).orImm(AX, 0x4000).push(AX).popf()],
+    ["VM in the popped flags", frame(2, 0x20202)],
+    ["TF in the popped flags", frame(2, 0x302)],
+    ["NT in the popped flags", frame(2, 0x4202)],
+    ["IOPL 3 and AC from the stack", frame(2, 0x43202)],
+    ["to ring 0", frame(1, 0x08)],
+    [
+      "to ring 0 with a ring-0 SS in the frame",
+      (h) => {
+        frame(1, 0x08)(h);
+        frame(4, 0x10)(h);
+      },
+    ],
+    ["conforming CS", frame(1, 0x63)],
+    ["SS of another RPL", frame(4, 0x20)],
+    ["null SS", frame(4, 0x03)],
+    // The user code segment's limit lowered to 256 MiB first.
+    ["EIP past the limit", frame(0, 0x1000_0000), (c) => (c.ram[GDT + 0x18 + 6] &= 0xf0)],
+    ["DS of DPL 0 nulled", (h) => h.movImm(AX, 0x10).movSR(DS, AX).movImm(AX, 0x68).movSR(ES, AX)],
+  ];
+  for (const [what, tweak, setup] of cases) {
+    const handler = (h: Asm) => {
+      h.db(0x89, 0xe7); // mov %esp,%edi
+      tweak(h);
+      h.iret();
+    };
+    const init = (c: CPU) => {
+      setGate(c, 0x80, HANDLERS, 0xe, 3);
+      setGate(c, 0x81, HANDLERS, 0xe, 0);
+      for (const at of [GDT + 0x0c, GDT + 0x14, GDT + 0x1c, GDT + 0x24, GDT + 0x64, GDT + 0x6c])
+        c.ram[at + 1] |= 1;
+      for (const lin of [GDT, 0x2000, TSS, KSTACK - 0x1000, USTACK - 0x1000]) c.tlbLookup(lin, true, false);
+      setup?.(c);
+    };
+    const comp = user(build, handler, init);
+    const interp = user(build, handler, init);
+    const e = new KqemuEngine(comp, "full", 1);
+    runToEnd(e);
+    runToEnd(interp);
+    assert.ok(comp.excVector >= 0 || comp.halted, what);
+    assert.deepEqual(sysState(comp), sysState(interp), what);
+    if (what === "plain" || what.startsWith("IOPL") || what.startsWith("DS"))
+      assert.ok(e.stats.insnsHelped <= 2, `${what}: ${e.stats.insnsHelped} helped`);
+  }
+});

@@ -391,7 +391,10 @@ export class KqemuEngine {
         c.updateCpl();
         c.segChanged(CS);
         c.segChanged(SS);
-        if (kind === SYS_IRET) c.checkIrq();
+        if (kind === SYS_IRET) {
+          c.nmiMasked = false;
+          c.checkIrq();
+        }
         return this.eventsAfterStep();
       },
     };

@@ -13,6 +13,7 @@ import { decode } from "../../cpu/decoder.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, Insn } from "../../cpu/insn.ts";
 import { pushPopSeg } from "../../cpu/ops/data-ops.ts";
 import {
+  ATTR_P,
   CS,
   DS,
   EFLAGS_AF,
@@ -29,6 +30,7 @@ import {
   FOP_ADD,
   FOP_DEC,
   FOP_INC,
+  FOP_NONE,
   FOP_RESULT,
   FOP_SBB,
   FOP_SUB,
@@ -1437,6 +1439,99 @@ export class Translator {
   }
 
   /**
+   * IRETD from ring 0 to an outer ring, compiled whole (system.ts iret() and returnToOuter(), SDM
+   * Vol. 2A, IRET): EIP, CS, EFLAGS, ESP and SS popped and checked — non-conforming code and a
+   * writable 32-bit data segment of the popped RPL, present and accessed; EIP within the limit —
+   * then CS, CPL, SS, ESP and EFLAGS written as the interpreter writes them at CPL 0 (every flag
+   * but VM, VIF and VIP from the stack), the data segment registers the new CPL may not use
+   * nulled, and the derived state brought up by the sysstate helper (which also lets a pending
+   * interrupt in when IF was set). Anything else — NT set (a task return), VM, TF or NT in the
+   * popped flags, a return to ring 0, a conforming segment, an accessed bit to set, a failed check,
+   * a TLB miss — ends the block before the IRET, which the interpreter runs: every check comes
+   * before the first write. Linux returns to user mode this way from every system call, fault
+   * and interrupt.
+   */
+  private emitIret(eip: number): number {
+    const f = this.f;
+    if (this.c.r[R_CPL] !== 0 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+    const { T } = this;
+    const [newEip, sel, fl, newEsp, newSs, rpl, clo, chi, cattr, cbase, climit] = Array.from(
+      { length: 11 },
+      () => f.local(),
+    );
+    const [slo, shi, sattr, sbase, slimit] = Array.from({ length: 5 }, () => f.local());
+    // A nested task's return is the interpreter's.
+    this.loadState(R_EFLAGS).const(EFLAGS_NT).op(W.OP_I32_AND);
+    this.slowExitIf(eip);
+    // EIP, CS, EFLAGS, ESP, SS from the stack (flat, 32-bit: checked when translated).
+    [newEip, sel, fl, newEsp, newSs].forEach((to, k) => {
+      this.loadReg(4, 32);
+      f.const(4 * k)
+        .op(W.OP_I32_ADD)
+        .set(this.LIN);
+      this.readSys(to, eip, this.rNeed);
+    });
+    f.get(sel).const(0xffff).op(W.OP_I32_AND).set(sel);
+    f.get(newSs).const(0xffff).op(W.OP_I32_AND).set(newSs);
+    f.get(sel).const(3).op(W.OP_I32_AND).set(rpl);
+    // Flags this path does not take (VM: to virtual-8086 mode; TF, NT); a return to ring 0; a null
+    // CS; an SS of another RPL or null.
+    f.get(fl)
+      .const(EFLAGS_VM | EFLAGS_TF | EFLAGS_NT)
+      .op(W.OP_I32_AND);
+    f.get(rpl).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    f.get(sel).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    f.get(newSs).const(3).op(W.OP_I32_AND).get(rpl).op(W.OP_I32_NE).op(W.OP_I32_OR);
+    f.get(newSs).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // CS: non-conforming code of DPL = RPL, present, accessed; EIP within its limit.
+    this.readGdtDesc(sel, clo, chi, eip);
+    this.descFields(clo, chi, cattr, cbase, climit);
+    f.get(cattr).const(0xfd).op(W.OP_I32_AND);
+    f.get(rpl).const(5).op(W.OP_I32_SHL).const(0x99).op(W.OP_I32_OR).op(W.OP_I32_NE);
+    f.get(newEip).get(climit).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // SS: writable data of DPL = RPL, present, accessed, 32-bit.
+    this.readGdtDesc(newSs, slo, shi, eip);
+    this.descFields(slo, shi, sattr, sbase, slimit);
+    f.get(sattr).const(0x40fb).op(W.OP_I32_AND);
+    f.get(rpl).const(5).op(W.OP_I32_SHL).const(0x4093).op(W.OP_I32_OR).op(W.OP_I32_NE);
+    this.slowExitIf(eip);
+    // Commit. EFLAGS: every flag from the stack at CPL 0 but VM, VIF and VIP (kept; VM is 0 here).
+    this.flushFlags();
+    this.known = K_UNKNOWN;
+    const mask = (0x257fd5 | EFLAGS_RF | EFLAGS_NT) & ~EFLAGS_VM;
+    f.get(fl).const(mask).op(W.OP_I32_AND);
+    this.loadState(R_EFLAGS).const(~mask).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.const(0x3f7fd5).op(W.OP_I32_AND).const(2).op(W.OP_I32_OR).set(fl);
+    this.storeState(R_EFLAGS, fl);
+    this.storeStateConst(R_FOP, FOP_NONE);
+    this.storeSegCache(CS, sel, cbase, climit, cattr);
+    this.storeState(R_CPL, rpl);
+    this.storeSegCache(SS, newSs, sbase, slimit, sattr);
+    this.storeReg(4, 32, newEsp);
+    // Data segment registers the new CPL may not use are nulled (clearSegsForCpl()): not present,
+    // or data / non-conforming code of DPL < CPL.
+    for (const seg of [ES, DS, FS, GS]) {
+      this.loadState(R_SEGATTR + seg).set(T);
+      f.get(T).const(ATTR_P).op(W.OP_I32_AND).op(W.OP_I32_EQZ);
+      f.get(T).const(0x10).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_EQZ);
+      f.get(T).const(0xc).op(W.OP_I32_AND).const(0xc).op(W.OP_I32_NE).op(W.OP_I32_AND);
+      f.get(T).const(5).op(W.OP_I32_SHR_U).const(3).op(W.OP_I32_AND).get(rpl).op(W.OP_I32_LT_U);
+      f.op(W.OP_I32_AND).op(W.OP_I32_OR);
+      f.if_();
+      for (const w of [R_SEL, R_SEGATTR, R_SEGFAST, R_SEGFLAT, R_SEGRAWCPL]) this.storeStateConst(w + seg, 0);
+      f.op(W.OP_END);
+    }
+    callHelper(f.const(SYS_IRET), IMP_SYSSTATE).op(W.OP_DROP);
+    this.count++;
+    f.get(newEip);
+    this.exitDynamic();
+    this.count--;
+    return EMIT_END;
+  }
+
+  /**
    * With a condition on the stack: when true, the block ends before the current instruction, which
    * the interpreter then runs (raising its fault, if any), as after a memory access's slow path.
    * The other path keeps the register cache. Not a call to the interpreter helper here: a call
@@ -2409,6 +2504,8 @@ export class Translator {
       }
       case 0xcd:
         return this.emitIntN(i, eip, next);
+      case 0xcf:
+        return op32 ? this.emitIret(eip) : EMIT_NO;
       case 0x9c:
         // PUSHF (32-bit): the flags made concrete by the getflags helper, VM and RF pushed as 0
         // (data-ops.ts pushf(); compiled code never runs in virtual-8086 mode, where it may #GP).
