@@ -17,12 +17,10 @@ import {
   EDX,
   ES,
   ESI,
-  ESP,
   FS,
   GS,
   R_CPL,
   R_CR2,
-  R_EIP,
   R_SEGATTR,
   R_SEGBASE,
   R_SEGFLAT,
@@ -36,6 +34,7 @@ import {
   BX,
   CX,
   enterProtected,
+  enterUser,
   GDT,
   HANDLERS,
   KCODE,
@@ -43,7 +42,6 @@ import {
   r32,
   SEL_KDATA,
   SEL_SMALL,
-  SEL_UCODE,
   SEL_UDATA,
   setGate,
   TSS,
@@ -264,13 +262,7 @@ function user(build: (a: Asm) => void, handler: (h: Asm) => void, init?: (c: CPU
   const u = new Asm(UCODE);
   build(u);
   u.load(c);
-  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.setEflags(0x202);
-  c.r[R_EIP] = UCODE;
-  c.r[ESP] = USTACK;
+  enterUser(c);
   c.trapExceptions = true;
   init?.(c);
   return c;
@@ -372,13 +364,7 @@ test("INT n the compiled path refuses goes to the interpreter: 16-bit gate, gate
       for (const lin of [GDT, 0x2000, TSS, KSTACK - 0x1000]) c.tlbLookup(lin, true, false);
       tweak(c);
     };
-    const comp = user(build, handler, init);
-    const interp = user(build, handler, init);
-    const e = new KqemuEngine(comp, "full", 1);
-    runToEnd(e);
-    runToEnd(interp);
-    assert.ok(comp.excVector >= 0 || comp.halted, what);
-    assert.deepEqual(sysState(comp), sysState(interp), what);
+    sameAsInterpreter(build, handler, init, what);
   }
   // Where nothing is refused (the first case, with the tables in the TLB) INT ran compiled: the
   // interpreter helper ran only the handler's IRET and the final INT; the others, INT too.
@@ -393,6 +379,26 @@ test("INT n the compiled path refuses goes to the interpreter: 16-bit gate, gate
   assert.equal(plain.excVector, 13);
   assert.ok(pe.stats.insnsHelped <= 2, `${pe.stats.insnsHelped} helped`);
 });
+
+/**
+ * The user program and handler run compiled (full virtualization, threshold 1) and on the
+ * interpreter alone from the same state, until a fault or HLT stops them: the same end state.
+ */
+function sameAsInterpreter(
+  build: (a: Asm) => void,
+  handler: (h: Asm) => void,
+  init: (c: CPU) => void,
+  what: string,
+): KqemuEngine {
+  const comp = user(build, handler, init);
+  const interp = user(build, handler, init);
+  const e = new KqemuEngine(comp, "full", 1);
+  runToEnd(e);
+  runToEnd(interp);
+  assert.ok(comp.excVector >= 0 || comp.halted, what);
+  assert.deepEqual(sysState(comp), sysState(interp), what);
+  return e;
+}
 
 /** Run until a fault stops the CPU (trapExceptions) or HLT, compiled or interpreted. */
 function runToEnd(engine: { run(budget: number): number }): void {
@@ -446,13 +452,7 @@ test("IRET the compiled path refuses goes to the interpreter: NT, VM or TF in th
       for (const lin of [GDT, 0x2000, TSS, KSTACK - 0x1000, USTACK - 0x1000]) c.tlbLookup(lin, true, false);
       setup?.(c);
     };
-    const comp = user(build, handler, init);
-    const interp = user(build, handler, init);
-    const e = new KqemuEngine(comp, "full", 1);
-    runToEnd(e);
-    runToEnd(interp);
-    assert.ok(comp.excVector >= 0 || comp.halted, what);
-    assert.deepEqual(sysState(comp), sysState(interp), what);
+    const e = sameAsInterpreter(build, handler, init, what);
     if (what === "plain" || what.startsWith("IOPL") || what.startsWith("DS"))
       assert.ok(e.stats.insnsHelped <= 2, `${what}: ${e.stats.insnsHelped} helped`);
   }

@@ -495,6 +495,17 @@ export function enterProtected(c: CPU, eip = KCODE): void {
   c.r[4] = KSTACK;
 }
 
+/** From there, CPL 3 at UCODE with the flat ring-3 segments, the ring-3 stack and `eflags`. */
+export function enterUser(c: CPU, eflags = 0x202): void {
+  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
+  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
+  c.r[R_CPL] = 3;
+  c.updateCpl();
+  c.setEflags(eflags);
+  c.r[R_EIP] = UCODE;
+  c.r[4] = USTACK;
+}
+
 /** Interrupt/trap gate in the standard IDT. */
 export function setGate(c: CPU, vector: number, off: number, type = 0xe, dpl = 0, sel = SEL_KCODE): void {
   writeGate(c, IDT + vector * 8, sel, off, type, dpl);

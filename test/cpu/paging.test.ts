@@ -12,18 +12,13 @@ import {
   EAX,
   EBX,
   ECX,
-  ES,
   ESP,
   EXC_PF,
-  FS,
-  GS,
-  R_CPL,
   R_CR0,
   R_CR2,
   R_CR3,
   R_CR4,
   R_EIP,
-  SS,
 } from "../../src/cpu/state.ts";
 import {
   A,
@@ -33,6 +28,7 @@ import {
   CX,
   D,
   enterProtected,
+  enterUser,
   G,
   getPde,
   getPte,
@@ -70,15 +66,7 @@ function paged(wp = false): CPU {
   return c;
 }
 
-function toUser(c: CPU): void {
-  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.setEflags(0x202);
-  c.r[R_EIP] = UCODE;
-  c.r[ESP] = USTACK;
-}
+const toUser = enterUser;
 
 /** A #PF handler that halts with the frame on the stack. */
 function haltingPfHandler(c: CPU): void {

@@ -14,13 +14,9 @@ import {
   EBX,
   ECX,
   EDX,
-  ES,
   ESI,
   ESP,
   EXC_GP,
-  FS,
-  GS,
-  R_CPL,
   R_CR0,
   R_CR2,
   R_CR3,
@@ -40,6 +36,7 @@ import {
   DI,
   DX,
   enterProtected,
+  enterUser,
   GDT,
   HANDLERS,
   IDT,
@@ -69,15 +66,7 @@ import {
 } from "./asm.ts";
 import { FakeIntc, makeCpu } from "./helpers.ts";
 
-function toUser(c: CPU, eflags = 0x202): void {
-  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.setEflags(eflags);
-  c.r[R_EIP] = UCODE;
-  c.r[ESP] = USTACK;
-}
+const toUser = enterUser;
 
 function withIntc(c: CPU): FakeIntc {
   const ic = new FakeIntc();

@@ -20,7 +20,6 @@ import {
   EXC_UD,
   FS,
   GS,
-  R_CPL,
   R_CR0,
   R_CR4,
   R_EFLAGS,
@@ -41,6 +40,7 @@ import {
   CX,
   DX,
   enterProtected,
+  enterUser,
   GDT,
   GDT_LIMIT,
   HANDLERS,
@@ -73,15 +73,7 @@ import {
 import { makeCpu, real16 } from "./helpers.ts";
 
 /** Drop to CPL 3 directly (segment caches for the standard user selectors), code at UCODE. */
-function toUser(c: ReturnType<typeof makeCpu>, eflags = 0x202): void {
-  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.setEflags(eflags);
-  c.r[R_EIP] = UCODE;
-  c.r[ESP] = USTACK;
-}
+const toUser = enterUser;
 
 function expectFault(c: ReturnType<typeof makeCpu>, vector: number, error: number, eip?: number): void {
   c.trapExceptions = true;

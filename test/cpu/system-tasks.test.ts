@@ -7,18 +7,14 @@ import { EXIT_EXCEPTION, EXIT_HLT } from "../../src/cpu/cpu.ts";
 import {
   CR0_PG,
   CS,
-  DS,
   EAX,
   EBX,
   ECX,
-  ES,
   ESP,
   EXC_GP,
   EXC_TS,
-  FS,
   GS,
   LDTR,
-  R_CPL,
   R_CR0,
   R_CR3,
   R_EFLAGS,
@@ -36,6 +32,7 @@ import {
   CX,
   DATA32,
   enterProtected,
+  enterUser,
   GDT,
   HANDLERS,
   IDT,
@@ -76,15 +73,7 @@ function tssType(c: CPU, sel: number): number {
   return (r32(c, GDT + (sel & ~7) + 4) >> 8) & 0xf;
 }
 
-function toUser(c: CPU): void {
-  c.setSegCache(CS, SEL_UCODE, 0, -1, 0xc0fb);
-  for (const s of [DS, ES, SS, FS, GS]) c.setSegCache(s, SEL_UDATA, 0, -1, 0xc0f3);
-  c.r[R_CPL] = 3;
-  c.updateCpl();
-  c.setEflags(0x202);
-  c.r[R_EIP] = UCODE;
-  c.r[ESP] = USTACK;
-}
+const toUser = enterUser;
 
 test("JMP to a TSS: state saved in the old TSS, loaded from the new one, busy bits moved, no nesting", () => {
   const c = makeCpu();
