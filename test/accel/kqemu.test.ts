@@ -2126,3 +2126,31 @@ test("MOV to FS or GS the compiled check refuses goes to the interpreter: access
     if (want === 6 && sel !== 0x20) assert.equal(a.e.stats.insnsHelped, 0, `${what}: compiled`);
   }
 });
+
+test("after the boot, a block translated as a loop is compiled at once in a module of its own through compileHot; during the boot, batched", () => {
+  // ecx=1000; L: add eax,ecx; xor eax,0x5a5a; dec ecx; jnz L; ud2
+  const code = "b9e8030000 01c8 355a5a0000 49 75f6 0f0b";
+  const hot = (cpl: number) => {
+    const a = setup(code, cpl);
+    if (cpl === 0) a.e.mode = "full";
+    const modules: number[] = [];
+    a.e.compileHot = (bytes) => {
+      modules.push(bytes.length);
+      return new WebAssembly.Module(bytes);
+    };
+    const b = setup(code, cpl);
+    runToEnd(a.e, 10_000);
+    runToEnd(b.c, 10_000);
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    return { modules, stats: a.e.stats };
+  };
+  // CPL 3: the first user block ends the boot; the loop's translation comes after.
+  const user = hot(3);
+  assert.equal(user.modules.length, 1, "the loop compiled alone");
+  assert.equal(user.stats.hotLoops, 1);
+  // CPL 0 before any user code: still booting, the loop waits in a batch like any block.
+  const boot = hot(0);
+  assert.equal(boot.modules.length, 0);
+  assert.equal(boot.stats.hotLoops, 0);
+  assert.ok(boot.stats.insnsCompiled > 1000, "compiled all the same");
+});

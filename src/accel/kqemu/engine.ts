@@ -105,6 +105,7 @@ export class KqemuStats {
   crossBlocks = 0; // blocks that go on into the next page
   unpagedBlocks = 0; // blocks translated for paging off, with direct RAM accesses (see translate.ts)
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
+  hotLoops = 0; // loop blocks compiled at once in a module of their own (compileHot)
 }
 
 /**
@@ -306,6 +307,13 @@ export class KqemuEngine {
    * (the Node CLI has V8 optimize later modules at once, see tuneV8ForSteadyState()).
    */
   onFirstUserBlock: (() => void) | null = null;
+  /**
+   * After the boot, a block translated as a loop (Translator: its body a wasm loop) is compiled at
+   * once in a module of its own with this, when set (the Node host: V8's optimizing tier straight
+   * away, see compileOptimized() in v8-tuning.ts), instead of waiting in a batch and running in
+   * baseline code until V8's background threads get to it.
+   */
+  compileHot: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null = null;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
 
@@ -1066,9 +1074,21 @@ export class KqemuEngine {
     }
     this.stats.memoAccesses += tb.memoAccesses;
     b.heat = HEAT_PENDING;
-    if (this.pending.length === 0) this.pendingSince = performance.now();
-    this.pending.push(b);
-    this.pendingFuncs.push(tb.func);
+    if (tb.loops && !this.booting && this.compileHot !== null) {
+      // Alone, at once, optimized (see compileHot), ahead of the blocks waiting in the batch.
+      const waiting = this.pending.splice(0);
+      const waitingFuncs = this.pendingFuncs.splice(0);
+      this.pending.push(b);
+      this.pendingFuncs.push(tb.func);
+      this.compilePending(this.compileHot);
+      this.stats.hotLoops++;
+      this.pending.push(...waiting);
+      this.pendingFuncs.push(...waitingFuncs);
+    } else {
+      if (this.pending.length === 0) this.pendingSince = performance.now();
+      this.pending.push(b);
+      this.pendingFuncs.push(tb.func);
+    }
     // A block cut by its instruction limit falls through to the next one whenever it completes:
     // that one is as hot, so it is translated now (in the same page or the next one the block ran
     // into: its TLB entry is the one this block was fetched through) instead of being interpreted
@@ -1091,7 +1111,9 @@ export class KqemuEngine {
    * Compile the translated blocks waiting in one module: V8's cost per module is far above its cost
    * per function, so batching divides the compile time per block several times over.
    */
-  private compilePending(): void {
+  private compilePending(
+    compile: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null = null,
+  ): void {
     const t0 = performance.now();
     const bytes = buildBlockModule(
       this.pendingFuncs,
@@ -1100,7 +1122,7 @@ export class KqemuEngine {
       this.pending.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
     for (const f of this.pendingFuncs) f.release();
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    const inst = new WebAssembly.Instance(compile !== null ? compile(bytes) : new WebAssembly.Module(bytes), {
       env: { mem: this.c.mem.memory, tbl: this.helperTable },
     });
     const ex = inst.exports;
@@ -1158,7 +1180,7 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules, ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules (${s.hotLoops} loops alone, optimized at once), ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,

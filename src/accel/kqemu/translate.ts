@@ -279,6 +279,8 @@ export interface TranslatedBlock {
    */
   codeLo: number;
   codeHi: number;
+  /** The translation that keeps a loop to the block's start in a wasm loop (see translate()). */
+  loops: boolean;
   func: FuncBuilder;
 }
 
@@ -565,6 +567,7 @@ export class Translator {
     this.unsupported = report;
     if (again === null) return tb;
     tb.func.release();
+    again.loops = true;
     return again;
   }
 
@@ -769,6 +772,7 @@ export class Translator {
       memoAccesses: this.memoAccesses,
       windows: this.windowsPlanned,
       fallEip,
+      loops: false,
     };
   }
 

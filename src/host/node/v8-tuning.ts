@@ -53,6 +53,20 @@ export function tuneV8ForSteadyState(): void {
   setFlagsFromString(`--wasm-num-compilation-tasks=${Math.max(1, availableParallelism() - 1)}`);
 }
 
+/**
+ * Compile `bytes` with V8's optimizing tier only (`--no-liftoff` for this module: V8 reads the flag
+ * when it compiles one), on this thread: for hot loops, which otherwise run in baseline code until
+ * a background thread, busy with other modules' tier-ups, gets to them.
+ */
+export function compileOptimized(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Module {
+  setFlagsFromString("--no-liftoff");
+  try {
+    return new WebAssembly.Module(bytes);
+  } finally {
+    setFlagsFromString("--liftoff");
+  }
+}
+
 /** Whether V8 `version` (this process's by default, e.g. "11.3.244.8-node.33") is older than major.minor. */
 export function v8Before(major: number, minor: number, version = process.versions.v8): boolean {
   const [ma, mi] = version.split(".").map(Number);
