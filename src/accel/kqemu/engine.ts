@@ -1076,14 +1076,8 @@ export class KqemuEngine {
     b.heat = HEAT_PENDING;
     if (tb.loops && !this.booting && this.compileHot !== null) {
       // Alone, at once, optimized (see compileHot), ahead of the blocks waiting in the batch.
-      const waiting = this.pending.splice(0);
-      const waitingFuncs = this.pendingFuncs.splice(0);
-      this.pending.push(b);
-      this.pendingFuncs.push(tb.func);
-      this.compilePending(this.compileHot);
+      this.compileBlocks([b], [tb.func], this.compileHot);
       this.stats.hotLoops++;
-      this.pending.push(...waiting);
-      this.pendingFuncs.push(...waitingFuncs);
     } else {
       if (this.pending.length === 0) this.pendingSince = performance.now();
       this.pending.push(b);
@@ -1111,24 +1105,34 @@ export class KqemuEngine {
    * Compile the translated blocks waiting in one module: V8's cost per module is far above its cost
    * per function, so batching divides the compile time per block several times over.
    */
-  private compilePending(
-    compile: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null = null,
+  private compilePending(): void {
+    this.compileBlocks(this.pending, this.pendingFuncs, null);
+    this.pending.length = 0;
+    this.pendingFuncs.length = 0;
+    this.pendingHits = 0;
+  }
+
+  /** Compile `blocks` (their translations `funcs`) in one module, with `compile` when not null. */
+  private compileBlocks(
+    blocks: Block[],
+    funcs: FuncBuilder[],
+    compile: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null,
   ): void {
     const t0 = performance.now();
     const bytes = buildBlockModule(
-      this.pendingFuncs,
+      funcs,
       this.c.mem.memory.buffer.byteLength / 65536,
       // Named for CPU profiles (a stale block's name no longer matters: it is left out below).
-      this.pending.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
+      blocks.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
-    for (const f of this.pendingFuncs) f.release();
+    for (const f of funcs) f.release();
     const inst = new WebAssembly.Instance(compile !== null ? compile(bytes) : new WebAssembly.Module(bytes), {
       env: { mem: this.c.mem.memory, tbl: this.helperTable },
     });
     const ex = inst.exports;
     const s = this.stats;
-    for (let k = 0; k < this.pending.length; k++) {
-      const b = this.pending[k];
+    for (let k = 0; k < blocks.length; k++) {
+      const b = blocks[k];
       b.heat = -1;
       // A block whose page was written since its translation is stale: leave it out.
       if (b.eip === -1) continue;
@@ -1140,9 +1144,6 @@ export class KqemuEngine {
     const ms = performance.now() - t0;
     s.compileMs += ms;
     this.onHostWork?.(ms);
-    this.pending.length = 0;
-    this.pendingFuncs.length = 0;
-    this.pendingHits = 0;
   }
 
   /**

@@ -567,7 +567,6 @@ export class Translator {
     this.unsupported = report;
     if (again === null) return tb;
     tb.func.release();
-    again.loops = true;
     return again;
   }
 
@@ -772,7 +771,7 @@ export class Translator {
       memoAccesses: this.memoAccesses,
       windows: this.windowsPlanned,
       fallEip,
-      loops: false,
+      loops: loopFlags,
     };
   }
 
@@ -1319,10 +1318,8 @@ export class Translator {
     const n = i.imm & 0xff;
     const sup = TLB_VALID;
     const { VAL, T } = this;
-    const [glo, ghi, sel, clo, chi, cattr, cbase, climit, off] = [0, 0, 0, 0, 0, 0, 0, 0, 0].map(() =>
-      f.local(),
-    );
-    const [esp0, ss0, slo, shi, sattr, sbase, slimit, flags] = [0, 0, 0, 0, 0, 0, 0, 0].map(() => f.local());
+    const [glo, ghi, sel, clo, chi, cattr, cbase, climit, off] = Array.from({ length: 9 }, () => f.local());
+    const [esp0, ss0, slo, shi, sattr, sbase, slimit, flags] = Array.from({ length: 8 }, () => f.local());
     // The gate: in the IDT, a 32-bit interrupt or trap gate (type 0xE/0xF), DPL ≥ CPL, present.
     this.loadState(R_IDTR_LIMIT)
       .const(n * 8 + 7)
