@@ -2127,12 +2127,14 @@ test("MOV to FS or GS the compiled check refuses goes to the interpreter: access
   }
 });
 
-test("after the boot, a block translated as a loop is compiled at once in a module of its own through compileHot; during the boot, batched", () => {
+test("after the boot, a user block translated as a loop is compiled at once in a module of its own through compileHot; during the boot or at CPL 0, batched", () => {
   // ecx=1000; L: add eax,ecx; xor eax,0x5a5a; dec ecx; jnz L; ud2
   const code = "b9e8030000 01c8 355a5a0000 49 75f6 0f0b";
-  const hot = (cpl: number) => {
+  const hot = (cpl: number, booted = false) => {
     const a = setup(code, cpl);
     if (cpl === 0) a.e.mode = "full";
+    // As if user code had run before (the boot is over when the first user block is translated).
+    if (booted) (a.e as unknown as { booting: boolean }).booting = false;
     const modules: number[] = [];
     a.e.compileHot = (bytes) => {
       modules.push(bytes.length);
@@ -2153,4 +2155,9 @@ test("after the boot, a block translated as a loop is compiled at once in a modu
   assert.equal(boot.modules.length, 0);
   assert.equal(boot.stats.hotLoops, 0);
   assert.ok(boot.stats.insnsCompiled > 1000, "compiled all the same");
+  // CPL 0 after the boot: the kernel's loops run briefly at each call, batched too.
+  const kernel = hot(0, true);
+  assert.equal(kernel.modules.length, 0);
+  assert.equal(kernel.stats.hotLoops, 0);
+  assert.ok(kernel.stats.insnsCompiled > 1000, "compiled all the same");
 });

@@ -308,8 +308,8 @@ export class KqemuEngine {
    */
   onFirstUserBlock: (() => void) | null = null;
   /**
-   * After the boot, a block translated as a loop (Translator: its body a wasm loop) is compiled at
-   * once in a module of its own with this, when set (the Node host: V8's optimizing tier straight
+   * After the boot, a block of user code translated as a loop (Translator: its body a wasm loop) is
+   * compiled at once in a module of its own with this, when set (the Node host: V8's optimizing tier straight
    * away, see compileOptimized() in v8-tuning.ts), instead of waiting in a batch and running in
    * baseline code until V8's background threads get to it.
    */
@@ -1030,7 +1030,7 @@ export class KqemuEngine {
   private compile(b: Block, lin: number, eip: number): void {
     // Misses on it go to lookup() from now on (see stillCold()).
     this.coldHeat[coldIndex(eip)] = 0xffff;
-    if (this.booting && this.c.r[R_CPL] === 3) {
+    if (this.booting) {
       // The first block of user code: the boot is over.
       this.booting = false;
       const first = this.onFirstUserBlock;
@@ -1074,8 +1074,11 @@ export class KqemuEngine {
     }
     this.stats.memoAccesses += tb.memoAccesses;
     b.heat = HEAT_PENDING;
-    if (tb.loops && !this.booting && this.compileHot !== null) {
-      // Alone, at once, optimized (see compileHot), ahead of the blocks waiting in the batch.
+    if (tb.loops && !this.booting && this.compileHot !== null && this.c.r[R_CPL] === 3) {
+      // Alone, at once, optimized (see compileHot), ahead of the blocks waiting in the batch. Not
+      // the kernel's loops (copies, clears, list walks: ~160 of them after the bench guest's boot,
+      // 3-4 ms of optimizing compile each), which run briefly at each call: a user program's loop
+      // is where a long computation lives.
       this.compileBlocks([b], [tb.func], this.compileHot);
       this.stats.hotLoops++;
     } else {
