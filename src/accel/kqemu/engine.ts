@@ -1030,7 +1030,7 @@ export class KqemuEngine {
   private compile(b: Block, lin: number, eip: number): void {
     // Misses on it go to lookup() from now on (see stillCold()).
     this.coldHeat[coldIndex(eip)] = 0xffff;
-    if (this.booting) {
+    if (this.booting && this.c.r[R_CPL] === 3) {
       // The first block of user code: the boot is over.
       this.booting = false;
       const first = this.onFirstUserBlock;
