@@ -13,7 +13,7 @@ import {
   FAULT,
 } from "../../cpu/cpu.ts";
 import { setCfOf } from "../../cpu/ops/alu.ts";
-import { sti } from "../../cpu/ops/data-ops.ts";
+import { popfValue, sti } from "../../cpu/ops/data-ops.ts";
 import { rdtsc } from "../../cpu/ops/system-ops.ts";
 import {
   CS,
@@ -381,6 +381,11 @@ export class KqemuEngine {
       // event is pending.
       sti: () => {
         sti(c);
+        return this.eventsAfterStep() !== 0 ? 1 : 0;
+      },
+      // POPF, the value popped by the block: 1 when an event is pending (an interrupt unmasked, TF).
+      popf: (v: number) => {
+        popfValue(c, v, true);
         return this.eventsAfterStep() !== 0 ? 1 : 0;
       },
       // RDTSC at CPL 0 (no CR4.TSD fault there), the interpreter's: EDX in the state block, EAX returned.

@@ -93,6 +93,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "sti", params: 0, results: 1 },
   { name: "rdtsc", params: 0, results: 1 },
   { name: "sysstate", params: 1, results: 1 },
+  { name: "popf", params: 1, results: 1 },
 ];
 const IMP_COND = 0;
 const IMP_INTERP = 1;
@@ -110,6 +111,8 @@ const IMP_RDTSC = 9;
  * SS's size...) up to the state block the block wrote, then return the pending events.
  */
 const IMP_SYSSTATE = 10;
+/** POPF: EFLAGS from the popped value as the interpreter takes it (CPL, IOPL); 1 when an event is pending. */
+const IMP_POPF = 11;
 export const SYS_FLAGS = 0;
 export const SYS_INT = 1;
 export const SYS_IRET = 2;
@@ -2517,6 +2520,47 @@ export class Translator {
         // The helper left every arithmetic flag in r[R_EFLAGS] (FOP_NONE).
         this.known = K_CFSTORED;
         return EMIT_OK;
+      case 0x9d:
+        // POPF (32-bit): the dword at ESP, ESP + 4, then the popf helper sets EFLAGS as the
+        // interpreter does (which bits CPL and IOPL let change: data-ops.ts popfValue()). An
+        // interrupt it unmasks, or TF, is an event: the block ends after it. Linux's
+        // local_irq_restore() is PUSHF ... POPF.
+        if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.linOfReg(4);
+        this.read(4, eip);
+        f.set(this.VAL);
+        this.loadReg(4, 32);
+        f.const(4).op(W.OP_I32_ADD).set(this.T);
+        this.storeReg(4, 32, this.T);
+        this.flushFlags();
+        this.count++;
+        f.get(this.VAL);
+        callHelper(f, IMP_POPF);
+        f.hint(false).if_();
+        this.exitPending(next);
+        f.op(W.OP_END);
+        this.count--;
+        // Every arithmetic flag is in r[R_EFLAGS] now (setEflags(): FOP_NONE).
+        this.known = K_CFSTORED;
+        return EMIT_OK;
+      case 0x8f:
+        // POP m32 whose address does not use ESP (that one is computed after the increment: SDM
+        // Vol. 2B "POP"): the dword at ESP written there, then ESP + 4 (a faulting write leaves ESP
+        // as it was, as data-ops.ts popEv() restores it).
+        if (!op32 || i.reg !== 0 || i.mod === 3 || i.base === 4 || i.index === 4) return EMIT_NO;
+        if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
+        this.linOfReg(4);
+        this.read(4, eip);
+        f.set(this.VAL);
+        this.ea(i);
+        this.write(4, eip);
+        this.loadReg(4, 32);
+        f.const(4).op(W.OP_I32_ADD).set(this.T);
+        this.storeReg(4, 32, this.T);
+        return EMIT_OK;
+      case 0x1bc: // BSF r32, r/m32
+      case 0x1bd: // BSR
+        return op32 ? this.emitBitScan(i, op === 0x1bd, eip) : EMIT_NO;
       case 0x1c1: {
         // XADD r/m32, r32: the sum to the destination, its old value to the register, flags of
         // the ADD (arith-ops.ts xadd()); the memory write comes first, so a fault changes nothing.
@@ -4165,6 +4209,27 @@ export class Translator {
     this.storeReg(2, 32, this.VAL);
     this.flushFlags();
     f.get(this.RES);
+    callHelper(f, IMP_SETZF);
+    this.known = K_UNKNOWN;
+    return EMIT_OK;
+  }
+
+  /**
+   * BSF/BSR r32, r/m32 (`reverse`: BSR): the index of the lowest (highest) set bit; a zero source
+   * sets ZF and leaves the destination as it was (P6 parts, as ops/alu.ts bitScan()); the other
+   * flags, undefined in SDM Vol. 2A, keep their values as in the interpreter (the setzf helper).
+   */
+  private emitBitScan(i: Insn, reverse: boolean, eip: number): number {
+    const f = this.f;
+    this.loadDest32(i, eip, false);
+    f.set(this.A);
+    if (reverse) f.const(31).get(this.A).op(W.OP_I32_CLZ).op(W.OP_I32_SUB);
+    else f.get(this.A).op(W.OP_I32_CTZ);
+    this.loadReg(i.reg, 32);
+    f.get(this.A).op(W.OP_SELECT).set(this.VAL);
+    this.storeReg(i.reg, 32, this.VAL);
+    this.flushFlags();
+    f.get(this.A).op(W.OP_I32_EQZ);
     callHelper(f, IMP_SETZF);
     this.known = K_UNKNOWN;
     return EMIT_OK;

@@ -55,6 +55,7 @@ export const OP_I32_SHR_U = 0x76;
 export const OP_I32_ROTL = 0x77;
 export const OP_I32_ROTR = 0x78;
 export const OP_I32_CLZ = 0x67;
+export const OP_I32_CTZ = 0x68;
 export const OP_I32_EXTEND8_S = 0xc0;
 export const OP_I32_EXTEND16_S = 0xc1;
 

@@ -287,13 +287,18 @@ export function pushf(c: CPU, i: Insn): void {
 export function popf(c: CPU, i: Insn): void {
   const r = c.r;
   if (c.v86 && (r[R_EFLAGS] & EFLAGS_IOPL) !== EFLAGS_IOPL) c.raise(EXC_GP, 0);
-  const v = i.flags & IF_OP32 ? c.pop32() : c.pop16();
+  const op32 = (i.flags & IF_OP32) !== 0;
+  popfValue(c, op32 ? c.pop32() : c.pop16(), op32);
+}
+
+/** EFLAGS from the value POPF popped (`op32`: POPFD), also for compiled code's POPF. */
+export function popfValue(c: CPU, v: number, op32: boolean): void {
   // Changeable bits depend on CPL and IOPL (SDM Vol. 2B, POPF): IOPL only at CPL 0, IF when CPL <= IOPL.
   let mask = EFLAGS_ARITH | EFLAGS_TF | EFLAGS_DF | (1 << 11) | EFLAGS_NT | EFLAGS_AC | EFLAGS_ID;
   if (!c.protectedMode || c.r[R_CPL] === 0) mask |= EFLAGS_IOPL | EFLAGS_IF;
   else if (isIoplOk(c) || c.v86) mask |= EFLAGS_IF;
   if (c.v86) mask &= ~EFLAGS_IOPL;
-  if (!(i.flags & IF_OP32)) mask &= 0xffff;
+  if (!op32) mask &= 0xffff;
   c.setEflags((v & mask) | (c.getEflags() & ~mask));
 }
 
