@@ -34,8 +34,27 @@ function use(mode: Mode): void {
   }
 }
 
+// Host time in the interpreter's own calls (CPU.run(), whichever engine made them) and the guest
+// instructions they ran: in normal mode the rest of a run is compiled user code and the turns
+// between the two, in tcg mode there is no rest.
+let interpMs = 0;
+let interpInsns = 0;
+{
+  const cpu = m.cpu;
+  const run = cpu.run.bind(cpu);
+  cpu.run = (budget: number) => {
+    const t = performance.now();
+    try {
+      return run(budget);
+    } finally {
+      interpMs += performance.now() - t;
+      interpInsns += cpu.lastRun;
+    }
+  };
+}
+
 const t0 = performance.now();
-const begun = new Map<string, { t: number; mode: Mode }>();
+const begun = new Map<string, { t: number; mode: Mode; ms: number; insns: number }>();
 const times = new Map<string, number[]>();
 let line = "";
 m.serial.onTransmit = (b) => {
@@ -54,12 +73,16 @@ m.serial.onTransmit = (b) => {
     if (mark[3] === "begin") {
       const mode = modes[(Number(mark[2]) - 1) % modes.length] as Mode;
       use(mode);
-      begun.set(key, { t, mode });
+      begun.set(key, { t, mode, ms: interpMs, insns: interpInsns });
     } else {
       const b0 = begun.get(key);
       if (b0 !== undefined) {
         const ms = t - b0.t;
-        console.log(`${key.padEnd(16)} ${b0.mode.padEnd(5)} ${ms.toFixed(0).padStart(6)} ms`);
+        const ims = interpMs - b0.ms;
+        const mips = (interpInsns - b0.insns) / ims / 1000;
+        console.log(
+          `${key.padEnd(16)} ${b0.mode.padEnd(5)} ${ms.toFixed(0).padStart(6)} ms, ${ims.toFixed(0)} ms of it in the interpreter (${mips.toFixed(1)} M guest instructions a second)`,
+        );
         const k = `${mark[1]} ${b0.mode}`;
         times.set(k, [...(times.get(k) ?? []), ms]);
       }
