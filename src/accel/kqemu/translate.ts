@@ -2473,9 +2473,7 @@ export class Translator {
         const seg = pushPopSeg(op);
         if (seg === FS || seg === GS) this.segLoadFsGs(seg, eip);
         else this.segReload(seg, eip);
-        this.loadReg(4, 32);
-        f.const(4).op(W.OP_I32_ADD).set(this.T);
-        this.storeReg(4, 32, this.T);
+        this.dropStackDword();
         return EMIT_OK;
       }
       case 0x8e:
@@ -2526,12 +2524,8 @@ export class Translator {
         // interrupt it unmasks, or TF, is an event: the block ends after it. Linux's
         // local_irq_restore() is PUSHF ... POPF.
         if (!op32 || !this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        this.linOfReg(4);
-        this.read(4, eip);
-        f.set(this.VAL);
-        this.loadReg(4, 32);
-        f.const(4).op(W.OP_I32_ADD).set(this.T);
-        this.storeReg(4, 32, this.T);
+        this.readStackDword(eip);
+        this.dropStackDword();
         this.flushFlags();
         this.count++;
         f.get(this.VAL);
@@ -2549,14 +2543,10 @@ export class Translator {
         // as it was, as data-ops.ts popEv() restores it).
         if (!op32 || i.reg !== 0 || i.mod === 3 || i.base === 4 || i.index === 4) return EMIT_NO;
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        this.linOfReg(4);
-        this.read(4, eip);
-        f.set(this.VAL);
+        this.readStackDword(eip);
         this.ea(i);
         this.write(4, eip);
-        this.loadReg(4, 32);
-        f.const(4).op(W.OP_I32_ADD).set(this.T);
-        this.storeReg(4, 32, this.T);
+        this.dropStackDword();
         return EMIT_OK;
       case 0x1bc: // BSF r32, r/m32
       case 0x1bd: // BSR
@@ -2851,12 +2841,8 @@ export class Translator {
     }
     if (op >= 0x58 && op <= 0x5f) {
       if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-      this.linOfReg(4);
-      this.read(4, eip);
-      f.set(this.VAL);
-      this.loadReg(4, 32);
-      f.const(4).op(W.OP_I32_ADD).set(this.T);
-      this.storeReg(4, 32, this.T);
+      this.readStackDword(eip);
+      this.dropStackDword();
       this.storeReg(op & 7, 32, this.VAL);
       return EMIT_OK;
     }
@@ -2932,12 +2918,8 @@ export class Translator {
         return EMIT_END;
       case 0xc3:
         if (!this.c.ss32 || this.c.segFlat[SS] === 0) return EMIT_NO;
-        this.linOfReg(4);
-        this.read(4, eip);
-        f.set(this.VAL);
-        this.loadReg(4, 32);
-        f.const(4).op(W.OP_I32_ADD).set(this.T);
-        this.storeReg(4, 32, this.T);
+        this.readStackDword(eip);
+        this.dropStackDword();
         this.count++;
         f.get(this.VAL);
         this.exitDynamic();
@@ -3665,6 +3647,20 @@ export class Translator {
     f.const(4).op(W.OP_I32_SUB).set(this.LIN);
     this.write(size, eip);
     this.storeReg(4, 32, this.LIN);
+  }
+
+  /** VAL = the dword at ESP (a POP's read; ESP moves with dropStackDword()). */
+  private readStackDword(eip: number): void {
+    this.linOfReg(4);
+    this.read(4, eip);
+    this.f.set(this.VAL);
+  }
+
+  /** ESP + 4: the end of a POP. */
+  private dropStackDword(): void {
+    this.loadReg(4, 32);
+    this.f.const(4).op(W.OP_I32_ADD).set(this.T);
+    this.storeReg(4, 32, this.T);
   }
 
   /** ALU op `aluOp` in form (0 Eb,Gb / 1 Ev,Gv / 2 Gb,Eb / 3 Gv,Ev / 4 AL,Ib / 5 eAX,Iz / 6 E,imm). */
