@@ -1270,12 +1270,13 @@ test("cold code reached from compiled code (a jump-cache miss, a run-loop turn) 
   assert.ok(run(40) >= 2, "after 40 passes A is translated too (40 visits counted once would not do)");
 });
 
-test("while the guest boots, a block ends where another block starts and goes on there; after user code it runs through", () => {
+test("while the guest boots with paging on, a block ends where another block starts and goes on there; after user code, or with paging off, it runs through", () => {
   // mov esi,P; call esi; mov esi,A; call esi; ud2; (nops) A: inc ebx; inc ebx; P: inc eax; ret.
   // P is translated first; A then reaches P's start. Threshold 1: every target is hot at once.
   const code = `be20100000 ffd6 be1e100000 ffd6 0f0b ${"90".repeat(14)} 4343 40 c3`;
-  const translated = (cpl: number) => {
+  const translated = (cpl: number, paging: boolean) => {
     const { c } = setup(code, cpl);
+    if (paging) enablePaging(c, (k) => (k << 12) | 7, 0);
     const e = new KqemuEngine(c, cpl === 0 ? "full" : "user", 1);
     runToEnd(e, 10_000);
     assert.equal(c.excVector, 6, "ends at UD2");
@@ -1284,7 +1285,9 @@ test("while the guest boots, a block ends where another block starts and goes on
   };
   // Kernel code before any user code (the boot): A holds its two INCs and exits to P's block. In
   // user code (the boot is over), A's block runs on through P's INC and RET as well.
-  assert.equal(translated(3) - translated(0), 2);
+  assert.equal(translated(3, true) - translated(0, true), 2);
+  // Paging off (the kernel's decompressor), booting or not: A runs through.
+  assert.equal(translated(0, false), translated(3, true));
 });
 
 test("a block whose loop body holds another block's start still loops inside wasm", () => {
