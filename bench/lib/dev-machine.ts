@@ -3,11 +3,7 @@
 // bench guest with -kernel-kqemu (boot-inspect, cold-code, mode-ab).
 import { readFileSync } from "node:fs";
 import { lowerHelperThreads } from "../../src/host/node/thread-priority.ts";
-import {
-  compileOptimized,
-  tuneV8ForAccelerator,
-  tuneV8ForSteadyState,
-} from "../../src/host/node/v8-tuning.ts";
+import { tuneEngineForV8, tuneV8ForAccelerator } from "../../src/host/node/v8-tuning.ts";
 import { type PcConfig, PcMachine } from "../../src/machine/pc.ts";
 import { defaultGuestPaths, INIT_MARKER } from "../../src/util/guest-cache.ts";
 import {
@@ -33,10 +29,7 @@ export function devMachine(append: string, defaultAccel: PcConfig["accel"] = "kq
     noReboot: true,
     accel,
   });
-  if (m.kqemu !== null && !process.env.V8_DEFAULTS) {
-    m.kqemu.onFirstUserBlock = tuneV8ForSteadyState;
-    m.kqemu.compileHot = compileOptimized;
-  }
+  if (m.kqemu !== null && !process.env.V8_DEFAULTS) tuneEngineForV8(m.kqemu);
   let out = "";
   m.serial.onTransmit = (b) => {
     out += String.fromCharCode(b);
@@ -66,8 +59,7 @@ export async function benchMachine(
   });
   const engine = m.kqemu;
   if (engine === null) throw new Error("no kqemu engine");
-  engine.onFirstUserBlock = tuneV8ForSteadyState;
-  engine.compileHot = compileOptimized;
+  tuneEngineForV8(engine);
   return m as PcMachine & { kqemu: typeof engine };
 }
 

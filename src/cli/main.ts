@@ -4,7 +4,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "nod
 import { constants as osConstants } from "node:os";
 import { backRamWithFile, type RamFile, RamFileError } from "../host/node/ram-file.ts";
 import { lowerHelperThreads } from "../host/node/thread-priority.ts";
-import { compileOptimized, tuneV8ForAccelerator, tuneV8ForSteadyState } from "../host/node/v8-tuning.ts";
+import { tuneEngineForV8, tuneV8ForAccelerator } from "../host/node/v8-tuning.ts";
 import { LinuxBootError } from "../machine/boot/linux.ts";
 import type { GuestMemory } from "../machine/memory.ts";
 import type { StopReason } from "../machine/pc.ts";
@@ -196,10 +196,7 @@ async function runMachine(opts: MachineOptions): Promise<number> {
     throw e;
   }
   machine.tracer = new Tracer(machine.cpu, logItems, log, dumpCpu, disassemble);
-  if (machine.kqemu !== null) {
-    machine.kqemu.onFirstUserBlock = tuneV8ForSteadyState;
-    machine.kqemu.compileHot = compileOptimized;
-  }
+  if (machine.kqemu !== null) tuneEngineForV8(machine.kqemu);
 
   let quitRequested = false;
   const host: MonitorHost = {

@@ -34,6 +34,7 @@
 // to /init was 8% slower: boot code mostly runs a few times.
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
+import type { KqemuEngine } from "../../accel/kqemu/engine.ts";
 
 /** Tiering budget (V8's rough count of bytes executed before a wasm function is optimized). */
 const WASM_TIERING_BUDGET = 5_000_000;
@@ -54,14 +55,24 @@ export function tuneV8ForSteadyState(): void {
 }
 
 /**
+ * The Node host's hooks on an accelerator engine: once the guest runs user code, later modules are
+ * optimized at once (tuneV8ForSteadyState()), and hot user loops are compiled optimized
+ * (compileOptimized()).
+ */
+export function tuneEngineForV8(engine: Pick<KqemuEngine, "onFirstUserBlock" | "compileHot">): void {
+  engine.onFirstUserBlock = tuneV8ForSteadyState;
+  engine.compileHot = compileOptimized;
+}
+
+/**
  * Compile `bytes` with V8's optimizing tier only, on this thread: for hot loops, which otherwise run
  * in baseline code until a background thread, busy with other modules' tier-ups, gets to them.
  * Node 20's V8 compiles wasm lazily (`--wasm-lazy-compilation` is on by default): a function is
  * compiled at its first call, with the flags of that moment. So `--no-liftoff` alone around the
  * Module changed nothing (a loop's first call of 50 M iterations: 147-162 ms with it or without,
  * then 73 ms); with eager compilation too the first call takes 73 ms. Measured on the bench guest's
- * compute (alternating processes): run 1 187-243 ms instead of 281-398, run 2 160-210 instead of
- * 230-289.
+ * compute (3 alternating process pairs): run 1 187-277 ms instead of 309-430, run 2 161-228
+ * instead of 294-379.
  */
 export function compileOptimized(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Module {
   setFlagsFromString("--no-liftoff");
