@@ -833,8 +833,9 @@ export class KqemuEngine {
    * every instance, 1.9 ms each at 20,000 entries, and updates every importer at each set, 43 us
    * with 500). Dispatcher calls fell 50.3 M -> 4.2 M in the decompressor and 92 M -> 16 M to /init,
    * and a synthetic ring of blocks went 5.2-6.6 -> 4.1 ns per transition, but the decompressor
-   * phase was level (10 alternating pairs: medians 2.35 vs 2.33 s) and the boot slower (6 of 6
-   * pairs; 0.4-1.5 s more CPU in V8's compile threads for the bigger exits). Chaining only within a
+   * phase was level (chaining unpaged blocks only, 10 alternating pairs: medians 2.35 vs 2.33 s)
+   * and with every block chained the boot was slower (6 of 6 pairs; 0.4-1.5 s more CPU in V8's
+   * compile threads for the bigger exits). Chaining only within a
    * module (direct return_call) would have reached 11-33% of the transitions.
    */
   private buildDispatcher(): DispatchFn {
