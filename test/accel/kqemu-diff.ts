@@ -24,6 +24,7 @@ export function diffKqemu(cases: readonly Case[], mode: KqemuMode, cpl: number, 
   const jit = makeDiffCpu();
   const engine = new KqemuEngine(jit, mode, 1);
   const bad: string[] = [];
+  let mismatches = 0;
   let faults = 0;
   const groups = new Set<string>();
   for (let k = 0; k < cases.length; k += BATCH) {
@@ -50,6 +51,7 @@ export function diffKqemu(cases: readonly Case[], mode: KqemuMode, cpl: number, 
       groups.add(c.group);
       if (want.vector >= 0) faults++;
       const diffs = compare(want, got, c);
+      if (diffs.length > 0) mismatches++;
       if (diffs.length > 0 && bad.length < 10) bad.push(describe({ c, diffs }));
     }
   }
@@ -57,5 +59,5 @@ export function diffKqemu(cases: readonly Case[], mode: KqemuMode, cpl: number, 
   console.log(
     `${cases.length} cases in ${groups.size} groups at CPL ${cpl}, ${faults} faulting; compiled ${s.insnsCompiled} instructions, helped ${s.insnsHelped}${unpaged ? `, ${s.unpagedBlocks} unpaged blocks` : ""}`,
   );
-  return { bad, faults, stats: s };
+  return { bad, mismatches, cases: cases.length, faults, stats: s };
 }
