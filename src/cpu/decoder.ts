@@ -2,6 +2,7 @@
 // The opcode → handler mapping lives in optable.ts; this file only knows instruction formats.
 import type { CPU } from "./cpu.ts";
 import { IF_AD32, IF_LOCK, IF_OP32, IF_REP, IF_REPNE, IF_SEGOVR, type Insn, undefHandler } from "./insn.ts";
+import { specialize } from "./ops/fast-ops.ts";
 import {
   IMM_AP,
   IMM_IB,
@@ -220,6 +221,7 @@ export function decode(c: CPU, i: Insn, lin: number, mode: number): Insn {
   }
   i.flags = flags;
   i.len = p;
+  specialize(i);
   return i;
 }
 
