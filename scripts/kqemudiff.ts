@@ -5,6 +5,7 @@
 // mode at CPL 3, full virtualization at CPL 0 (the groups without privileged or I/O instructions),
 // and both again with paging off (the direct RAM accesses of unpaged blocks). Outcomes are
 // compared with the host comparison's masks (test/accel/kqemu-diff.ts). Exits 1 on any difference.
+import type { KqemuMode } from "../src/accel/kqemu/engine.ts";
 import { CPL0_GROUPS, diffKqemu } from "../test/accel/kqemu-diff.ts";
 import { generate } from "../test/cpu/hostdiff/gen.ts";
 
@@ -23,22 +24,20 @@ const seed = Number(arg("seed", String(Date.now() % 100000)));
 const n = Number(arg("cases", "12000"));
 let bad = 0;
 let cases = 0;
+// Setting: name, mode, CPL, case count, groups, paging off.
+const SETTINGS: [string, KqemuMode, number, number, string[] | undefined, boolean][] = [
+  ["normal mode, CPL 3", "user", 3, n, undefined, false],
+  ["full, CPL 0", "full", 0, n >> 1, CPL0_GROUPS, false],
+  ["normal mode, CPL 3, paging off", "user", 3, n >> 2, undefined, true],
+  ["full, CPL 0, paging off", "full", 0, n >> 2, CPL0_GROUPS, true],
+];
 for (let r = 0; r < rounds; r++) {
-  // Each round and setting has its own derived seed, printed with any difference to replay it.
-  const s = (seed * 1000003 + r * 4) >>> 0;
-  const settings: [string, number, () => ReturnType<typeof diffKqemu>][] = [
-    ["normal mode, CPL 3", s, () => diffKqemu(generate(s, n), "user", 3)],
-    ["full, CPL 0", s + 1, () => diffKqemu(generate(s + 1, n >> 1, CPL0_GROUPS), "full", 0)],
-    ["normal mode, CPL 3, paging off", s + 2, () => diffKqemu(generate(s + 2, n >> 2), "user", 3, true)],
-    [
-      "full, CPL 0, paging off",
-      s + 3,
-      () => diffKqemu(generate(s + 3, n >> 2, CPL0_GROUPS), "full", 0, true),
-    ],
-  ];
-  for (const [name, caseSeed, run] of settings) {
-    const res = run();
-    cases += res.cases;
+  for (let k = 0; k < SETTINGS.length; k++) {
+    const [name, mode, cpl, count, groups, unpaged] = SETTINGS[k];
+    // Each round and setting has its own derived seed, printed with any difference to replay it.
+    const caseSeed = (seed * 1000003 + r * SETTINGS.length + k) >>> 0;
+    const res = diffKqemu(generate(caseSeed, count, groups), mode, cpl, unpaged);
+    cases += count;
     if (res.mismatches > 0) {
       bad += res.mismatches;
       console.log(`${res.mismatches} DIFFERENCES (${name}, generator seed ${caseSeed}), the first ones:`);

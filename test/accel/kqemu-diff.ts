@@ -59,5 +59,5 @@ export function diffKqemu(cases: readonly Case[], mode: KqemuMode, cpl: number, 
   console.log(
     `${cases.length} cases in ${groups.size} groups at CPL ${cpl}, ${faults} faulting; compiled ${s.insnsCompiled} instructions, helped ${s.insnsHelped}${unpaged ? `, ${s.unpagedBlocks} unpaged blocks` : ""}`,
   );
-  return { bad, mismatches, cases: cases.length, faults, stats: s };
+  return { bad, mismatches, faults, stats: s };
 }

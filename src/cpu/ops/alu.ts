@@ -38,7 +38,8 @@ export function maskOf(bits: number): number {
   return bits === 32 ? -1 : bits === 16 ? 0xffff : 0xff;
 }
 
-function setLazy(c: CPU, fop: number, a: number, b: number, res: number, bits: number): void {
+/** Record a lazy ADD/SUB-type result: the operation, its (masked) operands and result, the size. */
+export function setLazy(c: CPU, fop: number, a: number, b: number, res: number, bits: number): void {
   const r = c.r;
   r[R_FOP] = fop;
   r[R_FA] = a;

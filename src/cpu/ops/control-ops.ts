@@ -20,7 +20,7 @@ import {
 import { deliverInterrupt, farCall, farJump, farReturn, iret } from "../system.ts";
 import { opBits, readE, readLin } from "./operand.ts";
 
-function setEip(c: CPU, i: Insn, target: number): void {
+export function setEip(c: CPU, i: Insn, target: number): void {
   // Near transfers with 16-bit operand size truncate EIP to 16 bits; CS limit is checked.
   const eip = i.flags & IF_OP32 ? target | 0 : target & 0xffff;
   if (eip >>> 0 > c.r[32 + CS] >>> 0) c.raise(EXC_GP, 0);

@@ -12,47 +12,18 @@
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
 import { type Handler, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
-import {
-  CS,
-  EFLAGS_ARITH,
-  EXC_GP,
-  FOP_ADD,
-  FOP_RESULT,
-  FOP_SUB,
-  R_EFLAGS,
-  R_EIP,
-  R_FA,
-  R_FB,
-  R_FOP,
-  R_FRES,
-  R_FSIZE,
-  R_SEGLIMIT,
-} from "../state.ts";
+import { FOP_ADD, FOP_SUB, R_EIP } from "../state.ts";
+import { setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
 import * as A from "./arith-ops.ts";
 import * as C from "./control-ops.ts";
 import * as D from "./data-ops.ts";
-
-function lazy32(r: Int32Array, fop: number, a: number, b: number, res: number): void {
-  r[R_FOP] = fop;
-  r[R_FA] = a;
-  r[R_FB] = b;
-  r[R_FRES] = res;
-  r[R_FSIZE] = 32;
-}
-
-function logic32(r: Int32Array, res: number): void {
-  r[R_EFLAGS] &= ~EFLAGS_ARITH;
-  r[R_FOP] = FOP_RESULT;
-  r[R_FRES] = res;
-  r[R_FSIZE] = 32;
-}
 
 function addEvGvR(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.rm];
   const b = r[i.reg];
   const res = (a + b) | 0;
-  lazy32(r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   r[i.rm] = res;
 }
 
@@ -62,7 +33,7 @@ function addEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = (a + b) | 0;
-  lazy32(r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   c.wr32(lin, res);
 }
 
@@ -71,7 +42,7 @@ function addGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = (a + b) | 0;
-  lazy32(r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   r[i.reg] = res;
 }
 
@@ -80,7 +51,7 @@ function addGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = (a + b) | 0;
-  lazy32(r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   r[i.reg] = res;
 }
 
@@ -89,7 +60,7 @@ function addEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = (a + b) | 0;
-  lazy32(r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   r[i.rm] = res;
 }
 
@@ -98,7 +69,7 @@ function addEvIM(c: CPU, i: Insn): void {
   const a = c.rdw32(lin);
   const b = i.imm;
   const res = (a + b) | 0;
-  lazy32(c.r, FOP_ADD, a, b, res);
+  setLazy(c, FOP_ADD, a, b, res, 32);
   c.wr32(lin, res);
 }
 
@@ -107,7 +78,7 @@ function orEvGvR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = r[i.reg];
   const res = a | b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -117,7 +88,7 @@ function orEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = a | b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -126,7 +97,7 @@ function orGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = a | b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -135,7 +106,7 @@ function orGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = a | b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -144,7 +115,7 @@ function orEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = a | b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -153,7 +124,7 @@ function orEvIM(c: CPU, i: Insn): void {
   const a = c.rdw32(lin);
   const b = i.imm;
   const res = a | b;
-  logic32(c.r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -162,7 +133,7 @@ function andEvGvR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = r[i.reg];
   const res = a & b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -172,7 +143,7 @@ function andEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = a & b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -181,7 +152,7 @@ function andGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = a & b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -190,7 +161,7 @@ function andGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = a & b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -199,7 +170,7 @@ function andEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = a & b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -208,7 +179,7 @@ function andEvIM(c: CPU, i: Insn): void {
   const a = c.rdw32(lin);
   const b = i.imm;
   const res = a & b;
-  logic32(c.r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -217,7 +188,7 @@ function subEvGvR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   r[i.rm] = res;
 }
 
@@ -227,7 +198,7 @@ function subEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   c.wr32(lin, res);
 }
 
@@ -236,7 +207,7 @@ function subGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   r[i.reg] = res;
 }
 
@@ -245,7 +216,7 @@ function subGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   r[i.reg] = res;
 }
 
@@ -254,7 +225,7 @@ function subEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   r[i.rm] = res;
 }
 
@@ -263,7 +234,7 @@ function subEvIM(c: CPU, i: Insn): void {
   const a = c.rdw32(lin);
   const b = i.imm;
   const res = (a - b) | 0;
-  lazy32(c.r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
   c.wr32(lin, res);
 }
 
@@ -272,7 +243,7 @@ function xorEvGvR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = r[i.reg];
   const res = a ^ b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -282,7 +253,7 @@ function xorEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = a ^ b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -291,7 +262,7 @@ function xorGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = a ^ b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -300,7 +271,7 @@ function xorGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = a ^ b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.reg] = res;
 }
 
@@ -309,7 +280,7 @@ function xorEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = a ^ b;
-  logic32(r, res);
+  setLogicFlags(c, res, 32);
   r[i.rm] = res;
 }
 
@@ -318,7 +289,7 @@ function xorEvIM(c: CPU, i: Insn): void {
   const a = c.rdw32(lin);
   const b = i.imm;
   const res = a ^ b;
-  logic32(c.r, res);
+  setLogicFlags(c, res, 32);
   c.wr32(lin, res);
 }
 
@@ -327,7 +298,7 @@ function cmpEvGvR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function cmpEvGvM(c: CPU, i: Insn): void {
@@ -335,7 +306,7 @@ function cmpEvGvM(c: CPU, i: Insn): void {
   const r = c.r;
   const b = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function cmpGvEvR(c: CPU, i: Insn): void {
@@ -343,7 +314,7 @@ function cmpGvEvR(c: CPU, i: Insn): void {
   const a = r[i.reg];
   const b = r[i.rm];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function cmpGvEvM(c: CPU, i: Insn): void {
@@ -351,7 +322,7 @@ function cmpGvEvM(c: CPU, i: Insn): void {
   const r = c.r;
   const a = r[i.reg];
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function cmpEvIR(c: CPU, i: Insn): void {
@@ -359,24 +330,24 @@ function cmpEvIR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const b = i.imm;
   const res = (a - b) | 0;
-  lazy32(r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function cmpEvIM(c: CPU, i: Insn): void {
   const a = c.rd32(c.eaR(i, 4));
   const b = i.imm;
   const res = (a - b) | 0;
-  lazy32(c.r, FOP_SUB, a, b, res);
+  setLazy(c, FOP_SUB, a, b, res, 32);
 }
 
 function testEvGvR(c: CPU, i: Insn): void {
   const r = c.r;
-  logic32(r, r[i.rm] & r[i.reg]);
+  setLogicFlags(c, r[i.rm] & r[i.reg], 32);
 }
 function testEvGvM(c: CPU, i: Insn): void {
   const v = c.rd32(c.eaR(i, 4));
   const r = c.r;
-  logic32(r, v & r[i.reg]);
+  setLogicFlags(c, v & r[i.reg], 32);
 }
 function movEvGvR(c: CPU, i: Insn): void {
   const r = c.r;
@@ -409,66 +380,60 @@ function lea32(c: CPU, i: Insn): void {
   c.r[i.reg] = c.eaOffset(i);
 }
 
-/** A near jump with a 32-bit operand size to `target`, within the CS limit (as control-ops.ts's setEip). */
-function jumpTo32(c: CPU, target: number): void {
-  if (target >>> 0 > c.r[R_SEGLIMIT + CS] >>> 0) c.raise(EXC_GP, 0);
-  c.r[R_EIP] = target;
-}
-
 function joRel(c: CPU, i: Insn): void {
-  if (c.getOF() !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getOF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnoRel(c: CPU, i: Insn): void {
-  if (c.getOF() === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getOF() === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jbRel(c: CPU, i: Insn): void {
-  if (c.getCF() !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getCF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnbRel(c: CPU, i: Insn): void {
-  if (c.getCF() === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getCF() === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jzRel(c: CPU, i: Insn): void {
-  if (c.getZF() !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getZF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnzRel(c: CPU, i: Insn): void {
-  if (c.getZF() === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getZF() === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jbeRel(c: CPU, i: Insn): void {
-  if ((c.getCF() | c.getZF()) !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if ((c.getCF() | c.getZF()) !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnbeRel(c: CPU, i: Insn): void {
-  if ((c.getCF() | c.getZF()) === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if ((c.getCF() | c.getZF()) === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jsRel(c: CPU, i: Insn): void {
-  if (c.getSF() !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getSF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnsRel(c: CPU, i: Insn): void {
-  if (c.getSF() === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getSF() === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jpRel(c: CPU, i: Insn): void {
-  if (c.getPF() !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getPF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnpRel(c: CPU, i: Insn): void {
-  if (c.getPF() === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (c.getPF() === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jlRel(c: CPU, i: Insn): void {
-  if ((c.getSF() ^ c.getOF()) !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if ((c.getSF() ^ c.getOF()) !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnlRel(c: CPU, i: Insn): void {
-  if ((c.getSF() ^ c.getOF()) === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if ((c.getSF() ^ c.getOF()) === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 function jleRel(c: CPU, i: Insn): void {
-  if (((c.getSF() ^ c.getOF()) | c.getZF()) !== 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (((c.getSF() ^ c.getOF()) | c.getZF()) !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 function jnleRel(c: CPU, i: Insn): void {
-  if (((c.getSF() ^ c.getOF()) | c.getZF()) === 0) jumpTo32(c, (c.r[R_EIP] + i.imm) | 0);
+  if (((c.getSF() ^ c.getOF()) | c.getZF()) === 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
 
 // Shifts of a 32-bit register by an immediate count (masked to 1-31: a zero count keeps the generic
@@ -479,7 +444,7 @@ function shlR(c: CPU, i: Insn): void {
   const a = r[i.rm];
   const res = a << n;
   const cf = (a >>> (32 - n)) & 1;
-  shiftFlags32(r, res, cf | ((((res >>> 31) ^ cf) & 1) << 11));
+  setResultFlags(c, res, 32, cf | ((((res >>> 31) ^ cf) & 1) << 11));
   r[i.rm] = res;
 }
 function shrR(c: CPU, i: Insn): void {
@@ -487,7 +452,7 @@ function shrR(c: CPU, i: Insn): void {
   const n = i.imm & 31;
   const a = r[i.rm];
   const res = (a >>> n) | 0;
-  shiftFlags32(r, res, ((a >>> (n - 1)) & 1) | (((a >>> 31) & 1) << 11));
+  setResultFlags(c, res, 32, ((a >>> (n - 1)) & 1) | (((a >>> 31) & 1) << 11));
   r[i.rm] = res;
 }
 function sarR(c: CPU, i: Insn): void {
@@ -495,15 +460,8 @@ function sarR(c: CPU, i: Insn): void {
   const n = i.imm & 31;
   const a = r[i.rm];
   const res = a >> n;
-  shiftFlags32(r, res, (a >> (n - 1)) & 1);
+  setResultFlags(c, res, 32, (a >> (n - 1)) & 1);
   r[i.rm] = res;
-}
-/** ZF/SF/PF from `res`, CF and OF (bit 11) given, AF cleared (alu.ts's setResultFlags, 32 bits). */
-function shiftFlags32(r: Int32Array, res: number, cfOf: number): void {
-  r[R_EFLAGS] = (r[R_EFLAGS] & ~EFLAGS_ARITH) | cfOf;
-  r[R_FOP] = FOP_RESULT;
-  r[R_FRES] = res;
-  r[R_FSIZE] = 32;
 }
 
 function movEwGwM(c: CPU, i: Insn): void {
