@@ -788,6 +788,9 @@ test("ROL/ROR after a logic op, a shift or an ADD/SUB-type op (flags kept deferr
     "4b", // dec %ebx
     "c1e303", // shl $3,%ebx
     "c1c305", // rol $5,%ebx (a rotate after a rotate)
+    "29c3 c1c305", // sub %eax,%ebx; rol $5,%ebx (two rotates after a SUB keep its AF)
+    "01c3 d1cb", // add %eax,%ebx; ror %ebx
+    "c1e303 c1c305", // shl $3,%ebx; rol $5,%ebx
   ];
   const rotates = ["d1c3", "c1c307", "d1cb", "c1cb0d", "c1061f", "d10e"]; // rol/ror %ebx, rol $31/ror (%esi)
   const values = [

@@ -4122,9 +4122,11 @@ export class Translator {
     if (lazy || this.pend === PEND_LOGIC || this.pend === PEND_SHIFT) {
       // The flags stay deferred, without the helper: ZF, SF and PF still come from FRES, and the
       // deferred form becomes a shift's (FOP_RESULT, FA = what goes into EFLAGS' CF, AF and OF).
-      // After a logic op or a shift AF is 0 already; after an ADD/SUB-type op it is bit 4 of
+      // The rotate leaves AF as it was: 0 after a logic op; after a shift or an earlier rotate, FA's
+      // (a rotate after an ADD put the ADD's there); after an ADD/SUB-type op, bit 4 of
       // FA ^ FB ^ FRES (CPU.getAF()). (Hash and cipher rounds — blake2s, ChaCha, SHA-256, SipHash —
       // rotate right after an XOR or an ADD.)
+      const keepAf = lazy || this.pend === PEND_SHIFT;
       if (lazy)
         f.get(this.FA)
           .get(this.FB)
@@ -4133,9 +4135,10 @@ export class Translator {
           .op(W.OP_I32_XOR)
           .const(EFLAGS_AF)
           .op(W.OP_I32_AND);
+      else if (keepAf) f.get(this.FA).const(EFLAGS_AF).op(W.OP_I32_AND);
       this.rotateCfOf(i.reg === 0);
       f.const(11).op(W.OP_I32_SHL).op(W.OP_I32_OR);
-      if (lazy) f.op(W.OP_I32_OR);
+      if (keepAf) f.op(W.OP_I32_OR);
       f.set(this.FA);
       const k = this.known;
       const resultKnown =
