@@ -232,7 +232,7 @@ const off = (reg: number) => reg * 4;
 const PEND_NONE = 0;
 const PEND_LAZY = 1;
 const PEND_LOGIC = 2;
-const PEND_SHIFT = 3; // EFLAGS CF/OF from FA (bits 0 and 11), FOP_RESULT on FRES
+const PEND_SHIFT = 3; // EFLAGS CF/AF/OF from FA (bits 0, 4 and 11), FOP_RESULT on FRES
 /**
  * The state block's five lazy-flag words (FOP, FA, FB, FRES, FSIZE) held in FOPL, FA, FB, FRES,
  * FSIZEL, whatever they describe: the state at the head of a block that loops to its start, so the
