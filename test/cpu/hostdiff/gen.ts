@@ -628,9 +628,9 @@ function pickCount(rng: Rng): number {
  * undefined, OF undefined unless the count is 1, and for SHL/SHR CF undefined when the count is
  * at least the operand size. /6 is the undocumented alias of SHL (AMD and Intel both execute it).
  */
-function gShift(b: CB): void {
+function gShift(b: CB, ops?: readonly number[]): void {
   const rng = b.rng;
-  let op = rng.chance(0.05) ? 6 : rng.pick([0, 1, 2, 3, 4, 5, 7]);
+  let op = ops !== undefined ? rng.pick(ops) : rng.chance(0.05) ? 6 : rng.pick([0, 1, 2, 3, 4, 5, 7]);
   if (b.pendingUndef() && (op === 2 || op === 3)) op = 0; // RCL/RCR read CF
   const bits = pickSize(rng);
   const form = rng.int(3);
@@ -1575,6 +1575,72 @@ function gSeq(b: CB): void {
   }
 }
 
+/** ROL, ROR, RCL, RCR: CF and OF change, every other flag is kept (SDM Vol. 2B, RCL/RCR/ROL/ROR). */
+const ROTATES = [0, 1, 2, 3];
+
+/** CLC, STC or CMC (CMC reads CF: not once CF is undefined). */
+function gFlagOp(b: CB): void {
+  const ops: [number, string][] = [
+    [0xf8, "clc"],
+    [0xf9, "stc"],
+  ];
+  if ((b.flagMask & CF) !== 0) ops.push([0xf5, "cmc"]);
+  const [o, t] = b.rng.pick(ops);
+  b.emit([o], t);
+}
+
+/** SETcc, CMOVcc, LAHF or ADC/SBB between registers: reads the flags as a chain left them. */
+function gFlagReader(b: CB): void {
+  const rng = b.rng;
+  const k = rng.int(4);
+  const cc = rng.int(16);
+  if (k === 0) {
+    const n = rng.int(8);
+    b.emit([0x0f, 0x90 | cc, 0xc0 | n], `set${CC[cc]} ${regName(n, 8)}`);
+  } else if (k === 1) {
+    const d = noEsp(rng.int(8), 32, false);
+    const src = rng.int(8);
+    b.emit([0x0f, 0x40 | cc, 0xc0 | (d << 3) | src], `cmov${CC[cc]} ${regName(d, 32)}, ${regName(src, 32)}`);
+  } else if (k === 2) b.emit([0x9f], "lahf");
+  else {
+    const sbb = rng.chance(0.5);
+    const a = noEsp(rng.int(8), 32, false);
+    const src = rng.int(8);
+    b.emit(
+      [sbb ? 0x19 : 0x11, 0xc0 | (src << 3) | a],
+      `${sbb ? "sbb" : "adc"} ${regName(a, 32)}, ${regName(src, 32)}`,
+    );
+  }
+}
+
+/**
+ * Flag chains: an instruction that defines every arithmetic flag, then two to five that change
+ * some flags and keep the rest (rotates, BT*, INC/DEC, CLC/STC/CMC, SHLD/SHRD) mixed with more
+ * producers and shifts, and a reader at the end while every flag is defined. Compiled code keeps
+ * the flags deferred across such chains, where a kept flag can get lost (a second rotate after a
+ * SUB once dropped its AF). Register operands only, as in "seq".
+ */
+function gFlagChain(b: CB): void {
+  const rng = b.rng;
+  b.inSeq = true;
+  producer(b, true);
+  const n = rng.range(2, 5);
+  for (let k = 0; k < n; k++) {
+    const x = rng.int(10);
+    if (x < 3) gShift(b, ROTATES);
+    else if (x < 4) gBt(b);
+    else if (x < 5) gUnary(b);
+    else if (x < 6) gFlagOp(b);
+    else if (x < 7) gShd(b);
+    else if (x < 8) producer(b, true);
+    else if (x < 9) gShift(b);
+    else if (!b.pendingUndef()) gFlagReader(b);
+    else gFlagOp(b);
+    if (b.regMask.some((m) => m !== -1)) return;
+  }
+  if (!b.pendingUndef()) gFlagReader(b);
+}
+
 export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = {
   alu: { weight: 12, gen: gAlu },
   unary: { weight: 5, gen: gUnary },
@@ -1598,6 +1664,7 @@ export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = 
   addr16: { weight: 3, gen: gAddr16 },
   pf: { weight: 4, gen: gPf },
   seq: { weight: 8, gen: gSeq },
+  flagchain: { weight: 6, gen: gFlagChain },
 };
 
 /** Generate `n` cases from `seed`, from all groups by weight or only those listed. */
