@@ -2,6 +2,8 @@
 // compiled blocks, self-modifying code, bounded interrupt latency, and the kqemu_is_ok() modes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { KqemuEngine } from "../../src/accel/kqemu/engine.ts";
 import { type CPU, EXIT_BUDGET, EXIT_EXCEPTION } from "../../src/cpu/cpu.ts";
 import {
@@ -383,6 +385,47 @@ test("self-modifying code: a store into the running block is seen by the next ex
   assert.equal(c.excVector, 6);
   assert.equal(c.r[EAX] >>> 0, 0x11111142, "the patched immediate was executed");
   assert.ok(e.stats.invalidatedBlocks >= 1);
+});
+
+test("block modules whose blocks were all dropped are freed (the helper tables they import do not keep them all)", async () => {
+  // V8's collector, reached without --expose-gc: the flag set at run time makes gc() exist in a new context.
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const Instance = WebAssembly.Instance;
+  let live = 0;
+  const gone = new FinalizationRegistry<number>(() => {
+    live--;
+  });
+  // Count the instances the engine makes (block modules and its own), and those still reachable.
+  WebAssembly.Instance = class extends Instance {
+    constructor(module: WebAssembly.Module, imports?: WebAssembly.Imports) {
+      super(module, imports);
+      live++;
+      gone.register(this, 0);
+    }
+  };
+  const ROUNDS = 200;
+  try {
+    const { c, e } = setup("");
+    for (let k = 0; k < ROUNDS; k++) {
+      // mov eax, k; ud2 — written over the last one: its block is dropped, a new module compiled.
+      load(c, 0x1000, [0xb8, k & 0xff, k >> 8, 0, 0, 0x0f, 0x0b]);
+      c.r[R_EIP] = 0x1000;
+      assert.equal(runToEnd(e, 100), EXIT_EXCEPTION);
+      assert.equal(c.r[EAX], k, "the new code ran");
+    }
+    assert.ok(e.stats.modules >= ROUNDS, `${e.stats.modules} modules compiled`);
+    for (let k = 0; k < 3; k++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The engine's own instances (dispatcher, helpers) and those sharing a helper table with the
+    // last block's (up to 32) stay; with one helper table for all (Node 20) all ROUNDS block
+    // instances did.
+    assert.ok(live <= 40, `${live} of ${e.stats.modules + 2} instances still alive`);
+  } finally {
+    WebAssembly.Instance = Instance;
+  }
 });
 
 test("a store beside compiled code in its page leaves the blocks there; ones that keep coming drop the page", () => {

@@ -140,6 +140,8 @@ const WIN_FAILS_MAX = 8;
 const STEP_IMPORT: W.ImportFunc = { name: "step", params: 0, results: 0 };
 /** Most blocks compiled in one wasm module. */
 const BATCH_MAX = 128;
+/** Block modules that import one helper table before the next module gets a new one (blockImports()). */
+const HELPER_TABLE_MODULES = 32;
 /**
  * A batch is compiled at the run loop's next turn once it holds BATCH_MIN blocks or its oldest has
  * waited BATCH_WAIT_MS: V8's cost per module is high, so small batches cost more per block (Debian
@@ -271,12 +273,18 @@ export class KqemuEngine {
   /** Compiled blocks by slot, for call_indirect. */
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   /**
-   * The helpers, called by blocks through this table (see installHelpers()). A table of its own:
-   * V8 (Node 20) copies an imported table into each instance and updates every importing instance
-   * at each table.set(), so the blocks' modules must not import the big one (measured: 1.3 ms per
-   * instantiation with a 20,000-entry table, 0.02 ms with 16 entries).
+   * The helpers, called by blocks through a small table of their own (see installHelpers()): V8
+   * (Node 20) copies an imported table into each instance and updates every importing instance at
+   * each table.set(), so the blocks' modules must not import the big one (measured: 1.3 ms per
+   * instantiation with a 20,000-entry table, 0.02 ms with 16 entries). And it keeps every instance
+   * that imports a table alive as long as the table: one helper table for the engine's life kept
+   * every block module ever compiled, dropped or not. So each table serves HELPER_TABLE_MODULES
+   * modules, then the next ones get a new one (helperImports()); a table and its modules are freed
+   * together once none of their blocks is left in `table`.
    */
-  private readonly helperTable = new WebAssembly.Table({ element: "anyfunc", initial: IMPORTS.length });
+  private readonly helperFns: WebAssembly.ExportValue[] = [];
+  private helperImports: WebAssembly.Imports | null = null;
+  private helperTableUses = 0;
   private readonly freeSlots: number[] = [];
   /** Blocks translated and waiting to be compiled, with their functions. */
   private readonly pending: Block[] = [];
@@ -522,6 +530,8 @@ export class KqemuEngine {
     this.freeSlots.length = 0;
     this.nextSlot = 0;
     for (const b of this.pending) b.eip = -1;
+    // The modules compiled so far can all go now: none of them shares a helper table with the next.
+    this.helperImports = null;
     this.blocks.clear();
     this.crossBlocks.clear();
     this.noCross.clear();
@@ -1153,9 +1163,10 @@ export class KqemuEngine {
       blocks.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
     for (const f of funcs) f.release();
-    const inst = new WebAssembly.Instance(compile !== null ? compile(bytes) : new WebAssembly.Module(bytes), {
-      env: { mem: this.c.mem.memory, tbl: this.helperTable },
-    });
+    const inst = new WebAssembly.Instance(
+      compile !== null ? compile(bytes) : new WebAssembly.Module(bytes),
+      this.blockImports(),
+    );
     const ex = inst.exports;
     const s = this.stats;
     for (let k = 0; k < blocks.length; k++) {
@@ -1174,9 +1185,9 @@ export class KqemuEngine {
   }
 
   /**
-   * The helpers in helperTable, where blocks call them (call_indirect): one module imports the
-   * JavaScript functions and each slot gets a wasm function that calls one, so V8 makes the import
-   * wrappers once instead of for every module of blocks.
+   * The helpers blocks call (call_indirect through a helper table, see blockImports()): one module
+   * imports the JavaScript functions and exports a wasm function calling each, which fill the
+   * helper tables' slots, so V8 makes the import wrappers once instead of for every module of blocks.
    */
   private installHelpers(): void {
     const funcs = IMPORTS.map((h, k) => {
@@ -1187,8 +1198,30 @@ export class KqemuEngine {
     const bytes = buildModule(IMPORTS, funcs, this.c.mem.memory.buffer.byteLength / 65536);
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: this.imports });
     IMPORTS.forEach((_h, k) => {
-      this.helperTable.set(k, inst.exports[`f${k}`]);
+      this.helperFns.push(inst.exports[`f${k}`]);
     });
+  }
+
+  /**
+   * What a block module imports: the memory and the current helper table, a new one every
+   * HELPER_TABLE_MODULES modules (see helperFns). Measured with a module per block (a hostdiff run
+   * through the translator): with one table for all, Linux's limit of 65,530 memory mappings was
+   * reached after ~50 K modules and V8 aborted ("Commit wasm code space Allocation failed"); a
+   * long-running guest whose code keeps changing would have got there too. Importing the helpers
+   * as functions instead frees every module at once, but V8 then compiles import wrappers for each
+   * module: `new WebAssembly.Module` took 490 ms of a boot instead of 240-290 ms.
+   */
+  private blockImports(): WebAssembly.Imports {
+    if (this.helperImports === null || this.helperTableUses >= HELPER_TABLE_MODULES) {
+      const tbl = new WebAssembly.Table({ element: "anyfunc", initial: IMPORTS.length });
+      this.helperFns.forEach((fn, k) => {
+        tbl.set(k, fn as (...args: number[]) => number);
+      });
+      this.helperImports = { env: { mem: this.c.mem.memory, tbl } };
+      this.helperTableUses = 0;
+    }
+    this.helperTableUses++;
+    return this.helperImports;
   }
 
   private allocSlot(fn: BlockFn): number {
