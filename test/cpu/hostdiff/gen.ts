@@ -1641,6 +1641,68 @@ function gFlagChain(b: CB): void {
   if (!b.pendingUndef()) gFlagReader(b);
 }
 
+/**
+ * Short loops whose body carries the flags from one iteration into the next: ECX = 2..12; an
+ * optional producer; L: one to four of ADD/ADC/SUB/SBB/CMP/INC/DEC/NEG between registers, ROL/ROR/
+ * RCL/RCR by 1, CLC/STC/CMC, SETcc, CMOVcc, LAHF, ADC/SBB (every flag they leave is defined,
+ * whatever the values, so any of them may read what the previous iteration left); DEC ECX; JNZ L
+ * (or LOOP L: the flags of the body's end reach the next iteration's start); a reader after the
+ * loop. Compiled code keeps such a loop in a wasm loop with its flags in locals across the back
+ * edge. ECX and ESP are never written by the body.
+ */
+function gFlagLoop(b: CB): void {
+  const rng = b.rng;
+  b.inSeq = true;
+  b.setPart(ECX, 32, rng.range(2, 12));
+  if (rng.chance(0.7)) producer(b, true, true);
+  const start = b.code.length;
+  const n = rng.range(1, 4);
+  // Registers the body writes: not ECX, not ESP (8-bit: not CL, CH).
+  const reg32 = (): number => rng.pick([EAX, EDX, EBX, EBP, ESI, EDI]);
+  const reg8 = (): number => rng.pick([0, 2, 3, 4, 6, 7]);
+  for (let k = 0; k < n; k++) {
+    const x = rng.int(8);
+    const cc = rng.int(16);
+    if (x < 3) producer(b, true, true);
+    else if (x < 5) {
+      const op = rng.int(4);
+      const r = reg32();
+      b.emit([0xd1, 0xc0 | (op << 3) | r], `${SHIFT_NAMES[op]} ${regName(r, 32)}, 1`);
+    } else if (x < 6)
+      b.emit(
+        ...rng.pick<[number[], string]>([
+          [[0xf8], "clc"],
+          [[0xf9], "stc"],
+          [[0xf5], "cmc"],
+        ]),
+      );
+    else if (x < 7) {
+      const r = reg8();
+      b.emit([0x0f, 0x90 | cc, 0xc0 | r], `set${CC[cc]} ${regName(r, 8)}`);
+    } else {
+      const d = reg32();
+      const src = rng.int(8);
+      const y = rng.int(4);
+      if (y === 0)
+        b.emit(
+          [0x0f, 0x40 | cc, 0xc0 | (d << 3) | src],
+          `cmov${CC[cc]} ${regName(d, 32)}, ${regName(src, 32)}`,
+        );
+      else if (y === 1) b.emit([0x9f], "lahf");
+      else
+        b.emit(
+          [y === 2 ? 0x11 : 0x19, 0xc0 | (src << 3) | d],
+          `${y === 2 ? "adc" : "sbb"} ${regName(d, 32)}, ${regName(src, 32)}`,
+        );
+    }
+  }
+  if (rng.chance(0.5)) {
+    b.emit([0x49], "dec ecx");
+    b.emit([0x75, (start - (b.code.length + 2)) & 0xff], "jnz L");
+  } else b.emit([0xe2, (start - (b.code.length + 2)) & 0xff], "loop L");
+  gFlagReader(b);
+}
+
 export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = {
   alu: { weight: 12, gen: gAlu },
   unary: { weight: 5, gen: gUnary },
@@ -1665,6 +1727,7 @@ export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = 
   pf: { weight: 4, gen: gPf },
   seq: { weight: 8, gen: gSeq },
   flagchain: { weight: 6, gen: gFlagChain },
+  flagloop: { weight: 4, gen: gFlagLoop },
 };
 
 /** Generate `n` cases from `seed`, from all groups by weight or only those listed. */
