@@ -279,7 +279,7 @@ export class KqemuEngine {
    * instantiation with a 20,000-entry table, 0.02 ms with 16 entries). And it keeps every instance
    * that imports a table alive as long as the table: one helper table for the engine's life kept
    * every block module ever compiled, dropped or not. So each table serves HELPER_TABLE_MODULES
-   * modules, then the next ones get a new one (helperImports()); a table and its modules are freed
+   * modules, then the next ones get a new one (blockImports()); a table and its modules are freed
    * together once none of their blocks is left in `table`.
    */
   private readonly helperFns: WebAssembly.ExportValue[] = [];
@@ -1215,7 +1215,7 @@ export class KqemuEngine {
     if (this.helperImports === null || this.helperTableUses >= HELPER_TABLE_MODULES) {
       const tbl = new WebAssembly.Table({ element: "anyfunc", initial: IMPORTS.length });
       this.helperFns.forEach((fn, k) => {
-        tbl.set(k, fn as (...args: number[]) => number);
+        tbl.set(k, fn);
       });
       this.helperImports = { env: { mem: this.c.mem.memory, tbl } };
       this.helperTableUses = 0;

@@ -1589,22 +1589,25 @@ function gFlagOp(b: CB): void {
   b.emit([o], t);
 }
 
-/** SETcc, CMOVcc, LAHF or ADC/SBB between registers: reads the flags as a chain left them. */
-function gFlagReader(b: CB): void {
+/**
+ * SETcc, CMOVcc, LAHF or ADC/SBB between registers: reads the flags as a chain left them. Never
+ * writes ESP, nor ECX (CL, CH) when `keepEcx` (a loop's counter).
+ */
+function gFlagReader(b: CB, keepEcx = false): void {
   const rng = b.rng;
   const k = rng.int(4);
   const cc = rng.int(16);
   if (k === 0) {
-    const n = rng.int(8);
+    const n = noEsp(rng.int(8), 8, keepEcx);
     b.emit([0x0f, 0x90 | cc, 0xc0 | n], `set${CC[cc]} ${regName(n, 8)}`);
   } else if (k === 1) {
-    const d = noEsp(rng.int(8), 32, false);
+    const d = noEsp(rng.int(8), 32, keepEcx);
     const src = rng.int(8);
     b.emit([0x0f, 0x40 | cc, 0xc0 | (d << 3) | src], `cmov${CC[cc]} ${regName(d, 32)}, ${regName(src, 32)}`);
   } else if (k === 2) b.emit([0x9f], "lahf");
   else {
     const sbb = rng.chance(0.5);
-    const a = noEsp(rng.int(8), 32, false);
+    const a = noEsp(rng.int(8), 32, keepEcx);
     const src = rng.int(8);
     b.emit(
       [sbb ? 0x19 : 0x11, 0xc0 | (src << 3) | a],
@@ -1657,44 +1660,15 @@ function gFlagLoop(b: CB): void {
   if (rng.chance(0.7)) producer(b, true, true);
   const start = b.code.length;
   const n = rng.range(1, 4);
-  // Registers the body writes: not ECX, not ESP (8-bit: not CL, CH).
-  const reg32 = (): number => rng.pick([EAX, EDX, EBX, EBP, ESI, EDI]);
-  const reg8 = (): number => rng.pick([0, 2, 3, 4, 6, 7]);
   for (let k = 0; k < n; k++) {
     const x = rng.int(8);
-    const cc = rng.int(16);
     if (x < 3) producer(b, true, true);
     else if (x < 5) {
       const op = rng.int(4);
-      const r = reg32();
+      const r = rng.pick([EAX, EDX, EBX, EBP, ESI, EDI]); // not the counter, not ESP
       b.emit([0xd1, 0xc0 | (op << 3) | r], `${SHIFT_NAMES[op]} ${regName(r, 32)}, 1`);
-    } else if (x < 6)
-      b.emit(
-        ...rng.pick<[number[], string]>([
-          [[0xf8], "clc"],
-          [[0xf9], "stc"],
-          [[0xf5], "cmc"],
-        ]),
-      );
-    else if (x < 7) {
-      const r = reg8();
-      b.emit([0x0f, 0x90 | cc, 0xc0 | r], `set${CC[cc]} ${regName(r, 8)}`);
-    } else {
-      const d = reg32();
-      const src = rng.int(8);
-      const y = rng.int(4);
-      if (y === 0)
-        b.emit(
-          [0x0f, 0x40 | cc, 0xc0 | (d << 3) | src],
-          `cmov${CC[cc]} ${regName(d, 32)}, ${regName(src, 32)}`,
-        );
-      else if (y === 1) b.emit([0x9f], "lahf");
-      else
-        b.emit(
-          [y === 2 ? 0x11 : 0x19, 0xc0 | (src << 3) | d],
-          `${y === 2 ? "adc" : "sbb"} ${regName(d, 32)}, ${regName(src, 32)}`,
-        );
-    }
+    } else if (x < 6) gFlagOp(b);
+    else gFlagReader(b, true);
   }
   if (rng.chance(0.5)) {
     b.emit([0x49], "dec ecx");
