@@ -1484,6 +1484,33 @@ test("side traces: a loop whose usual path branches out and back to its start ru
   }
 });
 
+test("side traces: a loop with two heads stays in the block at its second head, whichever path each iteration takes", () => {
+  // mov $0x12345678,%esi; mov $3000,%ecx; mov $EDI,%edi; xor %ebp,%ebp; jmp S;
+  // H0: mov %ecx,%eax; xor %edx,%edx; div %edi; dec %edi; dec %ecx; je out; nop;
+  // S: 9 × add %esi,%ebx; ror $1,%esi; jnc H0; inc %ebp; add %ebx,%ebp; dec %ecx; jne S; out: ud2.
+  // The shape of the XZ decompressor's bit-tree loops: H0 (bit 0) runs on into S, whose JNC (the
+  // bit) goes back to H0 and whose JNE to S. The block at S takes H0's code in as a side trace that
+  // runs on into its start, so both paths loop inside it; H0's block cannot take S's code in (it is
+  // longer than a trace), so without that trace every change of the bit costs a dispatch.
+  const program = (edi: number) =>
+    `be78563412 b9b80b0000 bf${le32(edi)} 31ed eb0b 89c8 31d2 f7f7 4f 49 741d 90 ${"01f3".repeat(9)} d1ce 73df 45 01dd 49 75e4 0f0b`;
+  const { a, b } = runBoth(program(5000), () => {});
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  // 3,000 iterations, the bit changing at ~1,500 of them.
+  assert.ok(a.e.stats.dispatches < 100, `${a.e.stats.dispatches} dispatches`);
+  // #DE inside the trace once EDI reaches 0 (after 700 iterations through H0): precise state.
+  const x = setup(program(700));
+  const y = setup(program(700));
+  x.e.exactCount = true;
+  assert.equal(runToEnd(x.e, 10_000), EXIT_EXCEPTION);
+  assert.equal(runToEnd(y.c, 10_000), EXIT_EXCEPTION);
+  assert.equal(x.c.excVector, 0, "#DE");
+  assert.equal(x.c.r[R_EIP], 0x1017, "at the DIV");
+  assert.deepEqual(snapshot(x.c), snapshot(y.c));
+  assert.equal(x.c.icount, y.c.icount, "instructions counted");
+  assert.ok(x.e.stats.dispatches < 100, `#DE: ${x.e.stats.dispatches} dispatches`);
+});
+
 test("loops carry registers around the back edge in locals: one the interpreter changed inside the loop is read again", () => {
   // mov ecx,1000; mov edx,0x12345; L: add %edx,%ebx; add %ecx,%eax; bsr %ax,%dx (16-bit: run by
   // the interpreter from inside the block: EDX changes in the state block); dec %ecx; jnz L; ud2.

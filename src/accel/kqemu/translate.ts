@@ -196,10 +196,16 @@ const FWD_ELSE = 1;
  * Side traces: a conditional branch leaving the block whose target leads back to the block's start
  * within TRACE_MAX straight-line instructions is followed there inside the branch (a loop whose
  * usual path jumps out and back, like `Jcc far; ...; far: ...; Jcc start`, stays one wasm loop).
+ * So is one whose target is code before the start that runs on into it within TRACE_RUN_MAX
+ * instructions, passing at most one conditional branch (the loop's exit test): a loop with two
+ * heads, like the bit-tree decoders of the kernel's XZ decompressor (`H0: [bit 0]; cmp; ja out;
+ * S: [common]; cmp; jb H0; [bit 1]; cmp; jbe S`), stays in the block at S whichever bit comes
+ * (decompressor dispatches 58.9 M → 50.9 M, the phase 5% faster).
  * At most TRACE_BUDGET instructions of traces per block.
  */
 const TRACE_MAX = 8;
-const TRACE_BUDGET = 16;
+const TRACE_RUN_MAX = 16;
+const TRACE_BUDGET = 32;
 /** Instructions scanned from a compiled block's start for a branch back to the block being translated. */
 const LOOP_SCAN = 48;
 /**
@@ -3047,14 +3053,22 @@ export class Translator {
     if (target === this.startEip) return false;
     let lin = this.linOf(target);
     let eip = target;
-    for (let n = 0; n < TRACE_MAX; n++) {
+    let branches = 0;
+    for (let n = 0; n < TRACE_RUN_MAX; n++) {
+      // Code before the start that runs on into it (a loop with two heads): reaching the start is
+      // a branch back to it. Only in a loop's second translation, when the block is known to branch
+      // back to its start itself: else any block a slow path started inside a loop would take in
+      // the code from the loop's head to itself.
+      if (eip === this.startEip) return n > 0 && branches <= 1 && this.loopFlags;
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) return false;
       const i = this.peekAt(lin);
       if (i === null) return false;
       const next = (eip + i.len) | 0;
       // A loop's latch: a branch backward to the start.
-      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip;
-      if (i.op === 0xe9 || i.op === 0xeb) return false;
+      if (this.branchesTo(i, next, this.startEip)) return this.startEip < eip && n < TRACE_MAX;
+      const op = i.op;
+      if (op === 0xe9 || op === 0xeb) return false;
+      if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) branches++;
       lin += i.len;
       eip = next;
     }
@@ -3105,7 +3119,8 @@ export class Translator {
 
   /**
    * Emit, inside a conditional branch's taken path, the straight line of code at `target` until it
-   * branches back to the block's start or TRACE_MAX instructions (then it exits). The path never
+   * branches back to the block's start or runs on into it (traceLoops() said it does), or until
+   * TRACE_RUN_MAX instructions or the block's trace budget (then it exits). The path never
    * comes back: the translator's state after it is the branch's not-taken one. Flags are always
    * written in it (room 0: a trace may end at any instruction).
    */
@@ -3117,7 +3132,13 @@ export class Translator {
     let lin = this.linOf(target);
     let eip = target;
     let open = true;
-    for (let n = 0; n < TRACE_MAX && this.traceLeft > 0; n++) {
+    for (let n = 0; n < TRACE_RUN_MAX && this.traceLeft > 0; n++) {
+      if (eip === this.startEip) {
+        // Ran on into the block's start: loop there (see traceLoops()).
+        this.jumpTo(eip, 1);
+        open = false;
+        break;
+      }
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
       let i: Insn;
       try {
