@@ -1511,6 +1511,22 @@ test("side traces: a loop with two heads stays in the block at its second head, 
   assert.ok(x.e.stats.dispatches < 100, `#DE: ${x.e.stats.dispatches} dispatches`);
 });
 
+test("a JMP into the head of another loop ends its block: the loop runs in the block at its head", () => {
+  // mov $200,%edi; mov $0x12345678,%esi; O: mov $8,%ecx; jmp S; H0: inc %eax; dec %ecx; je done;
+  // nop; S: 9 × add %esi,%ebx; ror $1,%esi; jnc H0; inc %ebp; add %ebx,%ebp; dec %ecx; jne S;
+  // done: dec %edi; jne O; ud2 — 200 calls of an 8-bit loop with two heads entered by a JMP, as
+  // the XZ decompressor's bit-tree decoder is. O's block ends at its JMP, and S's block loops on both
+  // paths: ~3 dispatches per outer iteration (O, S, done). Following the JMP, O's block ran S's
+  // code once and left at the first back edge, and the first H0 took one more block.
+  const code =
+    "bfc8000000 be78563412 b908000000 eb05 40 49 741d 90 " +
+    "01f3".repeat(9) +
+    " d1ce 73e5 45 01dd 49 75e4 4f 75d5 0f0b";
+  const { a, b } = runBoth(code, () => {});
+  assert.equal(a.c.icount, b.c.icount, "instructions counted");
+  assert.ok(a.e.stats.dispatches <= 3 * 200 + 20, `${a.e.stats.dispatches} dispatches`);
+});
+
 test("loops carry registers around the back edge in locals: one the interpreter changed inside the loop is read again", () => {
   // mov ecx,1000; mov edx,0x12345; L: add %edx,%ebx; add %ecx,%eax; bsr %ax,%dx (16-bit: run by
   // the interpreter from inside the block: EDX changes in the state block); dec %ecx; jnz L; ud2.
