@@ -3006,12 +3006,14 @@ export class Translator {
    * block at `target` runs the loop in its own wasm loop (with the side traces that make it loop on
    * every path) rather than this block running one iteration and leaving at the back edge. The
    * XZ decompressor's bit-tree decoder (`jmp S` into a loop with two heads, at a function's start)
-   * took 3–4 dispatches per call instead of 2. Not the then part's JMP of an if/else (see toElse()).
+   * took 3–4 dispatches per call instead of 2. Not the then part's JMP of an if/else (see toElse()),
+   * nor a loop that calls a function on its way back (it leaves its block at each iteration anyway:
+   * the MPI multiplication's outer loop, `call mpihelp_addmul_1; pop; jmp head`).
    */
   private loopHeadAhead(target: number, next: number): boolean {
     const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
     if (b !== null && b.kind === FWD_SKIP && b.target === next) return false;
-    return this.loopsBack(this.linOf(target), target, target);
+    return this.loopsBack(this.linOf(target), target, target, false);
   }
 
   /**
@@ -3032,10 +3034,11 @@ export class Translator {
 
   /**
    * Whether straight-line code from `lin` (EIP `eip`) branches back to `to` (the start of the block
-   * being translated: the block would loop there) within LOOP_SCAN instructions. Only a scan: the
-   * code range the block depends on stays as it was.
+   * being translated: the block would loop there) within LOOP_SCAN instructions; a CALL on the way
+   * comes back, unless `calls` is false. Only a scan: the code range the block depends on stays as
+   * it was.
    */
-  private loopsBack(lin: number, eip: number, to = this.startEip): boolean {
+  private loopsBack(lin: number, eip: number, to = this.startEip, calls = true): boolean {
     const lo = this.codeLo;
     const hi = this.codeHi;
     try {
@@ -3048,6 +3051,7 @@ export class Translator {
         // The straight line ends at a JMP, RET, IRET or indirect JMP (a CALL comes back).
         if (op === 0xe9 || op === 0xeb || op === 0xc3 || op === 0xc2 || op === 0xcf) return false;
         if (op === 0xff && (i.reg === 4 || i.reg === 5)) return false;
+        if (!calls && (op === 0xe8 || (op === 0xff && (i.reg === 2 || i.reg === 3)))) return false;
         lin += i.len;
         eip = next;
       }
