@@ -115,6 +115,13 @@ export const CODE_WRITE_DROPPED = 1;
 export const CODE_WRITE_KEPT = 2;
 /** Writes that hit no code before a code page is dropped whole (see CPU.codeWritten()). */
 const CODE_WRITE_MISSES = 32;
+
+/** The decode cache's chunks (see CPU.codeCache): 64 byte offsets each, 64 per page. */
+const CODE_CHUNK_BITS = 6;
+const CODE_CHUNK = 1 << CODE_CHUNK_BITS;
+const CODE_CHUNK_MASK = CODE_CHUNK - 1;
+const CODE_CHUNKS = 0x1000 >>> CODE_CHUNK_BITS;
+type CodeChunk = (Insn | undefined)[];
 /** tlbListed bits: the page is in tlbList (non-global entries), in tlbGList (global ones). */
 const TLB_LISTED_N = 1;
 const TLB_LISTED_G = 2;
@@ -148,8 +155,13 @@ export class CPU {
   /** Required bits of a TLB entry for a read / write at the current privilege (and with IO clear). */
   rNeed = TLB_VALID;
   wNeed = TLB_VALID | TLB_SUP_WRITE;
-  /** Decoded-instruction cache, per physical page. */
-  private readonly codeCache: ((Insn | undefined)[] | undefined)[];
+  /**
+   * Decoded-instruction cache, per physical page: CODE_CHUNKS chunks of CODE_CHUNK byte offsets
+   * each, a chunk allocated when an instruction starting in it is first decoded. (One 4096-slot
+   * array per page was 32 KiB for the few hundred instructions a page's run code usually has: a
+   * boot kept ~1,700 of them, which the young-generation GC copied twice each.)
+   */
+  private readonly codeCache: ((CodeChunk | undefined)[] | undefined)[];
   /** Decoded instructions in each page's codeCache array. */
   private readonly codeCount: Uint16Array;
   /** Writes to a code page that hit no code since its code was last dropped whole (codeWritten()). */
@@ -709,10 +721,15 @@ export class CPU {
       // Insn.link would name a dropped instruction).
       let left = this.codeCount[page];
       for (let o = Math.max(0, from - 29); o < to; o++) {
-        const ins = insns[o];
+        const chunk = insns[o >>> CODE_CHUNK_BITS];
+        if (chunk === undefined) {
+          o |= CODE_CHUNK_MASK; // on to the next chunk
+          continue;
+        }
+        const ins = chunk[o & CODE_CHUNK_MASK];
         if (ins === undefined) continue;
         if (o + ins.len > from) {
-          insns[o] = undefined;
+          chunk[o & CODE_CHUNK_MASK] = undefined;
           left--;
           dropped = true;
         } else ins.link = null;
@@ -1175,7 +1192,7 @@ export class CPU {
     const e = this.tlb[lin >>> 12];
     if ((e & (this.rNeed | TLB_IO)) !== this.rNeed) return null;
     const phys = (e & ~0xfff) | (lin & 0xfff);
-    const ins = this.codeCache[phys >>> 12]?.[phys & 0xfff];
+    const ins = this.codeCache[phys >>> 12]?.[(phys & 0xfff) >>> CODE_CHUNK_BITS]?.[phys & CODE_CHUNK_MASK];
     return ins !== undefined && ins.mode === this.codeMode ? ins : null;
   }
 
@@ -1191,8 +1208,11 @@ export class CPU {
     const page = phys >>> 12;
     let insns = this.codeCache[page];
     if (insns !== undefined) {
-      const ins = insns[phys & 0xfff];
-      if (ins !== undefined && ins.mode === this.codeMode) return ins;
+      const chunk = insns[(phys & 0xfff) >>> CODE_CHUNK_BITS];
+      if (chunk !== undefined) {
+        const ins = chunk[phys & CODE_CHUNK_MASK];
+        if (ins !== undefined && ins.mode === this.codeMode) return ins;
+      }
     }
     // Instructions that straddle a page boundary are decoded every time (their second page may change).
     if ((lin & 0xfff) > 0xff0) {
@@ -1201,31 +1221,40 @@ export class CPU {
       return ins;
     }
     if (insns === undefined) {
-      insns = new Array(4096);
+      insns = new Array(CODE_CHUNKS);
       this.codeCache[page] = insns;
       this.markCodePage(page);
     }
     const ins = new Insn();
     decode(this, ins, lin, this.codeMode);
     // The decode may have written nothing, but a fault during it would have thrown before here.
-    if (insns[phys & 0xfff] === undefined) this.codeCount[page]++;
-    insns[phys & 0xfff] = ins;
+    this.storeInsn(insns, page, phys, ins);
     return ins;
   }
 
   private cacheInsn(page: number, phys: number, src: Insn): Insn {
     let insns = this.codeCache[page];
     if (insns === undefined) {
-      insns = new Array(4096);
+      insns = new Array(CODE_CHUNKS);
       this.codeCache[page] = insns;
       this.markCodePage(page);
     }
     const ins = new Insn();
     Object.assign(ins, src);
     ins.link = null;
-    if (insns[phys & 0xfff] === undefined) this.codeCount[page]++;
-    insns[phys & 0xfff] = ins;
+    this.storeInsn(insns, page, phys, ins);
     return ins;
+  }
+
+  private storeInsn(insns: (CodeChunk | undefined)[], page: number, phys: number, ins: Insn): void {
+    const k = (phys & 0xfff) >>> CODE_CHUNK_BITS;
+    let chunk = insns[k];
+    if (chunk === undefined) {
+      chunk = new Array(CODE_CHUNK);
+      insns[k] = chunk;
+    }
+    if (chunk[phys & CODE_CHUNK_MASK] === undefined) this.codeCount[page]++;
+    chunk[phys & CODE_CHUNK_MASK] = ins;
   }
 
   /**
