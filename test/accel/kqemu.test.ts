@@ -1525,6 +1525,13 @@ test("a JMP into the head of another loop ends its block: the loop runs in the b
   const { a, b } = runBoth(code, () => {});
   assert.equal(a.c.icount, b.c.icount, "instructions counted");
   assert.ok(a.e.stats.dispatches <= 3 * 200 + 20, `${a.e.stats.dispatches} dispatches`);
+  // Not when the loop calls a function on its way back: it leaves its block at each iteration anyway,
+  // and the block the return lands in goes on into the loop's head. mov $100,%esi; jmp H; H: dec
+  // %esi; je out; call F (0x3000, another page); jmp H; out: ud2; F: inc %eax; ret — two dispatches
+  // per iteration (F, the return), not three (F, the return, H).
+  const calls = runBoth("be64000000 eb00 4e 7407 e8f11f0000 ebf6 0f0b", (c) => load(c, 0x3000, hex("40c3")));
+  assert.equal(calls.a.c.icount, calls.b.c.icount, "instructions counted");
+  assert.ok(calls.a.e.stats.dispatches <= 2 * 100 + 10, `calls: ${calls.a.e.stats.dispatches} dispatches`);
 });
 
 test("loops carry registers around the back edge in locals: one the interpreter changed inside the loop is read again", () => {
