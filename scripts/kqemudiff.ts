@@ -1,5 +1,5 @@
 // Long translator-against-interpreter runs, on any host (no i386 programs needed):
-//   npm run kqemudiff -- --rounds 10 --seed 7 --cases 12000
+//   npm run kqemudiff -- --rounds 10 --seed 7 --cases 12000 [--group twoheads,flagloop]
 // Each round runs generated cases (test/cpu/hostdiff/gen.ts) on the interpreter and through the
 // kqemu engine with a threshold of 1 (every block compiled on first sight) in four settings: normal
 // mode at CPL 3, full virtualization at CPL 0 (the groups without privileged or I/O instructions),
@@ -15,13 +15,22 @@ function arg(name: string, def: string): string {
 }
 
 if (process.argv.includes("--help")) {
-  console.log("usage: npm run kqemudiff -- [--rounds N] [--seed S] [--cases N (per round, CPL 3)]");
+  console.log(
+    "usage: npm run kqemudiff -- [--rounds N] [--seed S] [--cases N (per round, CPL 3)] [--group g1,g2]",
+  );
   process.exit(0);
 }
 
 const rounds = Number(arg("rounds", "4"));
 const seed = Number(arg("seed", String(Date.now() % 100000)));
 const n = Number(arg("cases", "12000"));
+// --group g1,g2: only those generator groups (at CPL 0, those of them without privileged or I/O
+// instructions; a setting left with none is skipped).
+const only = arg("group", "")
+  .split(",")
+  .filter((g) => g);
+const pick = (groups: string[] | undefined): string[] | undefined =>
+  only.length === 0 ? groups : groups === undefined ? only : only.filter((g) => groups.includes(g));
 let bad = 0;
 let cases = 0;
 // Setting: name, mode, CPL, case count, groups, paging off.
@@ -33,7 +42,9 @@ const SETTINGS: [string, KqemuMode, number, number, string[] | undefined, boolea
 ];
 for (let r = 0; r < rounds; r++) {
   for (let k = 0; k < SETTINGS.length; k++) {
-    const [name, mode, cpl, count, groups, unpaged] = SETTINGS[k];
+    const [name, mode, cpl, count, all, unpaged] = SETTINGS[k];
+    const groups = pick(all);
+    if (groups !== undefined && groups.length === 0) continue;
     // Each round and setting has its own derived seed, printed with any difference to replay it.
     const caseSeed = (seed * 1000003 + r * SETTINGS.length + k) >>> 0;
     const res = diffKqemu(generate(caseSeed, count, groups), mode, cpl, unpaged);

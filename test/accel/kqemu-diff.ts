@@ -16,6 +16,7 @@ export const CPL0_GROUPS = [
   ..."alu mov cond stack seq pf lea unary shift xchg mul div".split(" "),
   "flagchain",
   "flagloop",
+  "twoheads",
 ];
 
 /**

@@ -1660,20 +1660,57 @@ function gFlagLoop(b: CB): void {
   if (rng.chance(0.7)) producer(b, true, true);
   const start = b.code.length;
   const n = rng.range(1, 4);
-  for (let k = 0; k < n; k++) {
-    const x = rng.int(8);
-    if (x < 3) producer(b, true, true);
-    else if (x < 5) {
-      const op = rng.int(4);
-      const r = rng.pick([EAX, EDX, EBX, EBP, ESI, EDI]); // not the counter, not ESP
-      b.emit([0xd1, 0xc0 | (op << 3) | r], `${SHIFT_NAMES[op]} ${regName(r, 32)}, 1`);
-    } else if (x < 6) gFlagOp(b);
-    else gFlagReader(b, true);
-  }
+  for (let k = 0; k < n; k++) gLoopOp(b);
   if (rng.chance(0.5)) {
     b.emit([0x49], "dec ecx");
     b.emit([0x75, (start - (b.code.length + 2)) & 0xff], "jnz L");
   } else b.emit([0xe2, (start - (b.code.length + 2)) & 0xff], "loop L");
+  gFlagReader(b);
+}
+
+/** A loop body's instruction for gFlagLoop/gTwoHeads: never writes ECX (the counter) nor ESP. */
+function gLoopOp(b: CB): void {
+  const rng = b.rng;
+  const x = rng.int(8);
+  if (x < 3) producer(b, true, true);
+  else if (x < 5) {
+    const op = rng.int(4);
+    const r = rng.pick([EAX, EDX, EBX, EBP, ESI, EDI]);
+    b.emit([0xd1, 0xc0 | (op << 3) | r], `${SHIFT_NAMES[op]} ${regName(r, 32)}, 1`);
+  } else if (x < 6) gFlagOp(b);
+  else gFlagReader(b, true);
+}
+
+/**
+ * Loops with two heads, entered by a JMP to the second: `jmp S; H0: ...; dec ecx; je out; ...;
+ * S: ...; <producer>; jcc H0; ...; dec ecx; jnz S; out:` — each iteration takes one of two paths
+ * back, to S or through H0 (which runs on into S). The shape of the XZ decompressor's bit-tree
+ * loops, which compiled code keeps in one block (side traces that run on into the block's start,
+ * a JMP to a loop's head ending its block). Register operands only, as in "seq".
+ */
+function gTwoHeads(b: CB): void {
+  const rng = b.rng;
+  b.inSeq = true;
+  b.setPart(ECX, 32, rng.range(2, 12));
+  if (rng.chance(0.5)) producer(b, true, true);
+  const jmpAt = b.code.length;
+  b.emit([0xeb, 0], "jmp S");
+  const h0 = b.code.length;
+  for (let k = rng.int(4); k > 0; k--) gLoopOp(b);
+  b.emit([0x49], "dec ecx");
+  const jeAt = b.code.length;
+  b.emit([0x74, 0], "je out");
+  for (let k = rng.int(3); k > 0; k--) gLoopOp(b);
+  const s = b.code.length;
+  b.code[jmpAt + 1] = s - (jmpAt + 2);
+  for (let k = rng.range(1, 6); k > 0; k--) gLoopOp(b);
+  producer(b, true, true);
+  const cc = rng.int(16);
+  b.emit([0x70 | cc, (h0 - (b.code.length + 2)) & 0xff], `j${CC[cc]} H0`);
+  for (let k = rng.int(4); k > 0; k--) gLoopOp(b);
+  b.emit([0x49], "dec ecx");
+  b.emit([0x75, (s - (b.code.length + 2)) & 0xff], "jnz S");
+  b.code[jeAt + 1] = b.code.length - (jeAt + 2);
   gFlagReader(b);
 }
 
@@ -1702,6 +1739,7 @@ export const GROUPS: Record<string, { weight: number; gen: (b: CB) => void }> = 
   seq: { weight: 8, gen: gSeq },
   flagchain: { weight: 6, gen: gFlagChain },
   flagloop: { weight: 4, gen: gFlagLoop },
+  twoheads: { weight: 3, gen: gTwoHeads },
 };
 
 /** Generate `n` cases from `seed`, from all groups by weight or only those listed. */
