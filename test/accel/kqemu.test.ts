@@ -1498,6 +1498,7 @@ test("side traces: a loop with two heads stays in the block at its second head, 
   assert.equal(a.c.icount, b.c.icount, "instructions counted");
   // 3,000 iterations, the bit changing at ~1,500 of them.
   assert.ok(a.e.stats.dispatches < 100, `${a.e.stats.dispatches} dispatches`);
+  assert.ok(a.e.stats.runOnTraces >= 1, `${a.e.stats.runOnTraces} traces running on into their start`);
   // #DE inside the trace once EDI reaches 0 (after 700 iterations through H0): precise state.
   const x = setup(program(700));
   const y = setup(program(700));
@@ -1525,6 +1526,7 @@ test("a JMP into the head of another loop ends its block: the loop runs in the b
   const { a, b } = runBoth(code, () => {});
   assert.equal(a.c.icount, b.c.icount, "instructions counted");
   assert.ok(a.e.stats.dispatches <= 3 * 200 + 20, `${a.e.stats.dispatches} dispatches`);
+  assert.ok(a.e.stats.loopHeadEnds >= 1, `${a.e.stats.loopHeadEnds} blocks ended at a loop's head`);
   // Not when the loop calls a function on its way back: it leaves its block at each iteration anyway,
   // and the block the return lands in goes on into the loop's head. mov $100,%esi; jmp H; H: dec
   // %esi; je out; call F (0x3000, another page); jmp H; out: ud2; F: inc %eax; ret — two dispatches

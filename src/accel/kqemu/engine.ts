@@ -100,6 +100,9 @@ export class KqemuStats {
   lookups = 0; // block-map lookups (jump-cache misses on code counted hot)
   jcRefills = 0; // jump-cache misses for want of a TLB entry only, valid again once it was filled
   memoAccesses = 0; // memory accesses compiled with a page memo (see translate.ts)
+  sideTraces = 0; // side traces compiled (see translate.ts), of which:
+  runOnTraces = 0; // ...run on into their block's start (loops with two heads)
+  loopHeadEnds = 0; // blocks ended at a JMP to another loop's head (see translate.ts)
   windows = 0; // frame windows compiled (see translate.ts)
   windowFails = 0; // frame-window checks that failed in a block
   windowDrops = 0; // blocks dropped to be translated again without windows
@@ -1107,6 +1110,9 @@ export class KqemuEngine {
       this.stats.crossBlocks++;
     }
     this.stats.memoAccesses += tb.memoAccesses;
+    this.stats.sideTraces += tb.traces;
+    this.stats.runOnTraces += tb.runOnTraces;
+    this.stats.loopHeadEnds += tb.loopHeadEnds;
     b.heat = HEAT_PENDING;
     if (tb.loops && !this.booting && this.compileHot !== null && this.c.r[R_CPL] === 3) {
       // Alone, at once, optimized (see compileHot), ahead of the blocks waiting in the batch. Not
@@ -1242,6 +1248,7 @@ export class KqemuEngine {
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
       `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules (${s.hotLoops} loops alone, optimized at once), ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
+      `loops: ${s.sideTraces} side traces (${s.runOnTraces} running on into their block's start), ${s.loopHeadEnds} blocks ended at a JMP to another loop's head`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,

@@ -269,6 +269,10 @@ export interface TranslatedBlock {
   memoAccesses: number;
   /** Frame windows the block checks at its head (see planWindows()). */
   windows: number;
+  /** Side traces emitted, those that run on into the block's start, JMPs to another loop's head it ended at (statistics). */
+  traces: number;
+  runOnTraces: number;
+  loopHeadEnds: number;
   /**
    * Where the block goes on when it stopped at its instruction limit in straight-line code, with no
    * loop in it (the next instruction, run after this block's last one whenever that path runs);
@@ -362,6 +366,9 @@ export class Translator {
   private winId = 0;
   private winAllowed = true;
   private memoAccesses = 0;
+  private traces = 0;
+  private runOnTraces = 0;
+  private loopHeadEnds = 0;
   private readonly memoPage = new Int32Array(MEMO_KEYS);
   private readonly memoDelta = new Int32Array(MEMO_KEYS);
   private readonly memoLim = new Int32Array(MEMO_KEYS);
@@ -589,6 +596,9 @@ export class Translator {
     this.memo.fill(MEMO_NONE);
     this.memoKey = -1;
     this.memoAccesses = 0;
+    this.traces = 0;
+    this.runOnTraces = 0;
+    this.loopHeadEnds = 0;
     this.memoPage.fill(-1);
     this.memoDelta.fill(-1);
     this.memoLim.fill(-1);
@@ -778,6 +788,9 @@ export class Translator {
       codeHi: this.codeHi,
       func: f,
       memoAccesses: this.memoAccesses,
+      traces: this.traces,
+      runOnTraces: this.runOnTraces,
+      loopHeadEnds: this.loopHeadEnds,
       windows: this.windowsPlanned,
       fallEip,
       loops: loopFlags,
@@ -3013,7 +3026,9 @@ export class Translator {
   private loopHeadAhead(target: number, next: number): boolean {
     const b = this.fwd.length > 0 ? this.fwd[this.fwd.length - 1] : null;
     if (b !== null && b.kind === FWD_SKIP && b.target === next) return false;
-    return this.loopsBack(this.linOf(target), target, target, false);
+    if (!this.loopsBack(this.linOf(target), target, target, false)) return false;
+    this.loopHeadEnds++;
+    return true;
   }
 
   /**
@@ -3147,12 +3162,14 @@ export class Translator {
     const count0 = this.count;
     const { curLin, room, curEip, curNext } = this;
     this.inTrace = true;
+    this.traces++;
     let lin = this.linOf(target);
     let eip = target;
     let open = true;
     for (let n = 0; n < TRACE_RUN_MAX && this.traceLeft > 0; n++) {
       if (eip === this.startEip) {
         // Ran on into the block's start: loop there (see traceLoops()).
+        this.runOnTraces++;
         this.jumpTo(eip, 1);
         open = false;
         break;
