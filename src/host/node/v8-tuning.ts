@@ -39,20 +39,16 @@ import type { KqemuEngine } from "../../accel/kqemu/engine.ts";
 /** Tiering budget (V8's rough count of bytes executed before a wasm function is optimized). */
 const WASM_TIERING_BUDGET = 5_000_000;
 
-/**
- * Whether wasm functions are compiled when their module is (else at their first call). Eager: on
- * the 2-core AMD EPYC VM of 2026-12-07 a boot to /init took 5.96-6.42 s (median 6.27) instead of
- * 6.36-6.64 s (median 6.51), 5 of 5 alternating process rounds, its modules' compile ~1.3 s instead
- * of ~0.97 s: V8's lazy compile of each block at its first call, counted in the dispatcher's time,
- * cost more than compiling the batch at once. getpid, fork+exec and compute runs level. (On an
- * Intel host in 2026-12-05 the two had measured level.)
- */
-const WASM_EAGER = true;
-
 /** Set the accelerator's V8 flags, before the first wasm module is instantiated. */
 export function tuneV8ForAccelerator(): void {
   setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
-  if (WASM_EAGER) setFlagsFromString("--no-wasm-lazy-compilation");
+  // Wasm functions compiled with their module, not at their first call. On the 2-core AMD EPYC VM
+  // of 2026-12-07 a boot to /init took 5.96-6.42 s (median 6.27) instead of 6.36-6.64 s (median
+  // 6.51), 5 of 5 alternating process rounds, its modules' compile ~1.3 s instead of ~0.97 s: V8's
+  // lazy compile of each block at its first call, counted in the dispatcher's time, cost more than
+  // compiling the batch at once. getpid, fork+exec and compute runs level. (On an Intel host in
+  // 2026-12-05 the two had measured level.)
+  setFlagsFromString("--no-wasm-lazy-compilation");
   // Read when a module is compiled. V8 shipped branch hints in 13.7 (Chrome 137); before that they
   // sit behind this flag (Node 20: V8 11.3). Not set on newer V8, which may no longer know the flag
   // and would print "unrecognized flag" at every start.
@@ -91,8 +87,8 @@ export function compileOptimized(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Mo
   try {
     return new WebAssembly.Module(bytes);
   } finally {
+    // Eager compilation stays on (see tuneV8ForAccelerator()).
     setFlagsFromString("--liftoff");
-    if (!WASM_EAGER) setFlagsFromString("--wasm-lazy-compilation");
   }
 }
 
