@@ -1242,6 +1242,8 @@ export class CPU {
     const ins = new Insn();
     Object.assign(ins, src);
     ins.link = null;
+    ins.tlink = null;
+    ins.tlinkEip = -1;
     this.storeInsn(insns, page, phys, ins);
     return ins;
   }
@@ -1278,6 +1280,7 @@ export class CPU {
       // The instruction that ran last, where it would have fallen through to, and the fetch epoch
       // then: when execution does fall through, the decoded successor is taken from its link.
       let prev: Insn | null = null;
+      let prevEip = 0;
       let prevNext = 0;
       let prevEpoch = 0;
       try {
@@ -1286,24 +1289,43 @@ export class CPU {
           const eip = r[R_EIP];
           this.eipStart = eip;
           let ins: Insn;
-          if (prev !== null && eip === prevNext && this.fetchEpoch === prevEpoch) {
-            const l = prev.link;
-            if (l !== null) ins = l;
+          if (prev !== null && this.fetchEpoch === prevEpoch) {
+            if (eip === prevNext) {
+              const l = prev.link;
+              if (l !== null) ins = l;
+              else {
+                ins = this.fetchInsn();
+                // Only between decode-cache entries (not the scratch a straddling instruction is
+                // decoded into) and within a page: the next linear page may map elsewhere through
+                // another alias of this physical page.
+                const base = r[R_SEGBASE + CS];
+                if (
+                  prev !== this.scratch &&
+                  ins !== this.scratch &&
+                  (((base + prevEip) ^ (base + eip)) & ~0xfff) === 0
+                )
+                  prev.link = ins;
+              }
+            } else if (eip === prev.tlinkEip && prev.tlinkEpoch === prevEpoch) ins = prev.tlink as Insn;
             else {
               ins = this.fetchInsn();
-              // Only between decode-cache entries (not the scratch a straddling instruction is
-              // decoded into) and within a page: the next linear page may map elsewhere through
-              // another alias of this physical page.
+              // As for link: a branch's last target in its own page.
               const base = r[R_SEGBASE + CS];
-              const lin = base + eip;
-              const prevLin = base + ((eip - prev.len) & this.eipMask);
-              if (prev !== this.scratch && ins !== this.scratch && ((prevLin ^ lin) & ~0xfff) === 0)
-                prev.link = ins;
+              if (
+                prev !== this.scratch &&
+                ins !== this.scratch &&
+                (((base + prevEip) ^ (base + eip)) & ~0xfff) === 0
+              ) {
+                prev.tlink = ins;
+                prev.tlinkEip = eip;
+                prev.tlinkEpoch = prevEpoch;
+              }
             }
           } else ins = this.fetchInsn();
           const next = (eip + ins.len) & this.eipMask;
           r[R_EIP] = next;
           prev = ins;
+          prevEip = eip;
           prevNext = next;
           prevEpoch = this.fetchEpoch;
           ins.h(this, ins);

@@ -39,6 +39,15 @@ export class Insn {
    * valid while CPU.fetchEpoch is unchanged. Only instructions kept in the decode cache link.
    */
   link: Insn | null = null;
+  /**
+   * The decoded instruction execution last went on to when it did not fall through (a branch
+   * taken, a call, a return), in the same linear page, and its EIP (-1: none): valid while
+   * CPU.fetchEpoch is what it was when the link was made (tlinkEpoch). Unlike `link`, nothing
+   * clears it when code is written: the epoch, which every code write bumps, does.
+   */
+  tlink: Insn | null = null;
+  tlinkEip = -1;
+  tlinkEpoch = -1;
 }
 
 export function undefHandler(c: CPU, _i: Insn): void {

@@ -61,6 +61,19 @@ for (const engine of ["interpreter", "kqemu"] as Engine[]) {
   });
 }
 
+for (const engine of ["interpreter", "kqemu"] as Engine[]) {
+  test(`${engine}: a store to a branch's target is seen (the branch's last target is not reused)`, () => {
+    // 1000: jmp 1010; 1002: ud2; nops; 1010: inc %ebx (becomes inc %edx); movb $0x42,0x1010;
+    // dec %ecx; jne 1000; ud2. The JMP's decoded form keeps the instruction it last went on to.
+    const c = setup(`eb0e 0f0b ${"90".repeat(12)} 43 c60510100000 42 49 75e5 0f0b`);
+    c.r[ECX] = 3;
+    c.r[EBX] = 0;
+    c.r[EDX] = 0;
+    runToUd2(c, engine);
+    assert.deepEqual([c.r[EBX], c.r[EDX]], [1, 2], "passes 2 and 3 ran the patched instruction");
+  });
+}
+
 // Supervisor accesses (descriptor tables, TSS, interrupt frames) take the TLB fast path too: only
 // with the rights the walk would grant, so a clean page still gets its dirty bit and a page holding
 // code still has its decoded instructions dropped.
