@@ -1290,35 +1290,27 @@ export class CPU {
           this.eipStart = eip;
           let ins: Insn;
           if (prev !== null && this.fetchEpoch === prevEpoch) {
-            if (eip === prevNext) {
-              const l = prev.link;
-              if (l !== null) ins = l;
-              else {
-                ins = this.fetchInsn();
-                // Only between decode-cache entries (not the scratch a straddling instruction is
-                // decoded into) and within a page: the next linear page may map elsewhere through
-                // another alias of this physical page.
-                const base = r[R_SEGBASE + CS];
-                if (
-                  prev !== this.scratch &&
-                  ins !== this.scratch &&
-                  (((base + prevEip) ^ (base + eip)) & ~0xfff) === 0
-                )
-                  prev.link = ins;
-              }
-            } else if (eip === prev.tlinkEip && prev.tlinkEpoch === prevEpoch) ins = prev.tlink as Insn;
+            const l = prev.link;
+            if (eip === prevNext && l !== null) ins = l;
+            else if (eip === prev.tlinkEip && prev.tlinkEpoch === prevEpoch) ins = prev.tlink as Insn;
             else {
               ins = this.fetchInsn();
-              // As for link: a branch's last target in its own page.
+              // Only between decode-cache entries (not the scratch a straddling instruction is
+              // decoded into) and within a page: the next linear page may map elsewhere through
+              // another alias of this physical page. A fall-through is `link`, anything else (a
+              // branch's last target) `tlink`.
               const base = r[R_SEGBASE + CS];
               if (
                 prev !== this.scratch &&
                 ins !== this.scratch &&
                 (((base + prevEip) ^ (base + eip)) & ~0xfff) === 0
               ) {
-                prev.tlink = ins;
-                prev.tlinkEip = eip;
-                prev.tlinkEpoch = prevEpoch;
+                if (eip === prevNext) prev.link = ins;
+                else {
+                  prev.tlink = ins;
+                  prev.tlinkEip = eip;
+                  prev.tlinkEpoch = prevEpoch;
+                }
               }
             }
           } else ins = this.fetchInsn();
