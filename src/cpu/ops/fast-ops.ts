@@ -11,8 +11,8 @@
 // Flags are lazy, as everywhere (cpu.ts): ADD/SUB/CMP record their operands and result, the logic
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
-import { type Handler, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
-import { FOP_ADD, FOP_SUB, R_EIP } from "../state.ts";
+import { type Handler, IF_AD32, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
+import { FOP_ADD, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
 import { setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
 import * as A from "./arith-ops.ts";
 import * as C from "./control-ops.ts";
@@ -363,6 +363,23 @@ function movGvEvR(c: CPU, i: Insn): void {
 function movGvEvM(c: CPU, i: Insn): void {
   c.r[i.reg] = c.rd32(c.eaR(i, 4));
 }
+// MOV to and from [base + disp] with a 32-bit address size (frames, structures: the commonest
+// memory operand), its effective address without eaOffset()'s tests for an index and the address
+// size. The same checks in the same order as eaR()/eaW() and rd32()/wr32().
+function movGvEvMBase(c: CPU, i: Insn): void {
+  const r = c.r;
+  const off = (r[i.base] + i.disp) | 0;
+  const seg = i.seg;
+  if (c.segFlat[seg] === 0) c.checkSeg(seg, off, 4, false);
+  r[i.reg] = c.rd32((r[R_SEGBASE + seg] + off) | 0);
+}
+function movEvGvMBase(c: CPU, i: Insn): void {
+  const r = c.r;
+  const off = (r[i.base] + i.disp) | 0;
+  const seg = i.seg;
+  if (c.segFlat[seg] === 0) c.checkSeg(seg, off, 4, true);
+  c.wr32((r[R_SEGBASE + seg] + off) | 0, r[i.reg]);
+}
 function movzxbR(c: CPU, i: Insn): void {
   c.r[i.reg] = c.getReg8(i.rm);
 }
@@ -526,4 +543,6 @@ export function specialize(i: Insn): void {
   else if (h === A.testEvGv) s = reg ? testEvGvR : testEvGvM;
   else if (h === D.movzxb) s = reg ? movzxbR : movzxbM;
   if (s !== null) i.h = s;
+  if ((s === movGvEvM || s === movEvGvM) && i.base >= 0 && i.index < 0 && (i.flags & IF_AD32) !== 0)
+    i.h = s === movGvEvM ? movGvEvMBase : movEvGvMBase;
 }

@@ -10,7 +10,7 @@ import { type Handler, Insn } from "../../../src/cpu/insn.ts";
 import * as A from "../../../src/cpu/ops/arith-ops.ts";
 import * as C from "../../../src/cpu/ops/control-ops.ts";
 import * as D from "../../../src/cpu/ops/data-ops.ts";
-import { CS, R_EIP, R_SEGLIMIT } from "../../../src/cpu/state.ts";
+import { CS, DS, R_EIP, R_SEGLIMIT, SS } from "../../../src/cpu/state.ts";
 import { flat32, hex, load, makeCpu } from "../helpers.ts";
 
 const CODE = 0x1000;
@@ -38,8 +38,13 @@ const FORMS: [string, string, Handler][] = [
   ["85 08", "testEvGvM", A.testEvGv],
   ["89 c8", "movEvGvR", D.movEvGv],
   ["89 0c 18", "movEvGvM", D.movEvGv],
+  ["89 48 08", "movEvGvMBase", D.movEvGv],
+  ["89 8c 20 00 01 00 00", "movEvGvMBase", D.movEvGv], // an index-free SIB: [eax + disp32]
+  ["8b 0c 24", "movGvEvMBase", D.movGvEv], // [esp]: SS
   ["8b c8", "movGvEvR", D.movGvEv],
-  ["8b 48 fc", "movGvEvM", D.movGvEv],
+  ["8b 48 fc", "movGvEvMBase", D.movGvEv],
+  ["8b 0c 18", "movGvEvM", D.movGvEv],
+  ["67 8b 4f 02", "movGvEvM", D.movGvEv], // 16-bit address size: kept general
   ["0f b6 cc", "movzxbR", D.movzxb],
   ["0f b6 08", "movzxbM", D.movzxb],
   ["0f b7 c8", "movzxwR", D.movzxw],
@@ -136,6 +141,14 @@ test("the specialized handlers leave the state the generic ones leave (registers
         a.r[R_SEGLIMIT + CS] = CODE + 0x20;
         b.r[R_SEGLIMIT + CS] = CODE + 0x20;
       }
+      // Sometimes data segments that are not flat, so the segment checks run: DS read-only with
+      // a limit inside the data (#GP on a write, or past it), SS writable with a limit (#SS).
+      const segs = k % 5 === 1;
+      if (segs)
+        for (const c of [a, b]) {
+          c.setSegCache(DS, 0x13, 0, DATA + 0x80, 0x40f1);
+          c.setSegCache(SS, 0x13, 0, DATA + 0x80, 0x40f3);
+        }
       const ia = decode(a, new Insn(), CODE, a.codeMode);
       const ib = decode(b, new Insn(), CODE, b.codeMode);
       assert.equal(ia.h.name, name);
@@ -149,6 +162,10 @@ test("the specialized handlers leave the state the generic ones leave (registers
         assert.equal(a.getEflags(), b.getEflags(), `${what}: EFLAGS`);
       }
       assert.deepEqual(a.ram.subarray(DATA, DATA + 256), b.ram.subarray(DATA, DATA + 256), `${what}: memory`);
+      if (segs) {
+        flat32(a, 3);
+        flat32(b, 3);
+      }
       compared++;
     }
   }
