@@ -1377,6 +1377,35 @@ function le32(v: number): string {
     .join("");
 }
 
+test("code compiled at one EIP and reached at another (each process's vDSO): translated there only after 3× the threshold in lookups more", () => {
+  // Linear page 5 maps the physical page of F (0x1000): inc eax; inc ebx; ret. From 0x2000: mov
+  // ecx,200; mov esi,0x1000; L1: call esi; dec ecx; jnz L1; mov ecx,M; mov esi,0x5000; L2: call
+  // esi; dec ecx; jnz L2; ud2. F is compiled at 0x1000 in L1's calls; L2 calls the same bytes at
+  // 0x5000, where the EIPs baked into F's wasm are wrong: a short-lived process calling its vDSO a
+  // few dozen times got its own translation of it, one compile per fork+exec.
+  const run = (m: number, relocHeat: number) => {
+    const code = `b9${le32(200)} be00100000 ffd6 49 75fb b9${le32(m)} be00500000 ffd6 49 75fb 0f0b`;
+    const a = setup(code, 3, 0x2000);
+    const b = setup(code, 3, 0x2000);
+    for (const { c } of [a, b]) {
+      enablePaging(c, (k) => (k === 5 ? 0x1000 : k << 12) | 7);
+      load(c, 0x1000, hex("40 43 c3"));
+    }
+    a.e.threshold = 64;
+    a.e.relocHeat = relocHeat;
+    runToEnd(a.e, 1_000);
+    runToEnd(b.c, 1_000);
+    assert.equal(a.c.excVector, 6, "ends at UD2");
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    return { at5000: compiledStarts(a.e).includes(0x5000), relocations: a.e.stats.relocations };
+  };
+  // Hot at 0x5000 after 32 visits from compiled code (each counts 2), then 192 lookups more.
+  assert.deepEqual(run(100, 3), { at5000: false, relocations: 0 }, "100 calls at 0x5000: interpreted there");
+  assert.deepEqual(run(300, 3), { at5000: true, relocations: 1 }, "300 calls at 0x5000: translated there");
+  // As before the rule: translated again at the alias once hot there (then waiting for its batch).
+  assert.equal(run(100, 0).relocations, 1, "without the rule");
+});
+
 test("two-page blocks: a loop across a page boundary runs as one block; a remapped, absent or rewritten second page is seen", () => {
   // Paging maps 0x1000 and 0x2000 identity (user, writable). 0x1fe0: mov ecx,5000; xor ebx,ebx;
   // 17 × nop; L (0x1ff8): add eax,ecx; xor eax,0x12345; rol eax,3 (straddles 0x2000); inc ebx;

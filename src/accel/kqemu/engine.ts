@@ -76,6 +76,12 @@ interface Block {
    */
   codeLo: number;
   codeHi: number;
+  /**
+   * The same code reached at another EIP (relocated: the vDSO, which each process maps at its own
+   * address, or a shared library) while this translation lives, and how often (see lookup()).
+   */
+  relocEip: number;
+  relocHits: number;
 }
 
 /** Counters shown by `info kqemu`. */
@@ -110,6 +116,7 @@ export class KqemuStats {
   unpagedBlocks = 0; // blocks translated for paging off, with direct RAM accesses (see translate.ts)
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
   hotLoops = 0; // loop blocks compiled at once in a module of their own (compileHot)
+  relocations = 0; // code compiled at one EIP translated again at another (see lookup())
 }
 
 /**
@@ -236,6 +243,9 @@ const LONG_RUN = 16;
  */
 const MISS_HEAT = 2;
 
+/** Relocated code (see lookup()) is translated again after this many times the threshold in lookups. */
+const RELOC_HEAT = 3;
+
 /** `eip`'s counter in KqemuEngine.coldHeat. */
 function coldIndex(eip: number): number {
   return (eip ^ (eip >>> 11)) & (COLD_HEAT_SIZE - 1);
@@ -328,6 +338,8 @@ export class KqemuEngine {
   compileHot: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null = null;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
+  /** Relocated code waits this many times the threshold in lookups more (see lookup()). */
+  relocHeat = RELOC_HEAT;
 
   constructor(
     readonly c: CPU,
@@ -704,9 +716,34 @@ export class KqemuEngine {
     }
     const key = blockKey(eip, e, cpl);
     let b = inPage.get(key);
+    if (b !== undefined && b.eip !== eip && b.slot >= 0) {
+      // Code compiled at another EIP (EIPs are baked into the wasm) now runs at this one: each
+      // process's vDSO, at an address of its own, got its __kernel_vsyscall compiled anew in every
+      // short-lived child that made a few dozen system calls (~1 compile per fork+exec). Such code
+      // waits for RELOC_HEAT times the threshold in lookups more before it is translated again here.
+      if (b.relocEip !== eip) {
+        b.relocEip = eip;
+        b.relocHits = 0;
+      }
+      if (++b.relocHits < this.relocHeat * this.threshold) return false;
+      this.stats.relocations++;
+    }
     if (b === undefined || b.eip !== eip) {
       if (this.blockCount >= MAX_BLOCKS) this.flush();
-      b = { slot: -1, eip, heat: 0, page, key, cross: -1, winId: 0, winFails: 0, codeLo: 0, codeHi: 0x1000 };
+      b = {
+        slot: -1,
+        eip,
+        heat: 0,
+        page,
+        key,
+        cross: -1,
+        winId: 0,
+        winFails: 0,
+        codeLo: 0,
+        codeHi: 0x1000,
+        relocEip: -1,
+        relocHits: 0,
+      };
       inPage.set(key, b);
       this.blockCount++;
     }
@@ -1249,7 +1286,7 @@ export class KqemuEngine {
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
       `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules (${s.hotLoops} loops alone, optimized at once), ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
       `loops: ${s.sideTraces} side traces (${s.runOnTraces} running on into their block's start), ${s.loopHeadEnds} blocks ended at a JMP to another loop's head`,
-      `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}`,
+      `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}, ${s.relocations} blocks translated again at another EIP`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,
       `of those run by the interpreter from compiled code: ${s.insnsHelped}`,
       `exits: ${s.dispatches} dispatches, ${s.exitsSlow} memory slow paths (left to the run loop), ${s.exitsFault} faults in compiled code, ${s.exitsNotOk} turns in the interpreter (state not ok), ${s.lookups} block-map lookups (jump-cache misses on hot code; ${s.jcRefills} more only wanted a TLB entry)`,
