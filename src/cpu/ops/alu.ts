@@ -346,8 +346,11 @@ export function imul2(c: CPU, a: number, b: number, bits: number): number {
     of = p !== (p << 16) >> 16;
   } else {
     res = Math.imul(a, b);
-    const p = BigInt(a | 0) * BigInt(b | 0);
-    of = p !== BigInt(res);
+    // The product as a double: exact while it fits in 53 bits, so exactly equal to the truncated
+    // result when it fits in 32; rounding is monotonic and ±2^31 are doubles, so a product outside
+    // the int32 range stays outside it (BigInt here cost the kernel's MPI loops, 4 IMULs in 47
+    // instructions, ~half the interpreter's time on them).
+    of = (a | 0) * (b | 0) !== res;
   }
   setResultFlags(c, res, bits, of ? EFLAGS_CF | EFLAGS_OF : 0);
   return res;

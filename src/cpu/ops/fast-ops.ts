@@ -2,7 +2,7 @@
 // the bench guest's boot and kernel paths): with a 32-bit operand size, MOV, the six ALU operations
 // that need no carry in (ADD OR AND SUB XOR CMP) in their Ev,Gv / Gv,Ev / Ev,Imm forms, TEST, MOVZX
 // and LEA, each for a register or a memory operand; SHL/SHR/SAR of a register by a nonzero
-// immediate; Jcc by condition; and 16-bit MOV to and from memory. decode() swaps the generic handler
+// immediate; IMUL r32, r32; Jcc by condition; and 16-bit MOV to and from memory. decode() swaps the generic handler
 // it chose for one of these (specialize()); the generic handlers in arith-ops.ts, data-ops.ts and
 // control-ops.ts keep every other form. Same semantics, same order of memory accesses and faults:
 // what the generic path decides at each execution (operand size, register or memory, which
@@ -12,7 +12,7 @@
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
 import { type Handler, IF_AD32, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
-import { FOP_ADD, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
+import { EFLAGS_CF, EFLAGS_OF, FOP_ADD, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
 import { setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
 import * as A from "./arith-ops.ts";
 import * as C from "./control-ops.ts";
@@ -521,6 +521,16 @@ const ALU_EVIM: (Handler | null)[] = [addEvIM, orEvIM, null, null, andEvIM, subE
  * Swap the generic handler decode() chose for `i` for its specialized form, when it has one; not
  * with a LOCK prefix (a locked form keeps the generic handler, which checks it).
  */
+/** IMUL r32, r32 (0F AF): CF = OF = 1 when the signed product does not fit (see imul2()). */
+function imulGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.reg];
+  const b = r[i.rm];
+  const res = Math.imul(a, b);
+  setResultFlags(c, res, 32, a * b !== res ? EFLAGS_CF | EFLAGS_OF : 0);
+  r[i.reg] = res;
+}
+
 export function specialize(i: Insn): void {
   if ((i.flags & IF_LOCK) !== 0) return;
   const h = i.h;
@@ -542,6 +552,7 @@ export function specialize(i: Insn): void {
   else if (h === A.aluGvEv) s = (reg ? ALU_GVEVR : ALU_GVEVM)[(i.op >> 3) & 7];
   else if (h === A.testEvGv) s = reg ? testEvGvR : testEvGvM;
   else if (h === D.movzxb) s = reg ? movzxbR : movzxbM;
+  else if (h === A.imulGvEv && reg) s = imulGvEvR;
   if (s !== null) i.h = s;
   if ((s === movGvEvM || s === movEvGvM) && i.base >= 0 && i.index < 0 && (i.flags & IF_AD32) !== 0)
     i.h = s === movGvEvM ? movGvEvMBase : movEvGvMBase;

@@ -57,6 +57,9 @@ const FORMS: [string, string, Handler][] = [
   ["c1 f8 21", "sarR", A.grp2EvIb], // count masked to 1
   ["66 89 08", "movEwGwM", D.movEvGv],
   ["66 8b 48 02", "movGwEwM", D.movGvEv],
+  ["0f af c8", "imulGvEvR", A.imulGvEv],
+  ["0f af c0", "imulGvEvR", A.imulGvEv], // EAX near DATA, squared: fits in 31 bits
+  ["0f af d8", "imulGvEvR", A.imulGvEv], // EBX below 0x40 × EAX: fits
   // Kept generic: carry-in operations, 16-bit operands, LOCK, zero shift counts, memory shifts.
   ["11 c8", "", A.aluEvGv],
   ["1b 08", "", A.aluGvEv],
@@ -66,6 +69,8 @@ const FORMS: [string, string, Handler][] = [
   ["c1 e0 20", "", A.grp2EvIb],
   ["c1 20 03", "", A.grp2EvIb],
   ["66 89 c8", "", D.movEvGv],
+  ["0f af 08", "", A.imulGvEv],
+  ["66 0f af c8", "", A.imulGvEv],
 ];
 for (let cc = 0; cc < 16; cc++) {
   const name = `j${cc & 1 ? "n" : ""}${["o", "b", "z", "be", "s", "p", "l", "le"][cc >> 1]}Rel`;
