@@ -37,6 +37,10 @@ test("IMUL r32, r/m32: the low half, and CF = OF = 1 exactly when the signed pro
       const res = imul2(c, a, b, 32);
       assert.equal(res, Number(BigInt.asIntN(32, full)), `${a.toString(16)} * ${b.toString(16)}`);
       const want = full === BigInt.asIntN(32, full) ? 0 : EFLAGS_CF | EFLAGS_OF;
-      assert.equal(c.getEflags() & (EFLAGS_CF | EFLAGS_OF), want, `flags of ${a.toString(16)} * ${b.toString(16)}`);
+      assert.equal(
+        c.getEflags() & (EFLAGS_CF | EFLAGS_OF),
+        want,
+        `flags of ${a.toString(16)} * ${b.toString(16)}`,
+      );
     }
 });
