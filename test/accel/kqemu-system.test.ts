@@ -407,6 +407,54 @@ function runToEnd(engine: { run(budget: number): number }): void {
   throw new Error("did not stop");
 }
 
+test("IRET from ring 0 to ring 0 (an interrupt taken in kernel code, sync_core()'s IRET to itself) runs compiled with the interpreter's results; what it refuses faults as there", () => {
+  // mov $200,%ecx; top: pushf; push %cs; push $back; [the case's change to the frame]; iret;
+  // back (at KCODE + 0x40): inc %eax; dec %ecx; jnz top; hlt.
+  const back = KCODE + 0x40;
+  const frame = (k: number, v: number) => (a: Asm) => a.db(0xc7, 0x44, 0x24, 4 * k).dd(v); // movl $v,4k(%esp)
+  const cases: Array<[string, (a: Asm) => void, ((c: CPU) => void)?]> = [
+    ["plain", () => {}],
+    ["IOPL 3, AC and IF from the stack", (a) => a.db(0x81, 0x4c, 0x24, 0x08).dd(0x43200)], // orl $0x43200,8(%esp)
+    ["null CS", frame(1, 0)],
+    ["CS of a data segment", frame(1, SEL_KDATA)],
+    // The kernel code segment's limit lowered to 256 MiB first.
+    ["EIP past the limit", frame(0, 0x1000_0000), (c) => (c.ram[GDT + 0x08 + 6] &= 0xf0)],
+  ];
+  for (const [what, tweak, setup] of cases) {
+    const build = (a: Asm) => {
+      a.movImm(CX, 200);
+      a.label("top");
+      a.pushf().pushSeg(CS).pushImm(back);
+      tweak(a);
+      a.iret();
+      a.nop(back - a.here);
+      a.db(0x40, 0x49, 0x75); // inc %eax; dec %ecx; jnz top
+      a.db((a.addr("top") - (a.here + 1)) & 0xff);
+      a.hlt();
+    };
+    const init = (c: CPU) => {
+      c.trapExceptions = true;
+      setup?.(c);
+    };
+    const comp = kernel(build, init);
+    const interp = kernel(build, init);
+    const e = new KqemuEngine(comp, "full", 1);
+    runToHlt(e);
+    runToHlt(interp);
+    assert.deepEqual(
+      [...state(comp), comp.excVector, comp.excError, comp.r[R_CPL]],
+      [...state(interp), interp.excVector, interp.excError, interp.r[R_CPL]],
+      what,
+    );
+    if (what === "plain" || what.startsWith("IOPL")) {
+      assert.equal(comp.r[EAX], 200, what);
+      // The IRETs ran compiled: at most the first ones handed to the interpreter (which sets CS's
+      // accessed bit there).
+      assert.ok(e.stats.insnsHelped <= 2, `${what}: ${e.stats.insnsHelped} helped`);
+    } else assert.equal(comp.excVector, 13, `${what}: #GP`);
+  }
+});
+
 test("IRET the compiled path refuses goes to the interpreter: NT, VM or TF in the flags, a return to ring 0, a conforming or ring-0 CS, a bad SS, EIP past the limit; data segments nulled", () => {
   // User: int $0x80; inc %eax; int $0x81 (#GP: stops). Handler: the case's tweak of the frame
   // (or of its own state) with EDI = its ESP; iret.

@@ -1486,17 +1486,24 @@ export class Translator {
     // A nested task's return is the interpreter's.
     this.loadState(R_EFLAGS).const(EFLAGS_NT).op(W.OP_I32_AND);
     this.slowExitIf(eip);
-    // EIP, CS, EFLAGS, ESP, SS from the stack (flat, 32-bit: checked when translated).
-    [newEip, sel, fl, newEsp, newSs].forEach((to, k) => {
+    // EIP, CS, EFLAGS from the stack (flat, 32-bit: checked when translated); ESP and SS too for a
+    // return to an outer level, read only then (a return to the same level reads 12 bytes).
+    const pop = (to: number, k: number) => {
       this.loadReg(4, 32);
       f.const(4 * k)
         .op(W.OP_I32_ADD)
         .set(this.LIN);
       this.readSys(to, eip, this.rNeed);
-    });
+    };
+    [newEip, sel, fl].forEach(pop);
     f.get(sel).const(0xffff).op(W.OP_I32_AND).set(sel);
-    f.get(newSs).const(0xffff).op(W.OP_I32_AND).set(newSs);
     f.get(sel).const(3).op(W.OP_I32_AND).set(rpl);
+    f.get(rpl).op(W.OP_I32_EQZ).if_();
+    this.emitIretSameLevel(eip, newEip, sel, fl, clo, chi, cattr, cbase, climit);
+    f.op(W.OP_END);
+    pop(newEsp, 3);
+    pop(newSs, 4);
+    f.get(newSs).const(0xffff).op(W.OP_I32_AND).set(newSs);
     // Flags this path does not take (VM: to virtual-8086 mode; TF, NT); a return to ring 0; a null
     // CS; an SS of another RPL or null.
     f.get(fl)
@@ -1552,6 +1559,58 @@ export class Translator {
     this.exitDynamic();
     this.count--;
     return EMIT_END;
+  }
+
+  /**
+   * IRET from CPL 0 to CPL 0 (the return from an interrupt taken in kernel code, `sync_core()`'s IRET
+   * to itself), the part of emitIret() inside its "RPL 0" branch: EIP, CS and EFLAGS popped (SDM Vol.
+   * 2A, IRET, RETURN-TO-SAME-PRIVILEGE-LEVEL), no stack switch. Refused as the outer return refuses
+   * (the interpreter then runs it): VM, TF or NT in the popped flags, a null CS, a CS that is not
+   * non-conforming ring-0 code (present, accessed), EIP past its limit. The translator's state after
+   * the branch is the one before it (the outer path goes on from there).
+   */
+  private emitIretSameLevel(
+    eip: number,
+    newEip: number,
+    sel: number,
+    fl: number,
+    clo: number,
+    chi: number,
+    cattr: number,
+    cbase: number,
+    climit: number,
+  ): void {
+    const f = this.f;
+    const saved = this.saveState();
+    f.get(fl)
+      .const(EFLAGS_VM | EFLAGS_TF | EFLAGS_NT)
+      .op(W.OP_I32_AND);
+    f.get(sel).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    this.readGdtDesc(sel, clo, chi, eip);
+    this.descFields(clo, chi, cattr, cbase, climit);
+    f.get(cattr).const(0xfd).op(W.OP_I32_AND).const(0x99).op(W.OP_I32_NE);
+    f.get(newEip).get(climit).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
+    this.slowExitIf(eip);
+    // Commit: EFLAGS as the outer return takes them at CPL 0; ESP past the three dwords.
+    this.flushFlags();
+    this.known = K_UNKNOWN;
+    const mask = (0x257fd5 | EFLAGS_RF | EFLAGS_NT) & ~EFLAGS_VM;
+    f.get(fl).const(mask).op(W.OP_I32_AND);
+    this.loadState(R_EFLAGS).const(~mask).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.const(0x3f7fd5).op(W.OP_I32_AND).const(2).op(W.OP_I32_OR).set(fl);
+    this.storeState(R_EFLAGS, fl);
+    this.storeStateConst(R_FOP, FOP_NONE);
+    this.storeSegCache(CS, sel, cbase, climit, cattr);
+    this.loadReg(4, 32);
+    f.const(12).op(W.OP_I32_ADD).set(clo);
+    this.storeReg(4, 32, clo);
+    callHelper(f.const(SYS_IRET), IMP_SYSSTATE).op(W.OP_DROP);
+    this.count++;
+    f.get(newEip);
+    this.exitDynamic();
+    this.count--;
+    this.restoreState(saved);
   }
 
   /**
