@@ -1406,6 +1406,36 @@ test("code compiled at one EIP and reached at another (each process's vDSO): tra
   assert.equal(run(100, 0).relocations, 1, "without the rule");
 });
 
+test("code compiled at several EIPs (the same bytes mapped at each) and then rewritten: no translation runs on", () => {
+  // F (physical 0x1000; linear 0x1000 and pages 5-14): mov eax,0x11111111; ret. From 0x2000: 20
+  // rounds calling F at each of its 11 EIPs in turn (translated at each, more than the 8 kept
+  // besides the current one), mov dword [0x1001],0x22222222 (F's immediate rewritten), then one
+  // call at each EIP with EAX added into EBX; ud2.
+  const eips = [0x1000, ...Array.from({ length: 10 }, (_, k) => (5 + k) << 12)];
+  const calls = eips.map((at) => `be${le32(at)} ffd6`).join(" ");
+  const sums = eips.map((at) => `be${le32(at)} ffd6 01c3`).join(" ");
+  const back = (0x100 - (7 * eips.length + 3)) & 0xff; // jnz back to the first call
+  const code = `b914000000 ${calls} 49 75${back.toString(16)} c705011000002222222231db ${sums} 0f0b`;
+  const a = setup(code, 3, 0x2000);
+  const b = setup(code, 3, 0x2000);
+  for (const { c } of [a, b]) {
+    enablePaging(c, (k) => (k >= 5 && k <= 14 ? 0x1000 : k << 12) | 7);
+    load(c, 0x1000, hex("b811111111 c3"));
+  }
+  // Threshold 1: compiled on first sight, no batches (relocated code after 3 lookups more).
+  a.e.threshold = 1;
+  runToEnd(a.e, 1_000);
+  runToEnd(b.c, 1_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.ok(a.e.stats.relocations >= 10, `F translated at each EIP (${a.e.stats.relocations} relocations)`);
+  assert.equal(
+    a.c.r[EBX],
+    Math.imul(0x22222222, eips.length),
+    "every call after the write runs the new code",
+  );
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+});
+
 test("two-page blocks: a loop across a page boundary runs as one block; a remapped, absent or rewritten second page is seen", () => {
   // Paging maps 0x1000 and 0x2000 identity (user, writable). 0x1fe0: mov ecx,5000; xor ebx,ebx;
   // 17 × nop; L (0x1ff8): add eax,ecx; xor eax,0x12345; rol eax,3 (straddles 0x2000); inc ebx;

@@ -76,12 +76,6 @@ interface Block {
    */
   codeLo: number;
   codeHi: number;
-  /**
-   * The same code reached at another EIP (relocated: the vDSO, which each process maps at its own
-   * address, or a shared library) while this translation lives, and how often (see lookup()).
-   */
-  relocEip: number;
-  relocHits: number;
 }
 
 /** Counters shown by `info kqemu`. */
@@ -243,8 +237,11 @@ const LONG_RUN = 16;
  */
 const MISS_HEAT = 2;
 
-/** Relocated code (see lookup()) is translated again after this many times the threshold in lookups. */
+/** Relocated code (see lookup()) is translated again after this many times the threshold in lookups more. */
 const RELOC_HEAT = 3;
+
+/** Translations of one page's code kept at other EIPs besides the current one (see lookup()). */
+const ALIAS_MAX = 8;
 
 /** `eip`'s counter in KqemuEngine.coldHeat. */
 function coldIndex(eip: number): number {
@@ -263,6 +260,12 @@ export class KqemuEngine {
   private blockCount = 0;
   /** Two-page blocks by the physical page they go on into (a write there drops them too). */
   private readonly crossBlocks = new Map<number, Block[]>();
+  /**
+   * Per physical page, blocks replaced in `blocks` by a translation of the same bytes at another EIP
+   * while still compiled or queued (see lookup()): the jump cache may still run them (each process's
+   * vDSO at its own address), so code writes must drop them too. At most ALIAS_MAX per page.
+   */
+  private readonly aliases = new Map<number, Block[]>();
   /** Blocks (page * 32768 + key) whose second page was found remapped: translated in one page. */
   private readonly noCross = new Set<number>();
   /** Blocks (page * 32768 + key) whose frame windows kept failing: translated without. */
@@ -480,13 +483,28 @@ export class KqemuEngine {
         }
       if (inPage.size === 0) this.blocks.delete(page);
     }
+    const aliases = this.aliases.get(page);
+    if (aliases !== undefined) {
+      const kept = aliases.filter((b) => {
+        if (b.eip === -1) return false;
+        if (to > b.codeLo && from < b.codeHi) {
+          this.forgetBlock(b);
+          this.blockCount--;
+          dropped++;
+          return false;
+        }
+        return true;
+      });
+      if (kept.length > 0) this.aliases.set(page, kept);
+      else this.aliases.delete(page);
+    }
     if (dropped > 0) {
       this.stats.invalidatedPages++;
       this.stats.invalidatedBlocks += dropped;
     } else this.stats.codeWritesKept++;
     return (
       (dropped > 0 ? CODE_WRITE_DROPPED : 0) |
-      (this.blocks.has(page) || this.crossBlocks.has(page) ? CODE_WRITE_KEPT : 0)
+      (this.blocks.has(page) || this.crossBlocks.has(page) || this.aliases.has(page) ? CODE_WRITE_KEPT : 0)
     );
   }
 
@@ -499,7 +517,7 @@ export class KqemuEngine {
     if (inPage?.get(b.key) === b) {
       inPage.delete(b.key);
       this.blockCount--;
-    }
+    } else if (b.eip !== -1) this.blockCount--; // an alias (see lookup()), left in its list as dropped
     this.forgetBlock(b);
   }
 
@@ -524,6 +542,30 @@ export class KqemuEngine {
   }
 
   /**
+   * `b`, compiled or queued at its EIP, leaves its page's map for a translation of the same bytes at
+   * another EIP: it stays reachable through the jump cache, so it joins the page's aliases, which code
+   * writes drop as well; beyond ALIAS_MAX the oldest goes.
+   */
+  private keepAlias(b: Block): void {
+    let list = this.aliases.get(b.page);
+    if (list === undefined) {
+      list = [];
+      this.aliases.set(b.page, list);
+    } else if (list.length >= ALIAS_MAX) {
+      list = list.filter((a) => a.eip !== -1);
+      while (list.length >= ALIAS_MAX) {
+        const old = list.shift() as Block;
+        // Cold again: translated at that EIP again only once it is as hot as relocated code must be.
+        this.coldHeat[coldIndex(old.eip)] = 0;
+        this.forgetBlock(old);
+        this.blockCount--;
+      }
+      this.aliases.set(b.page, list);
+    }
+    list.push(b);
+  }
+
+  /**
    * A two-page block was entered with its second page's TLB entry not as translated: fill the entry
    * (a fault is not raised here: the block may never fetch there) and let it run if it maps the same
    * page with the same rights; else drop it, to be translated again within its first page.
@@ -531,8 +573,12 @@ export class KqemuEngine {
   private crossMiss(eip: number): number {
     const c = this.c;
     const page = (c.tlb[eip >>> 12] & ~0xfff) >>> 12; // checked by the dispatcher
-    const b = this.blocks.get(page)?.get(blockKey(eip, c.tlb[eip >>> 12], c.r[R_CPL]));
-    if (b === undefined || b.eip !== eip || b.cross === -1) return 1; // not reached: the prologue is b's
+    const key = blockKey(eip, c.tlb[eip >>> 12], c.r[R_CPL]);
+    let b = this.blocks.get(page)?.get(key);
+    // The same bytes translated at another EIP since: the running block is an alias.
+    if (b !== undefined && b.eip !== eip)
+      b = this.aliases.get(page)?.find((a) => a.eip === eip && a.key === key);
+    if (b === undefined || b.cross === -1) return 1; // not reached: the prologue is b's
     if (this.nextPageTlb(eip) === b.cross) return 1;
     this.noCross.add(crossId(b));
     this.dropBlock(b);
@@ -549,6 +595,7 @@ export class KqemuEngine {
     this.helperImports = null;
     this.blocks.clear();
     this.crossBlocks.clear();
+    this.aliases.clear();
     this.noCross.clear();
     this.noWindows.clear();
     this.windowed.clear();
@@ -720,16 +767,24 @@ export class KqemuEngine {
       // Code compiled at another EIP (EIPs are baked into the wasm) now runs at this one: each
       // process's vDSO, at an address of its own, got its __kernel_vsyscall compiled anew in every
       // short-lived child that made a few dozen system calls (~1 compile per fork+exec). Such code
-      // waits for RELOC_HEAT times the threshold in lookups more before it is translated again here.
-      if (b.relocEip !== eip) {
-        b.relocEip = eip;
-        b.relocHits = 0;
+      // is translated here only once its heat (per EIP, in the cold-heat table past the threshold)
+      // reaches 1 + relocHeat times the threshold.
+      const h = coldIndex(eip);
+      const heat = Math.min(Math.max(this.coldHeat[h], this.threshold) + 1, 0xfffe);
+      if (heat < (1 + this.relocHeat) * this.threshold) {
+        this.coldHeat[h] = heat;
+        return false;
       }
-      if (++b.relocHits < this.relocHeat * this.threshold) return false;
       this.stats.relocations++;
     }
     if (b === undefined || b.eip !== eip) {
-      if (this.blockCount >= MAX_BLOCKS) this.flush();
+      if (this.blockCount >= MAX_BLOCKS) {
+        this.flush();
+        // The page's map went with the rest.
+        inPage = new Map();
+        this.blocks.set(page, inPage);
+        if (page < c.codePage.length) c.markCodePage(page);
+      } else if (b !== undefined && b.eip !== -1) this.keepAlias(b);
       b = {
         slot: -1,
         eip,
@@ -741,8 +796,6 @@ export class KqemuEngine {
         winFails: 0,
         codeLo: 0,
         codeHi: 0x1000,
-        relocEip: -1,
-        relocHits: 0,
       };
       inPage.set(key, b);
       this.blockCount++;
