@@ -581,6 +581,69 @@ test("hot blocks compiled in batches, chained by the wasm dispatcher, untranslat
   assert.ok(s.modules < s.blocksCompiled, `${s.blocksCompiled} blocks in ${s.modules} modules`);
 });
 
+/** A remote compiler under the test's control: modules come back only when release() says so. */
+function heldCompiler() {
+  const queue: { id: number; bytes: Uint8Array<ArrayBuffer> }[] = [];
+  const done: { id: number; module: WebAssembly.Module | null }[] = [];
+  return {
+    submitted: () => queue.length + done.length,
+    /** Compile the batches submitted so far (`fail`: report them as not compiled). */
+    release(fail = false) {
+      for (const q of queue.splice(0))
+        done.push({ id: q.id, module: fail ? null : new WebAssembly.Module(q.bytes) });
+    },
+    compiler: {
+      submit: (id: number, bytes: Uint8Array<ArrayBuffer>) => queue.push({ id, bytes: bytes.slice() }),
+      poll: () => done.shift() ?? null,
+    },
+  };
+}
+
+test("batches compiled by a remote compiler: interpreted until the module comes back, then run compiled; a failed compile is redone here", () => {
+  // The loop of the batching test: ecx=10000; L: call F; rcl eax,3; add ebx,eax; dec ecx; jnz L; ud2.
+  const code = "b910270000 e80a000000 c1d003 01c3 49 75f3 0f0b 8d0449 f7e1 31d0 c3";
+  for (const fail of [false, true]) {
+    const a = setup(code);
+    const b = setup(code);
+    const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
+    const held = heldCompiler();
+    e.remoteCompiler = held.compiler;
+    // Until the compiler answers, the hot blocks wait: everything is interpreted.
+    for (let k = 0; k < 5; k++) e.run(2_000);
+    assert.ok(held.submitted() >= 1, "a batch was submitted");
+    assert.equal(e.stats.insnsCompiled, 0, "nothing ran compiled while the batch was away");
+    held.release(fail);
+    runToEnd(e, 10_000);
+    runToEnd(b.c, 10_000);
+    assert.equal(a.c.excVector, 6, "ends at UD2");
+    assert.deepEqual(snapshot(a.c), snapshot(b.c));
+    assert.ok(e.stats.insnsCompiled > 50_000, `compiled ${e.stats.insnsCompiled}`);
+    assert.equal(e.stats.remoteModules > 0, !fail, `${e.stats.remoteModules} remote modules`);
+  }
+});
+
+test("a block whose code is written while its batch is with the remote compiler is left out when the module comes back", () => {
+  // ecx=5000; L: mov eax,0x11111111 (at 0x1005, rewritten below); add ebx,eax; dec ecx; jnz L; ud2.
+  const code = "b988130000 b811111111 01c3 49 75f6 0f0b";
+  const a = setup(code);
+  const b = setup(code);
+  const e = new KqemuEngine(a.c, "user", 8);
+  const held = heldCompiler();
+  e.remoteCompiler = held.compiler;
+  for (let k = 0; k < 20 && held.submitted() === 0; k++) e.run(200);
+  assert.ok(held.submitted() >= 1, "the loop's batch was submitted");
+  // The immediate rewritten (by the host, as a DMA would) in both at the same instruction, then the
+  // batch comes back.
+  b.c.run(a.c.icount - b.c.icount);
+  assert.equal(b.c.icount, a.c.icount);
+  for (const { c } of [a, b]) c.physWrite32(0x1006, 0x22222222);
+  held.release();
+  runToEnd(e, 1_000);
+  runToEnd(b.c, 1_000);
+  assert.equal(a.c.excVector, 6, "ends at UD2");
+  assert.deepEqual(snapshot(a.c), snapshot(b.c));
+});
+
 test("FS/GS-based accesses (per-CPU data, TLS): base added in compiled code, checked again when FS is reloaded", () => {
   // L: mov eax,fs:[0x10]; add eax,ecx; mov fs:[0x14],eax; inc dword fs:[0x18]; mov [0x2020],al;
   //    mov ebx,gs:[esi]; dec ecx; jnz L; ud2       (FS base 0x2000, GS base 0x2040, 4 GiB limits)

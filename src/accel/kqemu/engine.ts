@@ -52,6 +52,16 @@ export type KqemuMode = "user" | "full";
 type BlockFn = () => number;
 type DispatchFn = (budget: number) => number;
 
+/**
+ * Compiles batches of blocks away from the thread the guest runs on (the Node host: a worker thread,
+ * src/host/node/wasm-compiler.ts). submit() hands over a module's bytes; poll() returns a compiled
+ * module (or the compile's error) when one has come back, without waiting.
+ */
+export interface RemoteCompiler {
+  submit(id: number, bytes: Uint8Array<ArrayBuffer>): void;
+  poll(): { id: number; module: WebAssembly.Module | null } | null;
+}
+
 interface Block {
   /** Slot in the function table once compiled, else -1. */
   slot: number;
@@ -59,7 +69,7 @@ interface Block {
   eip: number;
   /**
    * 0 until translated (executions are counted in KqemuEngine.coldHeat), -1 once compiled or
-   * rejected, HEAT_PENDING while queued.
+   * rejected, HEAT_PENDING while queued, HEAT_INFLIGHT while with the remote compiler.
    */
   heat: number;
   /** Id reported by a failed frame-window check (0: the block has no windows), and the failures. */
@@ -111,6 +121,7 @@ export class KqemuStats {
   dispatches = 0; // blocks called by the dispatcher (a self-looping block's iterations not counted)
   hotLoops = 0; // loop blocks compiled at once in a module of their own (compileHot)
   relocations = 0; // code compiled at one EIP translated again at another (see lookup())
+  remoteModules = 0; // of `modules`: compiled by the remote compiler (see KqemuEngine.remoteCompiler)
 }
 
 /**
@@ -138,6 +149,8 @@ function crossId(b: Block): number {
 
 /** Block.heat of a block translated and waiting for its batch to be compiled. */
 const HEAT_PENDING = -2;
+/** ...and submitted to the remote compiler (not counted in pendingHits: its batch is gone). */
+const HEAT_INFLIGHT = -3;
 /** Failed frame-window checks after which a block is translated again without windows. */
 const WIN_FAILS_MAX = 8;
 /** The dispatcher's one import: stepForBlock(). */
@@ -240,6 +253,9 @@ const MISS_HEAT = 2;
 /** Relocated code (see lookup()) is translated again after this many times the threshold in lookups more. */
 const RELOC_HEAT = 3;
 
+/** How long a batch may stay with the remote compiler before it is compiled here instead. */
+const REMOTE_WAIT_MS = 1000;
+
 /** Translations of one page's code kept at other EIPs besides the current one (see lookup()). */
 const ALIAS_MAX = 8;
 
@@ -339,6 +355,18 @@ export class KqemuEngine {
    * baseline code until V8's background threads get to it.
    */
   compileHot: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null = null;
+  /**
+   * Where batches are compiled when set (and the threshold is above 1): off this thread, their blocks
+   * interpreted until the module comes back (polled at each run()). V8's compile of a boot's modules
+   * (~0.6 s of 16 MB) then leaves the guest's thread; null: `new WebAssembly.Module` here.
+   */
+  remoteCompiler: RemoteCompiler | null = null;
+  /** Batches submitted to remoteCompiler, by id: their blocks (HEAT_INFLIGHT until installed), and bytes. */
+  private readonly inflight = new Map<
+    number,
+    { blocks: Block[]; bytes: Uint8Array<ArrayBuffer>; since: number }
+  >();
+  private nextBatch = 1;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
   /** Relocated code waits this many times the threshold in lookups more (see lookup()). */
@@ -591,6 +619,8 @@ export class KqemuEngine {
     this.freeSlots.length = 0;
     this.nextSlot = 0;
     for (const b of this.pending) b.eip = -1;
+    for (const { blocks } of this.inflight.values()) for (const b of blocks) b.eip = -1;
+    this.inflight.clear();
     // The modules compiled so far can all go now: none of them shares a helper table with the next.
     this.helperImports = null;
     this.blocks.clear();
@@ -629,6 +659,7 @@ export class KqemuEngine {
     const r = c.r;
     const stats = this.stats;
     let n = 0;
+    if (this.inflight.size > 0) this.installCompiled();
     if (
       this.pending.length > 0 &&
       (this.pending.length >= BATCH_MIN ||
@@ -697,6 +728,8 @@ export class KqemuEngine {
         // A miss: counted without the block maps while cold (~430 K misses per boot, most of them
         // on code on its way to the threshold); else now in the jump cache when lookup() finds a
         // compiled block, or compiled now.
+        // Modules compiled elsewhere come in here too (a miss may be a block that just arrived).
+        if (this.inflight.size > 0) this.installCompiled();
         const eip = r[R_EIP];
         if (!this.stillCold(eip, MISS_HEAT) && this.lookup(eip)) continue;
         // Cold or untranslatable code, or a fetch fault to raise: the interpreter runs it and goes
@@ -830,7 +863,9 @@ export class KqemuEngine {
     const inPage = this.blocks.get(((e & ~0xfff) | (lin & 0xfff)) >>> 12);
     if (inPage === undefined) return false;
     const b = inPage.get(blockKey(eip, e, c.r[R_CPL]));
-    return b !== undefined && b.eip === eip && (b.slot >= 0 || b.heat === HEAT_PENDING);
+    return (
+      b !== undefined && b.eip === eip && (b.slot >= 0 || b.heat === HEAT_PENDING || b.heat === HEAT_INFLIGHT)
+    );
   }
 
   /** Jump-cache entry for `eip` (TLB entry `e` of its page, current CPL). */
@@ -1239,7 +1274,17 @@ export class KqemuEngine {
    * per function, so batching divides the compile time per block several times over.
    */
   private compilePending(): void {
-    this.compileBlocks(this.pending, this.pendingFuncs, null);
+    const remote = this.remoteCompiler;
+    if (remote !== null && this.threshold > 1) {
+      const t0 = performance.now();
+      const id = this.nextBatch++;
+      const bytes = this.moduleBytes(this.pending, this.pendingFuncs);
+      for (const b of this.pending) b.heat = HEAT_INFLIGHT;
+      this.inflight.set(id, { blocks: this.pending.slice(), bytes, since: t0 });
+      remote.submit(id, bytes);
+      this.stats.wasmBytes += bytes.length;
+      this.stats.compileMs += performance.now() - t0;
+    } else this.compileBlocks(this.pending, this.pendingFuncs, null);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
     this.pendingHits = 0;
@@ -1252,6 +1297,13 @@ export class KqemuEngine {
     compile: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null,
   ): void {
     const t0 = performance.now();
+    const bytes = this.moduleBytes(blocks, funcs);
+    this.install(blocks, compile !== null ? compile(bytes) : new WebAssembly.Module(bytes), t0);
+    this.stats.wasmBytes += bytes.length;
+  }
+
+  /** The module of `blocks` (their translations `funcs`, released here). */
+  private moduleBytes(blocks: Block[], funcs: FuncBuilder[]): Uint8Array<ArrayBuffer> {
     const bytes = buildBlockModule(
       funcs,
       this.c.mem.memory.buffer.byteLength / 65536,
@@ -1259,10 +1311,12 @@ export class KqemuEngine {
       blocks.map((b) => `eip_${(b.eip >>> 0).toString(16)}`),
     );
     for (const f of funcs) f.release();
-    const inst = new WebAssembly.Instance(
-      compile !== null ? compile(bytes) : new WebAssembly.Module(bytes),
-      this.blockImports(),
-    );
+    return bytes;
+  }
+
+  /** Instantiate a compiled module of `blocks` and give each block still wanted its table slot. */
+  private install(blocks: Block[], module: WebAssembly.Module, t0: number): void {
+    const inst = new WebAssembly.Instance(module, this.blockImports());
     const ex = inst.exports;
     const s = this.stats;
     for (let k = 0; k < blocks.length; k++) {
@@ -1274,10 +1328,34 @@ export class KqemuEngine {
       s.blocksCompiled++;
     }
     s.modules++;
-    s.wasmBytes += bytes.length;
     const ms = performance.now() - t0;
     s.compileMs += ms;
     this.onHostWork?.(ms);
+  }
+
+  /** Install the modules the remote compiler has sent back (one it could not compile: here, now). */
+  private installCompiled(): void {
+    const remote = this.remoteCompiler;
+    for (;;) {
+      const done = remote?.poll() ?? null;
+      if (done === null) {
+        // A batch that never comes back (a worker gone) is compiled here after REMOTE_WAIT_MS.
+        const now = performance.now();
+        for (const [id, batch] of this.inflight)
+          if (now - batch.since > REMOTE_WAIT_MS) {
+            this.inflight.delete(id);
+            this.install(batch.blocks, new WebAssembly.Module(batch.bytes), now);
+          }
+        return;
+      }
+      const batch = this.inflight.get(done.id);
+      if (batch === undefined) continue; // flushed since
+      this.inflight.delete(done.id);
+      const t0 = performance.now();
+      // A module the worker could not compile (not expected: the bytes are the same) is compiled here.
+      this.install(batch.blocks, done.module ?? new WebAssembly.Module(batch.bytes), t0);
+      if (done.module !== null) this.stats.remoteModules++;
+    }
   }
 
   /**
@@ -1337,7 +1415,7 @@ export class KqemuEngine {
     const share = total > 0 ? ((100 * s.insnsCompiled) / total).toFixed(1) : "0.0";
     return [
       `compiled code: ${s.insnsCompiled} guest instructions (${share}%), interpreted: ${s.insnsInterpreted}`,
-      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules (${s.hotLoops} loops alone, optimized at once), ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
+      `blocks compiled: ${s.blocksCompiled} in ${s.modules} modules (${s.remoteModules} compiled on a worker thread, ${s.hotLoops} loops alone, optimized at once), ${s.wasmBytes} bytes of wasm, ${s.compileMs.toFixed(1)} ms compiling, ${s.rejected} rejected, ${s.memoAccesses} accesses through page memos, ${s.windows} frame windows (${s.windowFails} failed checks, ${s.windowDrops} blocks translated again without), ${s.crossBlocks} blocks across two pages, ${s.unpagedBlocks} unpaged`,
       `loops: ${s.sideTraces} side traces (${s.runOnTraces} running on into their block's start), ${s.loopHeadEnds} blocks ended at a JMP to another loop's head`,
       `cache: ${this.blockCount} entries in ${this.blocks.size} pages (limit ${MAX_BLOCKS}), threshold ${this.threshold}, ${s.relocations} blocks translated again at another EIP`,
       `invalidations: ${s.invalidatedBlocks} blocks by ${s.invalidatedPages} code writes (${s.codeWritesKept} more left every block of their page), ${s.flushes} flushes`,

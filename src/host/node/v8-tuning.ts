@@ -35,6 +35,7 @@
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import type { KqemuEngine } from "../../accel/kqemu/engine.ts";
+import { workerCompiler } from "./wasm-compiler.ts";
 
 /** Tiering budget (V8's rough count of bytes executed before a wasm function is optimized). */
 const WASM_TIERING_BUDGET = 5_000_000;
@@ -66,9 +67,13 @@ export function tuneV8ForSteadyState(): void {
  * optimized at once (tuneV8ForSteadyState()), and hot user loops are compiled optimized
  * (compileOptimized()).
  */
-export function tuneEngineForV8(engine: Pick<KqemuEngine, "onFirstUserBlock" | "compileHot">): void {
+export function tuneEngineForV8(
+  engine: Pick<KqemuEngine, "onFirstUserBlock" | "compileHot" | "remoteCompiler">,
+): void {
   engine.onFirstUserBlock = tuneV8ForSteadyState;
   engine.compileHot = compileOptimized;
+  // Batches compiled on a worker thread (wasm-compiler.ts), unless $TSQEMU_SYNC_COMPILE.
+  if (!process.env.TSQEMU_SYNC_COMPILE) engine.remoteCompiler = workerCompiler();
 }
 
 /**
