@@ -367,6 +367,8 @@ export class KqemuEngine {
     { blocks: Block[]; bytes: Uint8Array<ArrayBuffer>; since: number }
   >();
   private nextBatch = 1;
+  /** The remote compiler the batches in flight went to (remoteCompiler may have been unset since). */
+  private polled: RemoteCompiler | null = null;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
   /** Relocated code waits this many times the threshold in lookups more (see lookup()). */
@@ -1278,6 +1280,7 @@ export class KqemuEngine {
     if (remote !== null && this.threshold > 1) {
       const t0 = performance.now();
       const id = this.nextBatch++;
+      this.polled = remote;
       const bytes = this.moduleBytes(this.pending, this.pendingFuncs);
       for (const b of this.pending) b.heat = HEAT_INFLIGHT;
       this.inflight.set(id, { blocks: this.pending.slice(), bytes, since: t0 });
@@ -1333,9 +1336,19 @@ export class KqemuEngine {
     this.onHostWork?.(ms);
   }
 
+  /** Compile here from now on: the batches still away are compiled here at once. */
+  stopRemoteCompiler(): void {
+    this.remoteCompiler = null;
+    if (this.inflight.size === 0) return;
+    this.installCompiled();
+    for (const batch of this.inflight.values())
+      this.install(batch.blocks, new WebAssembly.Module(batch.bytes), performance.now());
+    this.inflight.clear();
+  }
+
   /** Install the modules the remote compiler has sent back (one it could not compile: here, now). */
   private installCompiled(): void {
-    const remote = this.remoteCompiler;
+    const remote = this.polled;
     for (;;) {
       const done = remote?.poll() ?? null;
       if (done === null) {

@@ -24,7 +24,7 @@ interface Reply {
 }
 
 /** A worker-thread compiler, or null where none can be started. */
-export function workerCompiler(): RemoteCompiler | null {
+export function workerCompiler(): (RemoteCompiler & { close(): void }) | null {
   try {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(WORKER, { eval: true, workerData: { port: port2 }, transferList: [port2] });
@@ -38,6 +38,10 @@ export function workerCompiler(): RemoteCompiler | null {
       poll() {
         const m = receiveMessageOnPort(port1);
         return m === undefined ? null : (m.message as Reply);
+      },
+      close() {
+        void worker.terminate();
+        port1.close();
       },
     };
   } catch {
