@@ -599,10 +599,10 @@ function heldCompiler() {
   };
 }
 
-test("batches compiled by a remote compiler: interpreted until the module comes back, then run compiled; a failed compile is redone here", () => {
+test("batches compiled by a remote compiler: interpreted until the module comes back, then run compiled; a failed compile, or one still away when remote compiling stops, is done here", () => {
   // The loop of the batching test: ecx=10000; L: call F; rcl eax,3; add ebx,eax; dec ecx; jnz L; ud2.
   const code = "b910270000 e80a000000 c1d003 01c3 49 75f3 0f0b 8d0449 f7e1 31d0 c3";
-  for (const fail of [false, true]) {
+  for (const how of ["back", "failed", "stopped"]) {
     const a = setup(code);
     const b = setup(code);
     const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
@@ -610,15 +610,20 @@ test("batches compiled by a remote compiler: interpreted until the module comes 
     e.remoteCompiler = held.compiler;
     // Until the compiler answers, the hot blocks wait: everything is interpreted.
     for (let k = 0; k < 5; k++) e.run(2_000);
-    assert.ok(held.submitted() >= 1, "a batch was submitted");
-    assert.equal(e.stats.insnsCompiled, 0, "nothing ran compiled while the batch was away");
-    held.release(fail);
+    assert.ok(held.submitted() >= 1, `${how}: a batch was submitted`);
+    assert.equal(e.stats.insnsCompiled, 0, `${how}: nothing ran compiled while the batch was away`);
+    if (how === "stopped") e.stopRemoteCompiler();
+    else held.release(how === "failed");
     runToEnd(e, 10_000);
     runToEnd(b.c, 10_000);
     assert.equal(a.c.excVector, 6, "ends at UD2");
     assert.deepEqual(snapshot(a.c), snapshot(b.c));
-    assert.ok(e.stats.insnsCompiled > 50_000, `compiled ${e.stats.insnsCompiled}`);
-    assert.equal(e.stats.remoteModules > 0, !fail, `${e.stats.remoteModules} remote modules`);
+    assert.ok(e.stats.insnsCompiled > 50_000, `${how}: compiled ${e.stats.insnsCompiled}`);
+    assert.equal(
+      e.stats.remoteModules > 0,
+      how === "back",
+      `${how}: ${e.stats.remoteModules} remote modules`,
+    );
   }
 });
 
