@@ -1527,16 +1527,8 @@ export class Translator {
     f.get(sattr).const(0x40fb).op(W.OP_I32_AND);
     f.get(rpl).const(5).op(W.OP_I32_SHL).const(0x4093).op(W.OP_I32_OR).op(W.OP_I32_NE);
     this.slowExitIf(eip);
-    // Commit. EFLAGS: every flag from the stack at CPL 0 but VM, VIF and VIP (kept; VM is 0 here).
-    this.flushFlags();
-    this.known = K_UNKNOWN;
-    const mask = (0x257fd5 | EFLAGS_RF | EFLAGS_NT) & ~EFLAGS_VM;
-    f.get(fl).const(mask).op(W.OP_I32_AND);
-    this.loadState(R_EFLAGS).const(~mask).op(W.OP_I32_AND).op(W.OP_I32_OR);
-    f.const(0x3f7fd5).op(W.OP_I32_AND).const(2).op(W.OP_I32_OR).set(fl);
-    this.storeState(R_EFLAGS, fl);
-    this.storeStateConst(R_FOP, FOP_NONE);
-    this.storeSegCache(CS, sel, cbase, climit, cattr);
+    // Commit.
+    this.iretFlagsAndCs(fl, sel, cbase, climit, cattr);
     this.storeState(R_CPL, rpl);
     this.storeSegCache(SS, newSs, sbase, slimit, sattr);
     this.storeReg(4, 32, newEsp);
@@ -1559,6 +1551,23 @@ export class Translator {
     this.exitDynamic();
     this.count--;
     return EMIT_END;
+  }
+
+  /**
+   * An IRET's commit from CPL 0: EFLAGS from the popped `fl` — every flag but VM, VIF and VIP, which
+   * are kept (VM is 0 here) — and CS's selector and cache.
+   */
+  private iretFlagsAndCs(fl: number, sel: number, cbase: number, climit: number, cattr: number): void {
+    const f = this.f;
+    this.flushFlags();
+    this.known = K_UNKNOWN;
+    const mask = (0x257fd5 | EFLAGS_RF | EFLAGS_NT) & ~EFLAGS_VM;
+    f.get(fl).const(mask).op(W.OP_I32_AND);
+    this.loadState(R_EFLAGS).const(~mask).op(W.OP_I32_AND).op(W.OP_I32_OR);
+    f.const(0x3f7fd5).op(W.OP_I32_AND).const(2).op(W.OP_I32_OR).set(fl);
+    this.storeState(R_EFLAGS, fl);
+    this.storeStateConst(R_FOP, FOP_NONE);
+    this.storeSegCache(CS, sel, cbase, climit, cattr);
   }
 
   /**
@@ -1592,16 +1601,8 @@ export class Translator {
     f.get(cattr).const(0xfd).op(W.OP_I32_AND).const(0x99).op(W.OP_I32_NE);
     f.get(newEip).get(climit).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
     this.slowExitIf(eip);
-    // Commit: EFLAGS as the outer return takes them at CPL 0; ESP past the three dwords.
-    this.flushFlags();
-    this.known = K_UNKNOWN;
-    const mask = (0x257fd5 | EFLAGS_RF | EFLAGS_NT) & ~EFLAGS_VM;
-    f.get(fl).const(mask).op(W.OP_I32_AND);
-    this.loadState(R_EFLAGS).const(~mask).op(W.OP_I32_AND).op(W.OP_I32_OR);
-    f.const(0x3f7fd5).op(W.OP_I32_AND).const(2).op(W.OP_I32_OR).set(fl);
-    this.storeState(R_EFLAGS, fl);
-    this.storeStateConst(R_FOP, FOP_NONE);
-    this.storeSegCache(CS, sel, cbase, climit, cattr);
+    // Commit: ESP past the three dwords.
+    this.iretFlagsAndCs(fl, sel, cbase, climit, cattr);
     this.loadReg(4, 32);
     f.const(12).op(W.OP_I32_ADD).set(clo);
     this.storeReg(4, 32, clo);
