@@ -2,7 +2,7 @@
 // the bench guest's boot and kernel paths): with a 32-bit operand size, MOV, the six ALU operations
 // that need no carry in (ADD OR AND SUB XOR CMP) in their Ev,Gv / Gv,Ev / Ev,Imm forms, TEST, MOVZX
 // and LEA, each for a register or a memory operand; SHL/SHR/SAR of a register by a nonzero
-// immediate; IMUL r32, r32; Jcc by condition; and 16-bit MOV to and from memory. decode() swaps the generic handler
+// immediate; IMUL r32, r32; ADC/SBB of two registers; CMOVcc; Jcc by condition; and 16-bit MOV to and from memory. decode() swaps the generic handler
 // it chose for one of these (specialize()); the generic handlers in arith-ops.ts, data-ops.ts and
 // control-ops.ts keep every other form. Same semantics, same order of memory accesses and faults:
 // what the generic path decides at each execution (operand size, register or memory, which
@@ -12,7 +12,7 @@
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
 import { type Handler, IF_AD32, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
-import { EFLAGS_CF, EFLAGS_OF, FOP_ADD, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
+import { EFLAGS_CF, EFLAGS_OF, FOP_ADC, FOP_ADD, FOP_SBB, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
 import { setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
 import * as A from "./arith-ops.ts";
 import * as C from "./control-ops.ts";
@@ -510,9 +510,58 @@ const JCC: Handler[] = [
 // By ModRM.reg: ROL ROR RCL RCR SHL SHR SAL SAR.
 const SHIFT_IMM_R: (Handler | null)[] = [null, null, null, null, shlR, shrR, shlR, sarR];
 // By ALU operation (the opcode's bits 5-3, or ModRM.reg in 81/83); null: no specialized form.
-const ALU_EVGVR: (Handler | null)[] = [addEvGvR, orEvGvR, null, null, andEvGvR, subEvGvR, xorEvGvR, cmpEvGvR];
+// ADC/SBB of two registers (the kernel's multi-precision loops): the carry in read, as alu() does.
+function adcEvGvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.rm];
+  const b = r[i.reg];
+  const cf = c.getCF();
+  const res = (a + b + cf) | 0;
+  setLazy(c, cf !== 0 ? FOP_ADC : FOP_ADD, a, b, res, 32);
+  r[i.rm] = res;
+}
+function sbbEvGvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.rm];
+  const b = r[i.reg];
+  const cf = c.getCF();
+  const res = (a - b - cf) | 0;
+  setLazy(c, cf !== 0 ? FOP_SBB : FOP_SUB, a, b, res, 32);
+  r[i.rm] = res;
+}
+function adcGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.reg];
+  const b = r[i.rm];
+  const cf = c.getCF();
+  const res = (a + b + cf) | 0;
+  setLazy(c, cf !== 0 ? FOP_ADC : FOP_ADD, a, b, res, 32);
+  r[i.reg] = res;
+}
+function sbbGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.reg];
+  const b = r[i.rm];
+  const cf = c.getCF();
+  const res = (a - b - cf) | 0;
+  setLazy(c, cf !== 0 ? FOP_SBB : FOP_SUB, a, b, res, 32);
+  r[i.reg] = res;
+}
+
+/** CMOVcc r32, r/m32: the source read (and its fault raised) whatever the condition. */
+function cmovccR32(c: CPU, i: Insn): void {
+  const r = c.r;
+  const v = r[i.rm];
+  if (c.cond(i.op & 0xf)) r[i.reg] = v;
+}
+function cmovccM32(c: CPU, i: Insn): void {
+  const v = c.rd32(c.eaR(i, 4));
+  if (c.cond(i.op & 0xf)) c.r[i.reg] = v;
+}
+
+const ALU_EVGVR: (Handler | null)[] = [addEvGvR, orEvGvR, adcEvGvR, sbbEvGvR, andEvGvR, subEvGvR, xorEvGvR, cmpEvGvR];
 const ALU_EVGVM: (Handler | null)[] = [addEvGvM, orEvGvM, null, null, andEvGvM, subEvGvM, xorEvGvM, cmpEvGvM];
-const ALU_GVEVR: (Handler | null)[] = [addGvEvR, orGvEvR, null, null, andGvEvR, subGvEvR, xorGvEvR, cmpGvEvR];
+const ALU_GVEVR: (Handler | null)[] = [addGvEvR, orGvEvR, adcGvEvR, sbbGvEvR, andGvEvR, subGvEvR, xorGvEvR, cmpGvEvR];
 const ALU_GVEVM: (Handler | null)[] = [addGvEvM, orGvEvM, null, null, andGvEvM, subGvEvM, xorGvEvM, cmpGvEvM];
 const ALU_EVIR: (Handler | null)[] = [addEvIR, orEvIR, null, null, andEvIR, subEvIR, xorEvIR, cmpEvIR];
 const ALU_EVIM: (Handler | null)[] = [addEvIM, orEvIM, null, null, andEvIM, subEvIM, xorEvIM, cmpEvIM];
@@ -553,6 +602,7 @@ export function specialize(i: Insn): void {
   else if (h === A.testEvGv) s = reg ? testEvGvR : testEvGvM;
   else if (h === D.movzxb) s = reg ? movzxbR : movzxbM;
   else if (h === A.imulGvEv && reg) s = imulGvEvR;
+  else if (h === A.cmovcc) s = reg ? cmovccR32 : cmovccM32;
   if (s !== null) i.h = s;
   if ((s === movGvEvM || s === movEvGvM) && i.base >= 0 && i.index < 0 && (i.flags & IF_AD32) !== 0)
     i.h = s === movGvEvM ? movGvEvMBase : movEvGvMBase;

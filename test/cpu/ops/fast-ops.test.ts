@@ -60,9 +60,18 @@ const FORMS: [string, string, Handler][] = [
   ["0f af c8", "imulGvEvR", A.imulGvEv],
   ["0f af c0", "imulGvEvR", A.imulGvEv], // EAX near DATA, squared: fits in 31 bits
   ["0f af d8", "imulGvEvR", A.imulGvEv], // EBX below 0x40 × EAX: fits
-  // Kept generic: carry-in operations, 16-bit operands, LOCK, zero shift counts, memory shifts.
-  ["11 c8", "", A.aluEvGv],
+  ["11 c8", "adcEvGvR", A.aluEvGv],
+  ["19 d9", "sbbEvGvR", A.aluEvGv],
+  ["13 c1", "adcGvEvR", A.aluGvEv],
+  ["1b c8", "sbbGvEvR", A.aluGvEv],
+  ["0f 43 c8", "cmovccR32", A.cmovcc], // cmovae
+  ["0f 4f 08", "cmovccM32", A.cmovcc], // cmovg, memory
+  ["0f 44 0c 18", "cmovccM32", A.cmovcc], // cmove, SIB
+  // Kept generic: carry-in operations on memory, 16-bit operands, LOCK, zero shift counts, memory
+  // shifts.
   ["1b 08", "", A.aluGvEv],
+  ["11 08", "", A.aluEvGv],
+  ["66 0f 43 c8", "", A.cmovcc],
   ["66 01 c8", "", A.aluEvGv],
   ["f0 01 08", "", A.aluEvGv],
   ["c1 e0 00", "", A.grp2EvIb],
