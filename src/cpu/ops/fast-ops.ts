@@ -559,9 +559,27 @@ function cmovccM32(c: CPU, i: Insn): void {
   if (c.cond(i.op & 0xf)) c.r[i.reg] = v;
 }
 
-const ALU_EVGVR: (Handler | null)[] = [addEvGvR, orEvGvR, adcEvGvR, sbbEvGvR, andEvGvR, subEvGvR, xorEvGvR, cmpEvGvR];
+const ALU_EVGVR: (Handler | null)[] = [
+  addEvGvR,
+  orEvGvR,
+  adcEvGvR,
+  sbbEvGvR,
+  andEvGvR,
+  subEvGvR,
+  xorEvGvR,
+  cmpEvGvR,
+];
 const ALU_EVGVM: (Handler | null)[] = [addEvGvM, orEvGvM, null, null, andEvGvM, subEvGvM, xorEvGvM, cmpEvGvM];
-const ALU_GVEVR: (Handler | null)[] = [addGvEvR, orGvEvR, adcGvEvR, sbbGvEvR, andGvEvR, subGvEvR, xorGvEvR, cmpGvEvR];
+const ALU_GVEVR: (Handler | null)[] = [
+  addGvEvR,
+  orGvEvR,
+  adcGvEvR,
+  sbbGvEvR,
+  andGvEvR,
+  subGvEvR,
+  xorGvEvR,
+  cmpGvEvR,
+];
 const ALU_GVEVM: (Handler | null)[] = [addGvEvM, orGvEvM, null, null, andGvEvM, subGvEvM, xorGvEvM, cmpGvEvM];
 const ALU_EVIR: (Handler | null)[] = [addEvIR, orEvIR, null, null, andEvIR, subEvIR, xorEvIR, cmpEvIR];
 const ALU_EVIM: (Handler | null)[] = [addEvIM, orEvIM, null, null, andEvIM, subEvIM, xorEvIM, cmpEvIM];
