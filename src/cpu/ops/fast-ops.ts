@@ -511,41 +511,27 @@ const JCC: Handler[] = [
 const SHIFT_IMM_R: (Handler | null)[] = [null, null, null, null, shlR, shrR, shlR, sarR];
 // By ALU operation (the opcode's bits 5-3, or ModRM.reg in 81/83); null: no specialized form.
 // ADC/SBB of two registers (the kernel's multi-precision loops): the carry in read, as alu() does.
+function withCarry(c: CPU, a: number, b: number, sbb: boolean): number {
+  const cf = c.getCF();
+  const res = sbb ? (a - b - cf) | 0 : (a + b + cf) | 0;
+  setLazy(c, cf === 0 ? (sbb ? FOP_SUB : FOP_ADD) : sbb ? FOP_SBB : FOP_ADC, a, b, res, 32);
+  return res;
+}
 function adcEvGvR(c: CPU, i: Insn): void {
   const r = c.r;
-  const a = r[i.rm];
-  const b = r[i.reg];
-  const cf = c.getCF();
-  const res = (a + b + cf) | 0;
-  setLazy(c, cf !== 0 ? FOP_ADC : FOP_ADD, a, b, res, 32);
-  r[i.rm] = res;
+  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], false);
 }
 function sbbEvGvR(c: CPU, i: Insn): void {
   const r = c.r;
-  const a = r[i.rm];
-  const b = r[i.reg];
-  const cf = c.getCF();
-  const res = (a - b - cf) | 0;
-  setLazy(c, cf !== 0 ? FOP_SBB : FOP_SUB, a, b, res, 32);
-  r[i.rm] = res;
+  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], true);
 }
 function adcGvEvR(c: CPU, i: Insn): void {
   const r = c.r;
-  const a = r[i.reg];
-  const b = r[i.rm];
-  const cf = c.getCF();
-  const res = (a + b + cf) | 0;
-  setLazy(c, cf !== 0 ? FOP_ADC : FOP_ADD, a, b, res, 32);
-  r[i.reg] = res;
+  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], false);
 }
 function sbbGvEvR(c: CPU, i: Insn): void {
   const r = c.r;
-  const a = r[i.reg];
-  const b = r[i.rm];
-  const cf = c.getCF();
-  const res = (a - b - cf) | 0;
-  setLazy(c, cf !== 0 ? FOP_SBB : FOP_SUB, a, b, res, 32);
-  r[i.reg] = res;
+  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], true);
 }
 
 /** CMOVcc r32, r/m32: the source read (and its fault raised) whatever the condition. */
