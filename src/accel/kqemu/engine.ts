@@ -367,8 +367,6 @@ export class KqemuEngine {
     { blocks: Block[]; bytes: Uint8Array<ArrayBuffer>; since: number }
   >();
   private nextBatch = 1;
-  /** The remote compiler the batches in flight went to (remoteCompiler may have been unset since). */
-  private polled: RemoteCompiler | null = null;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
   /** Relocated code waits this many times the threshold in lookups more (see lookup()). */
@@ -1280,7 +1278,6 @@ export class KqemuEngine {
     if (remote !== null && this.threshold > 1) {
       const t0 = performance.now();
       const id = this.nextBatch++;
-      this.polled = remote;
       const bytes = this.moduleBytes(this.pending, this.pendingFuncs);
       for (const b of this.pending) b.heat = HEAT_INFLIGHT;
       this.inflight.set(id, { blocks: this.pending.slice(), bytes, since: t0 });
@@ -1338,37 +1335,40 @@ export class KqemuEngine {
 
   /** Compile here from now on: the batches still away are compiled here at once. */
   stopRemoteCompiler(): void {
+    if (this.inflight.size > 0) this.installCompiled();
     this.remoteCompiler = null;
-    if (this.inflight.size === 0) return;
-    this.installCompiled();
-    for (const batch of this.inflight.values())
-      this.install(batch.blocks, new WebAssembly.Module(batch.bytes), performance.now());
+    for (const batch of this.inflight.values()) this.compileHere(batch);
     this.inflight.clear();
   }
 
   /** Install the modules the remote compiler has sent back (one it could not compile: here, now). */
   private installCompiled(): void {
-    const remote = this.polled;
+    const remote = this.remoteCompiler;
     for (;;) {
       const done = remote?.poll() ?? null;
-      if (done === null) {
-        // A batch that never comes back (a worker gone) is compiled here after REMOTE_WAIT_MS.
-        const now = performance.now();
-        for (const [id, batch] of this.inflight)
-          if (now - batch.since > REMOTE_WAIT_MS) {
-            this.inflight.delete(id);
-            this.install(batch.blocks, new WebAssembly.Module(batch.bytes), now);
-          }
-        return;
-      }
+      if (done === null) break;
       const batch = this.inflight.get(done.id);
       if (batch === undefined) continue; // flushed since
       this.inflight.delete(done.id);
-      const t0 = performance.now();
-      // A module the worker could not compile (not expected: the bytes are the same) is compiled here.
-      this.install(batch.blocks, done.module ?? new WebAssembly.Module(batch.bytes), t0);
-      if (done.module !== null) this.stats.remoteModules++;
+      if (done.module === null) this.compileHere(batch);
+      else {
+        this.install(batch.blocks, done.module, performance.now());
+        this.stats.remoteModules++;
+      }
     }
+    // A batch that never comes back (a worker gone) is compiled here after REMOTE_WAIT_MS; the
+    // oldest goes first (a Map keeps its insertion order).
+    const now = performance.now();
+    for (const [id, batch] of this.inflight) {
+      if (now - batch.since <= REMOTE_WAIT_MS) break;
+      this.inflight.delete(id);
+      this.compileHere(batch);
+    }
+  }
+
+  /** A batch sent to the remote compiler, compiled on this thread instead. */
+  private compileHere(batch: { blocks: Block[]; bytes: Uint8Array<ArrayBuffer> }): void {
+    this.install(batch.blocks, new WebAssembly.Module(batch.bytes), performance.now());
   }
 
   /**

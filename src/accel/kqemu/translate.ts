@@ -1504,12 +1504,11 @@ export class Translator {
     pop(newEsp, 3);
     pop(newSs, 4);
     f.get(newSs).const(0xffff).op(W.OP_I32_AND).set(newSs);
-    // Flags this path does not take (VM: to virtual-8086 mode; TF, NT); a return to ring 0; a null
-    // CS; an SS of another RPL or null.
+    // Flags this path does not take (VM: to virtual-8086 mode; TF, NT); a null CS; an SS of another
+    // RPL or null. (A return to ring 0 left in the branch above.)
     f.get(fl)
       .const(EFLAGS_VM | EFLAGS_TF | EFLAGS_NT)
       .op(W.OP_I32_AND);
-    f.get(rpl).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
     f.get(sel).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
     f.get(newSs).const(3).op(W.OP_I32_AND).get(rpl).op(W.OP_I32_NE).op(W.OP_I32_OR);
     f.get(newSs).const(0xfffc).op(W.OP_I32_AND).op(W.OP_I32_EQZ).op(W.OP_I32_OR);
@@ -1601,7 +1600,7 @@ export class Translator {
     f.get(cattr).const(0xfd).op(W.OP_I32_AND).const(0x99).op(W.OP_I32_NE);
     f.get(newEip).get(climit).op(W.OP_I32_GT_U).op(W.OP_I32_OR);
     this.slowExitIf(eip);
-    // Commit: ESP past the three dwords.
+    // Commit: ESP past the three dwords (in `clo`, which the descriptor is done with).
     this.iretFlagsAndCs(fl, sel, cbase, climit, cattr);
     this.loadReg(4, 32);
     f.const(12).op(W.OP_I32_ADD).set(clo);

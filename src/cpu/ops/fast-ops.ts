@@ -2,12 +2,13 @@
 // the bench guest's boot and kernel paths): with a 32-bit operand size, MOV, the six ALU operations
 // that need no carry in (ADD OR AND SUB XOR CMP) in their Ev,Gv / Gv,Ev / Ev,Imm forms, TEST, MOVZX
 // and LEA, each for a register or a memory operand; SHL/SHR/SAR of a register by a nonzero
-// immediate; IMUL r32, r32; ADC/SBB of two registers; CMOVcc; Jcc by condition; and 16-bit MOV to and from memory. decode() swaps the generic handler
-// it chose for one of these (specialize()); the generic handlers in arith-ops.ts, data-ops.ts and
-// control-ops.ts keep every other form. Same semantics, same order of memory accesses and faults:
-// what the generic path decides at each execution (operand size, register or memory, which
-// operation, which condition) is decided once, at decode time. Measured on the CLI's bundle, the XZ
-// decompressor on the interpreter: 26.2 -> 30.8 guest MIPS (medians of 8 alternating pairs).
+// immediate; IMUL r32, r32; ADC/SBB of two registers; CMOVcc; Jcc by condition; and 16-bit MOV to
+// and from memory. decode() swaps the generic handler it chose for one of these (specialize()); the
+// generic handlers in arith-ops.ts, data-ops.ts and control-ops.ts keep every other form. Same
+// semantics, same order of memory accesses and faults: what the generic path decides at each
+// execution (operand size, register or memory, which operation, which condition) is decided once,
+// at decode time. Measured on the CLI's bundle, the XZ decompressor on the interpreter: 26.2 -> 30.8
+// guest MIPS (medians of 8 alternating pairs).
 // Flags are lazy, as everywhere (cpu.ts): ADD/SUB/CMP record their operands and result, the logic
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
@@ -397,6 +398,51 @@ function lea32(c: CPU, i: Insn): void {
   c.r[i.reg] = c.eaOffset(i);
 }
 
+// ADC/SBB of two registers (the kernel's multi-precision loops): the carry in read, as alu() does.
+function withCarry(c: CPU, a: number, b: number, sbb: boolean): number {
+  const cf = c.getCF();
+  const res = sbb ? (a - b - cf) | 0 : (a + b + cf) | 0;
+  setLazy(c, cf === 0 ? (sbb ? FOP_SUB : FOP_ADD) : sbb ? FOP_SBB : FOP_ADC, a, b, res, 32);
+  return res;
+}
+function adcEvGvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], false);
+}
+function sbbEvGvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], true);
+}
+function adcGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], false);
+}
+function sbbGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], true);
+}
+
+/** CMOVcc r32, r/m32: the source read (and its fault raised) whatever the condition. */
+function cmovccR32(c: CPU, i: Insn): void {
+  const r = c.r;
+  const v = r[i.rm];
+  if (c.cond(i.op & 0xf)) r[i.reg] = v;
+}
+function cmovccM32(c: CPU, i: Insn): void {
+  const v = c.rd32(c.eaR(i, 4));
+  if (c.cond(i.op & 0xf)) c.r[i.reg] = v;
+}
+
+/** IMUL r32, r32 (0F AF): CF = OF = 1 when the signed product does not fit (see imul2()). */
+function imulGvEvR(c: CPU, i: Insn): void {
+  const r = c.r;
+  const a = r[i.reg];
+  const b = r[i.rm];
+  const res = Math.imul(a, b);
+  setResultFlags(c, res, 32, a * b !== res ? EFLAGS_CF | EFLAGS_OF : 0);
+  r[i.reg] = res;
+}
+
 function joRel(c: CPU, i: Insn): void {
   if (c.getOF() !== 0) C.setEip(c, i, c.r[R_EIP] + i.imm);
 }
@@ -510,41 +556,6 @@ const JCC: Handler[] = [
 // By ModRM.reg: ROL ROR RCL RCR SHL SHR SAL SAR.
 const SHIFT_IMM_R: (Handler | null)[] = [null, null, null, null, shlR, shrR, shlR, sarR];
 // By ALU operation (the opcode's bits 5-3, or ModRM.reg in 81/83); null: no specialized form.
-// ADC/SBB of two registers (the kernel's multi-precision loops): the carry in read, as alu() does.
-function withCarry(c: CPU, a: number, b: number, sbb: boolean): number {
-  const cf = c.getCF();
-  const res = sbb ? (a - b - cf) | 0 : (a + b + cf) | 0;
-  setLazy(c, cf === 0 ? (sbb ? FOP_SUB : FOP_ADD) : sbb ? FOP_SBB : FOP_ADC, a, b, res, 32);
-  return res;
-}
-function adcEvGvR(c: CPU, i: Insn): void {
-  const r = c.r;
-  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], false);
-}
-function sbbEvGvR(c: CPU, i: Insn): void {
-  const r = c.r;
-  r[i.rm] = withCarry(c, r[i.rm], r[i.reg], true);
-}
-function adcGvEvR(c: CPU, i: Insn): void {
-  const r = c.r;
-  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], false);
-}
-function sbbGvEvR(c: CPU, i: Insn): void {
-  const r = c.r;
-  r[i.reg] = withCarry(c, r[i.reg], r[i.rm], true);
-}
-
-/** CMOVcc r32, r/m32: the source read (and its fault raised) whatever the condition. */
-function cmovccR32(c: CPU, i: Insn): void {
-  const r = c.r;
-  const v = r[i.rm];
-  if (c.cond(i.op & 0xf)) r[i.reg] = v;
-}
-function cmovccM32(c: CPU, i: Insn): void {
-  const v = c.rd32(c.eaR(i, 4));
-  if (c.cond(i.op & 0xf)) c.r[i.reg] = v;
-}
-
 const ALU_EVGVR: (Handler | null)[] = [
   addEvGvR,
   orEvGvR,
@@ -574,16 +585,6 @@ const ALU_EVIM: (Handler | null)[] = [addEvIM, orEvIM, null, null, andEvIM, subE
  * Swap the generic handler decode() chose for `i` for its specialized form, when it has one; not
  * with a LOCK prefix (a locked form keeps the generic handler, which checks it).
  */
-/** IMUL r32, r32 (0F AF): CF = OF = 1 when the signed product does not fit (see imul2()). */
-function imulGvEvR(c: CPU, i: Insn): void {
-  const r = c.r;
-  const a = r[i.reg];
-  const b = r[i.rm];
-  const res = Math.imul(a, b);
-  setResultFlags(c, res, 32, a * b !== res ? EFLAGS_CF | EFLAGS_OF : 0);
-  r[i.reg] = res;
-}
-
 export function specialize(i: Insn): void {
   if ((i.flags & IF_LOCK) !== 0) return;
   const h = i.h;
