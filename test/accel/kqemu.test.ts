@@ -2356,38 +2356,52 @@ test("MOV to FS or GS the compiled check refuses goes to the interpreter: access
   }
 });
 
-test("after the boot, a user block translated as a loop is compiled at once in a module of its own through compileHot; during the boot or at CPL 0, batched", () => {
+test("after the boot, a user block translated as a loop is compiled at once in a module of its own, optimized through compileHot once the dispatcher stopped 4 times at its head; during the boot or at CPL 0, batched", () => {
   // ecx=1000; L: add eax,ecx; xor eax,0x5a5a; dec ecx; jnz L; ud2
   const code = "b9e8030000 01c8 355a5a0000 49 75f6 0f0b";
-  const hot = (cpl: number, booted = false) => {
+  const hot = (cpl: number, budget: number, booted = false) => {
     const a = setup(code, cpl);
     if (cpl === 0) a.e.mode = "full";
     // As if user code had run before (the boot is over when the first user block is translated).
     if (booted) (a.e as unknown as { booting: boolean }).booting = false;
-    const modules: number[] = [];
+    const modules: Uint8Array[] = [];
     a.e.compileHot = (bytes) => {
-      modules.push(bytes.length);
+      modules.push(bytes.slice());
       return new WebAssembly.Module(bytes);
     };
     const b = setup(code, cpl);
-    runToEnd(a.e, 10_000);
+    runToEnd(a.e, budget);
     runToEnd(b.c, 10_000);
     assert.deepEqual(snapshot(a.c), snapshot(b.c));
     return { modules, stats: a.e.stats };
   };
-  // CPL 3: the first user block ends the boot; the loop's translation comes after.
-  const user = hot(3);
-  assert.equal(user.modules.length, 1, "the loop compiled alone");
-  assert.equal(user.stats.hotLoops, 1);
+  // CPL 3: the first user block ends the boot; the loop's translation comes after, alone. Run to
+  // its end in one turn, it stays in baseline code.
+  const once = hot(3, 10_000);
+  assert.equal(once.stats.loopsAlone, 1, "the loop compiled alone");
+  assert.equal(once.modules.length, 0, "not optimized");
+  assert.equal(once.stats.hotLoops, 0);
+  // Stopped at its head by the budget again and again: optimized at the 4th stop, from bytes that
+  // differ from its baseline module's (V8 would return the cached module for the same bytes), and
+  // the program goes on in the new code to the same end.
+  const long = hot(3, 100);
+  assert.equal(long.stats.loopsAlone, 1);
+  assert.equal(long.modules.length, 1, "optimized once");
+  assert.equal(long.stats.hotLoops, 1);
+  assert.deepEqual(
+    [...(long.modules[0] as Uint8Array).subarray(-4)],
+    [0, 2, 1, 0x6f],
+    "a custom section appended",
+  );
   // CPL 0 before any user code: still booting, the loop waits in a batch like any block.
-  const boot = hot(0);
+  const boot = hot(0, 100);
   assert.equal(boot.modules.length, 0);
-  assert.equal(boot.stats.hotLoops, 0);
+  assert.equal(boot.stats.loopsAlone, 0);
   assert.ok(boot.stats.insnsCompiled > 1000, "compiled all the same");
   // CPL 0 after the boot: the kernel's loops run briefly at each call, batched too.
-  const kernel = hot(0, true);
+  const kernel = hot(0, 100, true);
   assert.equal(kernel.modules.length, 0);
-  assert.equal(kernel.stats.hotLoops, 0);
+  assert.equal(kernel.stats.loopsAlone, 0);
   assert.ok(kernel.stats.insnsCompiled > 1000, "compiled all the same");
 });
 

@@ -64,8 +64,8 @@ export function tuneV8ForSteadyState(): void {
 
 /**
  * The Node host's hooks on an accelerator engine: once the guest runs user code, later modules are
- * optimized at once (tuneV8ForSteadyState()), and hot user loops are compiled optimized
- * (compileOptimized()).
+ * optimized at once (tuneV8ForSteadyState()), and user loops seen running long are compiled
+ * optimized (compileOptimized()).
  */
 export function tuneEngineForV8(
   engine: Pick<
