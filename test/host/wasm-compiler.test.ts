@@ -20,16 +20,35 @@ async function reply(poll: () => { id: number; module: WebAssembly.Module | null
   }
 }
 
-test("workerCompiler: a module compiled on the worker comes back by poll() and runs here; bad bytes come back as null", async () => {
+test("workerCompiler: bytes transferred to the worker, the module compiled there comes back by poll() and runs here; bad bytes come back with a null module; wait() returns once a reply is there", async () => {
   const rc = workerCompiler();
   assert.ok(rc !== null, "a worker starts");
   assert.equal(rc.poll(), null, "nothing before a submit");
-  rc.submit(7, ANSWER.slice());
+  const bytes = ANSWER.slice();
+  rc.submit(7, bytes);
+  assert.equal(bytes.byteLength, 0, "transferred, not copied");
   const r = await reply(() => rc.poll());
   assert.equal(r.id, 7);
   assert.ok(r.module instanceof WebAssembly.Module);
   const f = new WebAssembly.Instance(r.module).exports.f as () => number;
   assert.equal(f(), 42);
+  // A view on part of a buffer (a module builder's, with room to spare): the whole buffer goes,
+  // the module is the view's bytes.
+  const big = new Uint8Array(ANSWER.length + 16);
+  big.set(ANSWER, 8);
+  rc.submit(9, big.subarray(8, 8 + ANSWER.length));
+  assert.equal(big.byteLength, 0, "the whole buffer transferred");
+  const r9 = await reply(() => rc.poll());
+  assert.equal(r9.id, 9);
+  assert.equal((new WebAssembly.Instance(r9.module as WebAssembly.Module).exports.f as () => number)(), 42);
   rc.submit(8, new Uint8Array([0, 1, 2, 3]));
-  assert.deepEqual(await reply(() => rc.poll()), { id: 8, module: null });
+  const t0 = Date.now();
+  rc.wait(10_000);
+  assert.ok(Date.now() - t0 < 5_000, "wait() ended with the reply");
+  const bad = rc.poll();
+  assert.equal(bad?.id, 8);
+  assert.equal(bad?.module, null);
+  assert.deepEqual([...(bad?.bytes ?? [])], [0, 1, 2, 3], "the bytes sent back");
+  assert.equal(rc.poll(), null);
+  rc.close();
 });

@@ -54,12 +54,15 @@ type DispatchFn = (budget: number) => number;
 
 /**
  * Compiles batches of blocks away from the thread the guest runs on (the Node host: a worker thread,
- * src/host/node/wasm-compiler.ts). submit() hands over a module's bytes; poll() returns a compiled
- * module (or the compile's error) when one has come back, without waiting.
+ * src/host/node/wasm-compiler.ts). submit() hands over a module's bytes, whose whole buffer the
+ * caller does not use again (a host may transfer it); poll() returns a compiled module when one has come
+ * back, without waiting, or null for a failed compile, with the bytes back when it has them;
+ * wait(), where the host can, blocks until a reply may have come or `ms` have passed.
  */
 export interface RemoteCompiler {
   submit(id: number, bytes: Uint8Array<ArrayBuffer>): void;
-  poll(): { id: number; module: WebAssembly.Module | null } | null;
+  poll(): { id: number; module: WebAssembly.Module | null; bytes?: Uint8Array<ArrayBuffer> } | null;
+  wait?(ms: number): void;
 }
 
 interface Block {
@@ -263,8 +266,10 @@ const MISS_HEAT = 2;
 /** Relocated code (see lookup()) is translated again after this many times the threshold in lookups more. */
 const RELOC_HEAT = 3;
 
-/** How long a batch may stay with the remote compiler before it is compiled here instead. */
+/** How long a batch may stay with the remote compiler before the engine gives the compiler up. */
 const REMOTE_WAIT_MS = 1000;
+/** How long stopRemoteCompiler() waits for the batches still away. */
+const REMOTE_STOP_WAIT_MS = 50;
 
 /** Translations of one page's code kept at other EIPs besides the current one (see lookup()). */
 const ALIAS_MAX = 8;
@@ -389,11 +394,8 @@ export class KqemuEngine {
    * (~0.6 s of 16 MB) then leaves the guest's thread; null: `new WebAssembly.Module` here.
    */
   remoteCompiler: RemoteCompiler | null = null;
-  /** Batches submitted to remoteCompiler, by id: their blocks (HEAT_INFLIGHT until installed), and bytes. */
-  private readonly inflight = new Map<
-    number,
-    { blocks: Block[]; bytes: Uint8Array<ArrayBuffer>; since: number }
-  >();
+  /** Batches submitted to remoteCompiler, by id: their blocks (HEAT_INFLIGHT until installed), and when. */
+  private readonly inflight = new Map<number, { blocks: Block[]; since: number }>();
   private nextBatch = 1;
   /** No block of user code translated yet: the guest boots (see blockAt()). */
   private booting = true;
@@ -1345,9 +1347,11 @@ export class KqemuEngine {
       const id = this.nextBatch++;
       const bytes = this.moduleBytes(this.pending, this.pendingFuncs);
       for (const b of this.pending) b.heat = HEAT_INFLIGHT;
-      this.inflight.set(id, { blocks: this.pending.slice(), bytes, since: t0 });
-      remote.submit(id, bytes);
+      this.inflight.set(id, { blocks: this.pending.slice(), since: t0 });
       this.stats.wasmBytes += bytes.length;
+      // The bytes go (the Node host transfers them: copying 40 KB through postMessage took ~0.12
+      // ms a batch); a failed compile sends them back.
+      remote.submit(id, bytes);
       this.stats.compileMs += performance.now() - t0;
     } else this.compileBlocks(this.pending, this.pendingFuncs, null);
     this.pending.length = 0;
@@ -1398,11 +1402,22 @@ export class KqemuEngine {
     this.onHostWork?.(ms);
   }
 
-  /** Compile here from now on: the batches still away are compiled here at once. */
+  /**
+   * Compile here from now on. The batches still away are waited for (where the remote compiler can
+   * wait: up to REMOTE_STOP_WAIT_MS, a batch takes a few ms); those that do not come back in time
+   * are dropped, their blocks translated again once hot.
+   */
   stopRemoteCompiler(): void {
-    if (this.inflight.size > 0) this.installCompiled();
+    const remote = this.remoteCompiler;
+    const until = performance.now() + REMOTE_STOP_WAIT_MS;
+    while (remote !== null && this.inflight.size > 0) {
+      this.installCompiled();
+      const left = until - performance.now();
+      if (this.inflight.size === 0 || remote.wait === undefined || left <= 0) break;
+      remote.wait(left);
+    }
     this.remoteCompiler = null;
-    for (const batch of this.inflight.values()) this.compileHere(batch);
+    for (const batch of this.inflight.values()) this.dropBatch(batch.blocks);
     this.inflight.clear();
   }
 
@@ -1415,25 +1430,32 @@ export class KqemuEngine {
       const batch = this.inflight.get(done.id);
       if (batch === undefined) continue; // flushed since
       this.inflight.delete(done.id);
-      if (done.module === null) this.compileHere(batch);
-      else {
+      if (done.module === null) {
+        if (done.bytes !== undefined)
+          this.install(batch.blocks, new WebAssembly.Module(done.bytes), performance.now());
+        else this.dropBatch(batch.blocks);
+      } else {
         this.install(batch.blocks, done.module, performance.now());
         this.stats.remoteModules++;
       }
     }
-    // A batch that never comes back (a worker gone) is compiled here after REMOTE_WAIT_MS; the
-    // oldest goes first (a Map keeps its insertion order).
-    const now = performance.now();
-    for (const [id, batch] of this.inflight) {
-      if (now - batch.since <= REMOTE_WAIT_MS) break;
-      this.inflight.delete(id);
-      this.compileHere(batch);
+    // A batch that has not come back after REMOTE_WAIT_MS (a worker gone; the oldest is first: a
+    // Map keeps its insertion order): the remote compiler is given up, the batches still away are
+    // dropped and their blocks translated again once hot, here.
+    const oldest = this.inflight.values().next().value;
+    if (oldest !== undefined && performance.now() - oldest.since > REMOTE_WAIT_MS) {
+      this.remoteCompiler = null;
+      for (const batch of this.inflight.values()) this.dropBatch(batch.blocks);
+      this.inflight.clear();
     }
   }
 
-  /** A batch sent to the remote compiler, compiled on this thread instead. */
-  private compileHere(batch: { blocks: Block[]; bytes: Uint8Array<ArrayBuffer> }): void {
-    this.install(batch.blocks, new WebAssembly.Module(batch.bytes), performance.now());
+  /** Blocks of a batch that will not be compiled: out of the maps, cold again (translated anew once hot). */
+  private dropBatch(blocks: Block[]): void {
+    for (const b of blocks) {
+      b.heat = -1;
+      if (b.eip !== -1) this.dropBlock(b, false);
+    }
   }
 
   /**
