@@ -30,7 +30,7 @@ interface Reply {
 }
 
 /** A worker-thread compiler, or null where none can be started. */
-export function workerCompiler(): (RemoteCompiler & { close(): void }) | null {
+export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; close(): void }) | null {
   try {
     const { port1, port2 } = new MessageChannel();
     // Replies sent and not yet taken: poll() reads this word, not the port, while it is 0. The engine
