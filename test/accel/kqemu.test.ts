@@ -637,6 +637,24 @@ test("batches compiled by a remote compiler: interpreted until the module comes 
   }
 });
 
+test("a remote compiler that never answers is given up after a second: its batches' blocks are translated again and compiled here", () => {
+  // L: add eax,ecx; xor eax,0x5a5a; dec ecx; jnz L; ud2 — ecx large: it runs for as long as asked.
+  const code = "b9ffffff7f 01c8 355a5a0000 49 75f6 0f0b";
+  const a = setup(code);
+  const e = new KqemuEngine(a.c, "user"); // default threshold: batched compilation
+  const held = heldCompiler();
+  e.remoteCompiler = held.compiler;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 1_300) e.run(20_000);
+  assert.ok(held.submitted() >= 1, "a batch was submitted");
+  assert.equal(e.remoteCompiler, null, "given up");
+  assert.equal(e.stats.remoteModules, 0);
+  assert.ok(e.stats.blocksCompiled >= 1, "compiled here since");
+  const before = e.stats.insnsCompiled;
+  e.run(20_000);
+  assert.ok(e.stats.insnsCompiled > before, "the loop runs compiled");
+});
+
 test("a block whose code is written while its batch is with the remote compiler is left out when the module comes back", () => {
   // ecx=5000; L: mov eax,0x11111111 (at 0x1005, rewritten below); add ebx,eax; dec ecx; jnz L; ud2.
   const code = "b988130000 b811111111 01c3 49 75f6 0f0b";

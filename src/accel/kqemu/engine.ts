@@ -1157,7 +1157,7 @@ export class KqemuEngine {
       c.step();
     } catch (err) {
       if (err !== FAULT) throw err;
-      // Caught here, not unwound through the block's and the dispatcher's wasm frames (7-11 us
+      // Caught here, not unwound through the block's and the dispatcher's wasm frames (~2-3 us
       // each in V8: fork+exec's page faults, ~1,300-1,600 per 100 runs): the block ends after the
       // helper and the dispatcher at the event, and run() delivers the fault (stepFaulted).
       this.stepFaulted = true;
