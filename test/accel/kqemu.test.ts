@@ -1915,9 +1915,11 @@ test("unpaged blocks: direct RAM accesses with paging off; once paging is on, th
 test("unpaged blocks: the end of RAM, a gate A20 closed and low memory are reached as by the interpreter", () => {
   // mov eax,[0x3ffffc] (RAM's last dword); mov ebx,[0x3ffffe] (across its end); movzx ecx,byte
   // [0x3fffff]; mov edx,[0x400000] (past it); mov esi,[0x100010] (wraps to 0x10 with A20 closed);
-  // mov edi,[0xbfffe] (across the VGA window's end); mov [0x3ffffc],edi; mov [0xc0000],eax; ud2
+  // mov edi,[0xbfffe] (across the VGA window's end); mov [0x3ffffc],edi; mov [0xc0000],eax;
+  // stores below the direct range and across its ends: mov [0xbfff8],eax (the VGA window, not RAM);
+  // mov [0xbfffe],ebx; mov [0x3ffffe],ecx; ud2
   const code =
-    "a1fcff3f00 8b1dfeff3f00 0fb60dffff3f00 8b1500004000 8b3510001000 8b3dfeff0b00 893dfcff3f00 a300000c00 0f0b";
+    "a1fcff3f00 8b1dfeff3f00 0fb60dffff3f00 8b1500004000 8b3510001000 8b3dfeff0b00 893dfcff3f00 a300000c00 a3f8ff0b00 891dfeff0b00 890dfeff3f00 0f0b";
   for (const a20 of [true, false]) {
     const { a, b } = runBoth(code, (c) => {
       c.setA20(a20);

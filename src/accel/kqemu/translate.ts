@@ -2032,13 +2032,18 @@ export class Translator {
       // In RAM, and no code in its page nor, for a wider store, in the next one (which it may reach):
       // else through the TLB, whose entries grant no write right to code pages, so the store takes
       // the slow path, which invalidates the code (CPU.markCodePage()).
+      // Two branches to one slow path, not the two tests ANDed into one: V8 materializes each
+      // test as a 0/1 value for the AND (setcc, movzx) before it branches, at every store.
+      f.block();
+      f.block();
       this.inUnpagedRam(size);
+      f.op(W.OP_I32_EQZ).hint(false).brIf(0);
       f.get(this.LIN).const(12).op(W.OP_I32_SHR_U);
       f.mem(size > 1 ? W.OP_I32_LOAD16_U : W.OP_I32_LOAD8_U, CODEPAGE_BYTE_OFFSET, 0);
-      f.op(W.OP_I32_EQZ).op(W.OP_I32_AND);
-      f.hint(true).if_();
+      f.hint(false).brIf(0);
       f.get(this.LIN).get(this.VAL).mem(store, RAM_BYTE_OFFSET, 0);
-      f.op(W.OP_ELSE);
+      f.br(1);
+      f.op(W.OP_END);
       this.viaTlb(size, this.wNeed, eip, false, () => f.get(this.VAL).mem(store, RAM_BYTE_OFFSET, 0));
       f.op(W.OP_END);
       return;
