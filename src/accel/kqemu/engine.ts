@@ -1252,7 +1252,6 @@ export class KqemuEngine {
     const cand = slot >= 0 ? this.loopCandidates.get(slot) : undefined;
     if (cand === undefined || ++cand.stops < LONG_LOOP_EXITS || this.compileHot === null) return;
     this.loopCandidates.delete(slot);
-    if (cand.b.slot !== slot) return;
     const t0 = performance.now();
     // Other bytes than the baseline module's: V8 hands back its cached module for the same bytes.
     const inst = new WebAssembly.Instance(
@@ -1322,10 +1321,7 @@ export class KqemuEngine {
       // compileHot) once seen running long (longLoop()). Not the kernel's loops (copies, clears,
       // list walks: ~160 of them after the bench guest's boot, 3-4 ms of optimizing compile each),
       // which run briefly at each call: a user program's loop is where a long computation lives.
-      const t0 = performance.now();
-      const bytes = this.moduleBytes([b], [tb.func]);
-      this.install([b], new WebAssembly.Module(bytes), t0);
-      this.stats.wasmBytes += bytes.length;
+      const bytes = this.compileBlocks([b], [tb.func]);
       this.stats.loopsAlone++;
       if (b.slot >= 0) {
         const cands = this.loopCandidates;
@@ -1372,22 +1368,19 @@ export class KqemuEngine {
       // ms a batch); a failed compile sends them back.
       remote.submit(id, bytes);
       this.stats.compileMs += performance.now() - t0;
-    } else this.compileBlocks(this.pending, this.pendingFuncs, null);
+    } else this.compileBlocks(this.pending, this.pendingFuncs);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
     this.pendingHits = 0;
   }
 
-  /** Compile `blocks` (their translations `funcs`) in one module, with `compile` when not null. */
-  private compileBlocks(
-    blocks: Block[],
-    funcs: FuncBuilder[],
-    compile: ((bytes: Uint8Array<ArrayBuffer>) => WebAssembly.Module) | null,
-  ): void {
+  /** Compile `blocks` (their translations `funcs`) in one module here; its bytes are returned. */
+  private compileBlocks(blocks: Block[], funcs: FuncBuilder[]): Uint8Array<ArrayBuffer> {
     const t0 = performance.now();
     const bytes = this.moduleBytes(blocks, funcs);
-    this.install(blocks, compile !== null ? compile(bytes) : new WebAssembly.Module(bytes), t0);
+    this.install(blocks, new WebAssembly.Module(bytes), t0);
     this.stats.wasmBytes += bytes.length;
+    return bytes;
   }
 
   /** The module of `blocks` (their translations `funcs`, released here). */

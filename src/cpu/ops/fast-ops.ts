@@ -13,8 +13,8 @@
 // operations their result with CF = OF = 0 (AF undefined, cleared).
 import type { CPU } from "../cpu.ts";
 import { type Handler, IF_AD32, IF_LOCK, IF_OP32, type Insn } from "../insn.ts";
-import { EFLAGS_CF, EFLAGS_OF, FOP_ADC, FOP_ADD, FOP_SBB, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
-import { setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
+import { FOP_ADC, FOP_ADD, FOP_SBB, FOP_SUB, R_EIP, R_SEGBASE } from "../state.ts";
+import { imul2, setLazy, setLogicFlags, setResultFlags } from "./alu.ts";
 import * as A from "./arith-ops.ts";
 import * as C from "./control-ops.ts";
 import * as D from "./data-ops.ts";
@@ -433,14 +433,10 @@ function cmovccM32(c: CPU, i: Insn): void {
   if (c.cond(i.op & 0xf)) c.r[i.reg] = v;
 }
 
-/** IMUL r32, r32 (0F AF): CF = OF = 1 when the signed product does not fit (see imul2()). */
+/** IMUL r32, r32 (0F AF): the generic handler's operand decoding skipped. */
 function imulGvEvR(c: CPU, i: Insn): void {
   const r = c.r;
-  const a = r[i.reg];
-  const b = r[i.rm];
-  const res = Math.imul(a, b);
-  setResultFlags(c, res, 32, a * b !== res ? EFLAGS_CF | EFLAGS_OF : 0);
-  r[i.reg] = res;
+  r[i.reg] = imul2(c, r[i.reg], r[i.rm], 32);
 }
 
 function joRel(c: CPU, i: Insn): void {

@@ -24,10 +24,8 @@ port.on("message", (m) => {
 });
 `;
 
-interface Reply {
-  id: number;
-  module: WebAssembly.Module | null;
-}
+/** What the worker posts back: the module, or null and the bytes of a failed compile. */
+type Reply = NonNullable<ReturnType<RemoteCompiler["poll"]>>;
 
 /** A worker-thread compiler, or null where none can be started. */
 export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; close(): void }) | null {
