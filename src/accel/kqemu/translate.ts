@@ -231,6 +231,9 @@ const MEMO_LIMIT = 0xffd;
 /** Instructions looked at after an access for a later one through the same base (worth a memo). */
 const MEMO_LOOKAHEAD = 8;
 
+/** Fills Translator.decIns where nothing was decoded (never read: decStamp says so). */
+const NO_INSN = new Insn();
+
 const REG8_OFF = [0, 4, 8, 12, 1, 5, 9, 13];
 const off = (reg: number) => reg * 4;
 
@@ -298,11 +301,18 @@ export interface TranslatedBlock {
 }
 
 export class Translator {
-  private readonly scratch = new Insn();
-  /** For looking at the instructions after the current one (flag liveness). */
-  private readonly peek = new Insn();
-  /** The instruction of a side trace being emitted (scratch holds the branch that leads there). */
-  private readonly traceIns = new Insn();
+  /**
+   * The instructions this translation decoded, by offset from its start page (valid where
+   * decStamp[o] is decGen): its passes and look-aheads ask for each instruction ~6 times (the
+   * boot's kernel blocks translated again: 908 K decodeAt() calls for 157 K instructions, 189 K of
+   * them not in the interpreter's decode cache). Those are decoded into decPool's objects, which the
+   * next translation reuses.
+   */
+  private readonly decIns: Insn[] = Array.from({ length: 0x2000 }, () => NO_INSN);
+  private readonly decStamp = new Int32Array(0x2000);
+  private decGen = 1;
+  private readonly decPool: Insn[] = [];
+  private decPoolN = 0;
   /** A side trace is being emitted: no forward skips or followed jumps, one more wasm level. */
   private inTrace = false;
   private traceLeft = 0;
@@ -556,6 +566,15 @@ export class Translator {
   ): TranslatedBlock | null {
     this.crossTlb = crossTlb;
     this.unpaged = unpaged && this.unpagedEnd > UNPAGED_LO;
+    // A new translation: nothing decoded yet (pageLin, which offsets count from, is lin's page in
+    // every pass).
+    this.pageLin = lin & ~0xfff;
+    this.decGen = (this.decGen + 1) | 0;
+    if (this.decGen === 0) {
+      this.decStamp.fill(0);
+      this.decGen = 1;
+    }
+    this.decPoolN = 0;
     this.codeLo = 0x2000;
     this.codeHi = 0;
     this.winId = id;
@@ -702,7 +721,7 @@ export class Translator {
       if ((cur & 0xfff) > 0xff0 && cur + 15 > winEnd && c.cachedInsn(cur) === null) break;
       let ins: Insn;
       try {
-        ins = this.decodeAt(this.scratch, cur);
+        ins = this.decodeAt(cur);
       } catch {
         break; // fetch fault: the interpreter will raise it precisely
       }
@@ -1760,7 +1779,7 @@ export class Translator {
       if ((cur & 0xfff) > 0xff0) break;
       let i: Insn;
       try {
-        i = this.decodeAt(this.peek, cur);
+        i = this.decodeAt(cur);
       } catch {
         break;
       }
@@ -1995,7 +2014,7 @@ export class Translator {
       if ((lin & 0xfff) > 0xff0) break;
       let i: Insn;
       try {
-        i = this.decodeAt(this.peek, lin);
+        i = this.decodeAt(lin);
       } catch {
         break;
       }
@@ -3172,25 +3191,39 @@ export class Translator {
     return false;
   }
 
-  /** The instruction at linear `lin` for a look ahead (decodeAt() into `peek`), null on a fetch fault. */
+  /** The instruction at linear `lin` for a look ahead (decodeAt()), null on a fetch fault. */
   private peekAt(lin: number): Insn | null {
     try {
-      return this.decodeAt(this.peek, lin);
+      return this.decodeAt(lin);
     } catch {
       return null;
     }
   }
 
   /**
-   * The instruction at linear `lin`: the interpreter's decode cache has hot code already (it ran
-   * there before the code got hot), else it is decoded into `into` (which may throw a fetch fault).
-   * The result is read only: a cached one is the interpreter's.
+   * The instruction at linear `lin` (a fetch fault throws): decoded already by this translation,
+   * else the interpreter's decode cache has hot code (it ran there before the code got hot), else
+   * it is decoded now. The result is read only: a cached one is the interpreter's.
    */
-  private decodeAt(into: Insn, lin: number): Insn {
-    const i = this.c.cachedInsn(lin) ?? decode(this.c, into, lin, this.c.codeMode);
+  private decodeAt(lin: number): Insn {
+    const o = lin - this.pageLin;
+    let i: Insn;
+    if (o >= 0 && o < 0x2000 && this.decStamp[o] === this.decGen) i = this.decIns[o];
+    else {
+      const cached = this.c.cachedInsn(lin);
+      if (cached !== null) i = cached;
+      else {
+        if (this.decPoolN === this.decPool.length) this.decPool.push(new Insn());
+        i = decode(this.c, this.decPool[this.decPoolN], lin, this.c.codeMode);
+        this.decPoolN++;
+      }
+      if (o >= 0 && o < 0x2000) {
+        this.decIns[o] = i;
+        this.decStamp[o] = this.decGen;
+      }
+    }
     // Offsets from the start page, int32 EIPs subtracted as numbers; outside the window's two
     // pages (never, the passes stop at its end) the whole window counts.
-    const o = lin - this.pageLin;
     const end = o + i.len;
     if (o < 0 || end > 0x2000) {
       this.codeLo = 0;
@@ -3241,7 +3274,7 @@ export class Translator {
       if ((lin - this.pageLin) >>> 0 > this.winSize - 0x10) break;
       let i: Insn;
       try {
-        i = this.decodeAt(this.traceIns, lin);
+        i = this.decodeAt(lin);
       } catch {
         break;
       }
@@ -3907,7 +3940,7 @@ export class Translator {
       if (o >= 0x1000) this.crossed = true;
       let i: Insn;
       try {
-        i = this.decodeAt(this.peek, lin);
+        i = this.decodeAt(lin);
       } catch {
         return false;
       }
