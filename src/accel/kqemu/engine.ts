@@ -475,10 +475,9 @@ export class KqemuEngine {
         popfValue(c, v, true);
         return this.eventsAfterStep() !== 0 ? 1 : 0;
       },
-      // RDTSC at CPL 0 (no CR4.TSD fault there), the interpreter's: EDX in the state block, EAX returned.
+      // RDTSC at CPL 0 (no CR4.TSD fault there), the interpreter's: EDX:EAX in the state block.
       rdtsc: () => {
         rdtsc(c);
-        return r[EAX];
       },
       // INT n / IRET compiled whole (translate.ts emitIntN()): EIP at the instruction for a fault in
       // none of this, which only reads and recomputes state.

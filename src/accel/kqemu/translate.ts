@@ -91,7 +91,7 @@ export const IMPORTS: W.ImportFunc[] = [
   { name: "unshadow", params: 0, results: 0 },
   { name: "setzf", params: 1, results: 0 },
   { name: "sti", params: 0, results: 1 },
-  { name: "rdtsc", params: 0, results: 1 },
+  { name: "rdtsc", params: 0, results: 0 },
   { name: "sysstate", params: 1, results: 1 },
   { name: "popf", params: 1, results: 1 },
 ];
@@ -2716,11 +2716,12 @@ export class Translator {
         this.exit(eip);
         return EMIT_END;
       case 0x131:
-        // RDTSC at CPL 0 (CR4.TSD only faults above it): the rdtsc helper returns EAX and writes
-        // EDX to the state block, read from there.
+        // RDTSC at CPL 0 (CR4.TSD only faults above it): the rdtsc helper writes EDX:EAX to the
+        // state block, read from there. (Returning EAX made V8 box it in a heap number whenever it
+        // fell outside the small-integer range, half the time: 70 MB of garbage per boot.)
         if (this.c.r[R_CPL] !== 0) return EMIT_NO;
         callHelper(f, IMP_RDTSC);
-        f.set(this.VAL);
+        this.loadState(0).set(this.VAL);
         this.storeReg(0, 32, this.VAL);
         this.loadState(2).set(this.VAL);
         this.storeReg(2, 32, this.VAL);
