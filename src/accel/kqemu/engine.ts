@@ -19,7 +19,6 @@ import {
   CR0_PG,
   CS,
   DS,
-  EAX,
   EFLAGS_CF,
   EFLAGS_TF,
   EFLAGS_VM,
