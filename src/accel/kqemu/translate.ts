@@ -2717,8 +2717,9 @@ export class Translator {
         return EMIT_END;
       case 0x131:
         // RDTSC at CPL 0 (CR4.TSD only faults above it): the rdtsc helper writes EDX:EAX to the
-        // state block, read from there. (Returning EAX made V8 box it in a heap number whenever it
-        // fell outside the small-integer range, half the time: 70 MB of garbage per boot.)
+        // state block, read from there. (Returned, EAX would be boxed in a heap number whenever it
+        // falls outside V8's small integers, half the time, where V8 compresses pointers (Chrome's
+        // 31-bit small integers; Node 20's are 32-bit): millions of RDTSCs per boot.)
         if (this.c.r[R_CPL] !== 0) return EMIT_NO;
         callHelper(f, IMP_RDTSC);
         this.loadState(0).set(this.VAL);
