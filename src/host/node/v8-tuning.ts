@@ -77,7 +77,9 @@ export function tuneEngineForV8(
   // $TSQEMU_SYNC_COMPILE: the boot to /init through the CLI 0.2-0.7 s shorter in 9 of 10 alternating
   // pairs (medians 6.35 / 6.38 s against 6.44 / 6.61 s). The worker goes at the first user code:
   // while it lived, fork+exec's steady runs after a -kernel-kqemu boot took 930-990 ms against
-  // 560-670 without a worker (kept idle after the boot; 563-841 with it gone).
+  // 560-670 without a worker (kept idle after the boot; 563-841 with it gone): idle, its event loop
+  // spins on cppgc's incremental sweep task, which keeps rescheduling itself while V8's helper
+  // threads, at nice 19 (thread-priority.ts), get no core from it and the main thread.
   // Normal mode compiles no kernel code, so nothing while the guest boots: no worker there.
   const remote = process.env.TSQEMU_SYNC_COMPILE || engine.mode !== "full" ? null : workerCompiler();
   engine.remoteCompiler = remote;
