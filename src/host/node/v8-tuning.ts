@@ -77,9 +77,10 @@ export function tuneEngineForV8(
   // $TSQEMU_SYNC_COMPILE: the boot to /init through the CLI 0.2-0.7 s shorter in 9 of 10 alternating
   // pairs (medians 6.35 / 6.38 s against 6.44 / 6.61 s). The worker goes at the first user code:
   // while it lived, fork+exec's steady runs after a -kernel-kqemu boot took 930-990 ms against
-  // 560-670 without a worker (kept idle after the boot; 563-841 with it gone): idle, its event loop
-  // spins on cppgc's incremental sweep task, which keeps rescheduling itself while V8's helper
-  // threads, at nice 19 (thread-priority.ts), get no core from it and the main thread.
+  // 560-670 without a worker (kept idle after the boot; 563-841 with it gone) — its idle event loop
+  // spun then (see wasm-compiler.ts); sleeping in Atomics.wait instead and kept compiling after
+  // the boot (4 alternating rounds), getpid's first run took 38-46 ms against 31-32 and fork+exec's
+  // 993-1,548 ms against 1,088-1,311, /init's phase 356-507 ms against 416-442: still closed here.
   // Normal mode compiles no kernel code, so nothing while the guest boots: no worker there.
   const remote = process.env.TSQEMU_SYNC_COMPILE || engine.mode !== "full" ? null : workerCompiler();
   engine.remoteCompiler = remote;

@@ -7,21 +7,31 @@
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { RemoteCompiler } from "../../accel/kqemu/engine.ts";
 
-// CommonJS, evaluated in the worker: compile each batch, send the module (or null) back, then count
-// it in the shared word the engine's thread reads before it asks the port (postMessage() has queued
-// the reply by then).
+// CommonJS, evaluated in the worker: sleep in Atomics.wait until the engine's thread has counted a
+// batch in `queued`, take the batches from the port, compile each, send the module (or null and the
+// bytes) back, then count the reply in `sent`, the word the engine's thread reads before it asks the
+// port (postMessage() has queued the reply by then). Its event loop never runs: idle there, it spun
+// on cppgc's incremental sweep task, which reschedules itself, apparently until V8's helper threads
+// (at nice 19: thread-priority.ts) have swept, while the spinning worker took the core they needed
+// (kept after the boot: 680-970 ms of CPU per 700-900 ms fork+exec run; sleeping here, <20 ms).
 const WORKER = `
-const { workerData } = require("node:worker_threads");
-const { port, sent } = workerData;
-port.on("message", (m) => {
-  const bytes = new Uint8Array(m.buffer, m.offset, m.length);
-  let module = null;
-  try { module = new WebAssembly.Module(bytes); } catch {}
-  if (module !== null) port.postMessage({ id: m.id, module });
-  else port.postMessage({ id: m.id, module, bytes }, [m.buffer]);
-  Atomics.add(sent, 0, 1);
-  Atomics.notify(sent, 0);
-});
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { port, sent, queued } = workerData;
+run: for (;;) {
+  Atomics.wait(queued, 0, 0);
+  for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) {
+    Atomics.sub(queued, 0, 1);
+    const m = r.message;
+    if (m === null) break run;
+    const bytes = new Uint8Array(m.buffer, m.offset, m.length);
+    let module = null;
+    try { module = new WebAssembly.Module(bytes); } catch {}
+    if (module !== null) port.postMessage({ id: m.id, module });
+    else port.postMessage({ id: m.id, module, bytes }, [m.buffer]);
+    Atomics.add(sent, 0, 1);
+    Atomics.notify(sent, 0);
+  }
+}
 `;
 
 /** What the worker posts back: the module, or null and the bytes of a failed compile. */
@@ -35,9 +45,16 @@ export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; cl
     // polls at each turn of its run loop and each dispatcher miss while a batch is away (~110 K
     // times on a boot, 99.7% of them for nothing): receiveMessageOnPort() took 45-52 ms of them.
     const sent = new Int32Array(new SharedArrayBuffer(4));
+    // Messages posted to the worker and not yet taken: what it sleeps on.
+    const queued = new Int32Array(new SharedArrayBuffer(4));
+    const post = (m: unknown, transfer: ArrayBuffer[] = []) => {
+      port1.postMessage(m, transfer);
+      Atomics.add(queued, 0, 1);
+      Atomics.notify(queued, 0);
+    };
     const worker = new Worker(WORKER, {
       eval: true,
-      workerData: { port: port2, sent },
+      workerData: { port: port2, sent, queued },
       transferList: [port2],
     });
     // Neither keeps the process alive: the machine's end ends it.
@@ -47,9 +64,7 @@ export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; cl
       submit(id, bytes) {
         // Its whole buffer transferred, not copied (copying ~40 KB through postMessage took ~0.12 ms
         // a batch, and so did slicing the module out of its builder's larger buffer).
-        port1.postMessage({ id, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength }, [
-          bytes.buffer,
-        ]);
+        post({ id, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength }, [bytes.buffer]);
       },
       poll() {
         if (Atomics.load(sent, 0) === 0) return null;
@@ -62,6 +77,8 @@ export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; cl
         Atomics.wait(sent, 0, 0, ms);
       },
       close() {
+        // Out of its loop (a null message), then gone.
+        post(null);
         void worker.terminate();
         port1.close();
       },
