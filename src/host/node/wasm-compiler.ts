@@ -64,7 +64,9 @@ export function workerCompiler(): (RemoteCompiler & { wait(ms: number): void; cl
       submit(id, bytes) {
         // Its whole buffer transferred, not copied (copying ~40 KB through postMessage took ~0.12 ms
         // a batch, and so did slicing the module out of its builder's larger buffer).
-        post({ id, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength }, [bytes.buffer]);
+        post({ id, buffer: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength }, [
+          bytes.buffer,
+        ]);
       },
       poll() {
         if (Atomics.load(sent, 0) === 0) return null;
