@@ -383,10 +383,7 @@ export class KqemuEngine {
    * User loops compiled alone in baseline code, by table slot: their module's bytes, to compile
    * again with compileHot once they are seen running long, and their budget stops so far.
    */
-  private readonly loopCandidates = new Map<
-    number,
-    { b: Block; bytes: Uint8Array<ArrayBuffer>; stops: number }
-  >();
+  private readonly loopCandidates = new Map<number, { bytes: Uint8Array<ArrayBuffer>; stops: number }>();
   /**
    * Where batches are compiled when set (and the threshold is above 1): off this thread, their blocks
    * interpreted until the module comes back (polled at each run()). V8's compile of a boot's modules
@@ -1324,7 +1321,7 @@ export class KqemuEngine {
       if (b.slot >= 0) {
         const cands = this.loopCandidates;
         if (cands.size >= LONG_LOOP_CANDIDATES) cands.delete(cands.keys().next().value as number);
-        cands.set(b.slot, { b, bytes, stops: 0 });
+        cands.set(b.slot, { bytes, stops: 0 });
       }
     } else {
       if (this.pending.length === 0) this.pendingSince = performance.now();
@@ -1426,6 +1423,11 @@ export class KqemuEngine {
       if (this.inflight.size === 0 || remote.wait === undefined || left <= 0) break;
       remote.wait(left);
     }
+    this.abandonRemote();
+  }
+
+  /** No remote compiler from now on: the batches still away are dropped (see dropBatch()). */
+  private abandonRemote(): void {
     this.remoteCompiler = null;
     for (const batch of this.inflight.values()) this.dropBatch(batch.blocks);
     this.inflight.clear();
@@ -1453,11 +1455,7 @@ export class KqemuEngine {
     // Map keeps its insertion order): the remote compiler is given up, the batches still away are
     // dropped and their blocks translated again once hot, here.
     const oldest = this.inflight.values().next().value;
-    if (oldest !== undefined && performance.now() - oldest.since > REMOTE_WAIT_MS) {
-      this.remoteCompiler = null;
-      for (const batch of this.inflight.values()) this.dropBatch(batch.blocks);
-      this.inflight.clear();
-    }
+    if (oldest !== undefined && performance.now() - oldest.since > REMOTE_WAIT_MS) this.abandonRemote();
   }
 
   /** Blocks of a batch that will not be compiled: out of the maps, cold again (translated anew once hot). */

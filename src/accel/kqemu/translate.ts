@@ -646,7 +646,6 @@ export class Translator {
         }
     this.rNeed = c.rNeed;
     this.wNeed = c.wNeed;
-    this.pageLin = lin & ~0xfff;
     this.winSize = this.crossTlb !== -1 ? 0x2000 : 0x1000;
     this.crossed = false;
     this.traceLeft = TRACE_BUDGET;
