@@ -245,6 +245,53 @@ test("wasm builder: a released builder's code buffer is reused, and a late write
   assert.equal((inst.exports.f0 as () => number)(), 7);
 });
 
+test("wasm builder: a module's buffer handed back is reused by the next module, which is whole and runs", () => {
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const run = (bytes: Uint8Array<ArrayBuffer>, k: number, x: number) =>
+    (
+      new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem } }).exports[`f${k}`] as (
+        x: number,
+      ) => number
+    )(x);
+  // Functions made of hinted ifs: a branch hint section as large as can be per byte of code (the
+  // module's size is reckoned before it is written).
+  const hinted = (n: number, names: boolean) => {
+    const funcs = [0, 1, 2].map((j) => {
+      const f = new W.FuncBuilder(1);
+      for (let k = 0; k < n; k++)
+        f.get(0)
+          .hint(k % 2 === 0)
+          .if_()
+          .op(W.OP_END);
+      f.get(0).const(j).op(W.OP_I32_ADD);
+      return f;
+    });
+    return W.buildModule([], funcs, 1, false, names ? ["a", "b", "c"] : undefined);
+  };
+  const first = hinted(400, true);
+  check(first, 0);
+  assert.equal(run(first, 2, 40), 42);
+  const buffer = first.buffer;
+  W.recycleModuleBuffer(buffer);
+  // A smaller module goes into the same buffer, over the first one's bytes.
+  const second = hinted(50, false);
+  assert.equal(second.buffer, buffer, "the recycled buffer");
+  check(second, 0);
+  assert.ok(!sections(second).some((sec) => sec.name === "name"), "no stale name section");
+  assert.equal(run(second, 1, 6), 7);
+  // A buffer too small for the next module is left in the pool.
+  W.recycleModuleBuffer(second.buffer);
+  const third = hinted(2000, true);
+  assert.notEqual(third.buffer, buffer);
+  assert.equal(run(third, 0, 5), 5);
+  assert.equal(hinted(10, true).buffer, buffer, "still there for a module it fits");
+  // A transferred (detached) buffer is not kept.
+  const gone = hinted(10, false);
+  structuredClone(gone.buffer, { transfer: [gone.buffer] });
+  W.recycleModuleBuffer(gone.buffer);
+  assert.ok(hinted(10, false).buffer.byteLength > 0);
+});
+
 // The emitters write LEB128 immediates straight into the code buffer (with one-byte fast paths):
 // their bytes must be those of the plain encoding, for every operand size, sign and buffer growth.
 test("FuncBuilder's emitters encode operands as plain LEB128", () => {

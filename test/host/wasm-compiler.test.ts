@@ -32,6 +32,9 @@ test("workerCompiler: bytes transferred to the worker, the module compiled there
   assert.ok(r.module instanceof WebAssembly.Module);
   const f = new WebAssembly.Instance(r.module).exports.f as () => number;
   assert.equal(f(), 42);
+  // The bytes' buffer comes back for the next module.
+  const spent = (r as { spent?: ArrayBuffer }).spent;
+  assert.ok(spent instanceof ArrayBuffer && spent.byteLength === ANSWER.length, "the buffer handed back");
   // A view on part of a buffer (a module builder's, with room to spare): the whole buffer goes,
   // the module is the view's bytes.
   const big = new Uint8Array(ANSWER.length + 16);
@@ -40,6 +43,11 @@ test("workerCompiler: bytes transferred to the worker, the module compiled there
   assert.equal(big.byteLength, 0, "the whole buffer transferred");
   const r9 = await reply(() => rc.poll());
   assert.equal(r9.id, 9);
+  assert.equal(
+    (r9 as { spent?: ArrayBuffer }).spent?.byteLength,
+    ANSWER.length + 16,
+    "the whole buffer back",
+  );
   assert.equal((new WebAssembly.Instance(r9.module as WebAssembly.Module).exports.f as () => number)(), 42);
   rc.submit(8, new Uint8Array([0, 1, 2, 3]));
   const t0 = Date.now();

@@ -44,7 +44,7 @@ import {
 import { KQ_JC_BYTE_OFFSET, RAM_BYTE_OFFSET, TLB_BYTE_OFFSET } from "../../machine/memory.ts";
 import { buildBlockModule, IMPORTS, SLOW_EXIT_BIT, SYS_FLAGS, SYS_IRET, Translator } from "./translate.ts";
 import * as W from "./wasm-builder.ts";
-import { buildModule, FuncBuilder } from "./wasm-builder.ts";
+import { buildModule, FuncBuilder, recycleModuleBuffer } from "./wasm-builder.ts";
 
 export type KqemuMode = "user" | "full";
 
@@ -55,12 +55,18 @@ type DispatchFn = (budget: number) => number;
  * Compiles batches of blocks away from the thread the guest runs on (the Node host: a worker thread,
  * src/host/node/wasm-compiler.ts). submit() hands over a module's bytes, whose whole buffer the
  * caller does not use again (a host may transfer it); poll() returns a compiled module when one has come
- * back, without waiting, or null for a failed compile, with the bytes back when it has them;
+ * back, without waiting, or null for a failed compile, with the bytes back when it has them (and
+ * `spent`, the buffer of a module compiled, when the host hands it back for the next module);
  * wait(), where the host can, blocks until a reply may have come or `ms` have passed.
  */
 export interface RemoteCompiler {
   submit(id: number, bytes: Uint8Array<ArrayBuffer>): void;
-  poll(): { id: number; module: WebAssembly.Module | null; bytes?: Uint8Array<ArrayBuffer> } | null;
+  poll(): {
+    id: number;
+    module: WebAssembly.Module | null;
+    bytes?: Uint8Array<ArrayBuffer>;
+    spent?: ArrayBuffer;
+  } | null;
   wait?(ms: number): void;
 }
 
@@ -1321,8 +1327,10 @@ export class KqemuEngine {
       if (b.slot >= 0) {
         const cands = this.loopCandidates;
         if (cands.size >= LONG_LOOP_CANDIDATES) cands.delete(cands.keys().next().value as number);
-        cands.set(b.slot, { bytes, stops: 0 });
+        // Its own copy: the module's buffer (maybe a larger recycled one) goes back to the pool.
+        cands.set(b.slot, { bytes: bytes.slice(), stops: 0 });
       }
+      recycleModuleBuffer(bytes.buffer);
     } else {
       if (this.pending.length === 0) this.pendingSince = performance.now();
       this.pending.push(b);
@@ -1363,7 +1371,7 @@ export class KqemuEngine {
       // ms a batch); a failed compile sends them back.
       remote.submit(id, bytes);
       this.stats.compileMs += performance.now() - t0;
-    } else this.compileBlocks(this.pending, this.pendingFuncs);
+    } else recycleModuleBuffer(this.compileBlocks(this.pending, this.pendingFuncs).buffer);
     this.pending.length = 0;
     this.pendingFuncs.length = 0;
     this.pendingHits = 0;
@@ -1440,6 +1448,7 @@ export class KqemuEngine {
       const done = remote?.poll() ?? null;
       if (done === null) break;
       const batch = this.inflight.get(done.id);
+      if (done.spent !== undefined) recycleModuleBuffer(done.spent);
       if (batch === undefined) continue; // flushed since
       this.inflight.delete(done.id);
       if (done.module === null) {

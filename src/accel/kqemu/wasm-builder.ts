@@ -69,6 +69,42 @@ const codePool: Uint8Array[] = [];
 const RELEASED = new Uint8Array(0);
 const CODE_POOL_MAX = 256;
 
+/**
+ * Buffers of modules compiled and done with (recycleModuleBuffer()), reused by the next
+ * buildModule(): the ones the worker compiler hands back, and those compiled here.
+ */
+const modulePool: Uint8Array<ArrayBuffer>[] = [];
+const MODULE_POOL_MAX = 8;
+
+/** A buffer of at least `size` bytes for a module: a recycled one when one is large enough. */
+function takeModuleBuffer(size: number): Uint8Array<ArrayBuffer> {
+  for (let k = modulePool.length - 1; k >= 0; k--) {
+    const b = modulePool[k];
+    if (b.length >= size) {
+      modulePool[k] = modulePool[modulePool.length - 1];
+      modulePool.pop();
+      return b;
+    }
+  }
+  return new Uint8Array(size);
+}
+
+/**
+ * Hand back the buffer a module was built in (buildModule()'s result's `.buffer`) once nothing reads
+ * it: V8 has its own copy of a compiled module's bytes. Kept up to MODULE_POOL_MAX, larger first.
+ */
+export function recycleModuleBuffer(buffer: ArrayBuffer): void {
+  if (buffer.byteLength === 0) return; // detached (transferred)
+  const b = new Uint8Array(buffer);
+  if (modulePool.length < MODULE_POOL_MAX) modulePool.push(b);
+  else {
+    // Keep the larger ones: a small buffer is cheap to allocate anew, a large one's pages are not.
+    let k = 0;
+    for (let j = 1; j < modulePool.length; j++) if (modulePool[j].length < modulePool[k].length) k = j;
+    if (modulePool[k].length < b.length) modulePool[k] = b;
+  }
+}
+
 /** A growable byte buffer with LEB128 helpers. */
 export class ByteBuf {
   bytes: Uint8Array;
@@ -421,10 +457,14 @@ export function buildModule(
   names?: string[],
   slotSigs: readonly ImportFunc[] = [],
 ): Uint8Array<ArrayBuffer> {
-  // Sized for the whole module at once: the code is most of it (names ~20 bytes per function).
+  // Sized for the whole module at once, every section written in place (its size patched in after):
+  // the code is most of it; per function its body's header, export, branch hints (up to 7 bytes
+  // each) and name. A module of the boot is ~38 KB: a fresh buffer for each, and the copies of a
+  // guess that fell short, cost ~0.2 ms a module (page faults on the new memory, zero-filling).
   let size = 1024;
-  for (const f of funcs) size += f.code.len + 64;
-  const out = new ByteBuf(size);
+  for (const f of funcs) size += f.code.len + 96 + 4 * f.hints.length;
+  const out = new ByteBuf(0);
+  out.bytes = takeModuleBuffer(size);
   out.byte(0x00);
   out.byte(0x61);
   out.byte(0x73);
@@ -441,106 +481,104 @@ export function buildModule(
   const sigOf = (p: number, r: number): number => sigIndex(sigs, p, r);
   const importSig = imports.map((f) => sigOf(f.params, f.results));
   const funcSig = funcs.map((f) => sigOf(f.nParams, f.nResults));
-  const section = (id: number, content: ByteBuf) => {
+  // A section: its id, then its content's size, patched in by end().
+  let sizeAt = 0;
+  const begin = (id: number) => {
     out.byte(id);
-    out.u32(content.len);
-    out.append(content);
+    sizeAt = out.reserveU32();
   };
-  const types = new ByteBuf();
-  types.u32(sigs.length);
+  const end = () => out.patchU32(sizeAt, out.len - sizeAt - 5);
+  const name = (s: string) => {
+    out.u32(s.length);
+    for (let k = 0; k < s.length; k++) out.byte(s.charCodeAt(k));
+  };
+  begin(1);
+  out.u32(sigs.length);
   for (const s of sigs) {
     const [p, r] = s.split(":").map(Number);
-    types.byte(0x60);
-    types.u32(p);
-    for (let k = 0; k < p; k++) types.byte(I32);
-    types.u32(r);
-    for (let k = 0; k < r; k++) types.byte(I32);
+    out.byte(0x60);
+    out.u32(p);
+    for (let k = 0; k < p; k++) out.byte(I32);
+    out.u32(r);
+    for (let k = 0; k < r; k++) out.byte(I32);
   }
-  section(1, types);
-  const imp = new ByteBuf();
-  imp.u32(imports.length + 1 + (table ? 1 : 0));
-  const name = (b: ByteBuf, s: string) => {
-    b.u32(s.length);
-    for (let k = 0; k < s.length; k++) b.byte(s.charCodeAt(k));
-  };
-  name(imp, "env");
-  name(imp, "mem");
-  imp.byte(0x02);
-  imp.byte(0x01); // limits with max
-  imp.u32(memPages);
-  imp.u32(memPages);
+  end();
+  begin(2);
+  out.u32(imports.length + 1 + (table ? 1 : 0));
+  name("env");
+  name("mem");
+  out.byte(0x02);
+  out.byte(0x01); // limits with max
+  out.u32(memPages);
+  out.u32(memPages);
   if (table) {
-    name(imp, "env");
-    name(imp, "tbl");
-    imp.byte(0x01);
-    imp.byte(0x70); // funcref
-    imp.byte(0x00); // limits without max
-    imp.u32(0);
+    name("env");
+    name("tbl");
+    out.byte(0x01);
+    out.byte(0x70); // funcref
+    out.byte(0x00); // limits without max
+    out.u32(0);
   }
   imports.forEach((f, k) => {
-    name(imp, "env");
-    name(imp, f.name);
-    imp.byte(0x00);
-    imp.u32(importSig[k]);
+    name("env");
+    name(f.name);
+    out.byte(0x00);
+    out.u32(importSig[k]);
   });
-  section(2, imp);
-  const fsec = new ByteBuf();
-  fsec.u32(funcs.length);
-  for (const t of funcSig) fsec.u32(t);
-  section(3, fsec);
-  const exp = new ByteBuf();
-  exp.u32(funcs.length);
+  end();
+  begin(3);
+  out.u32(funcs.length);
+  for (const t of funcSig) out.u32(t);
+  end();
+  begin(7);
+  out.u32(funcs.length);
   funcs.forEach((_f, k) => {
-    name(exp, `f${k}`);
-    exp.byte(0x00);
-    exp.u32(imports.length + k);
+    name(`f${k}`);
+    out.byte(0x00);
+    out.u32(imports.length + k);
   });
-  section(7, exp);
-  const hinted = new ByteBuf();
+  end();
+  // Branch hints, before the code section as the proposal requires (engines without it ignore the
+  // custom section).
   let nHinted = 0;
-  const hints: number[] = [];
-  funcs.forEach((f, k) => {
-    hints.length = 0;
-    f.bodyHints(hints);
-    if (hints.length === 0) return;
-    nHinted++;
-    hinted.u32(imports.length + k);
-    hinted.u32(hints.length / 2);
-    for (let h = 0; h < hints.length; h += 2) {
-      hinted.u32(hints[h]);
-      hinted.u32(1); // the hint's size in bytes
-      hinted.byte(hints[h + 1]);
-    }
-  });
+  for (const f of funcs) if (f.hints.length > 0) nHinted++;
   if (nHinted > 0) {
-    // Before the code section, as the proposal requires; engines without it ignore the section.
-    const custom = new ByteBuf();
-    name(custom, "metadata.code.branch_hint");
-    custom.u32(nHinted);
-    custom.append(hinted);
-    section(0, custom);
+    begin(0);
+    name("metadata.code.branch_hint");
+    out.u32(nHinted);
+    const hints: number[] = [];
+    funcs.forEach((f, k) => {
+      if (f.hints.length === 0) return;
+      hints.length = 0;
+      f.bodyHints(hints);
+      out.u32(imports.length + k);
+      out.u32(hints.length / 2);
+      for (let h = 0; h < hints.length; h += 2) {
+        out.u32(hints[h]);
+        out.u32(1); // the hint's size in bytes
+        out.byte(hints[h + 1]);
+      }
+    });
+    end();
   }
-  // The code section, written in place (its size patched in after).
-  out.byte(10);
-  const codeSize = out.reserveU32();
+  begin(10);
   out.u32(funcs.length);
   for (const f of funcs) f.writeBody(out);
-  out.patchU32(codeSize, out.len - codeSize - 5);
+  end();
   if (names !== undefined) {
     // The "name" custom section (function names): CPU profiles and stack traces then show which
     // guest block a wasm function is, instead of wasm-function[N].
-    const sub = new ByteBuf();
-    sub.u32(names.length);
+    begin(0);
+    name("name");
+    out.byte(1); // function names
+    const sub = out.reserveU32();
+    out.u32(names.length);
     names.forEach((s, k) => {
-      sub.u32(imports.length + k);
-      name(sub, s);
+      out.u32(imports.length + k);
+      name(s);
     });
-    const custom = new ByteBuf();
-    name(custom, "name");
-    custom.byte(1);
-    custom.u32(sub.len);
-    custom.append(sub);
-    section(0, custom);
+    out.patchU32(sub, out.len - sub - 5);
+    end();
   }
   return out.bytes.subarray(0, out.len) as Uint8Array<ArrayBuffer>;
 }

@@ -8,9 +8,9 @@ import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_thread
 import type { RemoteCompiler } from "../../accel/kqemu/engine.ts";
 
 // CommonJS, evaluated in the worker: sleep in Atomics.wait until the engine's thread has counted a
-// batch in `queued`, take the batches from the port, compile each, send the module (or null and the
-// bytes) back, then count the reply in `sent`, the word the engine's thread reads before it asks the
-// port (postMessage() has queued the reply by then). Its event loop never runs: idle there, it spun
+// batch in `queued`, take the batches from the port, compile each, send the module back with the
+// bytes' buffer, for the next module (or null and the bytes), then count the reply in `sent`, the
+// word the engine's thread reads before it asks the port (postMessage() has queued the reply by then). Its event loop never runs: idle there, it spun
 // on cppgc's incremental sweep task, which reschedules itself, apparently until V8's helper threads
 // (at nice 19: thread-priority.ts) have swept, while the spinning worker took the core they needed
 // (kept after the boot: 680-970 ms of CPU per 700-900 ms fork+exec run; sleeping here, <20 ms).
@@ -26,7 +26,7 @@ run: for (;;) {
     const bytes = new Uint8Array(m.buffer, m.offset, m.length);
     let module = null;
     try { module = new WebAssembly.Module(bytes); } catch {}
-    if (module !== null) port.postMessage({ id: m.id, module });
+    if (module !== null) port.postMessage({ id: m.id, module, spent: m.buffer }, [m.buffer]);
     else port.postMessage({ id: m.id, module, bytes }, [m.buffer]);
     Atomics.add(sent, 0, 1);
     Atomics.notify(sent, 0);
