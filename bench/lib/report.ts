@@ -98,17 +98,21 @@ export function markdownTables(
     head,
     timeRows.map((r) => [r.label, ...engines.map((e) => cellText(r, e.id))]),
   );
+  // An engine with no figure at all (native on a host that runs no i386 programs, one that is not
+  // installed) has no ratio table of its own and no column in the others.
+  const measured = (id: string) => timeRows.some((r) => r.cells[id]?.kind === "value");
   for (const [name, ref] of [
     ["native", refs.native],
     ["v86", refs.v86],
   ] as const) {
-    const others = engines.filter((e) => e.id !== ref);
+    if (!measured(ref)) continue;
+    const others = engines.filter((e) => e.id !== ref && measured(e.id));
     md += `\n### Ratio to ${name} (median / median; above 1× is slower than ${name})\n\n`;
     md += table(
       ["workload", ...others.map((e) => e.label)],
       timeRows.map((r) => [r.label, ...others.map((e) => ratio(r, e.id, ref))]),
     );
-    if (timeRows.some((r) => r.rounds?.[ref])) {
+    if (timeRows.some((r) => r.rounds?.[ref]?.some((v) => v !== null))) {
       md += `\nRound by round (each round's time / ${name}'s in the same round: median, min–max, rounds):\n\n`;
       md += table(
         ["workload", ...others.map((e) => e.label)],
