@@ -157,14 +157,26 @@ export function svgChart(rows: MetricRow[], engines: { id: string; label: string
   const barH = 14;
   const gap = 4;
   const groupGap = 18;
-  const top = 70;
+  // An engine with no figure in any row (native on a host that runs no i386 programs, an engine
+  // that failed everywhere) gets one line under the title, with the first reason, not a red line
+  // in every group.
+  const none = engines.filter((e) => !timeRows.some((r) => r.cells[e.id]?.kind === "value"));
+  const notes = none.map((e) => {
+    const c = timeRows.map((r) => r.cells[e.id]).find((c) => c?.kind === "missing");
+    const why = c?.kind === "missing" ? c.why : "n/a";
+    return `${e.label}: ${why.length > 110 ? `${why.slice(0, 107)}…` : why}`;
+  });
+  const top = 70 + 16 * notes.length;
   const x = (v: number) => labelW + (plotW * Math.log10(Math.max(v, lo) / lo)) / Math.log10(hi / lo);
-  const parts: string[] = [];
+  const parts: string[] = notes.map(
+    (t, k) => `<text x="8" y="${60 + 16 * k}" fill="#b00">${xmlEscape(t)}</text>`,
+  );
   let y = top;
   for (const r of timeRows) {
     parts.push(`<text x="8" y="${y + barH - 2}" font-weight="bold">${xmlEscape(r.label)}</text>`);
     y += barH + gap;
     engines.forEach((e, i) => {
+      if (none.includes(e)) return;
       const c = r.cells[e.id];
       const color = PALETTE[i % PALETTE.length]!;
       parts.push(`<text x="24" y="${y + barH - 3}" fill="#333">${xmlEscape(e.label)}</text>`);

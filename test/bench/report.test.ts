@@ -107,6 +107,24 @@ describe("bench report", () => {
     assert.equal((svg.match(/<rect x=/g) ?? []).length, 2);
     assert.match(svg, /FAIL: no \/init marker/);
     assert.ok(svg.trimEnd().endsWith("</svg>"));
+    // tsqemu measured nothing: one line under the title says why, no row of its own per group; an
+    // engine missing from one group only keeps its red line there.
+    const second: MetricRow = {
+      id: "compute.first",
+      label: "compute, first",
+      unit: "ms",
+      cells: {
+        v86: { kind: "value", summary: { median: 3000, min: 2900, max: 3100, n: 3 } },
+        native: { kind: "missing", why: "timed out" },
+        tsqemu: { kind: "missing", why: "FAIL: no /init marker" },
+      },
+    };
+    const svg2 = svgChart([...rows, second], engines, "t");
+    assert.equal(svg2.match(/FAIL: no \/init marker/g)?.length, 1, "said once");
+    assert.match(svg2, /fill="#b00">tsqemu: FAIL: no \/init marker</);
+    assert.doesNotMatch(svg2, />tsqemu<\/text>/, "no bar label for it");
+    assert.match(svg2, /fill="#b00">timed out</);
+    assert.equal((svg2.match(/<rect x=/g) ?? []).length, 3);
   });
 });
 
