@@ -3208,8 +3208,9 @@ export class Translator {
    */
   private decodeAt(lin: number): Insn {
     const o = lin - this.pageLin;
+    const inWindow = o >= 0 && o < 0x2000;
     let i: Insn;
-    if (o >= 0 && o < 0x2000 && this.decStamp[o] === this.decGen) i = this.decIns[o];
+    if (inWindow && this.decStamp[o] === this.decGen) i = this.decIns[o];
     else {
       const cached = this.c.cachedInsn(lin);
       if (cached !== null) i = cached;
@@ -3218,7 +3219,7 @@ export class Translator {
         i = decode(this.c, this.decPool[this.decPoolN], lin, this.c.codeMode);
         this.decPoolN++;
       }
-      if (o >= 0 && o < 0x2000) {
+      if (inWindow) {
         this.decIns[o] = i;
         this.decStamp[o] = this.decGen;
       }

@@ -10,10 +10,11 @@ import type { RemoteCompiler } from "../../accel/kqemu/engine.ts";
 // CommonJS, evaluated in the worker: sleep in Atomics.wait until the engine's thread has counted a
 // batch in `queued`, take the batches from the port, compile each, send the module back with the
 // bytes' buffer, for the next module (or null and the bytes), then count the reply in `sent`, the
-// word the engine's thread reads before it asks the port (postMessage() has queued the reply by then). Its event loop never runs: idle there, it spun
-// on cppgc's incremental sweep task, which reschedules itself, apparently until V8's helper threads
-// (at nice 19: thread-priority.ts) have swept, while the spinning worker took the core they needed
-// (kept after the boot: 680-970 ms of CPU per 700-900 ms fork+exec run; sleeping here, <20 ms).
+// word the engine's thread reads before it asks the port (postMessage() has queued the reply by
+// then). Its event loop never runs: idle there, it spun on cppgc's incremental sweep task, which
+// reschedules itself, apparently until V8's helper threads (at nice 19: thread-priority.ts) have
+// swept, while the spinning worker took the core they needed (kept after the boot: 680-970 ms of
+// CPU per 700-900 ms fork+exec run; sleeping here, <20 ms).
 const WORKER = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { port, sent, queued } = workerData;
