@@ -92,15 +92,32 @@ export function markdownTables(
 ): string {
   const timeRows = rows.filter((r) => r.unit === "ms");
   const mipsRows = rows.filter((r) => r.unit === "mips");
-  const head = ["workload", ...engines.map((e) => e.label)];
+  // An engine with no figure at all (native on a host that runs no i386 programs, one that is not
+  // installed) has no ratio table of its own and no column in the others; one skipped in every
+  // cell for the same reason says so once under the times instead of in every row (a failure stays
+  // in its cells).
+  const measured = (id: string) => timeRows.some((r) => r.cells[id]?.kind === "value");
+  const skippedWhy = (id: string): string | null => {
+    if (measured(id)) return null;
+    const whys = new Set(
+      timeRows.map((r) => {
+        const c = r.cells[id];
+        return c?.kind === "missing" ? c.why : "";
+      }),
+    );
+    const [why] = whys;
+    return whys.size === 1 && why !== undefined && why.startsWith("skipped") ? why : null;
+  };
+  const shown = engines.filter((e) => skippedWhy(e.id) === null);
   let md = "### Time (median of runs, min–max in brackets; lower is better)\n\n";
   md += table(
-    head,
-    timeRows.map((r) => [r.label, ...engines.map((e) => cellText(r, e.id))]),
+    ["workload", ...shown.map((e) => e.label)],
+    timeRows.map((r) => [r.label, ...shown.map((e) => cellText(r, e.id))]),
   );
-  // An engine with no figure at all (native on a host that runs no i386 programs, one that is not
-  // installed) has no ratio table of its own and no column in the others.
-  const measured = (id: string) => timeRows.some((r) => r.cells[id]?.kind === "value");
+  for (const e of engines) {
+    const why = skippedWhy(e.id);
+    if (why !== null) md += `\n${escapeMd(e.label)}: ${escapeMd(why)}\n`;
+  }
   for (const [name, ref] of [
     ["native", refs.native],
     ["v86", refs.v86],
