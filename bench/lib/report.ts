@@ -78,6 +78,11 @@ export function roundRatio(row: MetricRow, engine: string, ref: string): string 
   return `**${times(s.median)}**${s.n > 1 ? ` (${times(s.min)}–${times(s.max)})` : ""} n=${s.n}`;
 }
 
+/** Whether engine `id` has a figure in any of `rows`. */
+function hasFigure(rows: MetricRow[], id: string): boolean {
+  return rows.some((r) => r.cells[id]?.kind === "value");
+}
+
 function table(header: string[], rows: string[][]): string {
   const out = [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`];
   for (const r of rows) out.push(`| ${r.join(" | ")} |`);
@@ -96,7 +101,7 @@ export function markdownTables(
   // installed) has no ratio table of its own and no column in the others; one skipped in every
   // cell for the same reason says so once under the times instead of in every row (a failure stays
   // in its cells).
-  const measured = (id: string) => timeRows.some((r) => r.cells[id]?.kind === "value");
+  const measured = (id: string) => hasFigure(timeRows, id);
   const skippedWhy = (id: string): string | null => {
     if (measured(id)) return null;
     const whys = new Set(
@@ -108,16 +113,17 @@ export function markdownTables(
     const [why] = whys;
     return whys.size === 1 && why !== undefined && why.startsWith("skipped") ? why : null;
   };
-  const shown = engines.filter((e) => skippedWhy(e.id) === null);
+  const skipped = engines.map((e) => skippedWhy(e.id));
+  const shown = engines.filter((_e, k) => skipped[k] === null);
   let md = "### Time (median of runs, min–max in brackets; lower is better)\n\n";
   md += table(
     ["workload", ...shown.map((e) => e.label)],
     timeRows.map((r) => [r.label, ...shown.map((e) => cellText(r, e.id))]),
   );
-  for (const e of engines) {
-    const why = skippedWhy(e.id);
+  engines.forEach((e, k) => {
+    const why = skipped[k];
     if (why !== null) md += `\n${escapeMd(e.label)}: ${escapeMd(why)}\n`;
-  }
+  });
   for (const [name, ref] of [
     ["native", refs.native],
     ["v86", refs.v86],
@@ -177,7 +183,7 @@ export function svgChart(rows: MetricRow[], engines: { id: string; label: string
   // An engine with no figure in any row (native on a host that runs no i386 programs, an engine
   // that failed everywhere) gets one line under the title, with the first reason, not a red line
   // in every group.
-  const none = engines.filter((e) => !timeRows.some((r) => r.cells[e.id]?.kind === "value"));
+  const none = engines.filter((e) => !hasFigure(timeRows, e.id));
   const notes = none.map((e) => {
     const c = timeRows.map((r) => r.cells[e.id]).find((c) => c?.kind === "missing");
     const why = c?.kind === "missing" ? c.why : "n/a";
