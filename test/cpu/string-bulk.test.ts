@@ -1,4 +1,5 @@
-// REP MOVS/STOS through flat segments are done a page at a time (ops/data-ops.ts bulkString()).
+// REP MOVS/STOS through flat segments are done a page at a time, upward and downward (ops/data-ops.ts
+// bulkString()).
 // Differential check against the element-by-element path: the same programs run with flat DS/ES
 // (bulk) and with DS/ES limited to 0xfffffffe (not flat, so every element goes through the
 // segment checks one by one), from the same random states, with paging on and one page unmapped
@@ -41,7 +42,9 @@ test("REP MOVS/STOS a page at a time agree with element-by-element execution (ov
     const size = [1, 2, 4][rnd(3)];
     const movs = rnd(2) === 0;
     const op = (movs ? 0xa4 : 0xaa) | (size === 1 ? 0 : 1);
-    const code = [...(size === 2 ? [0x66] : []), 0xf3, op, 0x0f, 0x0b]; // rep movs/stos; ud2
+    // Half of them with EFLAGS.DF set (STD first): addresses descending.
+    const down = rnd(2) === 0;
+    const code = [...(down ? [0xfd] : []), ...(size === 2 ? [0x66] : []), 0xf3, op, 0x0f, 0x0b]; // [std;] rep movs/stos; ud2
     const cpl = rnd(2) === 0 ? 0 : 3;
     const src = 0x20000 + rnd(0x8000);
     // Destinations near the source make overlapping copies in both directions.
@@ -77,7 +80,7 @@ test("REP MOVS/STOS a page at a time agree with element-by-element execution (ov
     assert.deepEqual(
       bulk,
       each,
-      `case ${t}: ${movs ? "movs" : "stos"}${size} cpl ${cpl} src ${src.toString(16)} dst ${dst.toString(16)} count ${count}`,
+      `case ${t}: ${down ? "std; " : ""}${movs ? "movs" : "stos"}${size} cpl ${cpl} src ${src.toString(16)} dst ${dst.toString(16)} count ${count}`,
     );
   }
   // Some copies must have hit the hole or the read-only page part-way.
