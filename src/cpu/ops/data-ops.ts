@@ -546,20 +546,8 @@ function bulkString(
   di: number,
   n: number,
 ): number {
-  // Elements that fit in the page from the first one on, in the direction of the copy.
-  let k = down
-    ? (di & 0xfff) + size <= 0x1000
-      ? (((di & 0xfff) / size) | 0) + 1
-      : 0
-    : ((0x1000 - (di & 0xfff)) / size) | 0;
-  if (kind === STR_MOVS) {
-    const ks = down
-      ? (si & 0xfff) + size <= 0x1000
-        ? (((si & 0xfff) / size) | 0) + 1
-        : 0
-      : ((0x1000 - (si & 0xfff)) / size) | 0;
-    if (ks < k) k = ks;
-  }
+  let k = elementsInPage(di, size, down);
+  if (kind === STR_MOVS) k = Math.min(k, elementsInPage(si, size, down));
   if (k > n) k = n;
   if (k < 2) return 0;
   const user = c.r[R_CPL] === 3;
@@ -595,6 +583,16 @@ function bulkString(
   }
   c.notifyRamWrite(dp, bytes);
   return k;
+}
+
+/**
+ * Elements of `size` bytes that fit in the page of `addr` from the one at `addr` on, in the
+ * direction of the copy (descending when `down`); 0 when that first one crosses the page's end.
+ */
+function elementsInPage(addr: number, size: number, down: boolean): number {
+  const off = addr & 0xfff;
+  if (!down) return ((0x1000 - off) / size) | 0;
+  return off + size <= 0x1000 ? ((off / size) | 0) + 1 : 0;
 }
 
 /** Whether [p, p+bytes) (within one page) is ordinary RAM: below the VGA hole or above 1 MiB. */
